@@ -1,0 +1,87 @@
+import { z } from "zod";
+import { API_VERSION } from "./group.ts";
+import { ConditionSchema, ObjectMetaSchema } from "./meta.ts";
+import { CloudInstanceSpecSchema } from "./instance-spec.ts";
+
+export const PHASES = [
+  "Pending",
+  "Provisioning",
+  "Running",
+  "Stopping",
+  "Stopped",
+  "Deleting",
+  "Failed",
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const CONDITION_TYPES = ["Provisioned", "Running", "Ready", "Synced"] as const;
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+export const CloudInstanceStatusSchema = z
+  .object({
+    phase: z
+      .enum(PHASES)
+      .optional()
+      .describe("Lifecycle phase: Pending, Provisioning, Running, Stopping, Stopped, Deleting or Failed."),
+    instanceID: z
+      .string()
+      .optional()
+      .describe("The VM's id at the provider, persisted as soon as the provider returns it."),
+    providerStatus: z
+      .string()
+      .optional()
+      .describe("The provider's own status value for the VM, as last observed."),
+    addresses: z
+      .object({
+        public: z.array(z.string()).optional().describe("Public IP addresses."),
+        private: z.array(z.string()).optional().describe("Private IP addresses."),
+      })
+      .optional()
+      .describe("IP addresses as observed at the provider."),
+    plan: z.string().optional().describe("Plan as observed at the provider."),
+    image: z.string().optional().describe("Image as observed at the provider."),
+    region: z.string().optional().describe("Region as observed at the provider."),
+    tags: z
+      .array(z.string())
+      .optional()
+      .describe("Tags as observed at the provider (without the operator's own)."),
+    usage: z
+      .object({
+        cpuPercent: z.number().optional().describe("CPU usage in percent, where the provider reports it."),
+        memoryPercent: z
+          .number()
+          .optional()
+          .describe("Memory usage in percent, where the provider reports it."),
+        diskPercent: z.number().optional().describe("Disk usage in percent, where the provider reports it."),
+      })
+      .optional()
+      .describe("Resource usage reported by the provider (m2s include=metrics)."),
+    providerData: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("Driver bookkeeping that must survive restarts (e.g. the multicloud private template id)."),
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .describe("The metadata.generation the status was computed from."),
+    lastHandledReconcileAt: z
+      .string()
+      .optional()
+      .describe("Echo of the reconcile-requested-at annotation value last acted upon."),
+    conditions: z
+      .array(ConditionSchema)
+      .optional()
+      .describe("Provisioned, Running, Ready and Synced conditions."),
+  })
+  .describe("Observed state of the VM.");
+export type CloudInstanceStatus = z.infer<typeof CloudInstanceStatusSchema>;
+
+export const CloudInstanceSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal("CloudInstance"),
+  metadata: ObjectMetaSchema,
+  spec: CloudInstanceSpecSchema,
+  status: CloudInstanceStatusSchema.optional(),
+});
+export type CloudInstance = z.infer<typeof CloudInstanceSchema>;

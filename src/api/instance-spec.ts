@@ -1,0 +1,86 @@
+import { z } from "zod";
+import { LocalObjectReferenceSchema } from "./meta.ts";
+import { PROVIDER_NAMES } from "./provider-names.ts";
+
+/** Where and how to reach a provider; shared by CloudInstance and InstanceTemplate. */
+export const ProviderRefSchema = z
+  .object({
+    name: z
+      .enum(PROVIDER_NAMES)
+      .describe("Which provider driver manages the VM: m2s, mos, vscale, zomro or multicloud."),
+    credentialsSecretRef: LocalObjectReferenceSchema.optional().describe(
+      "Secret in the SAME namespace holding the provider credentials (m2s: apiKey; mos: accessKeyId, " +
+        "secretAccessKey, optional signatureMethod; vscale: token; zomro: username, password; multicloud: optional token).",
+    ),
+    endpoint: z
+      .url()
+      .optional()
+      .describe("Base URL of the provider API; each driver has its documented default."),
+  })
+  .describe("The provider that hosts the VM and how to authenticate to it.");
+export type ProviderRef = z.infer<typeof ProviderRefSchema>;
+
+/**
+ * The reusable part of a VM description: what an InstanceTemplate holds and a CloudInstance
+ * may override field by field.
+ */
+export const MachineFieldsSchema = z.object({
+  provider: ProviderRefSchema.optional(),
+  region: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Provider region: m2s region, MOS zone, vscale location, zomro datacenter, multicloud zone."),
+  plan: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Size of the VM: m2s plan, MOS InstanceType, vscale rplan, zomro tariff (pricelist), multicloud InstanceType.",
+    ),
+  image: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Boot image: m2s image, MOS ImageId, vscale make_from, zomro OS template, multicloud ImageId."),
+  sshKeys: z
+    .array(z.string().min(1))
+    .optional()
+    .describe("SSH public keys, or key ids/names already registered at the provider."),
+  tags: z
+    .array(z.string().min(1))
+    .optional()
+    .describe("Tags to keep on the VM; the operator adds its own ownership tag where the provider has tags."),
+  providerOptions: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      "Provider-specific extras, validated by the driver's own schema (see the README per provider).",
+    ),
+});
+export type MachineFields = z.infer<typeof MachineFieldsSchema>;
+
+export const POWER_STATES = ["Running", "Stopped"] as const;
+export type PowerState = (typeof POWER_STATES)[number];
+
+export const CloudInstanceSpecSchema = MachineFieldsSchema.extend({
+  templateRef: LocalObjectReferenceSchema.optional().describe(
+    "InstanceTemplate in the same namespace to start from; fields set here override the template's.",
+  ),
+  powerState: z.enum(POWER_STATES).default("Running").describe("Desired power state: Running or Stopped."),
+  deletionPolicy: z
+    .enum(["Delete", "Orphan"])
+    .default("Delete")
+    .describe(
+      "What deleting the object does to the VM: Delete it at the provider, or Orphan it (keep the VM).",
+    ),
+  updatePolicy: z
+    .enum(["Safe", "AllowRebuild"])
+    .default("Safe")
+    .describe(
+      "Safe: an image change is reported, not applied. AllowRebuild: an image change rebuilds the disk (data loss).",
+    ),
+}).describe("Desired state of the VM.");
+export type CloudInstanceSpec = z.infer<typeof CloudInstanceSpecSchema>;
+/** The spec as a user writes it (defaults not yet applied). */
+export type CloudInstanceSpecInput = z.input<typeof CloudInstanceSpecSchema>;

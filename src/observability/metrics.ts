@@ -1,0 +1,125 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Every metric the operator exports, on one registry owned by the caller (no global
+ * registry: tests, the demo and the bench run several operators in one process).
+ * Names follow controller-runtime where they mean the same thing, so its dashboards work.
+ */
+export class Metrics {
+  readonly registry: Registry;
+  readonly reconcileTotal: Counter<"controller" | "result">;
+  readonly reconcileErrors: Counter<"controller">;
+  readonly reconcileTime: Histogram<"controller">;
+  readonly activeWorkers: Gauge<"controller">;
+  readonly queueDepth: Gauge<"name">;
+  readonly queueAdds: Counter<"name">;
+  readonly queueRetries: Counter<"name">;
+  readonly queueDuration: Histogram<"name">;
+  readonly workDuration: Histogram<"name">;
+  readonly longestRunningProcessor: Gauge<"name">;
+  readonly providerRequests: Counter<"provider" | "operation" | "code">;
+  readonly providerRequestDuration: Histogram<"provider" | "operation">;
+  readonly instances: Gauge<"provider" | "phase">;
+  readonly leaderStatus: Gauge<"name">;
+  readonly providerBalance: Gauge<"provider" | "account">;
+
+  constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
+    const registers = [(this.registry = opts.registry ?? new Registry())];
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+    const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    this.reconcileTotal = new Counter({
+      name: "controller_runtime_reconcile_total",
+      help: "Total number of reconciliations per controller and result (success, error, requeue, requeue_after).",
+      labelNames: ["controller", "result"],
+      registers,
+    });
+    this.reconcileErrors = new Counter({
+      name: "controller_runtime_reconcile_errors_total",
+      help: "Total number of reconciliation errors per controller.",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.reconcileTime = new Histogram({
+      name: "controller_runtime_reconcile_time_seconds",
+      help: "Length of time per reconciliation per controller.",
+      labelNames: ["controller"],
+      buckets: seconds,
+      registers,
+    });
+    this.activeWorkers = new Gauge({
+      name: "controller_runtime_active_workers",
+      help: "Number of currently used workers per controller.",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: "workqueue_depth",
+      help: "Current depth of workqueue.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.queueAdds = new Counter({
+      name: "workqueue_adds_total",
+      help: "Total number of adds handled by workqueue.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.queueRetries = new Counter({
+      name: "workqueue_retries_total",
+      help: "Total number of retries handled by workqueue.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.queueDuration = new Histogram({
+      name: "workqueue_queue_duration_seconds",
+      help: "How long in seconds an item stays in workqueue before being requested.",
+      labelNames: ["name"],
+      buckets: [0.0001, 0.001, ...seconds],
+      registers,
+    });
+    this.workDuration = new Histogram({
+      name: "workqueue_work_duration_seconds",
+      help: "How long in seconds processing an item from workqueue takes.",
+      labelNames: ["name"],
+      buckets: [0.0001, 0.001, ...seconds],
+      registers,
+    });
+    this.longestRunningProcessor = new Gauge({
+      name: "workqueue_longest_running_processor_seconds",
+      help: "How many seconds has the longest running processor for workqueue been running.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.providerRequests = new Counter({
+      name: "cloud_instance_provider_requests_total",
+      help: "Provider API requests by provider, operation and HTTP status code (or error kind).",
+      labelNames: ["provider", "operation", "code"],
+      registers,
+    });
+    this.providerRequestDuration = new Histogram({
+      name: "cloud_instance_provider_request_duration_seconds",
+      help: "Provider API request latency by provider and operation.",
+      labelNames: ["provider", "operation"],
+      buckets: seconds,
+      registers,
+    });
+    this.instances = new Gauge({
+      name: "cloud_instances",
+      help: "CloudInstances by provider and phase, as seen in the cache.",
+      labelNames: ["provider", "phase"],
+      registers,
+    });
+    this.leaderStatus = new Gauge({
+      name: "leader_election_master_status",
+      help: "1 when this process holds the leader lease, 0 otherwise.",
+      labelNames: ["name"],
+      registers,
+    });
+    this.providerBalance = new Gauge({
+      name: "cloud_instance_provider_account_balance",
+      help: "Account balance reported by providers that expose one (MOS GetBalance).",
+      labelNames: ["provider", "account"],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,153 @@
+import type { z } from "zod";
+import type { Logger } from "pino";
+import type { Phase, PowerState, ProviderName } from "../api/index.ts";
+import type { HttpClientFactory } from "./http/client.ts";
+
+/** Actions a driver may or may not support; the reconciler checks before it asks. */
+export type Capability =
+  | "start"
+  | "stop"
+  | "hardStop"
+  | "reboot"
+  | "resize"
+  | "rebuild"
+  | "tags"
+  /** Can list VMs and find the one carrying an owner UID (crash-safe create). */
+  | "findByOwner"
+  /** Mirrors InstanceTemplates as remote templates (multicloud). */
+  | "remoteTemplates";
+
+/** The resolved, validated desire for one VM, as the driver needs it. */
+export interface DesiredMachine<Options = Record<string, unknown>> {
+  /** Kubernetes UID of the CloudInstance: the ownership mark put on the VM. */
+  ownerUID: string;
+  /** `namespace/name`, for a human-readable VM name where the provider has one. */
+  namespace: string;
+  name: string;
+  region: string | undefined;
+  plan: string | undefined;
+  image: string | undefined;
+  sshKeys: readonly string[];
+  tags: readonly string[];
+  powerState: PowerState;
+  /** Parsed with the driver's `optionsSchema`. */
+  options: Options;
+  /** Bookkeeping persisted in status.providerData (from earlier reconciles, template's data merged in). */
+  providerData: Readonly<Record<string, string>>;
+}
+
+/** Phases a VM can be observed in ("Pending" is ours alone: nothing exists yet). */
+export type ObservedPhase = Exclude<Phase, "Pending">;
+
+/** What the provider says about one VM, mapped onto the operator's vocabulary. */
+export interface ObservedMachine {
+  id: string;
+  /** The provider's own status value, verbatim. */
+  providerStatus: string;
+  phase: ObservedPhase;
+  /** An operation is under way (locked, starting, rebooting, resizing …): poll, do not act. */
+  transitional: boolean;
+  /** Why the VM is in this phase when the provider says (e.g. "blocked for non-payment"). */
+  message?: string;
+  /** UID found on the VM (tag, name, hostname …), when the provider exposes it. */
+  ownerUID?: string;
+  name?: string;
+  region?: string;
+  plan?: string;
+  image?: string;
+  /** User tags only: the driver strips its own ownership tag. */
+  tags?: string[];
+  addresses: { public: string[]; private: string[] };
+  usage?: { cpuPercent?: number; memoryPercent?: number; diskPercent?: number };
+}
+
+/** A reference to an existing VM plus the bookkeeping a driver stored for it. */
+export interface MachineRef {
+  id: string;
+  providerData: Readonly<Record<string, string>>;
+}
+
+export interface CreateResult {
+  id: string;
+  /** The VM as the create answer describes it, when it does (saves a get). */
+  observed?: ObservedMachine;
+  /** Bookkeeping to persist in status.providerData (merged over the old). */
+  providerData?: Record<string, string>;
+}
+
+export interface StopOptions {
+  /** Power off at once instead of a graceful shutdown. */
+  hard: boolean;
+}
+
+export interface ResizeOptions {
+  /** Whether the provider may reboot the VM to apply the plan (m2s `reboot`). */
+  allowReboot: boolean;
+}
+
+/** A remote twin of an InstanceTemplate (multicloud machine templates). */
+export interface DesiredTemplate<Options = Record<string, unknown>> {
+  ownerUID: string;
+  namespace: string;
+  name: string;
+  region: string | undefined;
+  plan: string | undefined;
+  image: string | undefined;
+  sshKeys: readonly string[];
+  tags: readonly string[];
+  options: Options;
+  providerData: Readonly<Record<string, string>>;
+}
+
+/**
+ * One provider's API behind one interface. Methods that change a VM return once the provider
+ * has *accepted* the request; the reconciler observes completion with `get` and requeues.
+ * Every failure is a ProviderError subclass.
+ */
+export interface Driver<Options = Record<string, unknown>> {
+  readonly provider: ProviderName;
+  readonly capabilities: ReadonlySet<Capability>;
+  /**
+   * Checks region/plan/image/options against the provider's catalogues (cached by the driver)
+   * and throws InvalidRequestError naming the valid choices. Called before create and resize.
+   */
+  validate(desired: DesiredMachine<Options>): Promise<void>;
+  create(desired: DesiredMachine<Options>): Promise<CreateResult>;
+  /** undefined when the provider says the VM does not exist (or is deleted). */
+  get(ref: MachineRef): Promise<ObservedMachine | undefined>;
+  /** VMs carrying this owner UID; requires capability findByOwner. */
+  findByOwner(ownerUID: string, desired: DesiredMachine<Options>): Promise<ObservedMachine[]>;
+  start(ref: MachineRef): Promise<void>;
+  stop(ref: MachineRef, opts: StopOptions): Promise<void>;
+  reboot(ref: MachineRef): Promise<void>;
+  resize(ref: MachineRef, plan: string, opts: ResizeOptions): Promise<void>;
+  rebuild(ref: MachineRef, image: string, desired: DesiredMachine<Options>): Promise<void>;
+  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string): Promise<void>;
+  /** Resolves when the provider accepted the deletion; NotFound counts as deleted (resolve). */
+  delete(ref: MachineRef): Promise<void>;
+  /** Remote templates (capability remoteTemplates): create or update, returns providerData to keep. */
+  syncTemplate?(desired: DesiredTemplate<Options>): Promise<Record<string, string>>;
+  deleteTemplate?(providerData: Readonly<Record<string, string>>): Promise<void>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}
+
+/** Everything a driver factory gets; validated once at the edge. */
+export interface DriverContext {
+  /** Decoded data of the credentials Secret (empty when none is referenced). */
+  credentials: Readonly<Record<string, string>>;
+  /** `namespace/name` of that Secret, for error messages that name it. */
+  secretName: string | undefined;
+  endpoint: string | undefined;
+  http: HttpClientFactory;
+  logger: Logger;
+}
+
+export interface DriverFactory<Options = Record<string, unknown>> {
+  readonly provider: ProviderName;
+  readonly defaultEndpoint: string;
+  /** Secret keys the driver reads; required ones throw CredentialsError when missing. */
+  readonly credentialKeys: { required: readonly string[]; optional: readonly string[] };
+  readonly optionsSchema: z.ZodType<Options>;
+  create(ctx: DriverContext): Driver<Options>;
+}

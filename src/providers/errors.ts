@@ -1,0 +1,117 @@
+/**
+ * Typed provider errors. Drivers translate every provider answer into one of these so the
+ * reconciler decides retry vs. terminal from the class, never from provider-specific text.
+ * `message` is always safe to show (secrets redacted by the HTTP layer before it gets here).
+ */
+export type ProviderErrorCode =
+  | "ERR_PROVIDER_NOT_FOUND"
+  | "ERR_PROVIDER_INVALID_REQUEST"
+  | "ERR_PROVIDER_UNAUTHORIZED"
+  | "ERR_PROVIDER_QUOTA_OR_BILLING"
+  | "ERR_PROVIDER_RATE_LIMITED"
+  | "ERR_PROVIDER_TRANSIENT"
+  | "ERR_PROVIDER_UNSUPPORTED"
+  | "ERR_PROVIDER_CREDENTIALS";
+
+export interface ProviderErrorDetails {
+  provider?: string;
+  operation?: string;
+  httpStatus?: number;
+  /** The provider's own error code, when it has one. */
+  providerCode?: string;
+  cause?: unknown;
+}
+
+export abstract class ProviderError extends Error {
+  abstract readonly code: ProviderErrorCode;
+  /** Terminal errors need the user to change something; retrying the same call cannot help. */
+  abstract readonly terminal: boolean;
+  /** CamelCase reason for the Synced condition. */
+  abstract readonly reason: string;
+  readonly provider: string | undefined;
+  readonly operation: string | undefined;
+  readonly httpStatus: number | undefined;
+  readonly providerCode: string | undefined;
+
+  constructor(message: string, details: ProviderErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.provider = details.provider;
+    this.operation = details.operation;
+    this.httpStatus = details.httpStatus;
+    this.providerCode = details.providerCode;
+  }
+}
+
+export class NotFoundError extends ProviderError {
+  override readonly name = "NotFoundError";
+  readonly code = "ERR_PROVIDER_NOT_FOUND";
+  readonly terminal = false;
+  readonly reason = "NotFound";
+}
+
+/** The spec asks for something the provider refuses (unknown plan, bad image, downgrade …). */
+export class InvalidRequestError extends ProviderError {
+  override readonly name = "InvalidRequestError";
+  readonly code = "ERR_PROVIDER_INVALID_REQUEST";
+  readonly terminal = true;
+  readonly reason: string;
+  constructor(message: string, details: ProviderErrorDetails & { reason?: string } = {}) {
+    super(message, details);
+    this.reason = details.reason ?? "InvalidRequest";
+  }
+}
+
+export class UnauthorizedError extends ProviderError {
+  override readonly name = "UnauthorizedError";
+  readonly code = "ERR_PROVIDER_UNAUTHORIZED";
+  readonly terminal = true;
+  readonly reason = "Unauthorized";
+}
+
+export class QuotaOrBillingError extends ProviderError {
+  override readonly name = "QuotaOrBillingError";
+  readonly code = "ERR_PROVIDER_QUOTA_OR_BILLING";
+  readonly terminal = true;
+  readonly reason = "QuotaOrBilling";
+}
+
+export class RateLimitedError extends ProviderError {
+  override readonly name = "RateLimitedError";
+  readonly code = "ERR_PROVIDER_RATE_LIMITED";
+  readonly terminal = false;
+  readonly reason = "RateLimited";
+  /** How long the provider asked us to wait, when it said so. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, details: ProviderErrorDetails & { retryAfterMs?: number } = {}) {
+    super(message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** 5xx, timeouts, dropped connections, malformed answers: worth retrying later. */
+export class TransientError extends ProviderError {
+  override readonly name = "TransientError";
+  readonly code = "ERR_PROVIDER_TRANSIENT";
+  readonly terminal = false;
+  readonly reason = "ProviderUnavailable";
+}
+
+/** The driver does not support the action the spec needs (e.g. stop on multicloud). */
+export class UnsupportedError extends ProviderError {
+  override readonly name = "UnsupportedError";
+  readonly code = "ERR_PROVIDER_UNSUPPORTED";
+  readonly terminal = true;
+  readonly reason = "Unsupported";
+}
+
+/** The credentials Secret lacks a key or holds an unusable value. Names the Secret and key. */
+export class CredentialsError extends ProviderError {
+  override readonly name = "CredentialsError";
+  readonly code = "ERR_PROVIDER_CREDENTIALS";
+  readonly terminal = true;
+  readonly reason = "InvalidCredentials";
+}
+
+export function isProviderError(err: unknown): err is ProviderError {
+  return err instanceof ProviderError;
+}
