@@ -1,0 +1,338 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  decide,
+  errorStatus,
+  pollDelay,
+  type DecideInput,
+  type Observation,
+} from "../../../src/controller/cloudinstance/decide.ts";
+import type { ResolvedSpec } from "../../../src/controller/cloudinstance/resolve.ts";
+import type { Capability, ObservedMachine } from "../../../src/providers/driver.ts";
+import type { CloudInstanceStatus } from "../../../src/api/index.ts";
+import { getCondition } from "../../../src/controller/conditions.ts";
+
+const ALL: Capability[] = ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"];
+const NOW = Date.parse("2026-01-01T00:10:00Z");
+
+function spec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
+  return {
+    provider: { name: "m2s" },
+    region: "fr-par-1",
+    plan: "business",
+    image: "ubuntu-22.04",
+    sshKeys: [],
+    tags: ["web"],
+    providerOptions: {},
+    powerState: "Running",
+    deletionPolicy: "Delete",
+    updatePolicy: "Safe",
+    templateProviderData: {},
+    ...over,
+  };
+}
+
+function vm(over: Partial<ObservedMachine> = {}): ObservedMachine {
+  return {
+    id: "vm-1",
+    providerStatus: "running",
+    phase: "Running",
+    transitional: false,
+    plan: "business",
+    image: "ubuntu-22.04",
+    region: "fr-par-1",
+    tags: ["web"],
+    addresses: { public: ["203.0.113.5"], private: [] },
+    ...over,
+  };
+}
+
+function input(over: Partial<DecideInput> & { observation: Observation }): DecideInput {
+  return {
+    generation: 2,
+    deleting: false,
+    status: {},
+    spec: spec(),
+    capabilities: new Set(ALL),
+    adopted: false,
+    now: NOW,
+    timing: { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 300_000, hardStopAfterMs: 120_000 },
+    jitter: 0.5,
+    ...over,
+  };
+}
+
+const cond = (s: CloudInstanceStatus, t: string) => getCondition(s.conditions, t);
+const found = (m: Partial<ObservedMachine> = {}): Observation => ({ kind: "found", machine: vm(m) });
+
+describe("decide: a living CloudInstance", () => {
+  test("no VM at the provider -> Create, phase Provisioning, poll soon", () => {
+    const d = decide(input({ observation: { kind: "absent" } }));
+    assert.deepEqual(d.actions, [{ type: "Create" }]);
+    assert.equal(d.status.phase, "Provisioning");
+    assert.equal(cond(d.status, "Provisioned")?.status, "False");
+    assert.equal(d.status.observedGeneration, 2);
+    assert.equal(d.requeueAfterMs, 1000);
+  });
+
+  test("a known VM that vanished is reported and recreated", () => {
+    const d = decide(
+      input({ status: { instanceID: "vm-old", phase: "Running" }, observation: { kind: "absent" } }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Create" }]);
+    assert.equal(d.status.instanceID, undefined);
+    assert.equal(d.events[0]?.reason, "VMDisappeared");
+  });
+
+  test("an adopted VM that does not exist is never created", () => {
+    const d = decide(
+      input({ adopted: true, status: { instanceID: "ext-1" }, observation: { kind: "absent" } }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "ExternalVMNotFound");
+    assert.equal(d.status.phase, "Failed");
+  });
+
+  test("an unverifiable earlier create blocks creating blindly", () => {
+    const d = decide(input({ observation: { kind: "unverifiable", since: "2026-01-01T00:00:00Z" } }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "CreatePendingUnverifiable");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /external-id/);
+  });
+
+  test("a VM that matches the spec is Ready, with observed fields, resync later", () => {
+    const d = decide(input({ observation: found() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.status.phase, "Running");
+    assert.equal(d.status.instanceID, "vm-1");
+    assert.deepEqual(d.status.addresses, { public: ["203.0.113.5"], private: [] });
+    for (const t of ["Provisioned", "Running", "Ready", "Synced"])
+      assert.equal(cond(d.status, t)?.status, "True", t);
+    assert.equal(d.requeueAfterMs, 300_000);
+  });
+
+  test("resync is jittered within ±10%", () => {
+    const lo = decide(input({ jitter: 0, observation: found() })).requeueAfterMs;
+    const hi = decide(input({ jitter: 1, observation: found() })).requeueAfterMs;
+    assert.equal(lo, 270_000);
+    assert.equal(hi, 330_000);
+  });
+
+  test("a transitional VM is polled, not acted upon", () => {
+    const d = decide(
+      input({
+        observation: found({ phase: "Provisioning", providerStatus: "provisioning", transitional: true }),
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.status.phase, "Provisioning");
+    assert.equal(cond(d.status, "Ready")?.status, "False");
+    assert.equal(d.requeueAfterMs, 1000);
+  });
+
+  test("poll delay grows with the time waited, capped", () => {
+    const status = (ago: number): CloudInstanceStatus => ({
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "x",
+          message: "",
+          lastTransitionTime: new Date(NOW - ago).toISOString(),
+        },
+      ],
+    });
+    const t = { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 1, hardStopAfterMs: 1 };
+    assert.equal(pollDelay(status(0), NOW, t), 1000);
+    assert.equal(pollDelay(status(8000), NOW, t), 4000);
+    assert.equal(pollDelay(status(600_000), NOW, t), 30_000);
+  });
+
+  test("powerState Stopped on a running VM -> soft Stop", () => {
+    const d = decide(input({ spec: spec({ powerState: "Stopped" }), observation: found() }));
+    assert.deepEqual(d.actions, [{ type: "Stop", hard: false }]);
+    assert.equal(d.events[0]?.reason, "Stopping");
+  });
+
+  test("a graceful stop that hangs is escalated to a hard stop", () => {
+    const longAgo = new Date(NOW - 200_000).toISOString();
+    const d = decide(
+      input({
+        spec: spec({ powerState: "Stopped" }),
+        status: {
+          conditions: [
+            {
+              type: "Running",
+              status: "False",
+              reason: "Stopping",
+              message: "",
+              lastTransitionTime: longAgo,
+            },
+          ],
+        },
+        observation: found({ phase: "Stopping", transitional: true, providerStatus: "stopping" }),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Stop", hard: true }]);
+  });
+
+  test("a stopped VM with powerState Running -> Start; stopped outside Kubernetes is reported as drift", () => {
+    const d = decide(
+      input({
+        status: { phase: "Running" },
+        observation: found({ phase: "Stopped", providerStatus: "stopped" }),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.ok(d.events.some((e) => e.reason === "DriftDetected"));
+  });
+
+  test("a stopped VM matching powerState Stopped is Ready", () => {
+    const d = decide(
+      input({ spec: spec({ powerState: "Stopped" }), observation: found({ phase: "Stopped" }) }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Ready")?.status, "True");
+    assert.equal(cond(d.status, "Running")?.status, "False");
+  });
+
+  test("plan change -> Resize; plan changed outside Kubernetes -> Resize back with drift event", () => {
+    assert.deepEqual(decide(input({ spec: spec({ plan: "performance" }), observation: found() })).actions, [
+      { type: "Resize", plan: "performance" },
+    ]);
+    const d = decide(
+      input({ status: { phase: "Running", plan: "business" }, observation: found({ plan: "starter" }) }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Resize", plan: "business" }]);
+    assert.ok(d.events.some((e) => e.reason === "DriftDetected"));
+  });
+
+  test("image change with updatePolicy Safe -> RebuildRequired, no action", () => {
+    const d = decide(input({ spec: spec({ image: "debian-12" }), observation: found() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "RebuildRequired");
+    assert.equal(cond(d.status, "Ready")?.status, "False");
+  });
+
+  test("image change with AllowRebuild -> Rebuild first, before other changes", () => {
+    const d = decide(
+      input({
+        spec: spec({ image: "debian-12", updatePolicy: "AllowRebuild", plan: "performance" }),
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Rebuild", image: "debian-12" }]);
+  });
+
+  test("tag difference -> SetTags (order does not matter)", () => {
+    assert.deepEqual(
+      decide(input({ spec: spec({ tags: ["a", "b"] }), observation: found({ tags: ["b", "a"] }) })).actions,
+      [],
+    );
+    assert.deepEqual(
+      decide(input({ spec: spec({ tags: ["a"] }), observation: found({ tags: [] }) })).actions,
+      [{ type: "SetTags", tags: ["a"] }],
+    );
+  });
+
+  test("an action the driver cannot do -> Synced False Unsupported, no action, no tight loop", () => {
+    const d = decide(
+      input({
+        spec: spec({ powerState: "Stopped" }),
+        capabilities: new Set<Capability>(["start", "findByOwner"]),
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /does not support stopping/);
+    assert.equal(d.requeueAfterMs, 300_000);
+  });
+
+  test("a supported action still runs while another one is unsupported, and Synced says what is not", () => {
+    const d = decide(
+      input({
+        spec: spec({ powerState: "Stopped", tags: ["x"] }),
+        capabilities: new Set<Capability>(["tags"]),
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "SetTags", tags: ["x"] }]);
+    assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
+  });
+
+  test("a failed VM is reported, not recreated", () => {
+    const d = decide(
+      input({ observation: found({ phase: "Failed", providerStatus: "error", message: "init timed out" }) }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.status.phase, "Failed");
+    assert.equal(cond(d.status, "Synced")?.message, "init timed out");
+  });
+
+  test("duplicates carrying the UID are reported as a warning", () => {
+    const d = decide(
+      input({ observation: { kind: "found", machine: vm(), duplicates: [vm({ id: "vm-2" })] } }),
+    );
+    assert.ok(
+      d.events.some((e) => e.type === "Warning" && e.reason === "DuplicateVMs" && e.message.includes("vm-2")),
+    );
+  });
+
+  test("lastTransitionTime moves only when a condition's status flips", () => {
+    const first = decide(input({ observation: found() }));
+    const later = decide(input({ now: NOW + 60_000, status: first.status, observation: found() }));
+    assert.equal(
+      cond(later.status, "Ready")?.lastTransitionTime,
+      cond(first.status, "Ready")?.lastTransitionTime,
+    );
+    assert.deepEqual(later.status, first.status);
+  });
+});
+
+describe("decide: a deleting CloudInstance", () => {
+  test("existing VM -> Delete", () => {
+    const d = decide(input({ deleting: true, status: { instanceID: "vm-1" }, observation: found() }));
+    assert.deepEqual(d.actions, [{ type: "Delete" }]);
+    assert.equal(d.status.phase, "Deleting");
+  });
+  test("VM being deleted -> wait", () => {
+    const d = decide(
+      input({ deleting: true, observation: found({ phase: "Deleting", transitional: true }) }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.ok(d.requeueAfterMs !== undefined);
+  });
+  test("VM gone -> remove the finalizer", () => {
+    assert.deepEqual(
+      decide(input({ deleting: true, status: { instanceID: "vm-1" }, observation: { kind: "absent" } }))
+        .actions,
+      [{ type: "RemoveFinalizer" }],
+    );
+  });
+  test("Orphan -> remove the finalizer without touching the VM", () => {
+    const d = decide(
+      input({ deleting: true, spec: spec({ deletionPolicy: "Orphan" }), observation: found() }),
+    );
+    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.equal(d.events[0]?.reason, "Orphaned");
+  });
+  test("an unverifiable create blocks the finalizer removal (the VM could leak)", () => {
+    const d = decide(input({ deleting: true, observation: { kind: "unverifiable", since: "t" } }));
+    assert.deepEqual(d.actions, []);
+  });
+});
+
+describe("errorStatus", () => {
+  test("before any VM: Synced, Provisioned and Ready false with the reason", () => {
+    const s = errorStatus({}, { reason: "SecretNotFound", message: 'Secret "ns/x" not found' }, NOW, 1);
+    assert.equal(s.phase, "Pending");
+    for (const t of ["Synced", "Provisioned", "Ready"]) assert.equal(cond(s, t)?.reason, "SecretNotFound");
+  });
+  test("with a Ready VM, a transient provider error leaves Ready alone", () => {
+    const ready = decide(input({ observation: found() })).status;
+    const s = errorStatus(ready, { reason: "ProviderUnavailable", message: "503" }, NOW + 1000, 2);
+    assert.equal(cond(s, "Ready")?.status, "True");
+    assert.equal(cond(s, "Synced")?.status, "False");
+  });
+});
