@@ -149,5 +149,7 @@ export interface DriverFactory<Options = Record<string, unknown>> {
   /** Secret keys the driver reads; required ones throw CredentialsError when missing. */
   readonly credentialKeys: { required: readonly string[]; optional: readonly string[] };
   readonly optionsSchema: z.ZodType<Options>;
+  /** Its drivers mirror InstanceTemplates remotely (capability remoteTemplates), so templates need credentials too. */
+  readonly mirrorsTemplates?: boolean;
   create(ctx: DriverContext): Driver<Options>;
 }

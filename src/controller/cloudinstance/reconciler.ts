@@ -1,0 +1,371 @@
+import type { Logger } from "pino";
+import {
+  ANNOTATION_CREATE_PENDING,
+  ANNOTATION_EXTERNAL_ID,
+  ANNOTATION_PAUSED,
+  ANNOTATION_POLL_INTERVAL,
+  ANNOTATION_RECONCILE_REQUESTED_AT,
+  FINALIZER,
+  type CloudInstance,
+  type CloudInstanceStatus,
+  type InstanceTemplate,
+} from "../../api/index.ts";
+import type { DesiredMachine, Driver, DriverFactory, MachineRef } from "../../providers/driver.ts";
+import { isProviderError } from "../../providers/errors.ts";
+import type { DriverPool } from "../../providers/pool.ts";
+import { parseDuration } from "../../util/duration.ts";
+import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
+import { decide, errorStatus, type Decision, type InstanceAction, type Observation } from "./decide.ts";
+import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
+import { statusEqual } from "../status-equal.ts";
+import { decodeSecret } from "../secrets.ts";
+
+export interface InstanceTiming {
+  pollInitialMs: number;
+  pollMaxMs: number;
+  resyncMs: number;
+  hardStopAfterMs: number;
+}
+
+export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
+  pollInitialMs: 1000,
+  pollMaxMs: 30_000,
+  resyncMs: 5 * 60_000,
+  hardStopAfterMs: 2 * 60_000,
+};
+
+export interface InstanceReconcilerDeps {
+  instances: ReadCache<CloudInstance>;
+  templates: ReadCache<InstanceTemplate>;
+  secrets: ReadCache<Secret>;
+  writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
+  events: EventSink;
+  drivers: DriverPool;
+  logger: Logger;
+  timing: InstanceTiming;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/** A failure the user must fix; the controller stops retrying until the object changes. */
+export class TerminalReconcileError extends Error {
+  readonly code = "ERR_TERMINAL_RECONCILE";
+  override readonly name = "TerminalReconcileError";
+}
+
+interface Failure {
+  reason: string;
+  message: string;
+  terminal: boolean;
+  cause?: unknown;
+}
+
+class ReconcileFailure extends Error {
+  override readonly name = "ReconcileFailure";
+  readonly failure: Failure;
+  constructor(failure: Failure) {
+    super(failure.message);
+    this.failure = failure;
+  }
+}
+
+function fromError(err: unknown): Failure {
+  if (err instanceof ReconcileFailure) return err.failure;
+  if (isProviderError(err))
+    return { reason: err.reason, message: err.message, terminal: err.terminal, cause: err };
+  const message = err instanceof Error ? err.message : String(err);
+  return { reason: "ReconcileError", message, terminal: false, cause: err };
+}
+
+/**
+ * Reconciles one CloudInstance: resolve the desired spec, observe the provider, decide
+ * (pure), act, and write status only when it changed. Every failure ends up on the status
+ * and in an Event; terminal ones (user must fix) are not retried until the object changes.
+ */
+export class InstanceReconciler {
+  readonly #d: InstanceReconcilerDeps;
+  readonly #now: () => number;
+  readonly #random: () => number;
+
+  constructor(deps: InstanceReconcilerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+    const obj = this.#d.instances.get(namespace, name);
+    if (!obj) return {};
+    const deleting = obj.metadata.deletionTimestamp !== undefined;
+    const hasFinalizer = obj.metadata.finalizers?.includes(FINALIZER) ?? false;
+    if (deleting && !hasFinalizer) return {};
+    const annotations = obj.metadata.annotations ?? {};
+    const resyncMs = this.#resyncFor(obj);
+
+    if (annotations[ANNOTATION_PAUSED] === "true") {
+      await this.#writeStatus(
+        obj,
+        this.#withEcho(
+          obj,
+          errorStatus(
+            obj.status ?? {},
+            { reason: "Paused", message: `the ${ANNOTATION_PAUSED} annotation stops all provider calls` },
+            this.#now(),
+            obj.metadata.generation,
+            obj.status?.phase ?? "Pending",
+          ),
+        ),
+      );
+      return {};
+    }
+
+    let current = obj;
+    try {
+      const spec = this.#resolve(obj);
+      const { driver, factory } = this.#driverFor(obj, spec);
+      const options = this.#parseOptions(factory, spec);
+      if (!deleting && !hasFinalizer) {
+        // Before the first provider call: a VM must never exist without a finalizer guarding it.
+        current = await this.#d.writer.patchMetadata(current, {
+          finalizers: [...(current.metadata.finalizers ?? []), FINALIZER],
+        });
+      }
+      const desired = this.#desired(current, spec, options);
+      const observation = await this.#observe(current, driver, desired);
+      const decision = decide({
+        generation: current.metadata.generation,
+        deleting,
+        status: current.status ?? {},
+        spec,
+        observation,
+        capabilities: driver.capabilities,
+        adopted: annotations[ANNOTATION_EXTERNAL_ID] !== undefined,
+        now: this.#now(),
+        timing: { ...this.#d.timing, resyncMs },
+        jitter: this.#random(),
+      });
+      for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
+      current = await this.#act(current, decision, driver, desired);
+      return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
+    } catch (err) {
+      const failure = fromError(err);
+      const fresh = this.#d.instances.get(namespace, name) ?? current;
+      const latest = fresh.metadata.resourceVersion === current.metadata.resourceVersion ? current : fresh;
+      const status = this.#withEcho(
+        latest,
+        errorStatus(latest.status ?? {}, failure, this.#now(), latest.metadata.generation),
+      );
+      const changed = !statusEqual(latest.status, status);
+      if (changed) {
+        this.#d.events.record(latest, "Warning", failure.reason, failure.message);
+        await this.#writeStatus(latest, status);
+      }
+      if (failure.terminal) return { requeueAfterMs: resyncMs };
+      throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
+    }
+  }
+
+  #resyncFor(obj: CloudInstance): number {
+    const text = obj.metadata.annotations?.[ANNOTATION_POLL_INTERVAL];
+    if (text === undefined) return this.#d.timing.resyncMs;
+    try {
+      return Math.max(1000, parseDuration(text));
+    } catch {
+      return this.#d.timing.resyncMs;
+    }
+  }
+
+  #resolve(obj: CloudInstance): ResolvedSpec {
+    const ref = obj.spec.templateRef?.name;
+    const template = ref === undefined ? undefined : this.#d.templates.get(obj.metadata.namespace ?? "", ref);
+    const resolved = resolveSpec(obj, template);
+    if (!resolved.ok)
+      throw new ReconcileFailure({ reason: resolved.reason, message: resolved.message, terminal: true });
+    return resolved.spec;
+  }
+
+  #driverFor(
+    obj: CloudInstance,
+    spec: ResolvedSpec,
+  ): { driver: Driver<unknown>; factory: DriverFactory<unknown> } {
+    const ns = obj.metadata.namespace ?? "";
+    const secretRef = spec.provider.credentialsSecretRef?.name;
+    let credentials: Record<string, string> = {};
+    if (secretRef !== undefined) {
+      const secret = this.#d.secrets.get(ns, secretRef);
+      if (!secret) {
+        throw new ReconcileFailure({
+          reason: "SecretNotFound",
+          message: `Secret "${ns}/${secretRef}" not found`,
+          terminal: true,
+        });
+      }
+      credentials = decodeSecret(secret);
+    }
+    const factory = this.#d.drivers.factory(spec.provider.name);
+    const driver = this.#d.drivers.get({
+      provider: spec.provider.name,
+      endpoint: spec.provider.endpoint,
+      secretName: secretRef === undefined ? undefined : `${ns}/${secretRef}`,
+      credentials,
+    });
+    return { driver, factory };
+  }
+
+  #parseOptions(factory: DriverFactory<unknown>, spec: ResolvedSpec): unknown {
+    const parsed = factory.optionsSchema.safeParse(spec.providerOptions);
+    if (!parsed.success) {
+      const detail = parsed.error.issues
+        .map((i) => `providerOptions${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`)
+        .join("; ");
+      throw new ReconcileFailure({
+        reason: "InvalidProviderOptions",
+        message: `${spec.provider.name}: ${detail}`,
+        terminal: true,
+      });
+    }
+    return parsed.data;
+  }
+
+  #desired(obj: CloudInstance, spec: ResolvedSpec, options: unknown): DesiredMachine<unknown> {
+    return {
+      ownerUID: obj.metadata.uid ?? "",
+      namespace: obj.metadata.namespace ?? "",
+      name: obj.metadata.name ?? "",
+      region: spec.region,
+      plan: spec.plan,
+      image: spec.image,
+      sshKeys: spec.sshKeys,
+      tags: spec.tags,
+      powerState: spec.powerState,
+      options,
+      providerData: { ...spec.templateProviderData, ...obj.status?.providerData },
+    };
+  }
+
+  #ref(id: string, desired: DesiredMachine<unknown>): MachineRef {
+    return { id, providerData: desired.providerData };
+  }
+
+  async #observe(
+    obj: CloudInstance,
+    driver: Driver<unknown>,
+    desired: DesiredMachine<unknown>,
+  ): Promise<Observation> {
+    const id = obj.status?.instanceID ?? obj.metadata.annotations?.[ANNOTATION_EXTERNAL_ID];
+    if (id !== undefined) {
+      const machine = await driver.get(this.#ref(id, desired));
+      return machine ? { kind: "found", machine } : { kind: "absent" };
+    }
+    if (driver.capabilities.has("findByOwner")) {
+      const found = await driver.findByOwner(desired.ownerUID, desired);
+      const [first, ...rest] = found;
+      if (!first) return { kind: "absent" };
+      return rest.length > 0
+        ? { kind: "found", machine: first, duplicates: rest }
+        : { kind: "found", machine: first };
+    }
+    const pending = obj.metadata.annotations?.[ANNOTATION_CREATE_PENDING];
+    if (pending !== undefined) return { kind: "unverifiable", since: pending };
+    return { kind: "absent" };
+  }
+
+  async #act(
+    obj: CloudInstance,
+    decision: Decision,
+    driver: Driver<unknown>,
+    desired: DesiredMachine<unknown>,
+  ): Promise<CloudInstance> {
+    const current = obj;
+    const status = this.#withEcho(current, decision.status);
+    for (const action of decision.actions) {
+      const id = status.instanceID ?? current.status?.instanceID ?? "";
+      const ref = this.#ref(id, desired);
+      switch (action.type) {
+        case "Create":
+          return await this.#create(current, status, driver, desired);
+        case "RemoveFinalizer":
+          await this.#d.writer.patchMetadata(current, {
+            finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+          });
+          // The object may be gone now; nothing more to write.
+          return current;
+        default:
+          await this.#run(action, driver, ref, desired);
+      }
+    }
+    return this.#writeStatus(current, status);
+  }
+
+  async #run(
+    action: Exclude<InstanceAction, { type: "Create" | "RemoveFinalizer" }>,
+    driver: Driver<unknown>,
+    ref: MachineRef,
+    desired: DesiredMachine<unknown>,
+  ): Promise<void> {
+    switch (action.type) {
+      case "Start":
+        return driver.start(ref);
+      case "Stop":
+        return driver.stop(ref, { hard: action.hard });
+      case "Resize": {
+        await driver.validate({ ...desired, plan: action.plan });
+        return driver.resize(ref, action.plan, { allowReboot: true });
+      }
+      case "Rebuild":
+        return driver.rebuild(ref, action.image, desired);
+      case "SetTags":
+        return driver.setTags(ref, action.tags, desired.ownerUID);
+      case "Delete":
+        return driver.delete(ref);
+    }
+  }
+
+  /**
+   * Crash-safe create: validate first, mark the intent where the provider cannot find VMs by
+   * owner, create once, and persist the id before anything else can fail.
+   */
+  async #create(
+    obj: CloudInstance,
+    status: CloudInstanceStatus,
+    driver: Driver<unknown>,
+    desired: DesiredMachine<unknown>,
+  ): Promise<CloudInstance> {
+    let current = obj;
+    await driver.validate(desired);
+    const marked = !driver.capabilities.has("findByOwner");
+    if (marked) {
+      current = await this.#d.writer.patchMetadata(current, {
+        annotations: { [ANNOTATION_CREATE_PENDING]: new Date(this.#now()).toISOString() },
+      });
+    }
+    const result = await driver.create(desired);
+    const next: CloudInstanceStatus = { ...status, instanceID: result.id };
+    if (result.providerData) next.providerData = { ...status.providerData, ...result.providerData };
+    if (result.observed) {
+      next.phase = result.observed.phase;
+      next.providerStatus = result.observed.providerStatus;
+    }
+    current = await this.#writeStatus(current, next);
+    this.#d.events.record(current, "Normal", "Created", `created VM ${result.id} at ${driver.provider}`);
+    if (marked)
+      current = await this.#d.writer.patchMetadata(current, {
+        annotations: { [ANNOTATION_CREATE_PENDING]: null },
+      });
+    return current;
+  }
+
+  #withEcho(obj: CloudInstance, status: CloudInstanceStatus): CloudInstanceStatus {
+    const requested = obj.metadata.annotations?.[ANNOTATION_RECONCILE_REQUESTED_AT];
+    return requested === undefined ? status : { ...status, lastHandledReconcileAt: requested };
+  }
+
+  async #writeStatus(obj: CloudInstance, status: CloudInstanceStatus): Promise<CloudInstance> {
+    if (statusEqual(obj.status, status)) return obj;
+    return this.#d.writer.replaceStatus(obj, status);
+  }
+}

@@ -1,0 +1,230 @@
+import type { Logger } from "pino";
+import {
+  API_VERSION,
+  FINALIZER,
+  LABEL_TEMPLATE,
+  type CloudInstance,
+  type CloudInstanceStatus,
+  type InstanceTemplate,
+  type InstanceTemplateStatus,
+} from "../../api/index.ts";
+import { isProviderError } from "../../providers/errors.ts";
+import type { DriverPool } from "../../providers/pool.ts";
+import type { Driver, DriverFactory } from "../../providers/driver.ts";
+import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
+import { decodeSecret } from "../secrets.ts";
+import { statusEqual } from "../status-equal.ts";
+import { setCondition } from "../conditions.ts";
+import { decideTemplate, type TemplateAction } from "./decide.ts";
+
+export interface TemplateReconcilerDeps {
+  templates: ReadCache<InstanceTemplate>;
+  secrets: ReadCache<Secret>;
+  /** CloudInstances that name this template in spec.templateRef (owned ones included). */
+  referencing(namespace: string, template: string): CloudInstance[];
+  templateWriter: ObjectWriter<InstanceTemplate, InstanceTemplateStatus>;
+  instanceWriter: ObjectWriter<CloudInstance, CloudInstanceStatus>;
+  events: EventSink;
+  drivers: DriverPool;
+  logger: Logger;
+  resyncMs: number;
+  now?: () => number;
+}
+
+/**
+ * Reconciles one InstanceTemplate: validates it against its driver, mirrors it remotely
+ * where the provider has templates, owns `spec.replicas` CloudInstances, and holds its own
+ * deletion while instances still reference it.
+ */
+export class TemplateReconciler {
+  readonly #d: TemplateReconcilerDeps;
+  readonly #now: () => number;
+
+  constructor(deps: TemplateReconcilerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  async reconcile(namespace: string, name: string): Promise<{ requeueAfterMs?: number }> {
+    let template = this.#d.templates.get(namespace, name);
+    if (!template) return {};
+    const deleting = template.metadata.deletionTimestamp !== undefined;
+    const hasFinalizer = template.metadata.finalizers?.includes(FINALIZER) ?? false;
+    if (deleting && !hasFinalizer) return {};
+    if (!deleting && !hasFinalizer) {
+      template = await this.#d.templateWriter.patchMetadata(template, {
+        finalizers: [...(template.metadata.finalizers ?? []), FINALIZER],
+      });
+    }
+    const referencing = this.#d.referencing(namespace, name);
+    const owned = referencing.filter((i) =>
+      i.metadata.ownerReferences?.some((o) => o.uid === template.metadata.uid),
+    );
+
+    const provider = template.spec.provider;
+    const checked =
+      provider === undefined
+        ? { invalid: undefined, driver: undefined, options: undefined }
+        : this.#check(template, provider);
+    const { driver, options } = checked;
+    const remote = driver?.capabilities.has("remoteTemplates") ?? false;
+    const decision = decideTemplate({
+      template,
+      owned,
+      referencing,
+      invalid: checked.invalid,
+      remote,
+      remoteExists: undefined,
+      now: this.#now(),
+    });
+    for (const e of decision.events) this.#d.events.record(template, e.type, e.reason, e.message);
+    let status = decision.status;
+    try {
+      for (const action of decision.actions)
+        status = await this.#act(template, action, status, driver, options);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = isProviderError(err) ? err.reason : "ReconcileError";
+      status = {
+        ...status,
+        conditions: setCondition(
+          status.conditions,
+          { type: "Synced", status: "False", reason, message },
+          new Date(this.#now()).toISOString(),
+          template.metadata.generation,
+        ),
+      };
+      this.#d.events.record(template, "Warning", reason, message);
+      await this.#writeStatus(template, status);
+      if (isProviderError(err) && err.terminal) return { requeueAfterMs: this.#d.resyncMs };
+      throw err;
+    }
+    if (decision.actions.some((a) => a.type === "RemoveFinalizer")) return {};
+    await this.#writeStatus(template, status);
+    return deleting ? { requeueAfterMs: 2000 } : {};
+  }
+
+  /**
+   * Validates providerOptions with the driver's schema. Credentials matter only to drivers
+   * that mirror templates remotely; for the others a missing Secret is reported on the
+   * instances that need it, not on the template.
+   */
+  #check(
+    template: InstanceTemplate,
+    provider: NonNullable<InstanceTemplate["spec"]["provider"]>,
+  ): { invalid: string | undefined; driver: Driver<unknown> | undefined; options: unknown } {
+    const namespace = template.metadata.namespace ?? "";
+    const factory: DriverFactory<unknown> = this.#d.drivers.factory(provider.name);
+    const parsed = factory.optionsSchema.safeParse(template.spec.providerOptions ?? {});
+    if (!parsed.success) {
+      const detail = parsed.error.issues
+        .map((i) => `providerOptions${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`)
+        .join("; ");
+      return { invalid: `${provider.name}: ${detail}`, driver: undefined, options: undefined };
+    }
+    const secretRef = provider.credentialsSecretRef?.name;
+    const secret = secretRef === undefined ? undefined : this.#d.secrets.get(namespace, secretRef);
+    try {
+      if (secretRef !== undefined && !secret) throw new Error(`Secret "${namespace}/${secretRef}" not found`);
+      const driver = this.#d.drivers.get({
+        provider: provider.name,
+        endpoint: provider.endpoint,
+        secretName: secretRef === undefined ? undefined : `${namespace}/${secretRef}`,
+        credentials: secret ? decodeSecret(secret) : {},
+      });
+      return { invalid: undefined, driver, options: parsed.data };
+    } catch (err) {
+      const needsDriver = factory.mirrorsTemplates === true;
+      return {
+        invalid: needsDriver ? (err instanceof Error ? err.message : String(err)) : undefined,
+        driver: undefined,
+        options: parsed.data,
+      };
+    }
+  }
+
+  async #act(
+    template: InstanceTemplate,
+    action: TemplateAction,
+    status: InstanceTemplateStatus,
+    driver: Driver<unknown> | undefined,
+    options: unknown,
+  ): Promise<InstanceTemplateStatus> {
+    const namespace = template.metadata.namespace ?? "";
+    switch (action.type) {
+      case "CreateInstance": {
+        const instance: CloudInstance = {
+          apiVersion: API_VERSION,
+          kind: "CloudInstance",
+          metadata: {
+            name: action.name,
+            namespace,
+            labels: { [LABEL_TEMPLATE]: template.metadata.name ?? "" },
+            ownerReferences: [
+              {
+                apiVersion: API_VERSION,
+                kind: "InstanceTemplate",
+                name: template.metadata.name ?? "",
+                uid: template.metadata.uid ?? "",
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          },
+          spec: {
+            templateRef: { name: template.metadata.name ?? "" },
+            powerState: "Running",
+            deletionPolicy: "Delete",
+            updatePolicy: "Safe",
+          },
+        };
+        try {
+          await this.#d.instanceWriter.create(instance);
+        } catch (err) {
+          // A re-run after a lagging cache: the name is taken by our own earlier create.
+          if ((err as { code?: unknown }).code !== "ERR_KUBE_ALREADY_EXISTS") throw err;
+        }
+        return status;
+      }
+      case "DeleteInstance":
+        await this.#d.instanceWriter.delete(namespace, action.name);
+        return status;
+      case "SyncRemoteTemplate": {
+        if (!driver?.syncTemplate) return status;
+        const spec = template.spec;
+        const providerData = await driver.syncTemplate({
+          ownerUID: template.metadata.uid ?? "",
+          namespace,
+          name: template.metadata.name ?? "",
+          region: spec.region,
+          plan: spec.plan,
+          image: spec.image,
+          sshKeys: spec.sshKeys ?? [],
+          tags: spec.tags ?? [],
+          options,
+          providerData: status.providerData ?? {},
+        });
+        this.#d.events.record(
+          template,
+          "Normal",
+          "RemoteTemplateSynced",
+          `remote template ${Object.values(providerData).join(", ")} is up to date`,
+        );
+        return { ...status, providerData: { ...status.providerData, ...providerData } };
+      }
+      case "DeleteRemoteTemplate":
+        if (driver?.deleteTemplate) await driver.deleteTemplate(status.providerData ?? {});
+        return status;
+      case "RemoveFinalizer":
+        await this.#d.templateWriter.patchMetadata(template, {
+          finalizers: (template.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+        });
+        return status;
+    }
+  }
+
+  async #writeStatus(template: InstanceTemplate, status: InstanceTemplateStatus): Promise<void> {
+    if (statusEqual(template.status, status)) return;
+    await this.#d.templateWriter.replaceStatus(template, status);
+  }
+}

@@ -1,0 +1,46 @@
+import type { ObjectMeta } from "../api/index.ts";
+
+/**
+ * What reconcilers need from the Kubernetes side, kept this narrow so the decision code
+ * never depends on transport details. Implemented over the kube client and the caches.
+ */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+}
+
+export interface ReadCache<T> {
+  get(namespace: string, name: string): T | undefined;
+}
+
+export interface MetadataPatch {
+  /** The full new list (merge patch replaces lists). */
+  finalizers?: string[];
+  /** null removes an annotation. */
+  annotations?: Record<string, string | null>;
+}
+
+export interface ObjectWriter<T extends KubeObject, S> {
+  /** Merge-patches metadata guarded by the object's resourceVersion; returns the updated object. */
+  patchMetadata(obj: T, patch: MetadataPatch): Promise<T>;
+  /**
+   * Replaces .status through the status subresource. Status belongs to the controller alone,
+   * so a conflict is resolved by re-reading and writing again (last writer wins on status).
+   */
+  replaceStatus(obj: T, status: S): Promise<T>;
+  create(obj: T): Promise<T>;
+  /** Resolves when deleted or already gone. */
+  delete(namespace: string, name: string): Promise<void>;
+}
+
+export interface EventSink {
+  /** Never throws: events are best-effort, a failure is logged by the implementation. */
+  record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void;
+}
+
+export interface Secret {
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}

@@ -1,0 +1,88 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import type { ProviderName } from "../api/index.ts";
+import type { Driver, DriverFactory } from "./driver.ts";
+import { CredentialsError } from "./errors.ts";
+import type { HttpClientFactory } from "./http/client.ts";
+
+export type DriverRegistry = Readonly<Record<ProviderName, DriverFactory<unknown>>>;
+
+export interface DriverRequest {
+  provider: ProviderName;
+  endpoint: string | undefined;
+  /** `namespace/name` of the credentials Secret, when one is referenced. */
+  secretName: string | undefined;
+  credentials: Readonly<Record<string, string>>;
+}
+
+/**
+ * Keeps one driver per (provider, endpoint, credentials) so catalogue caches, sessions and
+ * rate limits are shared by every object using the same account, and replaces it when the
+ * Secret's content changes. Checks the Secret's keys once, here, with a message naming
+ * the Secret and the key.
+ */
+export class DriverPool {
+  readonly #drivers = new Map<string, Driver<unknown>>();
+  /** Which digest each Secret currently maps to, so a rotated Secret closes its old driver. */
+  readonly #current = new Map<string, string>();
+  readonly #registry: DriverRegistry;
+  readonly #http: HttpClientFactory;
+  readonly #logger: Logger;
+
+  constructor(opts: { registry: DriverRegistry; http: HttpClientFactory; logger: Logger }) {
+    this.#registry = opts.registry;
+    this.#http = opts.http;
+    this.#logger = opts.logger;
+  }
+
+  factory(provider: ProviderName): DriverFactory<unknown> {
+    return this.#registry[provider];
+  }
+
+  get(req: DriverRequest): Driver<unknown> {
+    const factory = this.#registry[req.provider];
+    for (const key of factory.credentialKeys.required) {
+      const value = req.credentials[key];
+      if (value === undefined || value.trim() === "") {
+        throw new CredentialsError(
+          req.secretName === undefined
+            ? `provider ${req.provider} needs spec.provider.credentialsSecretRef (a Secret with key "${key}")`
+            : `Secret "${req.secretName}" has no key "${key}" (${req.provider} needs ${factory.credentialKeys.required.join(", ")})`,
+          { provider: req.provider },
+        );
+      }
+    }
+    // The key holds a digest, never the credentials themselves.
+    const digest = createHash("sha256")
+      .update(JSON.stringify([req.provider, req.endpoint ?? "", Object.entries(req.credentials).sort()]))
+      .digest("hex");
+    const cached = this.#drivers.get(digest);
+    if (cached) return cached;
+    const slot = `${req.provider}\u0000${req.endpoint ?? ""}\u0000${req.secretName ?? ""}`;
+    const previous = this.#current.get(slot);
+    if (previous !== undefined) {
+      const old = this.#drivers.get(previous);
+      this.#drivers.delete(previous);
+      old?.close().catch((err: unknown) => {
+        this.#logger.warn({ err }, "closing a replaced driver failed");
+      });
+    }
+    this.#current.set(slot, digest);
+    const driver = factory.create({
+      credentials: req.credentials,
+      secretName: req.secretName,
+      endpoint: req.endpoint,
+      http: this.#http,
+      logger: this.#logger.child({ provider: req.provider }),
+    });
+    this.#drivers.set(digest, driver);
+    return driver;
+  }
+
+  async close(): Promise<void> {
+    const drivers = [...this.#drivers.values()];
+    this.#drivers.clear();
+    this.#current.clear();
+    await Promise.allSettled(drivers.map((d) => d.close()));
+  }
+}

@@ -1,0 +1,31 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { statusEqual } from "../../src/controller/status-equal.ts";
+import { decodeSecret } from "../../src/controller/secrets.ts";
+import { setCondition } from "../../src/controller/conditions.ts";
+
+test("statusEqual ignores undefined fields, as a JSON round trip does", () => {
+  assert.ok(statusEqual({ a: 1, b: undefined }, { a: 1 }));
+  assert.ok(statusEqual(undefined, {}));
+  assert.ok(!statusEqual({ a: [1, 2] }, { a: [2, 1] }));
+  assert.ok(!statusEqual({ a: 1 }, { a: 1, c: "x" }));
+});
+
+test("decodeSecret decodes data and lets stringData win", () => {
+  const s = decodeSecret({
+    metadata: {},
+    data: { token: Buffer.from("t0k").toString("base64"), a: Buffer.from("x").toString("base64") },
+    stringData: { a: "y" },
+  });
+  assert.deepEqual(s, { token: "t0k", a: "y" });
+});
+
+test("setCondition keeps lastTransitionTime while the status holds and moves it on a flip", () => {
+  const one = setCondition(undefined, { type: "Ready", status: "False", reason: "A", message: "" }, "t1", 1);
+  const two = setCondition(one, { type: "Ready", status: "False", reason: "B", message: "m" }, "t2", 2);
+  assert.equal(two[0]?.lastTransitionTime, "t1");
+  assert.equal(two[0]?.reason, "B");
+  const three = setCondition(two, { type: "Ready", status: "True", reason: "C", message: "" }, "t3", 2);
+  assert.equal(three[0]?.lastTransitionTime, "t3");
+  assert.equal(three.length, 1);
+});
