@@ -1,0 +1,150 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "../..");
+const node = join(root, "node_modules", ".bin", "node");
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  from: string;
+  name?: string;
+  body: Instruction[];
+}
+
+/** Dockerfile instructions grouped by stage (line continuations joined, comments dropped). */
+function stages(): Stage[] {
+  const text = readFileSync(join(root, "Dockerfile"), "utf8").replace(/\\\n/g, " ");
+  const result: Stage[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (!m || line.trimStart().startsWith("#")) continue;
+    const op = m[1]!.toUpperCase();
+    const args = m[2]!.trim();
+    if (op === "FROM") {
+      const [from, as, name] = args.split(/\s+/);
+      result.push({ from: from!, ...(as?.toUpperCase() === "AS" && name ? { name } : {}), body: [] });
+    } else result.at(-1)?.body.push({ op, args });
+  }
+  return result;
+}
+
+const dockerfile = stages();
+const final = dockerfile.at(-1)!;
+const run = (stage: Stage): string[] => stage.body.filter((i) => i.op === "RUN").map((i) => i.args);
+
+test("the Dockerfile is multi-stage on Node 24 slim, with no HEALTHCHECK", () => {
+  assert.ok(dockerfile.length >= 2);
+  const text = readFileSync(join(root, "Dockerfile"), "utf8");
+  assert.match(text, /^ARG NODE_IMAGE=node:24-slim$/m);
+  for (const s of dockerfile) assert.equal(s.from, "${NODE_IMAGE}");
+  assert.ok(!/^\s*HEALTHCHECK/im.test(text), "Kubernetes probes replace HEALTHCHECK");
+});
+
+test("the final stage installs production dependencies only and copies just the build output", () => {
+  const installs = dockerfile.flatMap(run).filter((r) => r.includes("npm ci"));
+  const prodInstall = installs.find((r) => r.includes("--omit=dev"));
+  assert.ok(prodInstall, "npm ci --omit=dev");
+  const copies = final.body.filter((i) => i.op === "COPY").map((i) => i.args);
+  assert.ok(copies.includes("--from=build /app/dist ./dist"), copies.join(" | "));
+  assert.ok(copies.some((c) => /^--from=\w+ \/app\/node_modules \.\/node_modules$/.test(c)));
+  // The stage that built node_modules for the final image ran `npm ci --omit=dev`.
+  const depsStageName = /^--from=(\w+) \/app\/node_modules/.exec(copies.find((c) => c.includes("node_modules"))!)![1];
+  const depsStage = dockerfile.find((s) => s.name === depsStageName)!;
+  assert.ok(run(depsStage).some((r) => r.includes("npm ci --omit=dev")));
+  for (const c of copies.filter((x) => !x.startsWith("--from=")))
+    assert.match(c, /^package\.json /, `only package.json (for "type": "module") comes from the context: ${c}`);
+  assert.equal(run(final).length, 0, "nothing runs in the final stage (no shell needed)");
+});
+
+test("the image runs as a numeric non-root user with node as PID 1 in exec form", () => {
+  const user = final.body.filter((i) => i.op === "USER").at(-1)?.args;
+  assert.match(user ?? "", /^[1-9]\d*(:[1-9]\d*)?$/, "numeric, non-zero USER");
+  const entry = final.body.filter((i) => i.op === "ENTRYPOINT").at(-1)?.args;
+  assert.deepEqual(JSON.parse(entry ?? "null"), ["node", "dist/main.js"]);
+  assert.ok(!final.body.some((i) => i.op === "CMD" && !i.args.startsWith("[")), "no shell-form CMD");
+  const chartValues = readFileSync(join(root, "deploy/helm/cloud-instance-operator/values.yaml"), "utf8");
+  assert.match(chartValues, new RegExp(`runAsUser: ${user!.split(":")[0]}\\b`), "the chart runs the same uid");
+});
+
+test("`npm ci --omit=dev` leaves out the `node` devDependency and everything only dev tools need", () => {
+  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8"));
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  assert.equal(lock.packages["node_modules/node"]?.dev, true, "node is dev-only in the lockfile");
+  assert.equal(lock.packages["node_modules/typescript"]?.dev, true);
+  for (const name of Object.keys(pkg.dependencies))
+    assert.notEqual(lock.packages[`node_modules/${name}`]?.dev, true, `${name} is installed in production`);
+  // Production packages need no install script: the final stage runs npm ci --ignore-scripts.
+  const scripted = Object.entries<Record<string, unknown>>(lock.packages)
+    .filter(([path, p]) => path !== "" && p.dev !== true && p.hasInstallScript === true)
+    .map(([path]) => path);
+  assert.deepEqual(scripted, []);
+});
+
+test(".dockerignore lets in exactly what the Dockerfile copies from the context", () => {
+  const lines = readFileSync(join(root, ".dockerignore"), "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  assert.equal(lines[0], "*", "an allow-list: everything else stays out");
+  const allowed = new Set(lines.slice(1).map((l) => l.replace(/^!/, "").replace(/\/$/, "")));
+  const sources = dockerfile
+    .flatMap((s) => s.body)
+    .filter((i) => i.op === "COPY" && !i.args.startsWith("--from="))
+    .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+  for (const src of sources) {
+    assert.ok(allowed.has(src.replace(/\/$/, "")), `${src} is copied but ignored`);
+    assert.ok(existsSync(join(root, src)), `${src} exists`);
+  }
+  for (const a of allowed) assert.ok(sources.includes(a), `${a} is let in but never copied`);
+});
+
+test(
+  "the build stage's tsc emits dist/main.js, and the entry point starts and prints --help",
+  { skip: existsSync(join(root, "src/main.ts")) ? false : "src/main.ts does not exist yet" },
+  () => {
+    // Same command as the build stage, into a scratch outDir inside node_modules so that the
+    // emitted files resolve the project's dependencies as dist/ does in the image.
+    mkdirSync(join(root, "node_modules", ".cache"), { recursive: true });
+    const out = mkdtempSync(join(root, "node_modules", ".cache", "docker-build-"));
+    try {
+      const tsc = spawnSync(
+        node,
+        [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out],
+        { cwd: root, encoding: "utf8" },
+      );
+      assert.equal(tsc.status, 0, `tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+      assert.ok(existsSync(join(out, "main.js")), "dist/main.js, the ENTRYPOINT, is emitted");
+      // The image copies package.json next to dist/ for "type": "module".
+      writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
+      const help = execFileSync(node, [join(out, "main.js"), "--help"], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+        timeout: 60_000,
+      });
+      for (const flag of [
+        "--kubeconfig",
+        "--namespaces",
+        "--max-concurrent-reconciles",
+        "--resync-period",
+        "--leader-elect",
+        "--leader-election-id",
+        "--leader-election-namespace",
+        "--metrics-bind-address",
+        "--health-probe-bind-address",
+        "--log-level",
+        "--label-selector",
+        "--queue-qps",
+        "--queue-burst",
+      ])
+        assert.ok(help.includes(flag), `--help lists ${flag} (the chart passes it)`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  },
+);
