@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { ProviderName } from "../api/index.ts";
 import type { Driver, DriverFactory } from "./driver.ts";
-import { CredentialsError } from "./errors.ts";
+import { CredentialsError, UnsupportedError } from "./errors.ts";
 import type { HttpClientFactory } from "./http/client.ts";
 
-export type DriverRegistry = Readonly<Record<ProviderName, DriverFactory<unknown>>>;
+export type DriverRegistry = Readonly<Partial<Record<ProviderName, DriverFactory<unknown>>>>;
 
 export interface DriverRequest {
   provider: ProviderName;
@@ -36,11 +36,14 @@ export class DriverPool {
   }
 
   factory(provider: ProviderName): DriverFactory<unknown> {
-    return this.#registry[provider];
+    const factory = this.#registry[provider];
+    if (!factory)
+      throw new UnsupportedError(`no driver for provider "${provider}" in this build`, { provider });
+    return factory;
   }
 
   get(req: DriverRequest): Driver<unknown> {
-    const factory = this.#registry[req.provider];
+    const factory = this.factory(req.provider);
     for (const key of factory.credentialKeys.required) {
       const value = req.credentials[key];
       if (value === undefined || value.trim() === "") {

@@ -1,0 +1,190 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type {
+  Capability,
+  DesiredMachine,
+  Driver,
+  DriverContext,
+  DriverFactory,
+  MachineRef,
+  ObservedMachine,
+  ObservedPhase,
+} from "../driver.ts";
+import { InvalidRequestError } from "../errors.ts";
+import { M2sApi, type M2sInstance } from "./api.ts";
+
+export const M2S_DEFAULT_ENDPOINT = "https://api.m2s.cloud/v1";
+/** The documented plans, smallest first. */
+export const M2S_PLANS = ["starter", "business", "performance", "enterprise"];
+/** Tag prefix that marks a VM as owned by one CloudInstance (UID after the colon). */
+export const OWNER_TAG_PREFIX = "cio-owner:";
+
+export const M2sOptionsSchema = z
+  .object({
+    backupEnabled: z.boolean().optional().describe("backup_enabled"),
+    monitoringEnabled: z.boolean().optional().describe("monitoring_enabled"),
+    privateNetwork: z.string().min(1).optional().describe("private_network id, e.g. pn-abc123"),
+    /** false: a resize never reboots; the new plan applies at the next reboot. */
+    resizeReboot: z.boolean().default(true),
+  })
+  .strict();
+export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
+
+const PHASES: Record<string, { phase: ObservedPhase; transitional: boolean }> = {
+  provisioning: { phase: "Provisioning", transitional: true },
+  running: { phase: "Running", transitional: false },
+  starting: { phase: "Running", transitional: true },
+  stopping: { phase: "Stopping", transitional: true },
+  stopped: { phase: "Stopped", transitional: false },
+  rebooting: { phase: "Running", transitional: true },
+  rebuilding: { phase: "Provisioning", transitional: true },
+  resizing: { phase: "Running", transitional: true },
+  deleting: { phase: "Deleting", transitional: true },
+  error: { phase: "Failed", transitional: false },
+  failed: { phase: "Failed", transitional: false },
+};
+
+export function observe(vm: M2sInstance): ObservedMachine {
+  // An undocumented status is treated as transitional: poll, never act on a guess.
+  const mapped = PHASES[vm.status] ?? { phase: "Provisioning", transitional: true };
+  const tags = vm.tags ?? [];
+  const owner = tags.find((t) => t.startsWith(OWNER_TAG_PREFIX))?.slice(OWNER_TAG_PREFIX.length);
+  const usage = vm.metrics
+    ? {
+        ...(vm.metrics.cpu_usage === undefined ? {} : { cpuPercent: vm.metrics.cpu_usage }),
+        ...(vm.metrics.memory_usage === undefined ? {} : { memoryPercent: vm.metrics.memory_usage }),
+        ...(vm.metrics.disk_usage === undefined ? {} : { diskPercent: vm.metrics.disk_usage }),
+      }
+    : undefined;
+  return {
+    id: vm.id,
+    providerStatus: vm.status,
+    phase: mapped.phase,
+    transitional: mapped.transitional,
+    ...(owner === undefined ? {} : { ownerUID: owner }),
+    ...(vm.name === undefined ? {} : { name: vm.name }),
+    ...(vm.region === undefined ? {} : { region: vm.region }),
+    ...(vm.plan === undefined ? {} : { plan: vm.plan }),
+    ...(vm.image === undefined ? {} : { image: vm.image }),
+    tags: tags.filter((t) => !t.startsWith(OWNER_TAG_PREFIX)),
+    addresses: {
+      public: [vm.ip_address, vm.ipv6_address].filter((a): a is string => typeof a === "string" && a !== ""),
+      private: typeof vm.private_ip === "string" ? [vm.private_ip] : [],
+    },
+    ...(usage === undefined ? {} : { usage }),
+  };
+}
+
+const CAPABILITIES: ReadonlySet<Capability> = new Set([
+  "start",
+  "stop",
+  "hardStop",
+  "reboot",
+  "resize",
+  "rebuild",
+  "tags",
+  "findByOwner",
+]);
+
+class M2sDriver implements Driver<M2sOptions> {
+  readonly provider = "m2s" as const;
+  readonly capabilities = CAPABILITIES;
+  readonly #api: M2sApi;
+
+  constructor(api: M2sApi) {
+    this.#api = api;
+  }
+
+  // async so a refusal is a rejected promise, like every other driver call.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async validate(desired: DesiredMachine<M2sOptions>): Promise<void> {
+    for (const field of ["region", "plan", "image"] as const) {
+      if (desired[field] === undefined)
+        throw new InvalidRequestError(`m2s needs spec.${field}`, { provider: "m2s", reason: "InvalidSpec" });
+    }
+    if (desired.plan !== undefined && !M2S_PLANS.includes(desired.plan)) {
+      throw new InvalidRequestError(
+        `m2s has no plan "${desired.plan}"; choose one of ${M2S_PLANS.join(", ")}`,
+        { provider: "m2s", reason: "UnknownPlan" },
+      );
+    }
+  }
+
+  async create(desired: DesiredMachine<M2sOptions>): Promise<{ id: string; observed: ObservedMachine }> {
+    const o = desired.options;
+    const vm = await this.#api.create({
+      name: `${desired.namespace}-${desired.name}`.slice(0, 63),
+      plan: desired.plan,
+      region: desired.region,
+      image: desired.image,
+      ...(desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys } : {}),
+      ...(o.backupEnabled === undefined ? {} : { backup_enabled: o.backupEnabled }),
+      ...(o.monitoringEnabled === undefined ? {} : { monitoring_enabled: o.monitoringEnabled }),
+      ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
+      tags: [...desired.tags, OWNER_TAG_PREFIX + desired.ownerUID],
+    });
+    return { id: vm.id, observed: observe(vm) };
+  }
+
+  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+    const vm = await this.#api.get(ref.id);
+    return vm === undefined || vm.status === "deleted" ? undefined : observe(vm);
+  }
+
+  async findByOwner(ownerUID: string, desired: DesiredMachine<M2sOptions>): Promise<ObservedMachine[]> {
+    const found: ObservedMachine[] = [];
+    for (let page = 1; ; page++) {
+      const res = await this.#api.list(page, 100, desired.region);
+      for (const vm of res.data) {
+        if (vm.status === "deleted") continue;
+        if (vm.tags?.includes(OWNER_TAG_PREFIX + ownerUID)) found.push(observe(vm));
+      }
+      const pages = res.pagination?.total_pages ?? 1;
+      if (page >= pages || res.data.length === 0) break;
+    }
+    return found;
+  }
+
+  start(ref: MachineRef): Promise<void> {
+    return this.#api.action(ref.id, "start");
+  }
+  stop(ref: MachineRef, opts: { hard: boolean }): Promise<void> {
+    return this.#api.action(ref.id, opts.hard ? "poweroff" : "stop");
+  }
+  reboot(ref: MachineRef): Promise<void> {
+    return this.#api.action(ref.id, "reboot");
+  }
+  resize(ref: MachineRef, plan: string, opts: { allowReboot: boolean }): Promise<void> {
+    return this.#api.patch(ref.id, { plan, ...(opts.allowReboot ? {} : { reboot: false }) }, "resize");
+  }
+  rebuild(ref: MachineRef, image: string): Promise<void> {
+    return this.#api.action(ref.id, "rebuild", { image });
+  }
+  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string): Promise<void> {
+    return this.#api.patch(ref.id, { tags: [...tags, OWNER_TAG_PREFIX + ownerUID] }, "tags");
+  }
+  delete(ref: MachineRef): Promise<void> {
+    return this.#api.delete(ref.id);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export const factory: DriverFactory<M2sOptions> = {
+  provider: "m2s",
+  defaultEndpoint: M2S_DEFAULT_ENDPOINT,
+  credentialKeys: { required: ["apiKey"], optional: [] },
+  optionsSchema: M2sOptionsSchema,
+  create(ctx: DriverContext): Driver<M2sOptions> {
+    const apiKey = ctx.credentials.apiKey ?? "";
+    const http = ctx.http.client({
+      provider: "m2s",
+      baseUrl: ctx.endpoint ?? M2S_DEFAULT_ENDPOINT,
+      credentialKey: createHash("sha256").update(apiKey).digest("hex").slice(0, 16),
+      secrets: [apiKey],
+      defaultHeaders: { authorization: `Bearer ${apiKey}` },
+    });
+    return new M2sDriver(new M2sApi(http));
+  },
+};

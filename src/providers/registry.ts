@@ -1,0 +1,11 @@
+import type { ProviderName } from "../api/index.ts";
+import type { DriverFactory } from "./driver.ts";
+import { factory as m2s } from "./m2s/index.ts";
+
+/**
+ * provider.name -> driver factory. Adding a provider is one folder under src/providers and
+ * one line here (plus its name in src/api/provider-names.ts for the CRD enum).
+ */
+export const DRIVERS: Partial<Record<ProviderName, DriverFactory<unknown>>> = {
+  m2s: m2s,
+};
