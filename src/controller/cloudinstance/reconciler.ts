@@ -90,6 +90,12 @@ export class InstanceReconciler {
   readonly #d: InstanceReconcilerDeps;
   readonly #now: () => number;
   readonly #random: () => number;
+  /**
+   * VMs this process created, by owner UID, until the cache shows their id: a reconcile that
+   * runs on a cache older than our own status write must not create a second VM
+   * (controller-runtime calls this "expectations").
+   */
+  readonly #created = new Map<string, { id: string; providerData: Record<string, string> | undefined }>();
 
   constructor(deps: InstanceReconcilerDeps) {
     this.#d = deps;
@@ -256,10 +262,21 @@ export class InstanceReconciler {
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
   ): Promise<Observation> {
-    const id = obj.status?.instanceID ?? obj.metadata.annotations?.[ANNOTATION_EXTERNAL_ID];
+    const uid = desired.ownerUID;
+    const recent = this.#created.get(uid);
+    if (recent !== undefined && obj.status?.instanceID === recent.id) this.#created.delete(uid);
+    const adopted = obj.metadata.annotations?.[ANNOTATION_EXTERNAL_ID];
+    const id =
+      adopted ?? (recent && recent.id !== obj.status?.instanceID ? recent.id : obj.status?.instanceID);
     if (id !== undefined) {
-      const machine = await driver.get(this.#ref(id, desired));
-      return machine ? { kind: "found", machine } : { kind: "absent" };
+      const ref =
+        recent?.id === id
+          ? { id, providerData: { ...desired.providerData, ...recent.providerData } }
+          : this.#ref(id, desired);
+      const machine = await driver.get(ref);
+      if (machine) return { kind: "found", machine };
+      // Gone by id: before anything recreates it, make sure no other VM carries our UID.
+      if (adopted !== undefined || !driver.capabilities.has("findByOwner")) return { kind: "absent" };
     }
     if (driver.capabilities.has("findByOwner")) {
       const found = await driver.findByOwner(desired.ownerUID, desired);
@@ -314,7 +331,10 @@ export class InstanceReconciler {
         return driver.stop(ref, { hard: action.hard });
       case "Resize": {
         await driver.validate({ ...desired, plan: action.plan });
-        return driver.resize(ref, action.plan, { allowReboot: true });
+        // providerOptions.resizeReboot: false asks drivers that can (m2s) to resize without a reboot.
+        const allowReboot =
+          (desired.options as { resizeReboot?: unknown } | undefined)?.resizeReboot !== false;
+        return driver.resize(ref, action.plan, { allowReboot });
       }
       case "Rebuild":
         return driver.rebuild(ref, action.image, desired);
@@ -344,6 +364,7 @@ export class InstanceReconciler {
       });
     }
     const result = await driver.create(desired);
+    this.#created.set(desired.ownerUID, { id: result.id, providerData: result.providerData });
     const next: CloudInstanceStatus = { ...status, instanceID: result.id };
     if (result.providerData) next.providerData = { ...status.providerData, ...result.providerData };
     if (result.observed) {

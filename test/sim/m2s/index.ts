@@ -120,22 +120,43 @@ export async function startM2sSimulator(
       }
     }
     await Promise.resolve();
-    if (path === "/v1/instances" && method === "GET") { list(url, res); return; }
-    if (path === "/v1/instances" && method === "POST") { create(json, res); return; }
+    if (path === "/v1/instances" && method === "GET") {
+      list(url, res);
+      return;
+    }
+    if (path === "/v1/instances" && method === "POST") {
+      create(json, res);
+      return;
+    }
     const m = /^\/v1\/instances\/([^/]+)(?:\/(start|stop|poweroff|reboot|rebuild))?$/.exec(path);
-    if (!m?.[1]) { error(res, 404, "not_found", "Ressource introuvable"); return; }
+    if (!m?.[1]) {
+      error(res, 404, "not_found", "Ressource introuvable");
+      return;
+    }
     const vm = vms.get(m[1]);
-    if (!vm || vm.status === "deleted") { error(res, 404, "not_found", `Instance ${m[1]} introuvable`); return; }
+    if (!vm || vm.status === "deleted") {
+      error(res, 404, "not_found", `Instance ${m[1]} introuvable`);
+      return;
+    }
     const action = m[2];
-    if (!action && method === "GET")
-      { sendJson(res, 200, { data: view(vm, url.searchParams.get("include") === "metrics") }); return; }
-    if (!action && method === "PATCH") { patch(vm, json, res); return; }
+    if (!action && method === "GET") {
+      sendJson(res, 200, { data: view(vm, url.searchParams.get("include") === "metrics") });
+      return;
+    }
+    if (!action && method === "PATCH") {
+      patch(vm, json, res);
+      return;
+    }
     if (!action && method === "DELETE") {
       vm.status = "deleting";
       later(vm, "deleted", () => vms.delete(vm.id));
-      sendJson(res, 202, { data: view(vm, false), message: "Suppression en cours" }); return;
+      sendJson(res, 202, { data: view(vm, false), message: "Suppression en cours" });
+      return;
     }
-    if (action && method === "POST") { act(vm, action, json, res); return; }
+    if (action && method === "POST") {
+      act(vm, action, json, res);
+      return;
+    }
     error(res, 405, "method_not_allowed", "Méthode non autorisée");
   }
 

@@ -1,0 +1,272 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { LOG_LEVELS } from "./observability/logger.ts";
+import { parseDuration } from "./util/duration.ts";
+
+/**
+ * Every operator option, as a flag and as environment variables. Precedence: flag, then
+ * OPERATOR_<FLAG>, then the conventional variable (KUBECONFIG, WATCH_NAMESPACES, POD_NAME …),
+ * then the default. Values are strings until zod parses them, so flags and env share one path.
+ */
+interface OptionSpec {
+  flag: string;
+  description: string;
+  /** Default as shown by --help (a computed default is described, not shown). */
+  defaultText?: string;
+  /** Conventional env var(s) read after OPERATOR_<FLAG>. */
+  env?: readonly string[];
+  boolean?: boolean;
+}
+
+export const OPTIONS = [
+  {
+    flag: "kubeconfig",
+    description: "Path to a kubeconfig file (in-cluster config when unset).",
+    env: ["KUBECONFIG"],
+  },
+  { flag: "context", description: "kubeconfig context to use (its current context when unset)." },
+  {
+    flag: "namespaces",
+    description: "Comma-separated namespaces to watch; empty watches all namespaces.",
+    env: ["WATCH_NAMESPACES"],
+    defaultText: "",
+  },
+  {
+    flag: "label-selector",
+    description: "Only manage CloudInstances/InstanceTemplates matching this label selector.",
+  },
+  { flag: "max-concurrent-reconciles", description: "Reconcile workers per controller.", defaultText: "10" },
+  {
+    flag: "queue-qps",
+    description: "Overall retry rate of the work queue (token bucket qps).",
+    defaultText: "10",
+  },
+  { flag: "queue-burst", description: "Burst of the work queue's token bucket.", defaultText: "100" },
+  {
+    flag: "resync-period",
+    description:
+      "How often every object is reconciled even without changes (drift detection), e.g. 30s, 5m, 1h.",
+    defaultText: "5m",
+  },
+  {
+    flag: "leader-elect",
+    description: "Enable leader election (run several replicas, one active).",
+    boolean: true,
+    defaultText: "false",
+  },
+  {
+    flag: "leader-election-namespace",
+    description: "Namespace of the leader election Lease.",
+    env: ["POD_NAMESPACE"],
+    defaultText: "$POD_NAMESPACE or default",
+  },
+  {
+    flag: "leader-election-id",
+    description: "Name of the leader election Lease.",
+    defaultText: "cloud-instance-operator-leader",
+  },
+  {
+    flag: "leader-election-lease-duration",
+    description: "How long a lease is valid without renewal.",
+    defaultText: "15s",
+  },
+  {
+    flag: "leader-election-renew-deadline",
+    description: "The leader steps down when it could not renew for this long.",
+    defaultText: "10s",
+  },
+  {
+    flag: "leader-election-retry-period",
+    description: "Interval between lease acquire/renew attempts.",
+    defaultText: "2s",
+  },
+  {
+    flag: "metrics-bind-address",
+    description: 'Address of the /metrics endpoint; "0" disables it.',
+    defaultText: ":8080",
+  },
+  {
+    flag: "health-probe-bind-address",
+    description: 'Address of the /healthz and /readyz endpoints; "0" disables them.',
+    defaultText: ":8081",
+  },
+  { flag: "log-level", description: `Log level: ${LOG_LEVELS.join(", ")}.`, defaultText: "info" },
+  {
+    flag: "pod-name",
+    description: "Identity for leader election and events.",
+    env: ["POD_NAME"],
+    defaultText: "hostname",
+  },
+  {
+    flag: "shutdown-grace-period",
+    description: "How long in-flight reconciles may run after SIGTERM before they are cancelled.",
+    defaultText: "30s",
+  },
+] as const satisfies readonly OptionSpec[];
+
+export type FlagName = (typeof OPTIONS)[number]["flag"];
+
+export function envName(flag: string): string {
+  return `OPERATOR_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+const duration = (name: string) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return parseDuration(s);
+    } catch {
+      ctx.addIssue({
+        code: "custom",
+        message: `--${name}: invalid duration "${s}" (use forms like 30s, 5m, 1h)`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const positiveInt = z.coerce.number<string>().int().positive();
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const bindAddress = z
+  .string()
+  .regex(/^(0|(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5})$/, 'use host:port, ":port" or "0" to disable');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+export const ConfigSchema = z
+  .object({
+    kubeconfig: optionalString,
+    context: optionalString,
+    namespaces: z
+      .string()
+      .default("")
+      .transform((v) =>
+        v
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s !== ""),
+      )
+      .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "not a valid namespace name"))),
+    "label-selector": optionalString,
+    "max-concurrent-reconciles": z.string().default("10").pipe(positiveInt),
+    "queue-qps": z.string().default("10").pipe(z.coerce.number<string>().positive()),
+    "queue-burst": z.string().default("100").pipe(positiveInt),
+    "resync-period": duration("resync-period").default(5 * 60_000),
+    "leader-elect": bool.default(false),
+    "leader-election-namespace": z.string().min(1).default("default"),
+    "leader-election-id": z.string().min(1).default("cloud-instance-operator-leader"),
+    "leader-election-lease-duration": duration("leader-election-lease-duration").default(15_000),
+    "leader-election-renew-deadline": duration("leader-election-renew-deadline").default(10_000),
+    "leader-election-retry-period": duration("leader-election-retry-period").default(2_000),
+    "metrics-bind-address": bindAddress.default(":8080"),
+    "health-probe-bind-address": bindAddress.default(":8081"),
+    "log-level": z.enum(LOG_LEVELS).default("info"),
+    "pod-name": z.string().min(1).optional(),
+    "shutdown-grace-period": duration("shutdown-grace-period").default(30_000),
+  })
+  .transform((c) => ({
+    kubeconfig: c.kubeconfig,
+    context: c.context,
+    namespaces: c.namespaces,
+    labelSelector: c["label-selector"],
+    maxConcurrentReconciles: c["max-concurrent-reconciles"],
+    queueQps: c["queue-qps"],
+    queueBurst: c["queue-burst"],
+    resyncPeriodMs: c["resync-period"],
+    leaderElect: c["leader-elect"],
+    leaderElectionNamespace: c["leader-election-namespace"],
+    leaderElectionId: c["leader-election-id"],
+    leaseDurationMs: c["leader-election-lease-duration"],
+    renewDeadlineMs: c["leader-election-renew-deadline"],
+    retryPeriodMs: c["leader-election-retry-period"],
+    metricsBindAddress: c["metrics-bind-address"],
+    healthProbeBindAddress: c["health-probe-bind-address"],
+    logLevel: c["log-level"],
+    podName: c["pod-name"] ?? hostname(),
+    shutdownGracePeriodMs: c["shutdown-grace-period"],
+  }))
+  .refine((c) => c.renewDeadlineMs < c.leaseDurationMs, {
+    message: "--leader-election-renew-deadline must be shorter than --leader-election-lease-duration",
+  })
+  .refine((c) => c.retryPeriodMs < c.renewDeadlineMs, {
+    message: "--leader-election-retry-period must be shorter than --leader-election-renew-deadline",
+  });
+
+export type OperatorConfig = z.output<typeof ConfigSchema>;
+
+/** Bad flags or values: main prints the message and exits 2. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "ERR_CONFIG";
+}
+
+export type ParseOutcome = { kind: "config"; config: OperatorConfig } | { kind: "help"; text: string };
+
+const SPECS: readonly OptionSpec[] = OPTIONS;
+const BY_FLAG = new Map(SPECS.map((o) => [o.flag, o]));
+
+/** Parses argv (without node and script) and env into a validated config, or the help text. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParseOutcome {
+  const fromFlags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg === "--help" || arg === "-h") return { kind: "help", text: helpText() };
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const eq = arg.indexOf("=");
+    const flag = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = BY_FLAG.get(flag);
+    if (!spec) throw new ConfigError(`unknown flag --${flag} (see --help)`);
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (spec.boolean) value = "true";
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith("--")) throw new ConfigError(`flag --${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    fromFlags.set(flag, value);
+  }
+  const raw: Record<string, string> = {};
+  for (const spec of SPECS) {
+    const candidates = [
+      fromFlags.get(spec.flag),
+      env[envName(spec.flag)],
+      ...(spec.env ?? []).map((e) => env[e]),
+    ];
+    const value = candidates.find((v) => v !== undefined);
+    if (value !== undefined) raw[spec.flag] = value;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const flag = i.path[0];
+      return typeof flag === "string" && !i.message.startsWith("--") ? `--${flag}: ${i.message}` : i.message;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return { kind: "config", config: parsed.data };
+}
+
+export function helpText(): string {
+  const rows = SPECS.map((o) => {
+    const envs = [envName(o.flag), ...(o.env ?? [])].join(", ");
+    const def =
+      o.defaultText === undefined ? "" : ` (default: ${o.defaultText === "" ? '""' : o.defaultText})`;
+    const arg = o.boolean ? "" : " <value>";
+    return `  --${o.flag}${arg}\n      ${o.description}${def}\n      env: ${envs}`;
+  });
+  return [
+    "cloud-instance-operator: manages cloud VMs as Kubernetes CloudInstance resources.",
+    "",
+    "Usage: cloud-instance-operator [flags]",
+    "",
+    "Flags (each also read from the environment; flags win over env):",
+    ...rows,
+    "  --help",
+    "      Show this help.",
+    "",
+  ].join("\n");
+}

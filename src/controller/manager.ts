@@ -1,0 +1,323 @@
+import type { Logger } from "pino";
+import type { OperatorConfig } from "../config.ts";
+import { Controller, type Reconcile } from "./runtime/controller.ts";
+import { Informer } from "./runtime/informer.ts";
+import { DEFAULT_LEASE_TIMING, LeaderElector } from "./runtime/leader-election.ts";
+import { defaultControllerRateLimiter } from "./runtime/rate-limiter.ts";
+import type { IndexFunc } from "./runtime/store.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { EventRecorder } from "../kube/events.ts";
+import type { AnyObject } from "../kube/object.ts";
+import type { Resource } from "../kube/resources.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { startProbeServer, type RunningServer } from "../observability/server.ts";
+import { clockSleep } from "./runtime/backoff-manager.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
+
+/** The parts of the operator config the manager reads (tests build it directly). */
+export type ManagerConfig = Pick<
+  OperatorConfig,
+  | "namespaces"
+  | "labelSelector"
+  | "maxConcurrentReconciles"
+  | "queueQps"
+  | "queueBurst"
+  | "resyncPeriodMs"
+  | "leaderElect"
+  | "leaderElectionNamespace"
+  | "leaderElectionId"
+  | "metricsBindAddress"
+  | "healthProbeBindAddress"
+  | "podName"
+  | "shutdownGracePeriodMs"
+> &
+  Partial<Pick<OperatorConfig, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs">>;
+
+export interface ManagerDeps {
+  config: ManagerConfig;
+  logger: Logger;
+  metrics: Metrics;
+  kube: KubeClient;
+  clock?: Clock;
+  random?: () => number;
+  /** Reflector watch timeout range in seconds (tests shorten it); default 5–10 min. */
+  watchTimeoutSeconds?: { min: number; max: number };
+}
+
+export interface CacheOptions<T> {
+  indexes?: Record<string, IndexFunc<T>>;
+  /**
+   * Whether `--label-selector` filters this cache. Defaults to true for the operator's own
+   * kinds and false for core kinds (Secrets do not carry the operator's labels).
+   */
+  useLabelSelector?: boolean;
+}
+
+export interface WatchSpec<U extends AnyObject> {
+  resource: Resource<U>;
+  /** Keys (`namespace/name`) of the controller's kind to reconcile when `obj` changes. */
+  map: (obj: U) => readonly string[];
+}
+
+export interface ControllerSpec<T extends AnyObject> {
+  name: string;
+  for: Resource<T>;
+  owns?: Resource[];
+  // The watched kinds differ per entry; each entry's map is typed by its own resource.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  watches?: WatchSpec<any>[];
+  reconcile: Reconcile;
+  /** Defaults to --max-concurrent-reconciles. */
+  maxConcurrentReconciles?: number;
+}
+
+export class LeaderElectionLostError extends Error {
+  override readonly name = "LeaderElectionLostError";
+  readonly code = "ERR_LEADER_ELECTION_LOST";
+}
+
+export class ManagerStartedError extends Error {
+  override readonly name = "ManagerStartedError";
+  readonly code = "ERR_MANAGER_STARTED";
+}
+
+/**
+ * Owns the shared caches, the controllers, leader election and the probe/metrics server,
+ * and runs them in controller-runtime's order: servers, caches (wait for sync), leader
+ * election, controllers. On abort: stop taking work, let in-flight reconciles finish within
+ * the grace period, release the lease, stop the caches, close the servers.
+ */
+export class Manager {
+  readonly events: EventRecorder;
+  readonly #d: ManagerDeps;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #caches = new Map<string, Informer<AnyObject>>();
+  readonly #controllers: Controller[] = [];
+  #started = false;
+  #servers: RunningServer[] = [];
+  #elector: LeaderElector | undefined;
+
+  constructor(deps: ManagerDeps) {
+    this.#d = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#logger = deps.logger;
+    this.events = new EventRecorder({
+      client: deps.kube,
+      logger: deps.logger,
+      instance: deps.config.podName,
+    });
+  }
+
+  get kube(): KubeClient {
+    return this.#d.kube;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /** The shared cache of a kind, created on first use; later calls add their indexes. */
+  cache<T extends AnyObject>(resource: Resource<T>, opts: CacheOptions<T> = {}): Informer<T> {
+    const id = `${resource.group}/${resource.plural}`;
+    const existing = this.#caches.get(id) as Informer<T> | undefined;
+    if (existing) {
+      if (opts.indexes) existing.addIndexes(opts.indexes);
+      return existing;
+    }
+    this.#assertNotStarted();
+    const c = this.#d.config;
+    const useSelector = opts.useLabelSelector ?? resource.group !== "";
+    const informer = new Informer<T>({
+      client: this.#d.kube,
+      resource,
+      namespaces: c.namespaces,
+      labelSelector: useSelector ? c.labelSelector : undefined,
+      ...(opts.indexes ? { indexes: opts.indexes } : {}),
+      logger: this.#logger,
+      clock: this.#clock,
+      ...(this.#d.random ? { random: this.#d.random } : {}),
+      resyncMs: c.resyncPeriodMs,
+      ...(this.#d.watchTimeoutSeconds ? { watchTimeoutSeconds: this.#d.watchTimeoutSeconds } : {}),
+    });
+    this.#caches.set(id, informer as unknown as Informer<AnyObject>);
+    return informer;
+  }
+
+  addController<T extends AnyObject>(spec: ControllerSpec<T>): Controller {
+    this.#assertNotStarted();
+    const c = this.#d.config;
+    const controller = new Controller({
+      name: spec.name,
+      for: this.cache(spec.for) as unknown as Informer<AnyObject>,
+      owns: (spec.owns ?? []).map((r) => this.cache(r)),
+      watches: (spec.watches ?? []).map((w) => ({
+        informer: this.cache(w.resource as Resource),
+        map: w.map as (obj: AnyObject) => readonly string[],
+      })),
+      reconcile: spec.reconcile,
+      maxConcurrentReconciles: spec.maxConcurrentReconciles ?? c.maxConcurrentReconciles,
+      rateLimiter: defaultControllerRateLimiter(this.#clock, { qps: c.queueQps, burst: c.queueBurst }),
+      logger: this.#logger,
+      metrics: this.#d.metrics,
+      clock: this.#clock,
+    });
+    this.#controllers.push(controller);
+    return controller;
+  }
+
+  /** Every cache has completed its first list. */
+  hasSynced(): boolean {
+    for (const c of this.#caches.values()) if (!c.hasSynced()) return false;
+    return true;
+  }
+
+  get isLeader(): boolean {
+    return this.#d.config.leaderElect ? (this.#elector?.isLeader ?? false) : this.#started;
+  }
+
+  /** URLs of the running servers (after `run` started them), for tests and the demo. */
+  get serverUrls(): string[] {
+    return this.#servers.map((s) => s.url);
+  }
+
+  /** Runs until `signal` aborts (resolves) or leadership is lost (rejects LeaderElectionLostError). */
+  async run(signal: AbortSignal): Promise<void> {
+    this.#assertNotStarted();
+    this.#started = true;
+    const log = this.#logger;
+    const c = this.#d.config;
+    const cacheStop = new AbortController();
+    const ctrlStop = new AbortController();
+    const hardStop = new AbortController();
+    const leaderStop = new AbortController();
+    const stopAll = (): void => {
+      ctrlStop.abort();
+      leaderStop.abort();
+    };
+    signal.addEventListener("abort", stopAll, { once: true });
+    let lost = false;
+    let cacheRuns: Promise<void>[] = [];
+    try {
+      await this.#startServers();
+      cacheRuns = [...this.#caches.values()].map((inf) =>
+        inf.run(cacheStop.signal).catch((err: unknown) => {
+          log.error({ err, cache: inf.resource.plural }, "cache stopped with an error");
+        }),
+      );
+      const synced = await Promise.all([...this.#caches.values()].map((inf) => inf.waitForSync(signal)));
+      if (!synced.every(Boolean) || signal.aborted) return;
+      log.info({ caches: this.#caches.size }, "caches synced");
+
+      let held: Promise<"stopped" | "lost"> | undefined;
+      if (c.leaderElect) {
+        this.#elector = new LeaderElector({
+          client: this.#d.kube,
+          namespace: c.leaderElectionNamespace,
+          name: c.leaderElectionId,
+          identity: c.podName,
+          leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
+          renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
+          retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
+          clock: this.#clock,
+          logger: log.child({ component: "leader-election" }),
+          metrics: this.#d.metrics,
+          ...(this.#d.random ? { random: this.#d.random } : {}),
+        });
+        if (!(await this.#elector.acquire(leaderStop.signal))) return;
+        held = this.#elector.hold(leaderStop.signal).then((outcome) => {
+          if (outcome === "lost") {
+            lost = true;
+            ctrlStop.abort();
+          }
+          return outcome;
+        });
+      }
+
+      const controllerRuns = this.#controllers.map((ctrl) =>
+        ctrl.run(ctrlStop.signal, hardStop.signal).catch((err: unknown) => {
+          log.error({ err, controller: ctrl.name }, "controller stopped with an error");
+        }),
+      );
+      await new Promise<void>((resolve) => {
+        if (ctrlStop.signal.aborted) resolve();
+        else
+          ctrlStop.signal.addEventListener(
+            "abort",
+            () => {
+              resolve();
+            },
+            { once: true },
+          );
+      });
+      log.info(
+        lost ? "leadership lost, stopping controllers" : "shutting down: draining in-flight reconciles",
+      );
+      await this.#drain(controllerRuns, hardStop, c.shutdownGracePeriodMs);
+      leaderStop.abort();
+      await held;
+    } finally {
+      signal.removeEventListener("abort", stopAll);
+      ctrlStop.abort();
+      hardStop.abort();
+      leaderStop.abort();
+      await this.#elector?.release();
+      cacheStop.abort();
+      await Promise.all(cacheRuns);
+      // Events are best-effort: an unreachable API server must not hold the shutdown.
+      const flushed = new AbortController();
+      await Promise.race([
+        this.events.flush().finally(() => {
+          flushed.abort();
+        }),
+        clockSleep(this.#clock, 5_000, flushed.signal),
+      ]);
+      await Promise.all(this.#servers.map((s) => s.close()));
+      this.#servers = [];
+      log.info("manager stopped");
+    }
+    if (lost) throw new LeaderElectionLostError("leader election lost");
+  }
+
+  async #drain(runs: Promise<void>[], hardStop: AbortController, graceMs: number): Promise<void> {
+    const graceOver = new AbortController();
+    const finished = Promise.all(runs).then(() => true);
+    const timedOut = clockSleep(this.#clock, graceMs, graceOver.signal).then(() => false);
+    const inTime = await Promise.race([finished, timedOut]);
+    graceOver.abort();
+    if (!inTime) {
+      this.#logger.warn({ graceMs }, "grace period over: cancelling in-flight reconciles");
+      hardStop.abort();
+    }
+  }
+
+  async #startServers(): Promise<void> {
+    const c = this.#d.config;
+    const probes = {
+      healthz: () => ({ ok: true, detail: "" }),
+      readyz: () => {
+        const pending = [...this.#caches.values()]
+          .filter((i) => !i.hasSynced())
+          .map((i) => i.resource.plural);
+        return { ok: pending.length === 0, detail: `caches not synced: ${pending.join(", ")}` };
+      },
+    };
+    const registry = this.#d.metrics.registry;
+    if (c.metricsBindAddress === c.healthProbeBindAddress) {
+      const s = await startProbeServer({ address: c.metricsBindAddress, registry, probes });
+      if (s) this.#servers.push(s);
+      return;
+    }
+    const m = await startProbeServer({ address: c.metricsBindAddress, registry });
+    if (m) this.#servers.push(m);
+    const h = await startProbeServer({ address: c.healthProbeBindAddress, probes });
+    if (h) this.#servers.push(h);
+  }
+
+  #assertNotStarted(): void {
+    if (this.#started)
+      throw new ManagerStartedError(
+        "the manager is already running: register caches and controllers before run()",
+      );
+  }
+}

@@ -1,0 +1,131 @@
+import type { Manager } from "./manager.ts";
+import type { OperatorDeps } from "../operator.ts";
+import type { CloudInstance, InstanceTemplate } from "../api/index.ts";
+import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../kube/resources.ts";
+import { KubeObjectWriter } from "../kube/writer.ts";
+import type { Secret } from "./ports.ts";
+import { HttpClientFactory } from "../providers/http/client.ts";
+import { DriverPool } from "../providers/pool.ts";
+import { DRIVERS } from "../providers/registry.ts";
+import { DEFAULT_INSTANCE_TIMING, InstanceReconciler } from "./cloudinstance/reconciler.ts";
+import { TemplateReconciler } from "./instancetemplate/reconciler.ts";
+import { trackInstancePhases } from "./instance-metrics.ts";
+
+const key = (namespace: string | undefined, name: string | undefined): string =>
+  `${namespace ?? ""}/${name ?? ""}`;
+
+/**
+ * Registers the CloudInstance and InstanceTemplate controllers and the caches they read.
+ * Secrets and templates are watch-mapped onto the instances that use them, so a missing
+ * Secret or template is retried the moment it appears, not by polling.
+ */
+export function registerControllers(mgr: Manager, deps: OperatorDeps): { close(): Promise<void> } {
+  const http = new HttpClientFactory({ logger: deps.logger, metrics: deps.metrics });
+  const drivers = new DriverPool({ registry: deps.drivers ?? DRIVERS, http, logger: deps.logger });
+
+  const instances = mgr.cache(CloudInstanceResource, {
+    indexes: {
+      byTemplate: (o: CloudInstance) =>
+        o.spec.templateRef ? [key(o.metadata.namespace, o.spec.templateRef.name)] : [],
+      bySecret: (o: CloudInstance) =>
+        o.spec.provider?.credentialsSecretRef
+          ? [key(o.metadata.namespace, o.spec.provider.credentialsSecretRef.name)]
+          : [],
+    },
+  });
+  const templates = mgr.cache(InstanceTemplateResource, {
+    indexes: {
+      bySecret: (t: InstanceTemplate) =>
+        t.spec.provider?.credentialsSecretRef
+          ? [key(t.metadata.namespace, t.spec.provider.credentialsSecretRef.name)]
+          : [],
+    },
+  });
+  const secrets = mgr.cache(SecretResource);
+  trackInstancePhases(instances, deps.metrics);
+
+  const instanceWriter = new KubeObjectWriter<CloudInstance, NonNullable<CloudInstance["status"]>>(
+    mgr.kube,
+    CloudInstanceResource,
+  );
+  const templateWriter = new KubeObjectWriter<InstanceTemplate, NonNullable<InstanceTemplate["status"]>>(
+    mgr.kube,
+    InstanceTemplateResource,
+  );
+  const instanceReconciler = new InstanceReconciler({
+    instances,
+    templates,
+    secrets: secrets,
+    writer: instanceWriter,
+    events: mgr.events,
+    drivers,
+    logger: deps.logger,
+    timing: {
+      ...DEFAULT_INSTANCE_TIMING,
+      resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
+      ...deps.instanceTiming,
+    },
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  const templateReconciler = new TemplateReconciler({
+    templates,
+    secrets: secrets,
+    referencing: (ns, name) => instances.byIndex("byTemplate", key(ns, name)),
+    templateWriter,
+    instanceWriter,
+    events: mgr.events,
+    drivers,
+    logger: deps.logger,
+    resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
+  });
+
+  const instancesOfTemplate = (t: InstanceTemplate): string[] =>
+    instances
+      .byIndex("byTemplate", key(t.metadata.namespace, t.metadata.name))
+      .map((i) => key(i.metadata.namespace, i.metadata.name));
+
+  mgr.addController({
+    name: "cloudinstance",
+    for: CloudInstanceResource,
+    watches: [
+      { resource: InstanceTemplateResource, map: instancesOfTemplate },
+      {
+        resource: SecretResource,
+        map: (s: Secret) => {
+          const k = key(s.metadata.namespace, s.metadata.name);
+          const direct = instances
+            .byIndex("bySecret", k)
+            .map((i) => key(i.metadata.namespace, i.metadata.name));
+          return [...direct, ...templates.byIndex("bySecret", k).flatMap(instancesOfTemplate)];
+        },
+      },
+    ],
+    reconcile: (_key, ctx) => instanceReconciler.reconcile(ctx.namespace, ctx.name),
+  });
+  mgr.addController({
+    name: "instancetemplate",
+    for: InstanceTemplateResource,
+    owns: [CloudInstanceResource],
+    watches: [
+      {
+        resource: CloudInstanceResource,
+        map: (i: CloudInstance) =>
+          i.spec.templateRef ? [key(i.metadata.namespace, i.spec.templateRef.name)] : [],
+      },
+      {
+        resource: SecretResource,
+        map: (s: Secret) =>
+          templates
+            .byIndex("bySecret", key(s.metadata.namespace, s.metadata.name))
+            .map((t) => key(t.metadata.namespace, t.metadata.name)),
+      },
+    ],
+    reconcile: (_key, ctx) => templateReconciler.reconcile(ctx.namespace, ctx.name),
+  });
+  return {
+    close: async () => {
+      await drivers.close();
+      await http.close();
+    },
+  };
+}

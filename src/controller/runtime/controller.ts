@@ -1,0 +1,226 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { objectKey, splitKey, type AnyObject } from "../../kube/object.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import type { Clock } from "../../util/clock.ts";
+import type { Informer } from "./informer.ts";
+import type { RateLimiter } from "./rate-limiter.ts";
+import { WorkQueue } from "./workqueue.ts";
+
+export interface ReconcileRequest {
+  /** `namespace/name` */
+  key: string;
+  namespace: string;
+  name: string;
+}
+
+export interface ReconcileContext extends ReconcileRequest {
+  /** Child logger with controller, namespace, name and reconcileID. */
+  logger: Logger;
+  reconcileID: string;
+  /** Aborts when the shutdown grace period runs out: stop waiting on slow calls. */
+  signal: AbortSignal;
+}
+
+export interface ReconcileResult {
+  /** Reconcile again after this long (polling a VM in transition, periodic drift check). */
+  requeueAfterMs?: number | undefined;
+  /** Reconcile again with rate-limited backoff, without it being an error. */
+  requeue?: boolean | undefined;
+}
+
+export type Reconcile = (key: string, ctx: ReconcileContext) => Promise<ReconcileResult | undefined>;
+
+/** Watches of other kinds that enqueue keys of the controller's kind. */
+export interface MappedWatch {
+  informer: Informer<AnyObject>;
+  /** Keys (`namespace/name`) of the controller's kind to reconcile when `obj` changes. */
+  map: (obj: AnyObject) => readonly string[];
+}
+
+export interface ControllerOptions {
+  name: string;
+  for: Informer<AnyObject>;
+  /** Kinds whose objects carry a controller ownerReference to the `for` kind. */
+  owns?: Informer<AnyObject>[];
+  watches?: MappedWatch[];
+  reconcile: Reconcile;
+  maxConcurrentReconciles: number;
+  rateLimiter: RateLimiter;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  clock: Clock;
+}
+
+/**
+ * An error the user must fix (bad spec, rejected credentials): retrying cannot help, so the
+ * key is not requeued until the object changes. Any error with `terminal === true` counts.
+ */
+export function isTerminalError(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { terminal?: unknown }).terminal === true;
+}
+
+/**
+ * Wires watches to a work queue and runs `maxConcurrentReconciles` workers over it, like
+ * controller-runtime's controller. A reconcile that throws is logged with its stack and
+ * retried with backoff (unless terminal); it never kills a worker.
+ */
+export class Controller {
+  readonly name: string;
+  readonly queue: WorkQueue;
+  readonly #o: ControllerOptions;
+  readonly #logger: Logger;
+  #active = 0;
+
+  constructor(opts: ControllerOptions) {
+    this.name = opts.name;
+    this.#o = opts;
+    this.#logger = opts.logger.child({ controller: opts.name });
+    this.queue = new WorkQueue({
+      name: opts.name,
+      clock: opts.clock,
+      rateLimiter: opts.rateLimiter,
+      metrics: opts.metrics,
+    });
+    const enqueue = (obj: AnyObject): void => {
+      this.queue.add(objectKey(obj));
+    };
+    opts.for.addHandler({
+      onAdd: enqueue,
+      onUpdate: (_old, obj) => {
+        enqueue(obj);
+      },
+      onDelete: enqueue,
+    });
+    const ownerKind = opts.for.resource.kind;
+    const ownerApiVersion = opts.for.resource.apiVersion;
+    for (const owned of opts.owns ?? []) {
+      const toOwner = (obj: AnyObject): void => {
+        for (const ref of obj.metadata.ownerReferences ?? []) {
+          if (ref.controller === true && ref.kind === ownerKind && ref.apiVersion === ownerApiVersion) {
+            const ns = obj.metadata.namespace;
+            this.queue.add(ns ? `${ns}/${ref.name}` : ref.name);
+          }
+        }
+      };
+      owned.addHandler({
+        onAdd: toOwner,
+        onUpdate: (old, obj) => {
+          // An owner reference removed by the update still concerns the old owner.
+          toOwner(old);
+          toOwner(obj);
+        },
+        onDelete: toOwner,
+      });
+    }
+    for (const w of opts.watches ?? []) {
+      const mapped = (obj: AnyObject): void => {
+        for (const key of w.map(obj)) this.queue.add(key);
+      };
+      w.informer.addHandler({
+        onAdd: mapped,
+        onUpdate: (old, obj) => {
+          mapped(old);
+          mapped(obj);
+        },
+        onDelete: mapped,
+      });
+    }
+  }
+
+  /** Reconciles currently running. */
+  get activeWorkers(): number {
+    return this.#active;
+  }
+
+  /**
+   * Runs workers until `stop` aborts, then lets in-flight reconciles finish; `hardStop`
+   * aborts their context signal (grace period over). Resolves when every worker has ended.
+   */
+  async run(stop: AbortSignal, hardStop: AbortSignal): Promise<void> {
+    const onStop = (): void => {
+      this.queue.shutDown();
+    };
+    if (stop.aborted) onStop();
+    stop.addEventListener("abort", onStop, { once: true });
+    const gauge = setInterval(() => {
+      this.queue.updateMetrics();
+    }, 1000);
+    gauge.unref();
+    this.#logger.info({ workers: this.#o.maxConcurrentReconciles }, "starting workers");
+    try {
+      await Promise.all(
+        Array.from({ length: this.#o.maxConcurrentReconciles }, () => this.#worker(hardStop)),
+      );
+    } finally {
+      clearInterval(gauge);
+      stop.removeEventListener("abort", onStop);
+    }
+    this.#logger.info("all workers finished");
+  }
+
+  async #worker(hardStop: AbortSignal): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#process(key, hardStop);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  async #process(key: string, signal: AbortSignal): Promise<void> {
+    const { namespace = "", name } = splitKey(key);
+    const reconcileID = randomUUID();
+    const logger = this.#logger.child({ namespace, name, reconcileID });
+    const m = this.#o.metrics;
+    const labels = { controller: this.name };
+    this.#active++;
+    m?.activeWorkers.set(labels, this.#active);
+    const started = this.#o.clock.now();
+    let result: ReconcileResult | undefined;
+    let failure: unknown;
+    let failed = false;
+    try {
+      result = await this.#o.reconcile(key, { key, namespace, name, logger, reconcileID, signal });
+    } catch (err) {
+      failed = true;
+      failure = err;
+    } finally {
+      this.#active--;
+      m?.activeWorkers.set(labels, this.#active);
+      m?.reconcileTime.observe(labels, (this.#o.clock.now() - started) / 1000);
+    }
+    if (failed) {
+      m?.reconcileErrors.inc(labels);
+      m?.reconcileTotal.inc({ ...labels, result: "error" });
+      const err = failure instanceof Error ? failure : new Error(`non-error thrown: ${String(failure)}`);
+      if (isTerminalError(failure)) {
+        logger.error({ err }, "reconcile failed terminally; waiting for the object to change");
+        this.queue.forget(key);
+      } else {
+        logger.error(
+          { err, retries: this.queue.numRequeues(key) },
+          "reconcile failed; retrying with backoff",
+        );
+        this.queue.addRateLimited(key);
+      }
+      return;
+    }
+    const after = result?.requeueAfterMs;
+    if (after !== undefined && after > 0) {
+      this.queue.forget(key);
+      this.queue.addAfter(key, after);
+      m?.reconcileTotal.inc({ ...labels, result: "requeue_after" });
+    } else if (result?.requeue === true) {
+      this.queue.addRateLimited(key);
+      m?.reconcileTotal.inc({ ...labels, result: "requeue" });
+    } else {
+      this.queue.forget(key);
+      m?.reconcileTotal.inc({ ...labels, result: "success" });
+    }
+    logger.debug({ durationMs: this.#o.clock.now() - started }, "reconciled");
+  }
+}

@@ -1,0 +1,214 @@
+import type { Logger } from "pino";
+import type { KubeClient } from "../../kube/client.ts";
+import type { Lease } from "../../kube/core-types.ts";
+import { AlreadyExistsError, ConflictError, NotFoundError } from "../../kube/errors.ts";
+import { LeaseResource } from "../../kube/resources.ts";
+import type { Metrics } from "../../observability/metrics.ts";
+import type { Clock } from "../../util/clock.ts";
+import { clockSleep } from "./backoff-manager.ts";
+
+export interface LeaderElectionOptions {
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  identity: string;
+  /** How long a lease is valid without renewal (default 15 s). */
+  leaseDurationMs: number;
+  /** The leader gives up if it could not renew for this long (default 10 s). */
+  renewDeadlineMs: number;
+  /** Interval between acquire/renew attempts (default 2 s). */
+  retryPeriodMs: number;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics | undefined;
+  random?: () => number;
+}
+
+export const DEFAULT_LEASE_TIMING = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
+
+/**
+ * client-go's leader election on a coordination.k8s.io Lease. Expiry is judged by when
+ * *we* last saw the lease record change (local clock), never by comparing the holder's
+ * renewTime with our clock, so clock skew between nodes cannot cause two leaders.
+ */
+export class LeaderElector {
+  readonly #o: LeaderElectionOptions;
+  readonly #random: () => number;
+  #observed: { holder: string; renewTime: string; transitions: number } | undefined;
+  #observedAt = 0;
+  #lease: Lease | undefined;
+  #leading = false;
+
+  constructor(opts: LeaderElectionOptions) {
+    this.#o = opts;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  /**
+   * Blocks until leadership is acquired (true) or `signal` aborts (false).
+   */
+  async acquire(signal: AbortSignal): Promise<boolean> {
+    const log = this.#o.logger;
+    log.info(
+      { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity },
+      "waiting for leadership",
+    );
+    while (!signal.aborted) {
+      if (await this.#tryAcquireOrRenew()) {
+        this.#setLeading(true);
+        log.info({ identity: this.#o.identity }, "became leader");
+        return true;
+      }
+      await clockSleep(this.#o.clock, this.#jittered(), signal);
+    }
+    return false;
+  }
+
+  /**
+   * Renews every retry period until `signal` aborts (resolves normally) or a renewal could
+   * not succeed within the renew deadline (resolves "lost").
+   */
+  async hold(signal: AbortSignal): Promise<"stopped" | "lost"> {
+    const o = this.#o;
+    let lastRenew = o.clock.now();
+    while (!signal.aborted) {
+      await clockSleep(o.clock, o.retryPeriodMs, signal);
+      if (signal.aborted) break;
+      if (await this.#tryAcquireOrRenew()) {
+        lastRenew = o.clock.now();
+        continue;
+      }
+      if (o.clock.now() - lastRenew >= o.renewDeadlineMs || !this.#heldByUs()) {
+        this.#setLeading(false);
+        o.logger.error({ identity: o.identity }, "leadership lost");
+        return "lost";
+      }
+    }
+    return "stopped";
+  }
+
+  /** Gives the lease up so a standby takes over at once instead of waiting for expiry. */
+  async release(): Promise<void> {
+    if (!this.#leading) return;
+    this.#setLeading(false);
+    const lease = this.#lease;
+    if (!lease?.spec || lease.spec.holderIdentity !== this.#o.identity) return;
+    const now = new Date(this.#o.clock.now()).toISOString();
+    try {
+      await this.#o.client.update(LeaseResource, {
+        ...lease,
+        spec: {
+          ...lease.spec,
+          holderIdentity: null,
+          leaseDurationSeconds: 1,
+          renewTime: now,
+          acquireTime: now,
+        },
+      });
+      this.#o.logger.info("released leadership");
+    } catch (err) {
+      this.#o.logger.warn({ err }, "could not release the lease; it will expire");
+    }
+  }
+
+  #heldByUs(): boolean {
+    return this.#observed?.holder === this.#o.identity;
+  }
+
+  #setLeading(leading: boolean): void {
+    this.#leading = leading;
+    this.#o.metrics?.leaderStatus.set({ name: this.#o.name }, leading ? 1 : 0);
+  }
+
+  #jittered(): number {
+    return Math.round(this.#o.retryPeriodMs * (1 + this.#random() * 0.2));
+  }
+
+  async #tryAcquireOrRenew(): Promise<boolean> {
+    const o = this.#o;
+    const nowMs = o.clock.now();
+    const now = new Date(nowMs).toISOString();
+    const leaseSeconds = Math.max(1, Math.ceil(o.leaseDurationMs / 1000));
+    let current: Lease;
+    try {
+      current = await o.client.get(LeaseResource, o.namespace, o.name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) {
+        o.logger.warn({ err }, "could not read the leader lease");
+        return false;
+      }
+      try {
+        this.#lease = await o.client.create(LeaseResource, {
+          metadata: { name: o.name, namespace: o.namespace },
+          spec: {
+            holderIdentity: o.identity,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
+          },
+        });
+        this.#observe(this.#lease, nowMs);
+        return true;
+      } catch (createErr) {
+        if (!(createErr instanceof AlreadyExistsError))
+          o.logger.warn({ err: createErr }, "could not create the leader lease");
+        return false;
+      }
+    }
+    this.#observe(current, nowMs);
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? "";
+    const ours = holder === o.identity;
+    // A released lease (no holder) is free at once; someone else's is free once it expired.
+    const durationMs =
+      ours || holder === "" ? 0 : Math.max(o.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000);
+    if (!ours && holder !== "" && this.#observedAt + durationMs > nowMs) return false;
+    try {
+      this.#lease = await o.client.update(LeaseResource, {
+        ...current,
+        spec: {
+          ...spec,
+          holderIdentity: o.identity,
+          leaseDurationSeconds: leaseSeconds,
+          renewTime: now,
+          acquireTime: ours ? (spec.acquireTime ?? now) : now,
+          leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
+        },
+      });
+      this.#observe(this.#lease, nowMs);
+      return true;
+    } catch (err) {
+      // A conflict means someone else wrote first; anything else is retried next period.
+      if (!(err instanceof ConflictError)) o.logger.warn({ err }, "could not update the leader lease");
+      return false;
+    }
+  }
+
+  #observe(lease: Lease, nowMs: number): void {
+    const spec = lease.spec ?? {};
+    const record = {
+      holder: spec.holderIdentity ?? "",
+      renewTime: spec.renewTime ?? "",
+      transitions: spec.leaseTransitions ?? 0,
+    };
+    const prev = this.#observed;
+    if (
+      !prev ||
+      prev.holder !== record.holder ||
+      prev.renewTime !== record.renewTime ||
+      prev.transitions !== record.transitions
+    ) {
+      this.#observed = record;
+      this.#observedAt = nowMs;
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import type { Logger } from "pino";
+import type { KubeClient } from "../../kube/client.ts";
+import { GoneError } from "../../kube/errors.ts";
+import { objectKey, type AnyObject } from "../../kube/object.ts";
+import type { Resource } from "../../kube/resources.ts";
+import type { Clock } from "../../util/clock.ts";
+import { BackoffManager, REFLECTOR_BACKOFF, clockSleep, type BackoffPolicy } from "./backoff-manager.ts";
+import type { Store } from "./store.ts";
+
+/** What a reflector tells its owner about each change it applied to the store. */
+export interface ReflectorSink<T> {
+  onAdd(obj: T): void;
+  onUpdate(old: T, obj: T): void;
+  onDelete(obj: T): void;
+  /** After every full list has been applied. */
+  onListed(): void;
+}
+
+export interface ReflectorOptions<T extends AnyObject> {
+  client: KubeClient;
+  resource: Resource<T>;
+  /** undefined = all namespaces. */
+  namespace: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  store: Store<T>;
+  sink: ReflectorSink<T>;
+  logger: Logger;
+  clock: Clock;
+  random?: () => number;
+  pageSize?: number;
+  backoff?: BackoffPolicy;
+  /** Server-side watch timeout range, seconds: a random value in it per watch (5–10 min). */
+  watchTimeoutSeconds?: { min: number; max: number };
+}
+
+/** A watch that ended this fast without delivering anything is treated as a failure (no busy loop). */
+const SHORT_WATCH_MS = 1000;
+
+class ShortWatchError extends Error {
+  override readonly name = "ShortWatchError";
+  readonly code = "ERR_SHORT_WATCH";
+}
+
+/**
+ * Keeps a Store equal to the server's view of one kind in one namespace (or all): a paginated
+ * list, then a watch from the list's resourceVersion with bookmarks. A watch that ends is
+ * resumed from the last version seen; a 410 Gone relists; any other error backs off
+ * (800 ms doubling to 30 s, jittered, reset after 2 min healthy) and retries.
+ */
+export class Reflector<T extends AnyObject> {
+  readonly #o: ReflectorOptions<T>;
+  readonly #backoff: BackoffManager;
+  readonly #random: () => number;
+  #resourceVersion: string | undefined;
+  #synced = false;
+  #lists = 0;
+
+  constructor(opts: ReflectorOptions<T>) {
+    this.#o = opts;
+    this.#random = opts.random ?? Math.random;
+    this.#backoff = new BackoffManager(opts.backoff ?? REFLECTOR_BACKOFF, opts.clock, this.#random);
+  }
+
+  /** True once the first list has been applied to the store. */
+  get hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** The version the next watch resumes from (advanced by events and bookmarks). */
+  get resourceVersion(): string | undefined {
+    return this.#resourceVersion;
+  }
+
+  /** How many full lists were made (1 + relists). */
+  get listCount(): number {
+    return this.#lists;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const log = this.#o.logger;
+    while (!signal.aborted) {
+      try {
+        if (this.#resourceVersion === undefined) await this.#list(signal);
+        await this.#watch(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof GoneError) {
+          // Our version fell out of the server's history: only a fresh list can recover.
+          log.info({ resourceVersion: this.#resourceVersion }, "watch history expired (410 Gone), relisting");
+          this.#resourceVersion = undefined;
+          continue;
+        }
+        const delay = this.#backoff.next();
+        log.warn({ err, delayMs: delay }, "list/watch failed, retrying after backoff");
+        await clockSleep(this.#o.clock, delay, signal);
+      }
+    }
+  }
+
+  async #list(signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    const items: T[] = [];
+    let page = await o.client.list(o.resource, {
+      namespace: o.namespace,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      limit: o.pageSize ?? 500,
+    });
+    items.push(...page.items);
+    const resourceVersion = page.resourceVersion;
+    while (page.continue !== undefined) {
+      if (signal.aborted) return;
+      page = await o.client.list(o.resource, {
+        namespace: o.namespace,
+        labelSelector: o.labelSelector,
+        fieldSelector: o.fieldSelector,
+        limit: o.pageSize ?? 500,
+        continue: page.continue,
+      });
+      items.push(...page.items);
+    }
+    if (signal.aborted) return;
+    const ns = o.namespace;
+    const diff = o.store.replace(items, (obj) => ns === undefined || obj.metadata.namespace === ns);
+    this.#lists++;
+    this.#resourceVersion = resourceVersion;
+    this.#synced = true;
+    for (const obj of diff.deleted) o.sink.onDelete(obj);
+    for (const obj of diff.added) o.sink.onAdd(obj);
+    for (const { old, obj } of diff.updated) o.sink.onUpdate(old, obj);
+    o.sink.onListed();
+    o.logger.debug({ items: items.length, resourceVersion }, "listed");
+  }
+
+  async #watch(signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    const range = o.watchTimeoutSeconds ?? { min: 300, max: 600 };
+    const timeoutSeconds = Math.round(range.min + this.#random() * (range.max - range.min));
+    const started = o.clock.now();
+    let events = 0;
+    for await (const ev of o.client.watch(o.resource, {
+      namespace: o.namespace,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+      resourceVersion: this.#resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds,
+      signal,
+    })) {
+      events++;
+      const rv = ev.object.metadata.resourceVersion;
+      if (ev.type === "BOOKMARK") {
+        if (rv) this.#resourceVersion = rv;
+        continue;
+      }
+      const key = objectKey(ev.object);
+      if (ev.type === "DELETED") {
+        const old = o.store.delete(key);
+        o.sink.onDelete(old ?? ev.object);
+      } else {
+        const old = o.store.upsert(ev.object);
+        if (old) o.sink.onUpdate(old, ev.object);
+        else o.sink.onAdd(ev.object);
+      }
+      if (rv) this.#resourceVersion = rv;
+    }
+    if (!signal.aborted && events === 0 && o.clock.now() - started < SHORT_WATCH_MS) {
+      throw new ShortWatchError("watch closed immediately without events");
+    }
+  }
+}

@@ -1,0 +1,164 @@
+import type { Metrics } from "../../observability/metrics.ts";
+import type { Clock } from "../../util/clock.ts";
+import type { RateLimiter } from "./rate-limiter.ts";
+
+export interface WorkQueueOptions {
+  name: string;
+  clock: Clock;
+  rateLimiter: RateLimiter;
+  metrics?: Metrics | undefined;
+}
+
+/**
+ * client-go's rate-limited delaying work queue, for string keys.
+ * - dedupe: a key waiting in the queue is not added twice ("dirty" set);
+ * - stingy: a key being processed is not handed to a second worker; an add during
+ *   processing is remembered and the key is queued again when `done` is called;
+ * - delays: `addAfter` keeps the earliest due time per key; `addRateLimited` asks the
+ *   rate limiter for the delay; `forget` resets the key's backoff.
+ */
+export class WorkQueue {
+  readonly name: string;
+  readonly #clock: Clock;
+  readonly #limiter: RateLimiter;
+  readonly #metrics: Metrics | undefined;
+  readonly #queue: string[] = [];
+  readonly #dirty = new Set<string>();
+  readonly #processing = new Map<string, number>();
+  readonly #addedAt = new Map<string, number>();
+  readonly #waiting = new Map<string, { at: number; handle: NodeJS.Timeout }>();
+  #getters: ((key: string | undefined) => void)[] = [];
+  #shuttingDown = false;
+
+  constructor(opts: WorkQueueOptions) {
+    this.name = opts.name;
+    this.#clock = opts.clock;
+    this.#limiter = opts.rateLimiter;
+    this.#metrics = opts.metrics;
+  }
+
+  add(key: string): void {
+    if (this.#shuttingDown || this.#dirty.has(key)) return;
+    this.#metrics?.queueAdds.inc({ name: this.name });
+    this.#dirty.add(key);
+    if (this.#processing.has(key)) return;
+    this.#push(key);
+  }
+
+  /** Adds `key` after `ms`; an earlier pending due time for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.#shuttingDown) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = this.#clock.now() + ms;
+    const pending = this.#waiting.get(key);
+    if (pending && pending.at <= at) return;
+    if (pending) this.#clock.clearTimeout(pending.handle);
+    const handle = this.#clock.setTimeout(() => {
+      this.#waiting.delete(key);
+      this.add(key);
+    }, ms);
+    this.#waiting.set(key, { at, handle });
+  }
+
+  /** Re-adds `key` after its rate-limited backoff. */
+  addRateLimited(key: string): void {
+    this.#metrics?.queueRetries.inc({ name: this.name });
+    this.addAfter(key, this.#limiter.when(key));
+  }
+
+  forget(key: string): void {
+    this.#limiter.forget(key);
+  }
+
+  numRequeues(key: string): number {
+    return this.#limiter.numRequeues(key);
+  }
+
+  /** Next key to process, or undefined once the queue is shut down. Call `done` after. */
+  get(): Promise<string | undefined> {
+    const key = this.#take();
+    if (key !== undefined || this.#shuttingDown) return Promise.resolve(key);
+    return new Promise((resolve) => this.#getters.push(resolve));
+  }
+
+  done(key: string): void {
+    const started = this.#processing.get(key);
+    if (started !== undefined) {
+      this.#metrics?.workDuration.observe({ name: this.name }, (this.#clock.now() - started) / 1000);
+    }
+    this.#processing.delete(key);
+    this.#updateLongest();
+    if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
+  }
+
+  /** Keys waiting to be handed out (not counting delayed or in-process ones). */
+  len(): number {
+    return this.#queue.length;
+  }
+
+  /** Keys waiting for a delayed add. */
+  delayedLen(): number {
+    return this.#waiting.size;
+  }
+
+  isProcessing(key: string): boolean {
+    return this.#processing.has(key);
+  }
+
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /** Stops handing out work: waiting `get`s resolve undefined; in-process keys may still call `done`. */
+  shutDown(): void {
+    this.#shuttingDown = true;
+    for (const { handle } of this.#waiting.values()) this.#clock.clearTimeout(handle);
+    this.#waiting.clear();
+    const getters = this.#getters;
+    this.#getters = [];
+    for (const g of getters) g(undefined);
+  }
+
+  /** Refreshes the longest-running-processor gauge (called on done and periodically by the controller). */
+  updateMetrics(): void {
+    this.#updateLongest();
+  }
+
+  #push(key: string): void {
+    this.#addedAt.set(key, this.#clock.now());
+    const getter = this.#getters.shift();
+    if (getter) {
+      this.#queue.push(key);
+      getter(this.#take());
+      return;
+    }
+    this.#queue.push(key);
+    this.#metrics?.queueDepth.set({ name: this.name }, this.#queue.length);
+  }
+
+  #take(): string | undefined {
+    if (this.#shuttingDown) return undefined;
+    const key = this.#queue.shift();
+    if (key === undefined) return undefined;
+    const now = this.#clock.now();
+    const added = this.#addedAt.get(key);
+    this.#addedAt.delete(key);
+    if (added !== undefined) this.#metrics?.queueDuration.observe({ name: this.name }, (now - added) / 1000);
+    this.#metrics?.queueDepth.set({ name: this.name }, this.#queue.length);
+    this.#processing.set(key, now);
+    this.#dirty.delete(key);
+    this.#updateLongest();
+    return key;
+  }
+
+  #updateLongest(): void {
+    if (!this.#metrics) return;
+    const now = this.#clock.now();
+    let oldest = now;
+    for (const started of this.#processing.values()) oldest = Math.min(oldest, started);
+    this.#metrics.longestRunningProcessor.set({ name: this.name }, (now - oldest) / 1000);
+  }
+}

@@ -1,0 +1,150 @@
+import type { Logger } from "pino";
+import type { EventSink, KubeObject } from "../controller/ports.ts";
+import type { KubeClient } from "./client.ts";
+import type { KubeEvent } from "./core-types.ts";
+import { NotFoundError } from "./errors.ts";
+import { EventResource } from "./resources.ts";
+
+export const EVENT_COMPONENT = "cloud-instance-operator";
+
+export interface EventRecorderOptions {
+  client: KubeClient;
+  logger: Logger;
+  /** Pod name, written as reportingInstance / source.host. */
+  instance?: string;
+  /** Identical events within this window raise the count of one Event (client-go: 10 min). */
+  aggregationWindowMs?: number;
+  /** Writes waiting beyond this are dropped (logged): events must never hold the operator back. */
+  maxPending?: number;
+  now?: () => number;
+}
+
+interface Seen {
+  namespace: string;
+  name: string;
+  count: number;
+  firstTimestamp: string;
+  lastMs: number;
+}
+
+const MAX_REMEMBERED = 4096;
+
+/**
+ * Writes core/v1 Events for `kubectl describe`. Like client-go's event correlator, an event
+ * identical to one recorded within the window (same object, type, reason and message) bumps
+ * that Event's count and lastTimestamp instead of creating another object. Writes happen in
+ * the background in order; `record` never throws and never waits.
+ */
+export class EventRecorder implements EventSink {
+  readonly #client: KubeClient;
+  readonly #logger: Logger;
+  readonly #instance: string | undefined;
+  readonly #windowMs: number;
+  readonly #maxPending: number;
+  readonly #now: () => number;
+  readonly #seen = new Map<string, Seen>();
+  #tail: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #seq = 0;
+
+  constructor(opts: EventRecorderOptions) {
+    this.#client = opts.client;
+    this.#logger = opts.logger;
+    this.#instance = opts.instance;
+    this.#windowMs = opts.aggregationWindowMs ?? 10 * 60_000;
+    this.#maxPending = opts.maxPending ?? 1000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void {
+    if (this.#pending >= this.#maxPending) {
+      this.#logger.warn(
+        { reason, object: obj.metadata.name },
+        "event dropped: too many pending event writes",
+      );
+      return;
+    }
+    const at = this.#now();
+    this.#pending++;
+    this.#tail = this.#tail
+      .then(() => this.#write(obj, type, reason, message, at))
+      .catch((err: unknown) => {
+        this.#logger.warn(
+          { err, reason, namespace: obj.metadata.namespace, name: obj.metadata.name },
+          "could not record event",
+        );
+      })
+      .finally(() => {
+        this.#pending--;
+      });
+  }
+
+  /** Resolves once every event recorded so far has been written (or failed). */
+  async flush(): Promise<void> {
+    await this.#tail;
+  }
+
+  async #write(
+    obj: KubeObject,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+    at: number,
+  ): Promise<void> {
+    const meta = obj.metadata;
+    const namespace = meta.namespace ?? "default";
+    const key = [meta.uid ?? "", obj.kind ?? "", namespace, meta.name ?? "", type, reason, message].join(
+      "\u0000",
+    );
+    const stamp = new Date(at).toISOString();
+    const seen = this.#seen.get(key);
+    if (seen && at - seen.lastMs <= this.#windowMs) {
+      try {
+        await this.#client.patch(EventResource, seen.namespace, seen.name, {
+          count: seen.count + 1,
+          lastTimestamp: stamp,
+        });
+        seen.count++;
+        seen.lastMs = at;
+        this.#remember(key, seen);
+        return;
+      } catch (err) {
+        // Someone deleted the Event (TTL): start a new one.
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    const name = `${meta.name ?? "object"}.${(at * 1000 + (this.#seq++ % 1000)).toString(16)}`;
+    const event: KubeEvent = {
+      metadata: { name, namespace },
+      involvedObject: {
+        ...(obj.apiVersion === undefined ? {} : { apiVersion: obj.apiVersion }),
+        ...(obj.kind === undefined ? {} : { kind: obj.kind }),
+        namespace,
+        ...(meta.name === undefined ? {} : { name: meta.name }),
+        ...(meta.uid === undefined ? {} : { uid: meta.uid }),
+        ...(meta.resourceVersion === undefined ? {} : { resourceVersion: meta.resourceVersion }),
+      },
+      reason,
+      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
+      type,
+      count: 1,
+      firstTimestamp: stamp,
+      lastTimestamp: stamp,
+      source: { component: EVENT_COMPONENT, ...(this.#instance ? { host: this.#instance } : {}) },
+      reportingComponent: EVENT_COMPONENT,
+      ...(this.#instance ? { reportingInstance: this.#instance } : {}),
+    };
+    await this.#client.create(EventResource, event);
+    this.#remember(key, { namespace, name, count: 1, firstTimestamp: stamp, lastMs: at });
+  }
+
+  #remember(key: string, seen: Seen): void {
+    // Re-insert so Map order is least-recently-used first.
+    this.#seen.delete(key);
+    this.#seen.set(key, seen);
+    if (this.#seen.size > MAX_REMEMBERED) {
+      const oldest = this.#seen.keys().next();
+      if (!oldest.done) this.#seen.delete(oldest.value);
+    }
+  }
+}

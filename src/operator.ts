@@ -1,0 +1,57 @@
+import type { Logger } from "pino";
+import type { OperatorConfig } from "./config.ts";
+import { registerControllers } from "./controller/register.ts";
+import { KubeClient } from "./kube/client.ts";
+import { connect, loadKubeConfig } from "./kube/connection.ts";
+import { Manager, type ManagerConfig } from "./controller/manager.ts";
+import { Metrics } from "./observability/metrics.ts";
+import type { Clock } from "./util/clock.ts";
+import type { DriverRegistry } from "./providers/pool.ts";
+import type { InstanceTiming } from "./controller/cloudinstance/reconciler.ts";
+
+/** What the operator is assembled from; main, the demo and tests each supply their own. */
+export interface OperatorDeps {
+  logger: Logger;
+  kube: KubeClient;
+  metrics: Metrics;
+  clock?: Clock;
+  random?: () => number;
+  watchTimeoutSeconds?: { min: number; max: number };
+  /** Provider drivers by name (tests may narrow it); defaults to every built-in driver. */
+  drivers?: DriverRegistry;
+  /** Steady-state resync of each CloudInstance (drift detection). */
+  resyncMs?: number;
+  /** Polling of VMs in transition; tests and the demo shorten it. */
+  instanceTiming?: Partial<InstanceTiming>;
+}
+
+/** The one place the Manager is put together, so main, demo and tests run the same operator. */
+export function buildOperator(config: ManagerConfig, deps: OperatorDeps): Manager {
+  const mgr = new Manager({
+    config,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    kube: deps.kube,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.watchTimeoutSeconds ? { watchTimeoutSeconds: deps.watchTimeoutSeconds } : {}),
+  });
+  registerControllers(mgr, deps);
+  return mgr;
+}
+
+/** A kube client for the configured kubeconfig/context (or the in-cluster service account). */
+export async function connectKube(
+  config: Pick<OperatorConfig, "kubeconfig" | "context">,
+  logger: Logger,
+): Promise<KubeClient> {
+  const kc = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
+  return new KubeClient({
+    connection: await connect(kc),
+    logger: logger.child({ component: "kube-client" }),
+  });
+}
+
+export function createMetrics(): Metrics {
+  return new Metrics({ processMetrics: true });
+}

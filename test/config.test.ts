@@ -1,0 +1,114 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, OPTIONS, envName, parseConfig, type OperatorConfig } from "../src/config.ts";
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}): OperatorConfig {
+  const out = parseConfig(argv, env);
+  assert.equal(out.kind, "config");
+  return out.config;
+}
+
+test("defaults match controller-runtime's", () => {
+  const c = config([], { HOSTNAME: "ignored" });
+  assert.equal(c.maxConcurrentReconciles, 10);
+  assert.equal(c.queueQps, 10);
+  assert.equal(c.queueBurst, 100);
+  assert.equal(c.resyncPeriodMs, 300_000);
+  assert.equal(c.leaderElect, false);
+  assert.equal(c.leaderElectionNamespace, "default");
+  assert.equal(c.leaderElectionId, "cloud-instance-operator-leader");
+  assert.equal(c.leaseDurationMs, 15_000);
+  assert.equal(c.renewDeadlineMs, 10_000);
+  assert.equal(c.retryPeriodMs, 2_000);
+  assert.equal(c.metricsBindAddress, ":8080");
+  assert.equal(c.healthProbeBindAddress, ":8081");
+  assert.equal(c.logLevel, "info");
+  assert.deepEqual(c.namespaces, []);
+  assert.equal(c.kubeconfig, undefined);
+  assert.equal(c.shutdownGracePeriodMs, 30_000);
+  assert.ok(c.podName.length > 0, "defaults to the hostname");
+});
+
+test("flags in both --flag=value and --flag value forms; booleans without value", () => {
+  const c = config([
+    "--namespaces=team-a, team-b",
+    "--max-concurrent-reconciles",
+    "3",
+    "--resync-period=1h30m",
+    "--leader-elect",
+    "--label-selector",
+    "env=prod",
+    "--metrics-bind-address=127.0.0.1:0",
+    "--log-level=debug",
+  ]);
+  assert.deepEqual(c.namespaces, ["team-a", "team-b"]);
+  assert.equal(c.maxConcurrentReconciles, 3);
+  assert.equal(c.resyncPeriodMs, 5_400_000);
+  assert.equal(c.leaderElect, true);
+  assert.equal(c.labelSelector, "env=prod");
+  assert.equal(c.metricsBindAddress, "127.0.0.1:0");
+  assert.equal(c.logLevel, "debug");
+  assert.equal(config(["--leader-elect=false"]).leaderElect, false);
+});
+
+test("env: OPERATOR_<FLAG> and the conventional names; flags win, OPERATOR_ wins over conventional", () => {
+  const env = {
+    OPERATOR_QUEUE_QPS: "25",
+    WATCH_NAMESPACES: "x,y",
+    POD_NAME: "op-0",
+    POD_NAMESPACE: "ops",
+    KUBECONFIG: "/k/conventional",
+    OPERATOR_KUBECONFIG: "/k/operator",
+    OPERATOR_LEADER_ELECT: "true",
+  };
+  const c = config(["--queue-qps=5"], env);
+  assert.equal(c.queueQps, 5);
+  assert.deepEqual(c.namespaces, ["x", "y"]);
+  assert.equal(c.podName, "op-0");
+  assert.equal(c.leaderElectionNamespace, "ops");
+  assert.equal(c.kubeconfig, "/k/operator");
+  assert.equal(c.leaderElect, true);
+  assert.equal(config([], { OPERATOR_QUEUE_QPS: "25" }).queueQps, 25);
+});
+
+test("every option has an OPERATOR_ env var", () => {
+  for (const o of OPTIONS) {
+    const name = envName(o.flag);
+    assert.match(name, /^OPERATOR_[A-Z_]+$/);
+  }
+  assert.equal(envName("max-concurrent-reconciles"), "OPERATOR_MAX_CONCURRENT_RECONCILES");
+});
+
+test("--help lists every flag with its default and env var", () => {
+  const out = parseConfig(["--namespaces=a", "--help"], {});
+  assert.equal(out.kind, "help");
+  for (const o of OPTIONS) {
+    assert.ok(out.text.includes(`--${o.flag}`), o.flag);
+    assert.ok(out.text.includes(envName(o.flag)), envName(o.flag));
+  }
+  assert.match(out.text, /--max-concurrent-reconciles <value>\n.*\(default: 10\)/);
+  assert.match(out.text, /WATCH_NAMESPACES/);
+});
+
+test("invalid values are ConfigErrors naming the flag", () => {
+  const bad: [string[], RegExp][] = [
+    [["--max-concurrent-reconciles=0"], /--max-concurrent-reconciles/],
+    [["--queue-qps=fast"], /--queue-qps/],
+    [["--resync-period=5 minutes"], /--resync-period: invalid duration/],
+    [["--log-level=loud"], /--log-level/],
+    [["--metrics-bind-address=8080"], /--metrics-bind-address/],
+    [["--namespaces=Bad_NS"], /--namespaces/],
+    [["--leader-elect=maybe"], /--leader-elect/],
+    [["--nope"], /unknown flag --nope/],
+    [["--context"], /needs a value/],
+    [["positional"], /unexpected argument/],
+    [["--leader-election-renew-deadline=20s"], /renew-deadline must be shorter/],
+  ];
+  for (const [argv, re] of bad) {
+    assert.throws(
+      () => parseConfig(argv, {}),
+      (err: unknown) => err instanceof ConfigError && re.test(err.message),
+      argv.join(" "),
+    );
+  }
+});

@@ -1,0 +1,109 @@
+import { parseConfig } from "../../src/config.ts";
+import { buildOperator } from "../../src/operator.ts";
+import { Metrics } from "../../src/observability/metrics.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../../src/kube/resources.ts";
+import type { CloudInstance, InstanceTemplate } from "../../src/api/index.ts";
+import type { Manager } from "../../src/controller/manager.ts";
+import { startApi, silentLogger } from "../kube-client/harness.ts";
+import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
+
+export { eventually } from "../kube-client/harness.ts";
+
+export interface Operator {
+  manager: Manager;
+  stop(): Promise<void>;
+}
+
+/** The in-memory API server, an m2s simulator and a way to run the real operator against both. */
+export async function startWorld(): Promise<{
+  api: Awaited<ReturnType<typeof startApi>>;
+  kube: KubeClient;
+  m2s: M2sSimulator;
+  startOperator(): Promise<Operator>;
+  instance(
+    name: string,
+    spec?: Partial<CloudInstance["spec"]>,
+    annotations?: Record<string, string>,
+  ): Promise<CloudInstance>;
+  get(name: string): Promise<CloudInstance>;
+  close(): Promise<void>;
+}> {
+  const api = await startApi();
+  const m2s = await startM2sSimulator({ faults: { transitionMs: 30 } });
+  const kube = api.client;
+  const ns = "e2e";
+  await kube.create(SecretResource, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "m2s-creds", namespace: ns },
+    stringData: { apiKey: m2s.credentials.apiKey! },
+  } as never);
+  const operators: Operator[] = [];
+  return {
+    api,
+    kube,
+    m2s,
+    async startOperator() {
+      const outcome = parseConfig(
+        [
+          "--metrics-bind-address=127.0.0.1:0",
+          "--health-probe-bind-address=127.0.0.1:0",
+          "--resync-period=1s",
+          "--shutdown-grace-period=5s",
+          "--log-level=silent",
+        ],
+        {},
+      );
+      if (outcome.kind !== "config") throw new Error("config");
+      const client = await api.newClient();
+      const manager = buildOperator(outcome.config, {
+        logger: silentLogger,
+        kube: client,
+        metrics: new Metrics(),
+        resyncMs: 1000,
+        instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
+      });
+      const ac = new AbortController();
+      const run = manager.run(ac.signal);
+      const op = {
+        manager,
+        async stop() {
+          ac.abort();
+          await run;
+        },
+      };
+      operators.push(op);
+      return op;
+    },
+    async instance(name, spec = {}, annotations = {}) {
+      return kube.create(CloudInstanceResource, {
+        apiVersion: "compute.instance-operator.dev/v1alpha1",
+        kind: "CloudInstance",
+        metadata: { name, namespace: ns, annotations },
+        spec: {
+          provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: m2s.url },
+          region: "fr-par-1",
+          plan: "business",
+          image: "ubuntu-22.04",
+          tags: ["e2e"],
+          powerState: "Running",
+          deletionPolicy: "Delete",
+          updatePolicy: "Safe",
+          ...spec,
+        },
+      });
+    },
+    async get(name) {
+      return kube.get(CloudInstanceResource, ns, name);
+    },
+    async close() {
+      for (const op of operators) await op.stop().catch(() => undefined);
+      await m2s.close();
+      await api.close();
+    },
+  };
+}
+
+export type { InstanceTemplate };
+export { InstanceTemplateResource, CloudInstanceResource };
