@@ -109,6 +109,13 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     assert.equal(vmsOf(o).length, 0);
   });
 
+  test("providerOptions the driver rejects end with InvalidProviderOptions and no VM", async () => {
+    await w.instance("badopts", { providerOptions: { backupEnabled: "yes" } });
+    const o = await waitFor("badopts", (x) => cond(x, "Synced")?.reason === "InvalidProviderOptions", "InvalidProviderOptions");
+    assert.match(cond(o, "Synced")?.message ?? "", /m2s: providerOptions\.backupEnabled/);
+    assert.equal(vmsOf(o).length, 0);
+  });
+
   test("image change with updatePolicy Safe -> RebuildRequired; AllowRebuild rebuilds", async () => {
     await w.instance("img");
     await waitFor("img", ready, "Ready");

@@ -18,6 +18,7 @@ import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
 import { decide, errorStatus, type Decision, type InstanceAction, type Observation } from "./decide.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { statusEqual } from "../status-equal.ts";
+import { parseProviderOptions } from "../provider-options.ts";
 import { decodeSecret } from "../secrets.ts";
 
 export interface InstanceTiming {
@@ -49,12 +50,6 @@ export interface InstanceReconcilerDeps {
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
-}
-
-/** A failure the user must fix; the controller stops retrying until the object changes. */
-export class TerminalReconcileError extends Error {
-  readonly code = "ERR_TERMINAL_RECONCILE";
-  override readonly name = "TerminalReconcileError";
 }
 
 interface Failure {
@@ -223,18 +218,14 @@ export class InstanceReconciler {
   }
 
   #parseOptions(factory: DriverFactory<unknown>, spec: ResolvedSpec): unknown {
-    const parsed = factory.optionsSchema.safeParse(spec.providerOptions);
-    if (!parsed.success) {
-      const detail = parsed.error.issues
-        .map((i) => `providerOptions${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`)
-        .join("; ");
+    const parsed = parseProviderOptions(factory, spec.providerOptions);
+    if (!parsed.ok)
       throw new ReconcileFailure({
         reason: "InvalidProviderOptions",
-        message: `${spec.provider.name}: ${detail}`,
+        message: parsed.message,
         terminal: true,
       });
-    }
-    return parsed.data;
+    return parsed.options;
   }
 
   #desired(obj: CloudInstance, spec: ResolvedSpec, options: unknown): DesiredMachine<unknown> {

@@ -15,6 +15,7 @@ import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
 import { decodeSecret } from "../secrets.ts";
 import { statusEqual } from "../status-equal.ts";
 import { setCondition } from "../conditions.ts";
+import { parseProviderOptions } from "../provider-options.ts";
 import { decideTemplate, type TemplateAction } from "./decide.ts";
 
 export interface TemplateReconcilerDeps {
@@ -115,13 +116,8 @@ export class TemplateReconciler {
   ): { invalid: string | undefined; driver: Driver<unknown> | undefined; options: unknown } {
     const namespace = template.metadata.namespace ?? "";
     const factory: DriverFactory<unknown> = this.#d.drivers.factory(provider.name);
-    const parsed = factory.optionsSchema.safeParse(template.spec.providerOptions ?? {});
-    if (!parsed.success) {
-      const detail = parsed.error.issues
-        .map((i) => `providerOptions${i.path.length ? "." + i.path.join(".") : ""}: ${i.message}`)
-        .join("; ");
-      return { invalid: `${provider.name}: ${detail}`, driver: undefined, options: undefined };
-    }
+    const parsed = parseProviderOptions(factory, template.spec.providerOptions);
+    if (!parsed.ok) return { invalid: parsed.message, driver: undefined, options: undefined };
     const secretRef = provider.credentialsSecretRef?.name;
     const secret = secretRef === undefined ? undefined : this.#d.secrets.get(namespace, secretRef);
     try {
@@ -132,13 +128,13 @@ export class TemplateReconciler {
         secretName: secretRef === undefined ? undefined : `${namespace}/${secretRef}`,
         credentials: secret ? decodeSecret(secret) : {},
       });
-      return { invalid: undefined, driver, options: parsed.data };
+      return { invalid: undefined, driver, options: parsed.options };
     } catch (err) {
       const needsDriver = factory.mirrorsTemplates === true;
       return {
         invalid: needsDriver ? (err instanceof Error ? err.message : String(err)) : undefined,
         driver: undefined,
-        options: parsed.data,
+        options: parsed.options,
       };
     }
   }
