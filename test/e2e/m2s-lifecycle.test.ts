@@ -111,7 +111,11 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("providerOptions the driver rejects end with InvalidProviderOptions and no VM", async () => {
     await w.instance("badopts", { providerOptions: { backupEnabled: "yes" } });
-    const o = await waitFor("badopts", (x) => cond(x, "Synced")?.reason === "InvalidProviderOptions", "InvalidProviderOptions");
+    const o = await waitFor(
+      "badopts",
+      (x) => cond(x, "Synced")?.reason === "InvalidProviderOptions",
+      "InvalidProviderOptions",
+    );
     assert.match(cond(o, "Synced")?.message ?? "", /m2s: providerOptions\.backupEnabled/);
     assert.equal(vmsOf(o).length, 0);
   });
