@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -447,8 +448,10 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       }
     }
     if (
-      JSON.stringify({ ...result, metadata: { ...result.metadata, resourceVersion: "" } }) ===
-      JSON.stringify({ ...current, metadata: { ...current.metadata, resourceVersion: "" } })
+      isDeepStrictEqual(
+        { ...result, metadata: { ...result.metadata, resourceVersion: "" } },
+        { ...current, metadata: { ...current.metadata, resourceVersion: "" } },
+      )
     ) {
       return current; // a no-op write does not bump resourceVersion, like the real server
     }
@@ -811,7 +814,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
           );
         patched = mergePatch(current, parseBody(body));
       } else throw new HttpError(415, "UnsupportedMediaType", `unsupported patch type ${type ?? ""}`);
-      const next = patched as KubeObj;
+      const next = structuredClone(patched) as KubeObj; // merge patch shares untouched subtrees with the stored object
       // A patch carries a precondition only when it sets metadata.resourceVersion itself.
       const patchRv = (parseBody(body) as { metadata?: { resourceVersion?: string } } | undefined)?.metadata
         ?.resourceVersion;
