@@ -189,7 +189,10 @@ export class HttpClient {
         const retryable = response.status === 429 || (idempotent && RETRY_STATUSES.has(response.status));
         if (!retryable || !canRetry) return response;
         const retryAfter = parseRetryAfter(response.headers["retry-after"]);
-        await sleep(Math.min(this.#retry.maxDelayMs, retryAfter ?? this.#delay(attempt)));
+        // A long Retry-After goes back to the driver (RateLimitedError -> requeue after it)
+        // rather than holding a worker and a limiter slot for that long.
+        if (retryAfter !== undefined && retryAfter > this.#retry.maxDelayMs) return response;
+        await sleep(retryAfter ?? this.#delay(attempt));
         continue;
       }
       const { error } = outcome;
