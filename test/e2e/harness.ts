@@ -5,6 +5,7 @@ import type { KubeClient } from "../../src/kube/client.ts";
 import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../../src/kube/resources.ts";
 import type { CloudInstance, InstanceTemplate } from "../../src/api/index.ts";
 import type { Manager } from "../../src/controller/manager.ts";
+import type { DriverRegistry } from "../../src/providers/pool.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
 
@@ -20,7 +21,7 @@ export async function startWorld(): Promise<{
   api: Awaited<ReturnType<typeof startApi>>;
   kube: KubeClient;
   m2s: M2sSimulator;
-  startOperator(): Promise<Operator>;
+  startOperator(opts?: { drivers?: DriverRegistry }): Promise<Operator>;
   instance(
     name: string,
     spec?: Partial<CloudInstance["spec"]>,
@@ -44,7 +45,7 @@ export async function startWorld(): Promise<{
     api,
     kube,
     m2s,
-    async startOperator() {
+    async startOperator(opts = {}) {
       const outcome = parseConfig(
         [
           "--metrics-bind-address=127.0.0.1:0",
@@ -63,6 +64,7 @@ export async function startWorld(): Promise<{
         metrics: new Metrics(),
         resyncMs: 1000,
         instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
+        ...(opts.drivers ? { drivers: opts.drivers } : {}),
       });
       const ac = new AbortController();
       const run = manager.run(ac.signal);

@@ -7,6 +7,7 @@ import {
   InstanceTemplateResource,
   type Operator,
 } from "./harness.ts";
+import { EventResource } from "../../src/kube/resources.ts";
 import { ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, type CloudInstance } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 
@@ -243,6 +244,59 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
       async () => (await w.kube.get(InstanceTemplateResource, "e2e", "web")).status?.replicas === 1,
       "status.replicas 1",
     );
+  });
+
+  test("a missing template is reported with an Event; a referenced template cannot vanish", async () => {
+    await w.instance("from-tpl", { templateRef: { name: "base" }, plan: undefined });
+    const waiting = await waitFor(
+      "from-tpl",
+      (o) => cond(o, "Synced")?.reason === "TemplateNotFound",
+      "TemplateNotFound",
+    );
+    assert.match(cond(waiting, "Synced")?.message ?? "", /base/);
+    await eventually(async () => {
+      const events = await w.kube.list(EventResource, { namespace: "e2e" });
+      return events.items.some(
+        (e) => e.involvedObject.name === "from-tpl" && e.reason === "TemplateNotFound",
+      );
+    }, "a TemplateNotFound Event");
+    assert.equal(vmsOf(waiting).length, 0);
+
+    // The template appears: the instance converges without being touched (watch-mapped).
+    await w.kube.create(InstanceTemplateResource, {
+      apiVersion: "compute.instance-operator.dev/v1alpha1",
+      kind: "InstanceTemplate",
+      metadata: { name: "base", namespace: "e2e" },
+      spec: {
+        provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: w.m2s.url },
+        region: "fr-par-1",
+        plan: "starter",
+        image: "ubuntu-22.04",
+      },
+    });
+    const running = await waitFor("from-tpl", ready, "Ready from the template");
+    assert.equal(running.status?.plan, "starter");
+
+    // Deleting the template while an instance uses it: it stays, says why, and goes with the instance.
+    await w.kube.delete(InstanceTemplateResource, "e2e", "base");
+    await eventually(async () => {
+      const t = await w.kube.get(InstanceTemplateResource, "e2e", "base");
+      const r = t.status?.conditions?.find((c) => c.type === "Ready");
+      return (
+        t.metadata.deletionTimestamp !== undefined && r?.reason === "InUse" && /from-tpl/.test(r.message)
+      );
+    }, "template held with Ready=False InUse");
+    assert.ok(ready(await w.get("from-tpl")), "the instance is unaffected");
+    await w.kube.delete(CloudInstanceResource, "e2e", "from-tpl");
+    await gone("from-tpl");
+    await eventually(async () => {
+      try {
+        await w.kube.get(InstanceTemplateResource, "e2e", "base");
+        return false;
+      } catch (err) {
+        return isNotFound(err);
+      }
+    }, "template deleted once unused");
   });
 
   test("a no-op reconcile makes zero API writes", async () => {

@@ -18,6 +18,11 @@ export interface FaultKnobs {
   rateLimitQps: number;
   /** Fail exactly the next N requests with a 5xx (deterministic, for tests). */
   failNext: number;
+  /**
+   * Fail the next request whose operation label (as in `requestCounts`) is this one, once;
+   * "" = off. Only simulators that pass the label to `decide` honour it.
+   */
+  failOperation: string;
   /** Time an async transition (provisioning -> running, stopping -> stopped …) takes, in ms. */
   transitionMs: number;
   random: () => number;
@@ -30,6 +35,7 @@ export const DEFAULT_FAULTS: FaultKnobs = {
   dropRate: 0,
   rateLimitQps: 0,
   failNext: 0,
+  failOperation: "",
   transitionMs: 200,
   random: Math.random,
 };
@@ -78,8 +84,12 @@ export class FaultInjector {
     this.knobs = { ...DEFAULT_FAULTS, ...knobs };
   }
 
-  decide(credential: string): FaultDecision {
+  decide(credential: string, operation?: string): FaultDecision {
     const k = this.knobs;
+    if (k.failOperation !== "" && operation === k.failOperation) {
+      k.failOperation = "";
+      return { kind: "error" };
+    }
     if (k.failNext > 0) {
       k.failNext--;
       return { kind: "error" };

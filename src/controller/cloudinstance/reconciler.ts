@@ -10,8 +10,8 @@ import {
   type CloudInstanceStatus,
   type InstanceTemplate,
 } from "../../api/index.ts";
-import type { DesiredMachine, Driver, DriverFactory, MachineRef } from "../../providers/driver.ts";
-import { isProviderError } from "../../providers/errors.ts";
+import type { CreateResult, DesiredMachine, Driver, DriverFactory, MachineRef } from "../../providers/driver.ts";
+import { isProviderError, ProviderError, TransientError } from "../../providers/errors.ts";
 import type { DriverPool } from "../../providers/pool.ts";
 import { parseDuration } from "../../util/duration.ts";
 import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
@@ -354,7 +354,17 @@ export class InstanceReconciler {
         annotations: { [ANNOTATION_CREATE_PENDING]: new Date(this.#now()).toISOString() },
       });
     }
-    const result = await driver.create(desired);
+    let result: CreateResult;
+    try {
+      result = await driver.create(desired);
+    } catch (err) {
+      // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was
+      // created, so the marker would only block the retry. An ambiguous failure keeps it.
+      if (marked && err instanceof ProviderError && !(err instanceof TransientError)) {
+        await this.#d.writer.patchMetadata(current, { annotations: { [ANNOTATION_CREATE_PENDING]: null } });
+      }
+      throw err;
+    }
     this.#created.set(desired.ownerUID, { id: result.id, providerData: result.providerData });
     const next: CloudInstanceStatus = { ...status, instanceID: result.id };
     if (result.providerData) next.providerData = { ...status.providerData, ...result.providerData };

@@ -92,9 +92,10 @@ export async function startM2sSimulator(
     const url = new URL(req.url ?? "/", "http://sim");
     const method = req.method ?? "GET";
     const path = url.pathname.replace(/\/+$/, "");
-    countRequest(counts, `${method} ${path.replace(/\/i-[^/]+/, "/:id")}`);
+    const operation = `${method} ${path.replace(/\/i-[^/]+/, "/:id")}`;
+    countRequest(counts, operation);
     const auth = req.headers.authorization ?? "";
-    const decision = injector.decide(auth);
+    const decision = injector.decide(auth, operation);
     if (applyConnectionFault(decision, res)) return;
     if (decision.kind === "rateLimited") {
       error(res, 429, "rate_limited", "Trop de requêtes", {
