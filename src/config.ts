@@ -49,6 +49,29 @@ export const OPTIONS = [
     defaultText: "5m",
   },
   {
+    flag: "poll-initial",
+    description: "First poll of a VM in transition (provisioning, stopping …); doubles up to --poll-max.",
+    defaultText: "1s",
+  },
+  { flag: "poll-max", description: "Longest poll interval of a VM in transition.", defaultText: "30s" },
+  {
+    flag: "provider-qps",
+    description: "Requests per second per provider credential (token bucket).",
+    defaultText: "20",
+  },
+  { flag: "provider-burst", description: "Burst of the per-credential token bucket.", defaultText: "40" },
+  {
+    flag: "provider-max-concurrent",
+    description: "Requests in flight at once per provider credential.",
+    defaultText: "16",
+  },
+  {
+    flag: "provider-limits",
+    description:
+      'Per-provider overrides as name=qps/burst/concurrent, comma-separated, e.g. "vscale=5/10/4,m2s=50/100/32".',
+    defaultText: "",
+  },
+  {
     flag: "leader-elect",
     description: "Enable leader election (run several replicas, one active).",
     boolean: true,
@@ -154,6 +177,29 @@ export const ConfigSchema = z
     "queue-qps": z.string().default("10").pipe(z.coerce.number<string>().positive()),
     "queue-burst": z.string().default("100").pipe(positiveInt),
     "resync-period": duration("resync-period").default(5 * 60_000),
+    "poll-initial": duration("poll-initial").default(1_000),
+    "poll-max": duration("poll-max").default(30_000),
+    "provider-qps": z.string().default("20").pipe(z.coerce.number<string>().positive()),
+    "provider-burst": z.string().default("40").pipe(positiveInt),
+    "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
+    "provider-limits": z
+      .string()
+      .default("")
+      .transform((v, ctx) => {
+        const out: Record<string, { qps: number; burst: number; maxConcurrent: number }> = {};
+        for (const part of v
+          .split(",")
+          .map((x) => x.trim())
+          .filter((x) => x !== "")) {
+          const m = /^([a-z0-9-]+)=(\d+(?:\.\d+)?)\/(\d+)\/(\d+)$/.exec(part);
+          if (!m) {
+            ctx.addIssue({ code: "custom", message: `"${part}" is not name=qps/burst/concurrent` });
+            return z.NEVER;
+          }
+          out[m[1]!] = { qps: Number(m[2]), burst: Number(m[3]), maxConcurrent: Number(m[4]) };
+        }
+        return out;
+      }),
     "leader-elect": bool.default(false),
     "leader-election-namespace": z.string().min(1).default("default"),
     "leader-election-id": z.string().min(1).default("cloud-instance-operator-leader"),
@@ -175,6 +221,16 @@ export const ConfigSchema = z
     queueQps: c["queue-qps"],
     queueBurst: c["queue-burst"],
     resyncPeriodMs: c["resync-period"],
+    pollInitialMs: c["poll-initial"],
+    pollMaxMs: c["poll-max"],
+    providerLimits: {
+      default: {
+        qps: c["provider-qps"],
+        burst: c["provider-burst"],
+        maxConcurrent: c["provider-max-concurrent"],
+      },
+      perProvider: c["provider-limits"],
+    },
     leaderElect: c["leader-elect"],
     leaderElectionNamespace: c["leader-election-namespace"],
     leaderElectionId: c["leader-election-id"],
@@ -187,6 +243,9 @@ export const ConfigSchema = z
     podName: c["pod-name"] ?? hostname(),
     shutdownGracePeriodMs: c["shutdown-grace-period"],
   }))
+  .refine((c) => c.pollInitialMs <= c.pollMaxMs, {
+    message: "--poll-initial must not be longer than --poll-max",
+  })
   .refine((c) => c.renewDeadlineMs < c.leaseDurationMs, {
     message: "--leader-election-renew-deadline must be shorter than --leader-election-lease-duration",
   })

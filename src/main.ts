@@ -28,7 +28,14 @@ async function main(): Promise<number> {
   let kube;
   try {
     kube = await connectKube(config, logger);
-    const mgr = buildOperator(config, { logger, kube, metrics: createMetrics() });
+    const mgr = buildOperator(config, {
+      logger,
+      kube,
+      metrics: createMetrics(),
+      resyncMs: config.resyncPeriodMs,
+      instanceTiming: { pollInitialMs: config.pollInitialMs, pollMaxMs: config.pollMaxMs },
+      providerLimits: config.providerLimits,
+    });
     await mgr.run(stop.signal);
     return 0;
   } catch (err) {

@@ -8,6 +8,7 @@ import { Metrics } from "./observability/metrics.ts";
 import type { Clock } from "./util/clock.ts";
 import type { DriverRegistry } from "./providers/pool.ts";
 import type { InstanceTiming } from "./controller/cloudinstance/reconciler.ts";
+import type { LimitPolicy } from "./providers/http/client.ts";
 
 /** What the operator is assembled from; main, the demo and tests each supply their own. */
 export interface OperatorDeps {
@@ -23,6 +24,11 @@ export interface OperatorDeps {
   resyncMs?: number;
   /** Polling of VMs in transition; tests and the demo shorten it. */
   instanceTiming?: Partial<InstanceTiming>;
+  /** Provider request limits per credential: a default and per-provider overrides. */
+  providerLimits?: {
+    default?: Partial<LimitPolicy>;
+    perProvider?: Partial<Record<string, Partial<LimitPolicy>>>;
+  };
 }
 
 /** The one place the Manager is put together, so main, demo and tests run the same operator. */

@@ -137,7 +137,10 @@ export class Manager {
       logger: this.#logger,
       clock: this.#clock,
       ...(this.#d.random ? { random: this.#d.random } : {}),
-      resyncMs: c.resyncPeriodMs,
+      // No cache-wide resync: it would reconcile every object in the same instant. Each
+      // reconciler requeues its own object at --resync-period, jittered, which spreads the
+      // load and honours the per-object poll-interval annotation.
+      resyncMs: 0,
       ...(this.#d.watchTimeoutSeconds ? { watchTimeoutSeconds: this.#d.watchTimeoutSeconds } : {}),
     });
     this.#caches.set(id, informer as unknown as Informer<AnyObject>);

@@ -20,7 +20,12 @@ const key = (namespace: string | undefined, name: string | undefined): string =>
  * Secret or template is retried the moment it appears, not by polling.
  */
 export function registerControllers(mgr: Manager, deps: OperatorDeps): { close(): Promise<void> } {
-  const http = new HttpClientFactory({ logger: deps.logger, metrics: deps.metrics });
+  const http = new HttpClientFactory({
+    logger: deps.logger,
+    metrics: deps.metrics,
+    ...(deps.providerLimits?.default ? { defaultLimits: deps.providerLimits.default } : {}),
+    ...(deps.providerLimits?.perProvider ? { limits: deps.providerLimits.perProvider } : {}),
+  });
   const drivers = new DriverPool({ registry: deps.drivers ?? DRIVERS, http, logger: deps.logger });
 
   const instances = mgr.cache(CloudInstanceResource, {

@@ -268,6 +268,8 @@ export interface HttpClientFactoryOptions {
   logger: Logger;
   metrics?: Metrics;
   clock?: Clock;
+  /** Limits for every provider credential (from config), over DEFAULT_LIMITS. */
+  defaultLimits?: Partial<LimitPolicy>;
   /** Per-provider overrides of the rate limit (e.g. from config). */
   limits?: Partial<Record<string, Partial<LimitPolicy>>>;
   retry?: Partial<RetryPolicy>;
@@ -295,7 +297,12 @@ export class HttpClientFactory {
   }
 
   client(opts: HttpClientOptions): HttpClient {
-    const limits = { ...DEFAULT_LIMITS, ...this.#opts.limits?.[opts.provider], ...opts.limits };
+    const limits = {
+      ...DEFAULT_LIMITS,
+      ...this.#opts.defaultLimits,
+      ...this.#opts.limits?.[opts.provider],
+      ...opts.limits,
+    };
     const key = `${opts.provider}\u0000${opts.baseUrl}\u0000${opts.credentialKey}`;
     let limiter = this.#limiters.get(key);
     if (!limiter) {
