@@ -191,12 +191,13 @@ export const ConfigSchema = z
           .split(",")
           .map((x) => x.trim())
           .filter((x) => x !== "")) {
-          const m = /^([a-z0-9-]+)=(\d+(?:\.\d+)?)\/(\d+)\/(\d+)$/.exec(part);
-          if (!m) {
+          const m = /^(?<name>[a-z0-9-]+)=(?<qps>\d+(?:\.\d+)?)\/(?<burst>\d+)\/(?<conc>\d+)$/.exec(part);
+          const g = m?.groups;
+          if (g?.name === undefined) {
             ctx.addIssue({ code: "custom", message: `"${part}" is not name=qps/burst/concurrent` });
             return z.NEVER;
           }
-          out[m[1]!] = { qps: Number(m[2]), burst: Number(m[3]), maxConcurrent: Number(m[4]) };
+          out[g.name] = { qps: Number(g.qps), burst: Number(g.burst), maxConcurrent: Number(g.conc) };
         }
         return out;
       }),

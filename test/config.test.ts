@@ -112,3 +112,28 @@ test("invalid values are ConfigErrors naming the flag", () => {
     );
   }
 });
+
+test("provider limits: a default for every credential and per-provider overrides", () => {
+  const outcome = parseConfig(
+    [
+      "--provider-qps=5",
+      "--provider-limits=vscale=2/4/1, m2s=50.5/100/32",
+      "--poll-initial=2s",
+      "--poll-max=10s",
+    ],
+    {},
+  );
+  assert.equal(outcome.kind, "config");
+  if (outcome.kind !== "config") return;
+  assert.deepEqual(outcome.config.providerLimits, {
+    default: { qps: 5, burst: 40, maxConcurrent: 16 },
+    perProvider: {
+      vscale: { qps: 2, burst: 4, maxConcurrent: 1 },
+      m2s: { qps: 50.5, burst: 100, maxConcurrent: 32 },
+    },
+  });
+  assert.equal(outcome.config.pollInitialMs, 2000);
+  assert.equal(outcome.config.pollMaxMs, 10_000);
+  assert.throws(() => parseConfig(["--provider-limits=vscale=fast"], {}), /not name=qps\/burst\/concurrent/);
+  assert.throws(() => parseConfig(["--poll-initial=1m", "--poll-max=10s"], {}), /poll-initial/);
+});
