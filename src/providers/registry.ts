@@ -1,6 +1,7 @@
 import type { ProviderName } from "../api/index.ts";
 import type { DriverFactory } from "./driver.ts";
 import { factory as m2s } from "./m2s/index.ts";
+import { factory as vscale } from "./vscale/index.ts";
 
 /**
  * provider.name -> driver factory. Adding a provider is one folder under src/providers and
@@ -8,4 +9,5 @@ import { factory as m2s } from "./m2s/index.ts";
  */
 export const DRIVERS: Partial<Record<ProviderName, DriverFactory<unknown>>> = {
   m2s: m2s,
+  vscale: vscale,
 };
