@@ -1,14 +1,7 @@
 import { z } from "zod";
 import type { HttpClient, HttpRequest, HttpResponse } from "../http/client.ts";
-import {
-  InvalidRequestError,
-  NotFoundError,
-  QuotaOrBillingError,
-  RateLimitedError,
-  TransientError,
-  UnauthorizedError,
-} from "../errors.ts";
-import { parseRetryAfter } from "../../util/backoff.ts";
+import { NotFoundError, QuotaOrBillingError, TransientError } from "../errors.ts";
+import { errorForStatus, parseAnswer } from "../http/answer.ts";
 
 export const M2sInstanceSchema = z.looseObject({
   id: z.string(),
@@ -67,44 +60,20 @@ export class M2sApi {
     const res = await this.#http.request(req);
     if (res.status === 404) return undefined;
     if (res.status >= 400) throw this.#error(req.operation, res);
-    const parsed = schema.safeParse(res.json());
-    if (!parsed.success) {
-      throw new TransientError(
-        `m2s ${req.operation}: malformed answer: ${parsed.error.issues[0]?.message ?? "unexpected shape"}`,
-        {
-          provider: "m2s",
-          operation: req.operation,
-          httpStatus: res.status,
-        },
-      );
-    }
-    return parsed.data;
+    return parseAnswer(schema, res.json(), {
+      provider: "m2s",
+      operation: req.operation,
+      httpStatus: res.status,
+    });
   }
 
   #error(operation: string, res: HttpResponse): Error {
     const { message: raw, code } = providerMessage(res);
     const message = `m2s ${operation}: ${this.#http.redactor.text(raw)}`;
-    const details = {
-      provider: "m2s",
-      operation,
-      httpStatus: res.status,
-      ...(code === undefined ? {} : { providerCode: code }),
-    };
-    if (res.status === 401 || res.status === 403) return new UnauthorizedError(message, details);
-    if (res.status === 402) return new QuotaOrBillingError(message, details);
-    if (res.status === 429) {
-      const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
-      return new RateLimitedError(message, {
-        ...details,
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      });
-    }
-    if (res.status === 400 || res.status === 422) {
-      if (/quota|limit/i.test(raw) && res.status === 400) return new QuotaOrBillingError(message, details);
-      return new InvalidRequestError(message, details);
-    }
-    if (res.status === 409) return new TransientError(message, details);
-    return new TransientError(message, details);
+    const details = { provider: "m2s", operation, ...(code === undefined ? {} : { providerCode: code }) };
+    if (res.status === 400 && /quota|limit/i.test(raw))
+      return new QuotaOrBillingError(message, { ...details, httpStatus: 400 });
+    return errorForStatus(res, message, details);
   }
 
   async list(page: number, limit: number, region: string | undefined): Promise<z.infer<typeof PageSchema>> {
