@@ -128,6 +128,8 @@ export interface Driver<Options = Record<string, unknown>> {
   /** Remote templates (capability remoteTemplates): create or update, returns providerData to keep. */
   syncTemplate?(desired: DesiredTemplate<Options>): Promise<Record<string, string>>;
   deleteTemplate?(providerData: Readonly<Record<string, string>>): Promise<void>;
+  /** Whether the remote template recorded in providerData still exists (drift check at resync). */
+  templateExists?(providerData: Readonly<Record<string, string>>): Promise<boolean>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { ProviderName } from "../api/index.ts";
 import type { DriverFactory } from "./driver.ts";
 import { factory as m2s } from "./m2s/index.ts";
+import { factory as multicloud } from "./multicloud/index.ts";
 import { factory as vscale } from "./vscale/index.ts";
 
 /**
@@ -9,5 +10,6 @@ import { factory as vscale } from "./vscale/index.ts";
  */
 export const DRIVERS: Partial<Record<ProviderName, DriverFactory<unknown>>> = {
   m2s: m2s,
+  multicloud: multicloud,
   vscale: vscale,
 };

@@ -129,6 +129,20 @@ export class InstanceReconciler {
       const spec = this.#resolve(obj);
       const { driver, factory } = this.#driverFor(obj, spec);
       const options = this.#parseOptions(factory, spec);
+      if (
+        factory.mirrorsTemplates === true &&
+        obj.spec.templateRef !== undefined &&
+        !deleting &&
+        Object.keys(spec.templateProviderData).length === 0
+      ) {
+        // The template's remote twin does not exist yet; the template's status change
+        // re-queues this object (watch-mapped), so waiting costs no polling.
+        throw new ReconcileFailure({
+          reason: "TemplateNotReady",
+          message: `InstanceTemplate "${obj.spec.templateRef.name}" has no remote template at ${factory.provider} yet`,
+          terminal: true,
+        });
+      }
       if (!deleting && !hasFinalizer) {
         // Before the first provider call: a VM must never exist without a finalizer guarding it.
         current = await this.#d.writer.patchMetadata(current, {

@@ -69,20 +69,31 @@ export class TemplateReconciler {
         : this.#check(template, provider);
     const { driver, options } = checked;
     const remote = driver?.capabilities.has("remoteTemplates") ?? false;
-    const decision = decideTemplate({
-      template,
-      owned,
-      referencing,
-      invalid: checked.invalid,
-      remote,
-      remoteExists: undefined,
-      now: this.#now(),
-    });
-    for (const e of decision.events) this.#d.events.record(template, e.type, e.reason, e.message);
-    let status = decision.status;
+    let status: InstanceTemplateStatus = template.status ?? {};
     try {
+      const recorded = template.status?.providerData ?? {};
+      // Drift check of the remote twin at every pass (one GET): a vanished one is recreated.
+      const remoteExists =
+        remote &&
+        template.metadata.deletionTimestamp === undefined &&
+        Object.keys(recorded).length > 0 &&
+        driver?.templateExists
+          ? await driver.templateExists(recorded)
+          : undefined;
+      const decision = decideTemplate({
+        template,
+        owned,
+        referencing,
+        invalid: checked.invalid,
+        remote,
+        remoteExists,
+        now: this.#now(),
+      });
+      for (const e of decision.events) this.#d.events.record(template, e.type, e.reason, e.message);
+      status = decision.status;
       for (const action of decision.actions)
         status = await this.#act(template, action, status, driver, options);
+      if (decision.actions.some((a) => a.type === "RemoveFinalizer")) return {};
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const reason = isProviderError(err) ? err.reason : "ReconcileError";
@@ -100,7 +111,6 @@ export class TemplateReconciler {
       if (isProviderError(err) && err.terminal) return { requeueAfterMs: this.#d.resyncMs };
       throw err;
     }
-    if (decision.actions.some((a) => a.type === "RemoveFinalizer")) return {};
     await this.#writeStatus(template, status);
     return deleting ? { requeueAfterMs: 2000 } : {};
   }
