@@ -3,6 +3,7 @@ import type { DriverFactory } from "./driver.ts";
 import { factory as m2s } from "./m2s/index.ts";
 import { factory as multicloud } from "./multicloud/index.ts";
 import { factory as vscale } from "./vscale/index.ts";
+import { factory as zomro } from "./zomro/index.ts";
 
 /**
  * provider.name -> driver factory. Adding a provider is one folder under src/providers and
@@ -12,4 +13,5 @@ export const DRIVERS: Partial<Record<ProviderName, DriverFactory<unknown>>> = {
   m2s: m2s,
   multicloud: multicloud,
   vscale: vscale,
+  zomro: zomro,
 };

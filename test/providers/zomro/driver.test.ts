@@ -1,0 +1,178 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createLogger } from "../../../src/observability/logger.ts";
+import { HttpClientFactory } from "../../../src/providers/http/client.ts";
+import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
+import { elems, scalar } from "../../../src/providers/zomro/api.ts";
+import type { DesiredMachine, Driver, MachineRef, ObservedMachine } from "../../../src/providers/driver.ts";
+import { QuotaOrBillingError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { startZomroSimulator, type ZomroSimulator } from "../../sim/zomro/index.ts";
+
+let sim: ZomroSimulator;
+let http: HttpClientFactory;
+let d: Driver<ZomroOptions>;
+let uid = 0;
+const options = ZomroOptionsSchema.parse({});
+
+function driver(credentials: Record<string, string> = sim.credentials): Driver<ZomroOptions> {
+  return factory.create({
+    credentials,
+    secretName: "ns/zomro",
+    endpoint: sim.url,
+    http,
+    logger: createLogger({ level: "silent" }),
+  });
+}
+function desired(over: Partial<DesiredMachine<ZomroOptions>> = {}): DesiredMachine<ZomroOptions> {
+  return {
+    ownerUID: `zo-${String(++uid)}`,
+    namespace: "ns",
+    name: "web",
+    region: "nl",
+    plan: "3601",
+    image: "ubuntu-22.04",
+    sshKeys: [],
+    tags: [],
+    powerState: "Running",
+    options,
+    providerData: {},
+    ...over,
+  };
+}
+async function until(
+  ref: MachineRef,
+  pred: (m: ObservedMachine | undefined) => boolean,
+): Promise<ObservedMachine | undefined> {
+  for (let i = 0; i < 500; i++) {
+    const m = await d.get(ref);
+    if (pred(m)) return m;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail("never reached the expected state");
+}
+
+before(async () => {
+  sim = await startZomroSimulator({ faults: { transitionMs: 20 } });
+  http = new HttpClientFactory({
+    logger: createLogger({ level: "silent" }),
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+  });
+  d = driver();
+});
+after(async () => {
+  await http.close();
+  await sim.close();
+});
+
+describe("BILLmanager envelope", () => {
+  test("scalars come as {$: value}; elem is an array, one object, or absent", () => {
+    assert.equal(scalar({ $: "5116804" }), "5116804");
+    assert.equal(scalar(2), "2");
+    assert.equal(scalar(undefined), undefined);
+    assert.deepEqual(elems({ elem: [{ id: { $: "1" } }, { id: { $: "2" } }] }).length, 2);
+    assert.deepEqual(elems({ elem: { id: { $: "1" } } }), [{ id: { $: "1" } }]);
+    assert.deepEqual(elems({}), []);
+  });
+});
+
+describe("zomro driver", () => {
+  test("an order goes 1 ordered -> 5 processing -> 2 active; the hostname carries the owner", async () => {
+    const want = desired();
+    await d.validate(want);
+    const { id } = await d.create(want);
+    const ref = { id, providerData: {} };
+    const m = await until(ref, (o) => o?.providerStatus === "2");
+    assert.equal(m?.phase, "Running");
+    assert.equal(m?.ownerUID, want.ownerUID);
+    assert.equal(m?.name, `cio-${want.ownerUID}`);
+    assert.equal(
+      sim.previews.get("v2.instances.order.param") ?? 0,
+      1,
+      "only the catalogue read was a preview",
+    );
+  });
+
+  test("findByOwner copes with one service (elem as an object) and none (no elem)", async () => {
+    const alone = await startZomroSimulator({ faults: { transitionMs: 10 } });
+    try {
+      const one = factory.create({
+        credentials: alone.credentials,
+        secretName: "ns/zomro",
+        endpoint: alone.url,
+        http,
+        logger: createLogger({ level: "silent" }),
+      });
+      assert.deepEqual(await one.findByOwner("x", desired()), []);
+      const want = desired();
+      const { id } = await one.create(want);
+      assert.deepEqual(
+        (await one.findByOwner(want.ownerUID, want)).map((m) => m.id),
+        [id],
+      );
+    } finally {
+      await alone.close();
+    }
+  });
+
+  test("an expired session is renewed once, transparently", async () => {
+    await d.findByOwner("warm-up", desired());
+    const logins = sim.requestCounts.get("auth") ?? 0;
+    sim.expireSessions();
+    assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+    assert.equal((sim.requestCounts.get("auth") ?? 0) - logins, 1);
+  });
+
+  test("a wrong password is a terminal Unauthorized that never shows the password", async () => {
+    await assert.rejects(
+      () =>
+        driver({ username: sim.credentials.username ?? "", password: "not-the-password" }).findByOwner(
+          "x",
+          desired(),
+        ),
+      (e: unknown) => e instanceof UnauthorizedError && e.terminal && !e.message.includes("not-the-password"),
+    );
+  });
+
+  test("a short balance is a terminal billing error carrying BILLmanager's message", async () => {
+    const before = sim.balance;
+    sim.balance = 1;
+    try {
+      await assert.rejects(
+        () => d.create(desired({ plan: "3604" })),
+        (e: unknown) => e instanceof QuotaOrBillingError && e.terminal && /Not enough money/.test(e.message),
+      );
+    } finally {
+      sim.balance = before;
+    }
+  });
+
+  test("stop suspends (3 -> Stopped), start activates; a state conflict is retryable", async () => {
+    const { id } = await d.create(desired());
+    const ref = { id, providerData: {} };
+    await until(ref, (o) => o?.providerStatus === "2");
+    await assert.rejects(() => d.start(ref), TransientError, "starting an active service is a conflict");
+    await d.stop(ref, { hard: false });
+    const s = await until(ref, (o) => o?.providerStatus === "3");
+    assert.equal(s?.phase, "Stopped");
+    await d.start(ref);
+    await until(ref, (o) => o?.providerStatus === "2");
+  });
+
+  test("function names are configurable (vds instead of instances)", async () => {
+    const vds = {
+      ...options,
+      functions: { ...options.functions, list: "vds", get: "vds.edit", delete: "vds.delete" },
+    };
+    const want = desired({ options: vds });
+    await d.validate(want);
+    const { id } = await d.create(want);
+    assert.deepEqual(
+      (await d.findByOwner(want.ownerUID, want)).map((m) => m.id),
+      [id],
+    );
+    assert.ok((sim.requestCounts.get("vds") ?? 0) > 0);
+    await d.delete({ id, providerData: {} });
+    assert.ok((sim.requestCounts.get("vds.delete") ?? 0) > 0);
+    d = driver(); // back to the default function names for the other cases
+  });
+});
