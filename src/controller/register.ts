@@ -26,7 +26,14 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     ...(deps.providerLimits?.default ? { defaultLimits: deps.providerLimits.default } : {}),
     ...(deps.providerLimits?.perProvider ? { limits: deps.providerLimits.perProvider } : {}),
   });
-  const drivers = new DriverPool({ registry: deps.drivers ?? DRIVERS, http, logger: deps.logger });
+  const drivers = new DriverPool({
+    registry: deps.drivers ?? DRIVERS,
+    http,
+    logger: deps.logger,
+    onBalance: (provider, account, balance) => {
+      deps.metrics.providerBalance.set({ provider, account }, balance);
+    },
+  });
 
   const instances = mgr.cache(CloudInstanceResource, {
     indexes: {

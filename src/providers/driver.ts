@@ -65,6 +65,11 @@ export interface ObservedMachine {
 export interface MachineRef {
   id: string;
   providerData: Readonly<Record<string, string>>;
+  /**
+   * The object's parsed providerOptions, when the caller has them (the reconciler always
+   * does): drivers with per-VM behaviour outside create (MOS auto-renewal) read them here.
+   */
+  options?: unknown;
 }
 
 export interface CreateResult {
@@ -143,6 +148,8 @@ export interface DriverContext {
   endpoint: string | undefined;
   http: HttpClientFactory;
   logger: Logger;
+  /** Reports the account balance of providers that bill a prepaid balance (a metric). */
+  reportBalance?: (account: string, balance: number) => void;
 }
 
 export interface DriverFactory<Options = Record<string, unknown>> {

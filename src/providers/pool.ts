@@ -29,10 +29,19 @@ export class DriverPool {
   readonly #http: HttpClientFactory;
   readonly #logger: Logger;
 
-  constructor(opts: { registry: DriverRegistry; http: HttpClientFactory; logger: Logger }) {
+  readonly #onBalance: ((provider: ProviderName, account: string, balance: number) => void) | undefined;
+
+  constructor(opts: {
+    registry: DriverRegistry;
+    http: HttpClientFactory;
+    logger: Logger;
+    /** Where drivers report prepaid balances (the provider balance gauge). */
+    onBalance?: (provider: ProviderName, account: string, balance: number) => void;
+  }) {
     this.#registry = opts.registry;
     this.#http = opts.http;
     this.#logger = opts.logger;
+    this.#onBalance = opts.onBalance;
   }
 
   factory(provider: ProviderName): DriverFactory<unknown> {
@@ -77,6 +86,12 @@ export class DriverPool {
       endpoint: req.endpoint,
       http: this.#http,
       logger: this.#logger.child({ provider: req.provider }),
+      ...(this.#onBalance
+        ? {
+            reportBalance: (account: string, balance: number) =>
+              this.#onBalance?.(req.provider, account, balance),
+          }
+        : {}),
     });
     this.#drivers.set(digest, driver);
     return driver;

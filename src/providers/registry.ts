@@ -1,6 +1,7 @@
 import type { ProviderName } from "../api/index.ts";
 import type { DriverFactory } from "./driver.ts";
 import { factory as m2s } from "./m2s/index.ts";
+import { factory as mos } from "./mos/index.ts";
 import { factory as multicloud } from "./multicloud/index.ts";
 import { factory as vscale } from "./vscale/index.ts";
 import { factory as zomro } from "./zomro/index.ts";
@@ -9,8 +10,9 @@ import { factory as zomro } from "./zomro/index.ts";
  * provider.name -> driver factory. Adding a provider is one folder under src/providers and
  * one line here (plus its name in src/api/provider-names.ts for the CRD enum).
  */
-export const DRIVERS: Partial<Record<ProviderName, DriverFactory<unknown>>> = {
+export const DRIVERS: Record<ProviderName, DriverFactory<unknown>> = {
   m2s: m2s,
+  mos: mos,
   multicloud: multicloud,
   vscale: vscale,
   zomro: zomro,

@@ -10,7 +10,13 @@ import {
   type CloudInstanceStatus,
   type InstanceTemplate,
 } from "../../api/index.ts";
-import type { CreateResult, DesiredMachine, Driver, DriverFactory, MachineRef } from "../../providers/driver.ts";
+import type {
+  CreateResult,
+  DesiredMachine,
+  Driver,
+  DriverFactory,
+  MachineRef,
+} from "../../providers/driver.ts";
 import { isProviderError, ProviderError, TransientError } from "../../providers/errors.ts";
 import type { DriverPool } from "../../providers/pool.ts";
 import { parseDuration } from "../../util/duration.ts";
@@ -259,7 +265,7 @@ export class InstanceReconciler {
   }
 
   #ref(id: string, desired: DesiredMachine<unknown>): MachineRef {
-    return { id, providerData: desired.providerData };
+    return { id, providerData: desired.providerData, options: desired.options };
   }
 
   async #observe(
@@ -276,7 +282,11 @@ export class InstanceReconciler {
     if (id !== undefined) {
       const ref =
         recent?.id === id
-          ? { id, providerData: { ...desired.providerData, ...recent.providerData } }
+          ? {
+              id,
+              providerData: { ...desired.providerData, ...recent.providerData },
+              options: desired.options,
+            }
           : this.#ref(id, desired);
       const machine = await driver.get(ref);
       if (machine) return { kind: "found", machine };

@@ -1,0 +1,137 @@
+import { XMLParser } from "fast-xml-parser";
+import { z } from "zod";
+import type { HttpClient, HttpResponse, PreparedRequest } from "../http/client.ts";
+import { errorForStatus, parseAnswer } from "../http/answer.ts";
+import { QuotaOrBillingError, TransientError, UnauthorizedError, type ProviderError } from "../errors.ts";
+import { canonicalQuery, rfc3986, signature, stringToSign, type SignatureMethod } from "./signer.ts";
+
+/** Elements that are lists in MOS answers: XML gives one child as an object, so force arrays. */
+const LIST_ELEMENTS = new Set(["Instance", "Template", "InstanceType", "KeyPair", "InstanceVolume"]);
+const xml = new XMLParser({
+  ignoreAttributes: true,
+  // Values stay strings: zod coerces numbers, so JSON and XML parse alike.
+  parseTagValue: false,
+  isArray: (name) => LIST_ELEMENTS.has(name),
+});
+
+const ErrorSchema = z.looseObject({
+  ErrorResponse: z.looseObject({
+    Error: z.looseObject({ message: z.coerce.string().optional(), code: z.coerce.string().optional() }),
+  }),
+});
+
+export interface MosCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  signatureMethod: SignatureMethod;
+}
+
+/** Parses an answer in whichever format it came: JSON, or XML (errors may be XML whatever was asked). */
+export function parseBody(res: HttpResponse): unknown {
+  const type = res.headers["content-type"] ?? "";
+  const text = res.text.trim();
+  if (type.includes("json") || text.startsWith("{")) return res.json();
+  if (text.startsWith("<")) {
+    try {
+      return xml.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The MOS Query API: every call is `Action=…` plus the AWS Signature Version 2 parameters,
+ * POSTed form-encoded and signed per attempt (a retry gets a fresh Timestamp and signature).
+ */
+export class MosApi {
+  readonly #http: HttpClient;
+  readonly #creds: MosCredentials;
+  readonly #now: () => Date;
+
+  constructor(http: HttpClient, creds: MosCredentials, now: () => Date = () => new Date()) {
+    this.#http = http;
+    this.#creds = creds;
+    this.#now = now;
+  }
+
+  #sign(
+    action: string,
+    params: readonly (readonly [string, string])[],
+  ): (req: PreparedRequest) => PreparedRequest {
+    return (req) => {
+      const all: [string, string][] = [
+        ["Action", action],
+        ...params.map(([k, v]) => [k, v] as [string, string]),
+        ["AWSAccessKeyId", this.#creds.accessKeyId],
+        ["SignatureVersion", "2"],
+        ["SignatureMethod", this.#creds.signatureMethod],
+        ["Timestamp", this.#now().toISOString()],
+        ["Format", "json"],
+      ];
+      const sig = signature(
+        this.#creds.secretAccessKey,
+        this.#creds.signatureMethod,
+        stringToSign(req.method, req.url, all),
+      );
+      return {
+        ...req,
+        headers: { ...req.headers, "content-type": "application/x-www-form-urlencoded" },
+        body: `${canonicalQuery(all)}&Signature=${rfc3986(sig)}`,
+      };
+    };
+  }
+
+  /**
+   * Calls an action and returns the body under `<Action>Response`, parsed with `schema`.
+   * `idempotent` marks reads and converging actions; charging actions never repeat blindly.
+   */
+  async call<T>(
+    action: string,
+    params: Record<string, string | undefined>,
+    schema: z.ZodType<T>,
+    idempotent: boolean,
+  ): Promise<T> {
+    const list = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined);
+    const res = await this.#http.request({
+      method: "POST",
+      path: "/",
+      body: "",
+      operation: action,
+      idempotent,
+      sign: this.#sign(action, list),
+    });
+    const body = parseBody(res);
+    if (res.status >= 400) throw this.#error(action, res, body);
+    const where = { provider: "mos", operation: action, httpStatus: res.status };
+    const wrapper = parseAnswer(z.looseObject({ [`${action}Response`]: z.unknown() }), body, where);
+    return parseAnswer(schema, wrapper[`${action}Response`], where);
+  }
+
+  #error(action: string, res: HttpResponse, body: unknown): ProviderError {
+    const parsed = ErrorSchema.safeParse(body);
+    const said = parsed.success
+      ? (parsed.data.ErrorResponse.Error.message ?? "")
+      : res.text
+          .replace(/<[^>]*>/g, " ")
+          .trim()
+          .slice(0, 200);
+    const code = parsed.success ? parsed.data.ErrorResponse.Error.code : undefined;
+    const message = `mos ${action}: ${this.#http.redactor.text(said || `HTTP ${String(res.status)}`)}`;
+    const details = {
+      provider: "mos",
+      operation: action,
+      ...(code === undefined ? {} : { providerCode: code }),
+    };
+    // 406 is MOS's "No enough balance": the user must top up, a retry cannot help.
+    if (res.status === 406) return new QuotaOrBillingError(message, { ...details, httpStatus: 406 });
+    if (res.status === 403 && /timestamp|expired/i.test(said))
+      return new UnauthorizedError(`${message} (is this machine's clock right?)`, {
+        ...details,
+        httpStatus: 403,
+      });
+    if (res.status === 409) return new TransientError(message, { ...details, httpStatus: 409 });
+    return errorForStatus(res, message, details);
+  }
+}

@@ -1,0 +1,194 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createLogger } from "../../../src/observability/logger.ts";
+import { HttpClientFactory, type HttpResponse } from "../../../src/providers/http/client.ts";
+import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
+import { parseBody } from "../../../src/providers/mos/api.ts";
+import type { DesiredMachine, Driver, MachineRef, ObservedMachine } from "../../../src/providers/driver.ts";
+import { QuotaOrBillingError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { startMosSimulator, type MosSimulator } from "../../sim/mos/index.ts";
+
+let sim: MosSimulator;
+let http: HttpClientFactory;
+let d: Driver<MosOptions>;
+let uid = 0;
+const balances: { account: string; balance: number }[] = [];
+const options = MosOptionsSchema.parse({});
+const IMAGE = "019c6db6-55fa-443d-ac0c-182e3379d175";
+
+function driver(
+  credentials: Record<string, string> = sim.credentials,
+  endpoint = sim.url,
+): Driver<MosOptions> {
+  return factory.create({
+    credentials,
+    secretName: "ns/mos",
+    endpoint,
+    http,
+    logger: createLogger({ level: "silent" }),
+    reportBalance: (account, balance) => balances.push({ account, balance }),
+  });
+}
+function desired(over: Partial<DesiredMachine<MosOptions>> = {}): DesiredMachine<MosOptions> {
+  return {
+    ownerUID: `mos-${String(++uid)}`,
+    namespace: "ns",
+    name: "web",
+    region: undefined,
+    plan: "small_net",
+    image: IMAGE,
+    sshKeys: [],
+    tags: [],
+    powerState: "Running",
+    options,
+    providerData: {},
+    ...over,
+  };
+}
+async function until(
+  ref: MachineRef,
+  pred: (m: ObservedMachine | undefined) => boolean,
+): Promise<ObservedMachine | undefined> {
+  for (let i = 0; i < 500; i++) {
+    const m = await d.get(ref);
+    if (pred(m)) return m;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail("never reached the expected state");
+}
+const response = (text: string, type: string): HttpResponse => ({
+  status: 200,
+  headers: { "content-type": type },
+  text,
+  json: () => JSON.parse(text) as unknown,
+});
+
+before(async () => {
+  sim = await startMosSimulator({ faults: { transitionMs: 20 } });
+  http = new HttpClientFactory({
+    logger: createLogger({ level: "silent" }),
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+  });
+  d = driver();
+});
+after(async () => {
+  await http.close();
+  await sim.close();
+});
+
+describe("MOS answers", () => {
+  test("XML and JSON forms of the document parse to the same shape", () => {
+    const fromXml = parseBody(
+      response(
+        '<?xml version="1.0" encoding="utf-8"?><ErrorResponse><Error><message>No enough balance</message><code>406</code></Error></ErrorResponse>',
+        "application/xml",
+      ),
+    );
+    assert.deepEqual(fromXml, {
+      "?xml": "",
+      ErrorResponse: { Error: { message: "No enough balance", code: "406" } },
+    });
+    const one = parseBody(
+      response(
+        "<DescribeInstancesResponse><InstanceSet><Instance><status>ready</status><instanceId>027f</instanceId></Instance><Total>1</Total></InstanceSet></DescribeInstancesResponse>",
+        "application/xml",
+      ),
+    ) as { DescribeInstancesResponse: { InstanceSet: { Instance: unknown[] } } };
+    assert.ok(
+      Array.isArray(one.DescribeInstancesResponse.InstanceSet.Instance),
+      "one Instance is still a list",
+    );
+    assert.deepEqual(parseBody(response('{"GetBalanceResponse":{"balance":16.66}}', "application/json")), {
+      GetBalanceResponse: { balance: 16.66 },
+    });
+  });
+});
+
+describe("mos driver", () => {
+  test("pending -> running; the name carries the owner; image and tags kept as metadata", async () => {
+    const want = desired({ tags: ["web"] });
+    const { id } = await d.create(want);
+    const m = await until({ id, providerData: {} }, (o) => o?.providerStatus === "running");
+    assert.equal(m?.ownerUID, want.ownerUID);
+    assert.equal(m?.image, IMAGE);
+    assert.deepEqual(m?.tags, ["web"]);
+    assert.ok((m?.addresses.private.length ?? 0) > 0 && (m?.addresses.public.length ?? 0) > 0);
+    assert.equal(sim.rejectedSignatures, 0);
+  });
+
+  test("a short balance is a terminal 406 with MOS's message; the balance reaches the metric", async () => {
+    await d.create(desired());
+    assert.ok(balances.length > 0 && balances.at(-1)?.account === sim.credentials.accessKeyId);
+    assert.equal(balances.at(-1)?.balance, sim.balance);
+    const before = sim.balance;
+    sim.balance = 1;
+    try {
+      await assert.rejects(
+        () => d.create(desired({ plan: "large_net" })),
+        (e: unknown) => e instanceof QuotaOrBillingError && e.terminal && /No enough balance/.test(e.message),
+      );
+    } finally {
+      sim.balance = before;
+    }
+  });
+
+  test("a public key is imported once as a key pair and named on create", async () => {
+    const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host";
+    await d.create(desired({ sshKeys: [key] }));
+    await d.create(desired({ sshKeys: [key] }));
+    assert.equal(sim.keyPairs().filter((k) => k.publicKey === key).length, 1);
+    assert.equal(sim.requestCounts.get("ImportKeyPair"), 1);
+  });
+
+  test("HmacSHA1 signatures are accepted too", async () => {
+    const sha1 = driver({ ...sim.credentials, signatureMethod: "HmacSHA1" });
+    assert.deepEqual(await sha1.findByOwner("nobody", desired()), []);
+    assert.equal(sim.rejectedSignatures, 0);
+  });
+
+  test("a stale clock is an Unauthorized error that says to check the clock (read from an XML error)", async () => {
+    const skewed = await startMosSimulator({ now: () => Date.now() + 3_600_000 });
+    try {
+      await assert.rejects(
+        () => driver(skewed.credentials, skewed.url).findByOwner("x", desired()),
+        (e: unknown) =>
+          e instanceof UnauthorizedError && /expired/.test(e.message) && /clock/.test(e.message),
+      );
+    } finally {
+      await skewed.close();
+    }
+  });
+
+  test("every retry is signed afresh (a 503 then success, no signature refused)", async () => {
+    const rejected = sim.rejectedSignatures;
+    sim.faults.failNext = 1;
+    assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+    assert.equal(sim.rejectedSignatures, rejected);
+  });
+
+  test("suspend is Stopped with a billing reason; auto-renew renews a lease about to end", async () => {
+    const { id } = await d.create(desired());
+    const ref: MachineRef = { id, providerData: {} };
+    await until(ref, (o) => o?.providerStatus === "running");
+    sim.mutate(id, { status: "suspend" });
+    const m = await d.get(ref);
+    assert.equal(m?.phase, "Stopped");
+    assert.match(m?.message ?? "", /billing/);
+    sim.mutate(id, { status: "running", expireAt: Date.now() + 3_600_000 });
+    const renewals = sim.requestCounts.get("RenewInstance") ?? 0;
+    await d.get({ ...ref, options: MosOptionsSchema.parse({ autoRenew: true, renewBefore: "24h" }) });
+    assert.equal((sim.requestCounts.get("RenewInstance") ?? 0) - renewals, 1);
+    await d.get({ ...ref, options: MosOptionsSchema.parse({ autoRenew: true, renewBefore: "24h" }) });
+    assert.equal((sim.requestCounts.get("RenewInstance") ?? 0) - renewals, 1, "checked at most hourly");
+  });
+
+  test("a forced stop is immediate; start only from ready", async () => {
+    const { id } = await d.create(desired());
+    const ref: MachineRef = { id, providerData: {} };
+    await until(ref, (o) => o?.providerStatus === "running");
+    await d.stop(ref, { hard: true });
+    assert.equal((await d.get(ref))?.providerStatus, "ready");
+    await d.start(ref);
+    await until(ref, (o) => o?.providerStatus === "running");
+  });
+});
