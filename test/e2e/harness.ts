@@ -8,6 +8,9 @@ import type { Manager } from "../../src/controller/manager.ts";
 import type { DriverRegistry } from "../../src/providers/pool.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
+import { SIMULATORS } from "../sim/all.ts";
+import type { Simulator } from "../sim/common.ts";
+import type { ProviderName } from "../../src/api/index.ts";
 
 export { eventually } from "../kube-client/harness.ts";
 
@@ -16,11 +19,23 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
-/** The in-memory API server, an m2s simulator and a way to run the real operator against both. */
-export async function startWorld(): Promise<{
+/**
+ * The in-memory API server, an m2s simulator (plus the other providers' simulators asked
+ * for) and a way to run the real operator against them.
+ */
+export async function startWorld(
+  opts: { providers?: readonly Exclude<ProviderName, "m2s">[] } = {},
+): Promise<{
   api: Awaited<ReturnType<typeof startApi>>;
   kube: KubeClient;
   m2s: M2sSimulator;
+  sims: Map<ProviderName, Simulator>;
+  /** A CloudInstance on one provider with its simulator's endpoint, Secret and a valid spec. */
+  instanceOn(
+    provider: ProviderName,
+    name: string,
+    spec?: Partial<CloudInstance["spec"]>,
+  ): Promise<CloudInstance>;
   startOperator(opts?: { drivers?: DriverRegistry }): Promise<Operator>;
   instance(
     name: string,
@@ -40,11 +55,23 @@ export async function startWorld(): Promise<{
     metadata: { name: "m2s-creds", namespace: ns },
     stringData: { apiKey: m2s.credentials.apiKey! },
   } as never);
+  const sims = new Map<ProviderName, Simulator>([["m2s", m2s]]);
+  for (const provider of opts.providers ?? []) {
+    const sim = await SIMULATORS[provider].start({ transitionMs: 30 });
+    sims.set(provider, sim);
+    await kube.create(SecretResource, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: `${provider}-creds`, namespace: ns },
+      stringData: { ...sim.credentials },
+    } as never);
+  }
   const operators: Operator[] = [];
   return {
     api,
     kube,
     m2s,
+    sims,
     async startOperator(opts = {}) {
       const outcome = parseConfig(
         [
@@ -96,12 +123,37 @@ export async function startWorld(): Promise<{
         },
       });
     },
+    async instanceOn(provider, name, spec = {}) {
+      const sim = sims.get(provider);
+      if (!sim) throw new Error(`no ${provider} simulator in this world`);
+      const kit = SIMULATORS[provider].spec;
+      return kube.create(CloudInstanceResource, {
+        apiVersion: "compute.instance-operator.dev/v1alpha1",
+        kind: "CloudInstance",
+        metadata: { name, namespace: ns },
+        spec: {
+          provider: {
+            name: provider,
+            credentialsSecretRef: { name: `${provider}-creds` },
+            endpoint: sim.url,
+          },
+          ...(kit.region === undefined ? {} : { region: kit.region }),
+          plan: kit.plan,
+          image: kit.image,
+          ...(kit.providerOptions === undefined ? {} : { providerOptions: kit.providerOptions }),
+          powerState: "Running",
+          deletionPolicy: "Delete",
+          updatePolicy: "Safe",
+          ...spec,
+        },
+      } as never);
+    },
     async get(name) {
       return kube.get(CloudInstanceResource, ns, name);
     },
     async close() {
       for (const op of operators) await op.stop().catch(() => undefined);
-      await m2s.close();
+      for (const sim of sims.values()) await sim.close();
       await api.close();
     },
   };

@@ -1,0 +1,55 @@
+import type { ProviderName } from "../../src/api/index.ts";
+import type { FaultKnobs, Simulator } from "./common.ts";
+import { startM2sSimulator } from "./m2s/index.ts";
+import { startMosSimulator } from "./mos/index.ts";
+import { startMulticloudSimulator } from "./multicloud/index.ts";
+import { startVscaleSimulator } from "./vscale/index.ts";
+import { startZomroSimulator } from "./zomro/index.ts";
+
+/** What the e2e tests, the demo, the bench and the chaos suite need to drive one provider. */
+export interface SimulatorKit {
+  start(faults?: Partial<FaultKnobs>): Promise<Simulator>;
+  /** A spec every simulator accepts: region, plan, image and providerOptions. */
+  spec: { region?: string; plan: string; image: string; providerOptions?: Record<string, unknown> };
+  /** A larger plan, when the provider can resize. */
+  resizeTo?: string;
+  /** Whether the provider can stop a VM (multicloud cannot). */
+  canStop: boolean;
+}
+
+export const SIMULATORS: Record<ProviderName, SimulatorKit> = {
+  m2s: {
+    start: (faults) => startM2sSimulator({ faults: faults ?? {} }),
+    spec: { region: "fr-par-1", plan: "business", image: "ubuntu-22.04" },
+    resizeTo: "performance",
+    canStop: true,
+  },
+  mos: {
+    start: (faults) => startMosSimulator({ faults: faults ?? {} }),
+    spec: { plan: "small_net", image: "019c6db6-55fa-443d-ac0c-182e3379d175" },
+    resizeTo: "medium_net",
+    canStop: true,
+  },
+  vscale: {
+    start: (faults) => startVscaleSimulator({ faults: faults ?? {} }),
+    spec: { region: "spb0", plan: "small", image: "ubuntu_14.04_64_002_master" },
+    resizeTo: "large",
+    canStop: true,
+  },
+  zomro: {
+    start: (faults) => startZomroSimulator({ faults: faults ?? {} }),
+    spec: { region: "nl", plan: "3601", image: "ubuntu-22.04" },
+    resizeTo: "3603",
+    canStop: true,
+  },
+  multicloud: {
+    start: (faults) => startMulticloudSimulator({ faults: faults ?? {} }),
+    spec: {
+      region: "cn-beijing",
+      plan: "1Core-1GB",
+      image: "centos7u2_64_40G_cloudinit_20160728.raw",
+      providerOptions: { cloud: "aliyun" },
+    },
+    canStop: false,
+  },
+};
