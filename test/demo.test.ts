@@ -14,8 +14,15 @@ test("npm run demo converges every example, exercises stop/resize/scale/delete a
   assert.equal(run.status, 0, `demo failed:\n${out}\n${run.stderr}`);
   assert.match(out, /-- stop /);
   assert.match(out, /-- resize /);
-  assert.match(out, /-- scale m2s-pool to 1/);
-  assert.match(out, /m2s: time to Ready median [\d.]+s, max [\d.]+s; provider calls \d+; VMs left 0/);
+  for (const provider of ["m2s", "mos", "vscale", "zomro", "multicloud"]) {
+    assert.match(out, new RegExp(`-- scale ${provider}-pool to 1`));
+    assert.match(
+      out,
+      new RegExp(
+        `${provider} +time to Ready median [\\d.]+s, max [\\d.]+s \\(4 instances\\); provider calls \\d+; VMs left 0`,
+      ),
+    );
+  }
   assert.match(out, /all Ready, 0 VMs left/);
   assert.match(out, /operator exited with 0/);
   // Non-TTY output is plain lines, never terminal redraw sequences.
