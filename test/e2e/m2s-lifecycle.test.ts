@@ -194,8 +194,12 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("operator restarted after a provider create but before the status write: still exactly one VM", async () => {
     await op.stop();
-    const o = await w.instance("crash");
-    // What a crash leaves behind: the VM exists at the provider (tagged with the UID), status has no id.
+    // What a crash leaves behind: the finalizer (stored before any provider call), the VM at the
+    // provider tagged with the UID, and no id in status.
+    await w.instance("crash");
+    const o = await w.kube.patch(CloudInstanceResource, "e2e", "crash", {
+      metadata: { finalizers: ["compute.instance-operator.dev/finalizer"] },
+    });
     const res = await fetch(`${w.m2s.url}/instances`, {
       method: "POST",
       headers: { authorization: `Bearer ${w.m2s.credentials.apiKey!}`, "content-type": "application/json" },

@@ -156,7 +156,10 @@ export class InstanceReconciler {
         });
       }
       const desired = this.#desired(current, spec, options);
-      const observation = await this.#observe(current, driver, desired);
+      // Nothing creates a VM before the finalizer is stored, so an object that had none when
+      // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
+      const firstContact = !hasFinalizer && !deleting;
+      const observation = await this.#observe(current, driver, desired, firstContact);
       const decision = decide({
         generation: current.metadata.generation,
         deleting,
@@ -272,6 +275,7 @@ export class InstanceReconciler {
     obj: CloudInstance,
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
+    firstContact: boolean,
   ): Promise<Observation> {
     const uid = desired.ownerUID;
     const recent = this.#created.get(uid);
@@ -293,6 +297,7 @@ export class InstanceReconciler {
       // Gone by id: before anything recreates it, make sure no other VM carries our UID.
       if (adopted !== undefined || !driver.capabilities.has("findByOwner")) return { kind: "absent" };
     }
+    if (firstContact && id === undefined && recent === undefined) return { kind: "absent" };
     if (driver.capabilities.has("findByOwner")) {
       const found = await driver.findByOwner(desired.ownerUID, desired);
       const [first, ...rest] = found;
