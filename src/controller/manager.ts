@@ -67,6 +67,8 @@ export interface ControllerSpec<T extends AnyObject> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   watches?: WatchSpec<any>[];
   reconcile: Reconcile;
+  /** Filters updates of the `for` kind (e.g. specOrMetadataChanged); all updates when unset. */
+  updatePredicate?: (old: T, obj: T) => boolean;
   /** Defaults to --max-concurrent-reconciles. */
   maxConcurrentReconciles?: number;
 }
@@ -159,6 +161,7 @@ export class Manager {
         map: w.map as (obj: AnyObject) => readonly string[],
       })),
       reconcile: spec.reconcile,
+      updatePredicate: spec.updatePredicate as ((old: AnyObject, obj: AnyObject) => boolean) | undefined,
       maxConcurrentReconciles: spec.maxConcurrentReconciles ?? c.maxConcurrentReconciles,
       rateLimiter: defaultControllerRateLimiter(this.#clock, { qps: c.queueQps, burst: c.queueBurst }),
       logger: this.#logger,

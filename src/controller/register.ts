@@ -5,6 +5,7 @@ import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from 
 import { KubeObjectWriter } from "../kube/writer.ts";
 import type { Secret } from "./ports.ts";
 import { HttpClientFactory } from "../providers/http/client.ts";
+import { specOrMetadataChanged } from "./runtime/predicates.ts";
 import { DriverPool } from "../providers/pool.ts";
 import { DRIVERS } from "../providers/registry.ts";
 import { DEFAULT_INSTANCE_TIMING, InstanceReconciler } from "./cloudinstance/reconciler.ts";
@@ -99,6 +100,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
   mgr.addController({
     name: "cloudinstance",
     for: CloudInstanceResource,
+    updatePredicate: specOrMetadataChanged,
     watches: [
       { resource: InstanceTemplateResource, map: instancesOfTemplate },
       {
@@ -117,6 +119,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
   mgr.addController({
     name: "instancetemplate",
     for: InstanceTemplateResource,
+    updatePredicate: specOrMetadataChanged,
     owns: [CloudInstanceResource],
     watches: [
       {

@@ -9,7 +9,12 @@ export type Observation =
   /** The provider confirmed there is no VM (by id, or by owner lookup). */
   | { kind: "absent" }
   /** A create may have happened before a crash and the provider cannot look VMs up by owner. */
-  | { kind: "unverifiable"; since: string };
+  | { kind: "unverifiable"; since: string }
+  /**
+   * Deletion's first pass: the VM's id is known and nothing was asked yet — the delete call
+   * itself tells (a VM already gone counts as deleted), which saves a read per VM.
+   */
+  | { kind: "unobserved"; id: string };
 
 export type InstanceAction =
   | { type: "Create" }
@@ -170,6 +175,16 @@ function decideDeletion(input: DecideInput): Decision {
     );
     return { actions: [], status: b.status, events: [], requeueAfterMs: timing.resyncMs };
   }
+  if (observation.kind === "unobserved") {
+    b.status.instanceID = observation.id;
+    b.set("Synced", "True", "Deleting", `deleting VM ${observation.id}`);
+    return {
+      actions: [{ type: "Delete" }],
+      status: b.status,
+      events: [{ type: "Normal", reason: "Deleting", message: `deleting VM ${observation.id}` }],
+      requeueAfterMs: timing.pollInitialMs,
+    };
+  }
   const m = observation.machine;
   Object.assign(b.status, observedFields(m));
   b.status.phase = "Deleting";
@@ -202,6 +217,10 @@ function decideLiving(input: DecideInput): Decision {
   const poll = (): number => pollDelay(b.status, input.now, timing);
   const resync = Math.round(timing.resyncMs * (0.9 + 0.2 * input.jitter));
 
+  if (observation.kind === "unobserved") {
+    // Only deletion asks for this; a living object is always observed first.
+    return { actions: [], status: prev, events, requeueAfterMs: timing.pollInitialMs };
+  }
   if (observation.kind === "unverifiable") {
     b.status.phase = "Pending";
     b.set("Provisioned", "Unknown", "CreatePendingUnverifiable", "the VM may or may not exist");

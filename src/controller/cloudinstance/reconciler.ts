@@ -159,7 +159,11 @@ export class InstanceReconciler {
       // Nothing creates a VM before the finalizer is stored, so an object that had none when
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
-      const observation = await this.#observe(current, driver, desired, firstContact);
+      const knownId = annotations[ANNOTATION_EXTERNAL_ID] ?? current.status?.instanceID;
+      const observation: Observation =
+        deleting && knownId !== undefined && current.status?.phase !== "Deleting"
+          ? { kind: "unobserved", id: knownId }
+          : await this.#observe(current, driver, desired, firstContact, deleting);
       const decision = decide({
         generation: current.metadata.generation,
         deleting,
@@ -276,6 +280,7 @@ export class InstanceReconciler {
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
     firstContact: boolean,
+    deleting: boolean,
   ): Promise<Observation> {
     const uid = desired.ownerUID;
     const recent = this.#created.get(uid);
@@ -295,7 +300,9 @@ export class InstanceReconciler {
       const machine = await driver.get(ref);
       if (machine) return { kind: "found", machine };
       // Gone by id: before anything recreates it, make sure no other VM carries our UID.
-      if (adopted !== undefined || !driver.capabilities.has("findByOwner")) return { kind: "absent" };
+      // A deletion recreates nothing, so it takes the provider's word.
+      if (deleting || adopted !== undefined || !driver.capabilities.has("findByOwner"))
+        return { kind: "absent" };
     }
     if (firstContact && id === undefined && recent === undefined) return { kind: "absent" };
     if (driver.capabilities.has("findByOwner")) {

@@ -45,6 +45,11 @@ export interface ControllerOptions {
   owns?: Informer<AnyObject>[];
   watches?: MappedWatch[];
   reconcile: Reconcile;
+  /**
+   * Which updates of the `for` kind are worth a reconcile (controller-runtime's predicates);
+   * all of them when unset.
+   */
+  updatePredicate?: ((old: AnyObject, obj: AnyObject) => boolean) | undefined;
   maxConcurrentReconciles: number;
   rateLimiter: RateLimiter;
   logger: Logger;
@@ -85,10 +90,11 @@ export class Controller {
     const enqueue = (obj: AnyObject): void => {
       this.queue.add(objectKey(obj));
     };
+    const worthIt = opts.updatePredicate;
     opts.for.addHandler({
       onAdd: enqueue,
-      onUpdate: (_old, obj) => {
-        enqueue(obj);
+      onUpdate: (old, obj) => {
+        if (!worthIt || worthIt(old, obj)) enqueue(obj);
       },
       onDelete: enqueue,
     });

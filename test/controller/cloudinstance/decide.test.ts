@@ -296,6 +296,23 @@ describe("decide: a deleting CloudInstance", () => {
     assert.deepEqual(d.actions, [{ type: "Delete" }]);
     assert.equal(d.status.phase, "Deleting");
   });
+  test("first pass with a known id -> Delete at once, no read first; the id is kept", () => {
+    const d = decide(input({ deleting: true, observation: { kind: "unobserved", id: "vm-9" } }));
+    assert.deepEqual(d.actions, [{ type: "Delete" }]);
+    assert.equal(d.status.phase, "Deleting");
+    assert.equal(d.status.instanceID, "vm-9");
+    assert.equal(d.events[0]?.reason, "Deleting");
+  });
+  test("first pass with Orphan -> the VM is left alone even unobserved", () => {
+    const d = decide(
+      input({
+        deleting: true,
+        spec: spec({ deletionPolicy: "Orphan" }),
+        observation: { kind: "unobserved", id: "vm-9" },
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+  });
   test("VM being deleted -> wait", () => {
     const d = decide(
       input({ deleting: true, observation: found({ phase: "Deleting", transitional: true }) }),

@@ -1,0 +1,384 @@
+// `npm run bench`: convergence, API economy, memory/CPU and latency of the real operator
+// process against the in-memory API server and the m2s simulator, side by side with two
+// baselines (controller-runtime's defaults; the seed's fixed 5 s polling). Writes
+// bench/results/<date>.json and prints a markdown table. `--smoke` is the short variant
+// `npm test` runs.
+import { spawn, type ChildProcess } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startKubeApiServer, type KubeApiServer } from "../test/kube/server.ts";
+import { startM2sSimulator, type M2sSimulator } from "../test/sim/m2s/index.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
+import { createLogger } from "../src/observability/logger.ts";
+import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
+import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/api/index.ts";
+import { parseMetrics, histogramQuantile, type Samples } from "./prometheus.ts";
+
+const root = join(import.meta.dirname, "..");
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, "").split("=");
+    return [k ?? "", v ?? "true"] as const;
+  }),
+);
+const smoke = args.get("smoke") === "true";
+const sizes = (args.get("sizes") ?? (smoke ? "30" : "100,1000,10000")).split(",").map(Number);
+const baselineSizes = (args.get("baseline-sizes") ?? (smoke ? "30" : "100,1000"))
+  .split(",")
+  .filter((v) => v !== "")
+  .map(Number);
+const outDir = args.get("out") ?? join(root, "bench", "results");
+
+/** The simulated account: what the ideal is computed from. */
+const SIM = { transitionMs: 800, latencyMs: 5, rateLimitQps: 100 };
+/** Provider calls a create needs at the least (create, one get) and a delete (delete, one get). */
+const MIN_CALLS = 2;
+const RESYNC = smoke ? "5s" : "20s";
+const RESYNC_MS = smoke ? 5_000 : 20_000;
+/** Stay just under the simulator's limit so no request earns a 429. */
+const PROVIDER = [
+  `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
+  "--provider-burst=5",
+  "--provider-max-concurrent=64",
+];
+
+interface Scenario {
+  id: string;
+  title: string;
+  flags: string[];
+}
+const SCENARIOS: Scenario[] = [
+  { id: "ours", title: "this operator (defaults)", flags: [] },
+  {
+    id: "controller-runtime-defaults",
+    title: "controller-runtime defaults (1 worker, 10 qps bucket)",
+    flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
+  },
+  { id: "fixed-5s-polling", title: "seed: fixed 5 s polling", flags: ["--poll-initial=5s", "--poll-max=5s"] },
+];
+
+interface RunResult {
+  scenario: string;
+  n: number;
+  convergence: { readySeconds: number; idealSeconds: number; ratio: number };
+  deletion: {
+    goneSeconds: number;
+    idealSeconds: number;
+    ratio: number;
+    providerCallsPerInstance: number;
+    callsByOperation: Record<string, number>;
+  };
+  economy: {
+    providerCallsPerInstanceToReady: number;
+    kubeObjectWritesPerInstanceToReady: number;
+    eventsPerInstanceToReady: number;
+    resync: { providerCallsPerInstance: number; kubeWrites: number; objects: number };
+  };
+  memory: { rssMB: number; heapUsedMB: number };
+  cpu: { secondsPer1000Reconciles: number; reconciles: number };
+  latency: { idle: { p50ms: number; p99ms: number }; load: { p50ms: number; p99ms: number } };
+}
+
+const say = (s: string): void => {
+  process.stderr.write(`${s}\n`);
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function scrape(port: number): Promise<Samples> {
+  const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`);
+  return parseMetrics(await res.text());
+}
+const sum = (s: Samples, name: string, match: Record<string, string> = {}): number =>
+  s
+    .filter((x) => x.name === name && Object.entries(match).every(([k, v]) => x.labels[k] === v))
+    .reduce((a, x) => a + x.value, 0);
+
+function writes(api: KubeApiServer): { objects: number; events: number } {
+  const r = api.requestCounts().byResource;
+  let objects = 0;
+  let events = 0;
+  for (const [k, v] of Object.entries(r)) {
+    const [verb, resource] = k.split(" ");
+    if (!["create", "update", "patch", "delete"].includes(verb ?? "")) continue;
+    if (resource?.startsWith("cloudinstances")) objects += v;
+    if (resource === "events") events += v;
+  }
+  return { objects, events };
+}
+const providerCalls = (sim: M2sSimulator): number =>
+  [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
+
+async function forEachLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        if (item !== undefined) await fn(item);
+      }
+    }),
+  );
+}
+
+async function until(what: string, pred: () => boolean, timeoutMs: number): Promise<number> {
+  const start = performance.now();
+  while (!pred()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`bench: timed out waiting for ${what}`);
+    await sleep(50);
+  }
+  return (performance.now() - start) / 1000;
+}
+
+async function run(scenario: Scenario, n: number): Promise<RunResult> {
+  say(`== ${scenario.id} N=${String(n)}`);
+  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 6) });
+  const sim = await startM2sSimulator({ faults: { ...SIM } });
+  const dir = mkdtempSync(join(tmpdir(), "cio-bench-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  api.writeKubeconfig(kubeconfig);
+  const kube = new KubeClient({
+    connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
+    logger: createLogger({ level: "silent" }),
+  });
+  await kube.create(SecretResource, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: "m2s-creds", namespace: "bench" },
+    stringData: { apiKey: sim.credentials.apiKey ?? "" },
+  } as never);
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const operator: ChildProcess = spawn(
+    process.execPath,
+    [
+      join(root, "src/main.ts"),
+      `--kubeconfig=${kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${String(port)}`,
+      `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
+      `--resync-period=${RESYNC}`,
+      "--log-level=error",
+      ...PROVIDER,
+      ...scenario.flags,
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  const exited = new Promise<void>((r) => operator.once("exit", () => r()));
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${String(port + 1)}/readyz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (i > 300) throw new Error("bench: operator never became ready");
+      await sleep(100);
+    }
+    const instances = (): CloudInstance[] => api.objects("cloudinstances") as unknown as CloudInstance[];
+    const isReady = (o: CloudInstance): boolean =>
+      o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+    // Convergence: N objects at once.
+    const m0 = await scrape(port);
+    const w0 = writes(api);
+    const p0 = providerCalls(sim);
+    const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
+    const started = performance.now();
+    await forEachLimited(names, 64, async (name) => {
+      await kube.create(CloudInstanceResource, {
+        apiVersion: "compute.instance-operator.dev/v1alpha1",
+        kind: "CloudInstance",
+        metadata: { name, namespace: "bench" },
+        spec: {
+          provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: sim.url },
+          region: "fr-par-1",
+          plan: "starter",
+          image: "ubuntu-22.04",
+        },
+      } as never);
+    });
+    await until(
+      "all Ready",
+      () => {
+        const all = instances();
+        return all.length === n && all.every(isReady);
+      },
+      3_600_000,
+    );
+    const readySeconds = (performance.now() - started) / 1000;
+    const m1 = await scrape(port);
+    const w1 = writes(api);
+    const p1 = providerCalls(sim);
+    const ideal = idealSeconds(n);
+
+    // Steady state: one full resync period of unchanged objects.
+    await sleep(1_000);
+    const pr0 = providerCalls(sim);
+    const wr0 = writes(api);
+    await sleep(RESYNC_MS * 1.15);
+    const pr1 = providerCalls(sim);
+    const wr1 = writes(api);
+    const m2 = await scrape(port);
+
+    // Idle latency: single updates, one at a time.
+    const probes = Math.min(200, n);
+    for (let i = 0; i < probes; i++) {
+      await kube.patch(CloudInstanceResource, "bench", names[i] ?? "", {
+        metadata: { annotations: { [ANNOTATION_RECONCILE_REQUESTED_AT]: `probe-${String(i)}` } },
+      });
+      await sleep(20);
+    }
+    await sleep(500);
+    const m3 = await scrape(port);
+
+    // Deletion: everything at once, until every finalizer is gone.
+    const pd0 = providerCalls(sim);
+    const byOp0 = new Map(sim.requestCounts);
+    const deleteStart = performance.now();
+    await forEachLimited(names, 64, async (name) => {
+      await kube.delete(CloudInstanceResource, "bench", name);
+    });
+    await until("all deleted", () => instances().length === 0, 3_600_000);
+    const goneSeconds = (performance.now() - deleteStart) / 1000;
+    const pd1 = providerCalls(sim);
+    const deleteCalls = Object.fromEntries(
+      [...sim.requestCounts]
+        .map(([op, c]) => [op, round((c - (byOp0.get(op) ?? 0)) / n)] as const)
+        .filter(([, c]) => c > 0),
+    );
+    const m4 = await scrape(port);
+
+    const q = "workqueue_queue_duration_seconds";
+    const reconciles =
+      sum(m4, "controller_runtime_reconcile_total") - sum(m0, "controller_runtime_reconcile_total");
+    const cpuSeconds = sum(m4, "process_cpu_seconds_total") - sum(m0, "process_cpu_seconds_total");
+    const result: RunResult = {
+      scenario: scenario.id,
+      n,
+      convergence: {
+        readySeconds: round(readySeconds),
+        idealSeconds: round(ideal),
+        ratio: round(readySeconds / ideal),
+      },
+      deletion: {
+        goneSeconds: round(goneSeconds),
+        idealSeconds: round(ideal),
+        ratio: round(goneSeconds / ideal),
+        providerCallsPerInstance: round((pd1 - pd0) / n),
+        callsByOperation: deleteCalls,
+      },
+      economy: {
+        providerCallsPerInstanceToReady: round((p1 - p0) / n),
+        kubeObjectWritesPerInstanceToReady: round((w1.objects - w0.objects - n) / n),
+        eventsPerInstanceToReady: round((w1.events - w0.events) / n),
+        resync: {
+          providerCallsPerInstance: round((pr1 - pr0) / n),
+          kubeWrites: wr1.objects - wr0.objects,
+          objects: n,
+        },
+      },
+      memory: {
+        rssMB: round(sum(m2, "process_resident_memory_bytes") / 2 ** 20),
+        heapUsedMB: round(sum(m2, "nodejs_heap_size_used_bytes") / 2 ** 20),
+      },
+      cpu: { secondsPer1000Reconciles: round((cpuSeconds / Math.max(1, reconciles)) * 1000), reconciles },
+      latency: {
+        idle: quantiles(m2, m3, q),
+        load: quantiles(m0, m1, q),
+      },
+    };
+    say(JSON.stringify(result));
+    return result;
+  } finally {
+    operator.kill("SIGTERM");
+    await exited;
+    await kube.close();
+    await sim.close();
+    await api.close();
+  }
+}
+
+function quantiles(before: Samples, after: Samples, name: string): { p50ms: number; p99ms: number } {
+  const match = { name: "cloudinstance" };
+  return {
+    p50ms: round(histogramQuantile(0.5, before, after, name, match) * 1000),
+    p99ms: round(histogramQuantile(0.99, before, after, name, match) * 1000),
+  };
+}
+const round = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * The best any operator could do against this simulated account: every instance needs MIN_CALLS
+ * provider calls through a pipe of rateLimitQps, and the last one still has its transition to
+ * go after its first call; plus a request's latency there and back.
+ */
+function idealSeconds(n: number): number {
+  const q = SIM.rateLimitQps;
+  return Math.max((MIN_CALLS * n) / q, n / q + SIM.transitionMs / 1000) + (2 * SIM.latencyMs) / 1000;
+}
+
+function table(results: RunResult[]): string {
+  const title = (id: string): string => SCENARIOS.find((s) => s.id === id)?.title ?? id;
+  const head =
+    "| scenario | N | to Ready (s) | ideal (s) | ratio | delete (s) | ratio | provider calls/inst | kube writes/inst | events/inst | resync calls/inst | resync writes | RSS MB | heap MB | CPU s/1000 rec | latency idle p50/p99 ms | under load p50/p99 ms |";
+  const sep = `|${"---|".repeat(17)}`;
+  const rows = results.map((r) =>
+    [
+      title(r.scenario),
+      r.n,
+      r.convergence.readySeconds,
+      r.convergence.idealSeconds,
+      `${String(r.convergence.ratio)}×`,
+      r.deletion.goneSeconds,
+      `${String(r.deletion.ratio)}×`,
+      r.economy.providerCallsPerInstanceToReady,
+      r.economy.kubeObjectWritesPerInstanceToReady,
+      r.economy.eventsPerInstanceToReady,
+      r.economy.resync.providerCallsPerInstance,
+      r.economy.resync.kubeWrites,
+      r.memory.rssMB,
+      r.memory.heapUsedMB,
+      r.cpu.secondsPer1000Reconciles,
+      `${String(r.latency.idle.p50ms)} / ${String(r.latency.idle.p99ms)}`,
+      `${String(r.latency.load.p50ms)} / ${String(r.latency.load.p99ms)}`,
+    ].join(" | "),
+  );
+  return [head, sep, ...rows.map((r) => `| ${r} |`)].join("\n");
+}
+
+async function main(): Promise<void> {
+  const results: RunResult[] = [];
+  for (const scenario of SCENARIOS) {
+    const list = scenario.id === "ours" ? sizes : baselineSizes;
+    for (const n of list) results.push(await run(scenario, n));
+  }
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "",
+      memoryGB: round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    simulator: { provider: "m2s", ...SIM },
+    resyncPeriod: RESYNC,
+    idealFormula: "max(2 calls x N / rateLimitQps, N / rateLimitQps + transition) + 2 x latency",
+    smoke,
+    results,
+  };
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${report.date.slice(0, 10)}${smoke ? "-smoke" : ""}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${table(results)}\n\nresults: ${file}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,27 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { specOrMetadataChanged } from "../../../src/controller/runtime/predicates.ts";
+import type { AnyObject } from "../../../src/kube/object.ts";
+
+const obj = (meta: Partial<AnyObject["metadata"]>, status: unknown = {}): AnyObject =>
+  ({
+    metadata: { name: "a", namespace: "n", generation: 1, resourceVersion: "1", ...meta },
+    status,
+  }) as AnyObject;
+
+test("status-only and finalizer-only updates (the reconciler's own writes) are skipped", () => {
+  assert.equal(specOrMetadataChanged(obj({}), obj({ resourceVersion: "2" }, { phase: "Running" })), false);
+  assert.equal(specOrMetadataChanged(obj({}), obj({ finalizers: ["f"], resourceVersion: "2" })), false);
+});
+
+test("spec, deletion, annotations and labels changes are reconciled", () => {
+  assert.equal(specOrMetadataChanged(obj({}), obj({ generation: 2 })), true);
+  assert.equal(specOrMetadataChanged(obj({}), obj({ deletionTimestamp: "2026-01-01T00:00:00Z" })), true);
+  assert.equal(specOrMetadataChanged(obj({}), obj({ annotations: { paused: "true" } })), true);
+  assert.equal(specOrMetadataChanged(obj({}), obj({ labels: { a: "b" } })), true);
+  assert.equal(
+    specOrMetadataChanged(obj({ generation: undefined }), obj({ generation: undefined })),
+    true,
+    "kinds without generation",
+  );
+});
