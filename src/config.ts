@@ -66,6 +66,11 @@ export const OPTIONS = [
     defaultText: "16",
   },
   {
+    flag: "provider-timeout",
+    description: "How long a provider request may take before it counts as failed (then retried where safe).",
+    defaultText: "30s",
+  },
+  {
     flag: "provider-limits",
     description:
       'Per-provider overrides as name=qps/burst/concurrent, comma-separated, e.g. "vscale=5/10/4,m2s=50/100/32".',
@@ -182,6 +187,7 @@ export const ConfigSchema = z
     "provider-qps": z.string().default("20").pipe(z.coerce.number<string>().positive()),
     "provider-burst": z.string().default("40").pipe(positiveInt),
     "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
+    "provider-timeout": duration("provider-timeout").default(30_000),
     "provider-limits": z
       .string()
       .default("")
@@ -232,6 +238,7 @@ export const ConfigSchema = z
       },
       perProvider: c["provider-limits"],
     },
+    providerTimeoutMs: c["provider-timeout"],
     leaderElect: c["leader-elect"],
     leaderElectionNamespace: c["leader-election-namespace"],
     leaderElectionId: c["leader-election-id"],

@@ -35,6 +35,7 @@ async function main(): Promise<number> {
       resyncMs: config.resyncPeriodMs,
       instanceTiming: { pollInitialMs: config.pollInitialMs, pollMaxMs: config.pollMaxMs },
       providerLimits: config.providerLimits,
+      providerTimeoutMs: config.providerTimeoutMs,
     });
     await mgr.run(stop.signal);
     return 0;

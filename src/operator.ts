@@ -24,6 +24,8 @@ export interface OperatorDeps {
   resyncMs?: number;
   /** Polling of VMs in transition; tests and the demo shorten it. */
   instanceTiming?: Partial<InstanceTiming>;
+  /** How long one provider request may take. */
+  providerTimeoutMs?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */
   providerLimits?: {
     default?: Partial<LimitPolicy>;

@@ -26,6 +26,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     metrics: deps.metrics,
     ...(deps.providerLimits?.default ? { defaultLimits: deps.providerLimits.default } : {}),
     ...(deps.providerLimits?.perProvider ? { limits: deps.providerLimits.perProvider } : {}),
+    ...(deps.providerTimeoutMs === undefined ? {} : { requestTimeoutMs: deps.providerTimeoutMs }),
   });
   const drivers = new DriverPool({
     registry: deps.drivers ?? DRIVERS,

@@ -30,6 +30,8 @@ export interface KubeApiServer {
     dropWatches(): void;
     expireHistory(): void;
     failNext(n: number, status: 500 | 429): void;
+    /** The next n status writes (PUT/PATCH …/status) answer 409 Conflict. */
+    conflictStatusWrites(n: number): void;
     latencyMs: number;
   };
   requestCounts(): { total: number; byVerb: Record<string, number>; byResource: Record<string, number> };
@@ -305,7 +307,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   let compactedRv = 0;
   const watchers = new Set<Watcher>();
   const counts = { total: 0, byVerb: {} as Record<string, number>, byResource: {} as Record<string, number> };
-  const faults = { latencyMs: 0, failNextCount: 0, failStatus: 500 as 500 | 429 };
+  const faults = { latencyMs: 0, failNextCount: 0, failStatus: 500 as 500 | 429, statusConflicts: 0 };
 
   const findKind = (group: string, version: string, plural: string): Kind | undefined =>
     kinds.find((k) => k.group === group && k.version === version && k.plural === plural);
@@ -697,6 +699,14 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     counts.byVerb[verb] = (counts.byVerb[verb] ?? 0) + 1;
     const rk = `${verb} ${plural}${sub ? `/${sub}` : ""}`;
     counts.byResource[rk] = (counts.byResource[rk] ?? 0) + 1;
+    if (sub === "status" && (method === "PUT" || method === "PATCH") && faults.statusConflicts > 0) {
+      faults.statusConflicts--;
+      throw new HttpError(
+        409,
+        "Conflict",
+        `Operation cannot be fulfilled on ${plural} "${name ?? ""}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
+    }
     if (sub === "status" && !kind.status)
       throw new HttpError(404, "NotFound", "the server could not find the requested resource");
     if (sub === "scale" && !kind.scale)
@@ -927,6 +937,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       failNext(n, status) {
         faults.failNextCount = n;
         faults.failStatus = status;
+      },
+      conflictStatusWrites(n) {
+        faults.statusConflicts = n;
       },
       get latencyMs() {
         return faults.latencyMs;

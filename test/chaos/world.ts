@@ -1,0 +1,165 @@
+/**
+ * The chaos suite's world: the in-memory API server, the five provider simulators with faults,
+ * and the real operator as a child process (src/main.ts, debug logs captured) that can be
+ * SIGKILLed and restarted at will.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startKubeApiServer, type KubeApiServer } from "../kube/server.ts";
+import { SIMULATORS } from "../sim/all.ts";
+import type { FaultKnobs, Simulator } from "../sim/common.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { CloudInstanceResource, SecretResource } from "../../src/kube/resources.ts";
+import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
+import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
+
+const root = join(import.meta.dirname, "..", "..");
+
+export interface OperatorProcess {
+  readonly pid: number | undefined;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface ChaosWorld {
+  api: KubeApiServer;
+  kube: KubeClient;
+  sims: Map<ProviderName, Simulator>;
+  namespace: string;
+  /** Everything every operator process wrote (debug logs). */
+  logs: string[];
+  startOperator(extra?: string[]): OperatorProcess;
+  instance(provider: ProviderName, name: string, spec?: Record<string, unknown>): Promise<CloudInstance>;
+  instances(): CloudInstance[];
+  /** Every secret value in play: what must never show up in logs, Events or status. */
+  secrets(): string[];
+  close(): Promise<void>;
+}
+
+export async function startChaosWorld(
+  opts: { faults?: Partial<FaultKnobs>; namespace?: string } = {},
+): Promise<ChaosWorld> {
+  const namespace = opts.namespace ?? "chaos";
+  const api = await startKubeApiServer({ historyLimit: 50_000 });
+  const dir = mkdtempSync(join(tmpdir(), "cio-chaos-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  api.writeKubeconfig(kubeconfig);
+  const kube = new KubeClient({
+    connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
+    logger: createLogger({ level: "silent" }),
+  });
+  const sims = new Map<ProviderName, Simulator>();
+  for (const provider of PROVIDER_NAMES) {
+    const sim = await SIMULATORS[provider].start({ transitionMs: 150, ...opts.faults });
+    sims.set(provider, sim);
+    await kube.create(SecretResource, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: `${provider}-creds`, namespace },
+      stringData: { ...sim.credentials },
+    } as never);
+  }
+  const logs: string[] = [];
+  const running = new Set<ChildProcess>();
+
+  return {
+    api,
+    kube,
+    sims,
+    namespace,
+    logs,
+    startOperator(extra = []) {
+      const child = spawn(
+        process.execPath,
+        [
+          join(root, "src/main.ts"),
+          `--kubeconfig=${kubeconfig}`,
+          "--metrics-bind-address=0",
+          "--health-probe-bind-address=0",
+          "--resync-period=3s",
+          "--poll-initial=200ms",
+          "--poll-max=1s",
+          "--provider-timeout=1500ms",
+          "--provider-qps=200",
+          "--provider-burst=50",
+          "--log-level=debug",
+          ...extra,
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      running.add(child);
+      child.stdout.on("data", (b: Buffer) => logs.push(b.toString()));
+      child.stderr.on("data", (b: Buffer) => logs.push(b.toString()));
+      const exited = new Promise<number | null>((resolve) =>
+        child.once("exit", (code) => {
+          running.delete(child);
+          resolve(code);
+        }),
+      );
+      return {
+        pid: child.pid,
+        exited,
+        kill: (signal) => {
+          child.kill(signal);
+        },
+      };
+    },
+    async instance(provider, name, spec = {}) {
+      const sim = sims.get(provider);
+      if (!sim) throw new Error(`no ${provider} simulator`);
+      const kit = SIMULATORS[provider].spec;
+      return kube.create(CloudInstanceResource, {
+        apiVersion: "compute.instance-operator.dev/v1alpha1",
+        kind: "CloudInstance",
+        metadata: { name, namespace },
+        spec: {
+          provider: {
+            name: provider,
+            credentialsSecretRef: { name: `${provider}-creds` },
+            endpoint: sim.url,
+          },
+          ...(kit.region === undefined ? {} : { region: kit.region }),
+          plan: kit.plan,
+          image: kit.image,
+          ...(kit.providerOptions === undefined ? {} : { providerOptions: kit.providerOptions }),
+          ...spec,
+        },
+      } as never);
+    },
+    instances: () => api.objects("cloudinstances") as unknown as CloudInstance[],
+    secrets() {
+      const keys = ["apiKey", "secretAccessKey", "token", "password"];
+      return [...sims.values()].flatMap((s) =>
+        Object.entries(s.credentials)
+          .filter(([k]) => keys.includes(k))
+          .map(([, v]) => v),
+      );
+    },
+    async close() {
+      for (const child of running) child.kill("SIGKILL");
+      await kube.close();
+      for (const sim of sims.values()) await sim.close();
+      await api.close();
+    },
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Retries a kube call through injected API faults (the test's own client is not under test). */
+export async function persist<T>(fn: () => Promise<T>, tries = 20): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "ERR_KUBE_ALREADY_EXISTS" || code === "ERR_KUBE_NOT_FOUND" || i >= tries) throw err;
+      await sleep(100);
+    }
+  }
+}
