@@ -48,7 +48,7 @@ const cases: Case[] = readdirSync(DIR)
     return {
       file,
       title: /^# (.*)$/m.exec(text)?.[1] ?? file,
-      expect: (head?.expect ?? {}),
+      expect: head?.expect ?? {},
       objects: docs,
       namespace: `bad-${String(i).padStart(2, "0")}`,
     };
