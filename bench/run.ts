@@ -5,7 +5,7 @@
 // `npm test` runs.
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../test/kube/server.ts";
@@ -36,8 +36,19 @@ const outDir = args.get("out") ?? join(root, "bench", "results");
 const SIM = { transitionMs: 800, latencyMs: 5, rateLimitQps: 100 };
 /** Provider calls a create needs at the least (create, one get) and a delete (delete, one get). */
 const MIN_CALLS = 2;
-const RESYNC = smoke ? "5s" : "20s";
-const RESYNC_MS = smoke ? 5_000 : 20_000;
+/**
+ * A resync period the simulated account can serve: every object is read once per period, so
+ * the period must leave room under the provider's rate limit (20 s, or 1.5 x N / qps).
+ */
+const resyncMsFor = (n: number): number =>
+  smoke ? 5_000 : Math.max(20_000, Math.ceil((1.5 * n) / SIM.rateLimitQps) * 1000);
+/** The production image's runtime settings (Dockerfile ENV), so the figures are the shipped ones. */
+const PRODUCTION_ENV: Record<string, string> = Object.fromEntries(
+  [...readFileSync(join(root, "Dockerfile"), "utf8").matchAll(/^ENV (.+)$/gm)]
+    .flatMap((m) => (m[1] ?? "").split(/\s+/))
+    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const)
+    .filter(([k]) => k === "NODE_OPTIONS" || k === "MALLOC_ARENA_MAX"),
+);
 /** Stay just under the simulator's limit so no request earns a 429. */
 const PROVIDER = [
   `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
@@ -75,7 +86,7 @@ interface RunResult {
     providerCallsPerInstanceToReady: number;
     kubeObjectWritesPerInstanceToReady: number;
     eventsPerInstanceToReady: number;
-    resync: { providerCallsPerInstance: number; kubeWrites: number; objects: number };
+    resync: { periodSeconds: number; providerCallsPerInstance: number; kubeWrites: number; objects: number };
   };
   memory: { rssMB: number; heapUsedMB: number };
   cpu: { secondsPer1000Reconciles: number; reconciles: number };
@@ -134,6 +145,7 @@ async function until(what: string, pred: () => boolean, timeoutMs: number): Prom
 
 async function run(scenario: Scenario, n: number): Promise<RunResult> {
   say(`== ${scenario.id} N=${String(n)}`);
+  const resyncMs = resyncMsFor(n);
   const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 6) });
   const sim = await startM2sSimulator({ faults: { ...SIM } });
   const dir = mkdtempSync(join(tmpdir(), "cio-bench-"));
@@ -157,12 +169,12 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
       `--kubeconfig=${kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${String(port)}`,
       `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
-      `--resync-period=${RESYNC}`,
+      `--resync-period=${String(resyncMs / 1000)}s`,
       "--log-level=error",
       ...PROVIDER,
       ...scenario.flags,
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...PRODUCTION_ENV } },
   );
   const exited = new Promise<void>((r) => operator.once("exit", () => r()));
   try {
@@ -216,7 +228,7 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
     await sleep(1_000);
     const pr0 = providerCalls(sim);
     const wr0 = writes(api);
-    await sleep(RESYNC_MS * 1.15);
+    await sleep(resyncMs * 1.15);
     const pr1 = providerCalls(sim);
     const wr1 = writes(api);
     const m2 = await scrape(port);
@@ -273,6 +285,7 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
         kubeObjectWritesPerInstanceToReady: round((w1.objects - w0.objects - n) / n),
         eventsPerInstanceToReady: round((w1.events - w0.events) / n),
         resync: {
+          periodSeconds: resyncMs / 1000,
           providerCallsPerInstance: round((pr1 - pr0) / n),
           kubeWrites: wr1.objects - wr0.objects,
           objects: n,
@@ -362,7 +375,8 @@ async function main(): Promise<void> {
       node: process.version,
     },
     simulator: { provider: "m2s", ...SIM },
-    resyncPeriod: RESYNC,
+    resyncPeriod: "max(20 s, 1.5 x N / rateLimitQps); 5 s in the smoke run",
+    runtime: PRODUCTION_ENV,
     idealFormula: "max(2 calls x N / rateLimitQps, N / rateLimitQps + transition) + 2 x latency",
     smoke,
     results,

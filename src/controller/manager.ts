@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { OperatorConfig } from "../config.ts";
+import { stripUnread } from "./runtime/predicates.ts";
 import { Controller, type Reconcile } from "./runtime/controller.ts";
 import { Informer } from "./runtime/informer.ts";
 import { DEFAULT_LEASE_TIMING, LeaderElector } from "./runtime/leader-election.ts";
@@ -143,6 +144,7 @@ export class Manager {
       // reconciler requeues its own object at --resync-period, jittered, which spreads the
       // load and honours the per-object poll-interval annotation.
       resyncMs: 0,
+      transform: stripUnread,
       ...(this.#d.watchTimeoutSeconds ? { watchTimeoutSeconds: this.#d.watchTimeoutSeconds } : {}),
     });
     this.#caches.set(id, informer as unknown as Informer<AnyObject>);

@@ -25,6 +25,8 @@ export interface InformerOptions<T extends AnyObject> {
   logger: Logger;
   clock: Clock;
   random?: () => number;
+  /** Applied to every object before it is cached. */
+  transform?: ((obj: T) => T) | undefined;
   /** Re-delivers every cached object as an update this often (jittered ±10 %); 0 = never. */
   resyncMs?: number;
   backoff?: BackoffPolicy;
@@ -83,6 +85,7 @@ export class Informer<T extends AnyObject> {
           ...(opts.backoff ? { backoff: opts.backoff } : {}),
           ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
           ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
+          transform: opts.transform,
         }),
     );
   }

@@ -21,3 +21,23 @@ export function specOrMetadataChanged(old: AnyObject, obj: AnyObject): boolean {
     !same(a.labels, b.labels)
   );
 }
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * Drops what the operator never reads from cached objects: managedFields and kubectl's copy of
+ * the last applied manifest are often larger than the object itself (controller-runtime's
+ * TransformStripManagedFields). Status writes go to the status subresource, so nothing
+ * stripped here is ever written back.
+ */
+export function stripUnread<T extends AnyObject>(obj: T): T {
+  const meta = obj.metadata as AnyObject["metadata"] & { managedFields?: unknown };
+  const annotations = meta.annotations;
+  if (meta.managedFields === undefined && annotations?.[LAST_APPLIED] === undefined) return obj;
+  const { managedFields: _m, ...rest } = meta;
+  const kept =
+    annotations === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== LAST_APPLIED));
+  return { ...obj, metadata: { ...rest, ...(kept === undefined ? {} : { annotations: kept }) } };
+}

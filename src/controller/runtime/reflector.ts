@@ -32,6 +32,8 @@ export interface ReflectorOptions<T extends AnyObject> {
   backoff?: BackoffPolicy;
   /** Server-side watch timeout range, seconds: a random value in it per watch (5–10 min). */
   watchTimeoutSeconds?: { min: number; max: number };
+  /** Applied to every object before it is cached (e.g. drop fields nobody reads). */
+  transform?: ((obj: T) => T) | undefined;
 }
 
 /** A watch that ended this fast without delivering anything is treated as a failure (no busy loop). */
@@ -118,7 +120,7 @@ export class Reflector<T extends AnyObject> {
         limit: o.pageSize ?? 500,
         continue: page.continue,
       });
-      items.push(...page.items);
+      items.push(...(o.transform ? page.items.map(o.transform) : page.items));
     }
     if (signal.aborted) return;
     const ns = o.namespace;
@@ -159,9 +161,10 @@ export class Reflector<T extends AnyObject> {
         const old = o.store.delete(key);
         o.sink.onDelete(old ?? ev.object);
       } else {
-        const old = o.store.upsert(ev.object);
-        if (old) o.sink.onUpdate(old, ev.object);
-        else o.sink.onAdd(ev.object);
+        const obj = o.transform ? o.transform(ev.object) : ev.object;
+        const old = o.store.upsert(obj);
+        if (old) o.sink.onUpdate(old, obj);
+        else o.sink.onAdd(obj);
       }
       if (rv) this.#resourceVersion = rv;
     }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { specOrMetadataChanged } from "../../../src/controller/runtime/predicates.ts";
+import { specOrMetadataChanged, stripUnread } from "../../../src/controller/runtime/predicates.ts";
 import type { AnyObject } from "../../../src/kube/object.ts";
 
 const obj = (meta: Partial<AnyObject["metadata"]>, status: unknown = {}): AnyObject =>
@@ -24,4 +24,17 @@ test("spec, deletion, annotations and labels changes are reconciled", () => {
     true,
     "kinds without generation",
   );
+});
+
+test("cached objects lose managedFields and kubectl's last-applied copy, nothing else", () => {
+  const o = obj({
+    managedFields: [{ manager: "kubectl" }],
+    annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{…}", keep: "me" },
+  });
+  const s = stripUnread(o);
+  assert.equal((s.metadata as { managedFields?: unknown }).managedFields, undefined);
+  assert.deepEqual(s.metadata.annotations, { keep: "me" });
+  assert.equal(s.metadata.name, "a");
+  const plain = obj({});
+  assert.equal(stripUnread(plain), plain, "untouched objects are not copied");
 });
