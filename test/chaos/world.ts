@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../kube/server.ts";
-import { SIMULATORS } from "../sim/all.ts";
+import { instanceManifest, SIMULATORS } from "../sim/all.ts";
 import type { FaultKnobs, Simulator } from "../sim/common.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
@@ -112,24 +112,10 @@ export async function startChaosWorld(
     async instance(provider, name, spec = {}) {
       const sim = sims.get(provider);
       if (!sim) throw new Error(`no ${provider} simulator`);
-      const kit = SIMULATORS[provider].spec;
-      return kube.create(CloudInstanceResource, {
-        apiVersion: "compute.instance-operator.dev/v1alpha1",
-        kind: "CloudInstance",
-        metadata: { name, namespace },
-        spec: {
-          provider: {
-            name: provider,
-            credentialsSecretRef: { name: `${provider}-creds` },
-            endpoint: sim.url,
-          },
-          ...(kit.region === undefined ? {} : { region: kit.region }),
-          plan: kit.plan,
-          image: kit.image,
-          ...(kit.providerOptions === undefined ? {} : { providerOptions: kit.providerOptions }),
-          ...spec,
-        },
-      } as never);
+      return kube.create(
+        CloudInstanceResource,
+        instanceManifest(provider, { name, namespace, endpoint: sim.url }, spec) as never,
+      );
     },
     instances: () => api.objects("cloudinstances") as unknown as CloudInstance[],
     secrets() {

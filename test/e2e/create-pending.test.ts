@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorld, eventually, CloudInstanceResource } from "./harness.ts";
+import { startWorld, CloudInstanceResource } from "./harness.ts";
+import { cond } from "./harness.ts";
 import { ANNOTATION_CREATE_PENDING, type CloudInstance } from "../../src/api/index.ts";
 import { factory as m2s } from "../../src/providers/m2s/index.ts";
 import type { Capability, DriverFactory } from "../../src/providers/driver.ts";
@@ -29,21 +30,7 @@ const withoutFindByOwner: DriverFactory<unknown> = {
 
 type World = Awaited<ReturnType<typeof startWorld>>;
 let w: World;
-const cond = (o: CloudInstance, type: string) => o.status?.conditions?.find((c) => c.type === type);
 const vmsOf = (o: CloudInstance) => w.m2s.vms().filter((v) => v.ownerUID === o.metadata.uid);
-
-async function waitFor(
-  name: string,
-  pred: (o: CloudInstance) => boolean,
-  what: string,
-): Promise<CloudInstance> {
-  let last: CloudInstance | undefined;
-  await eventually(async () => {
-    last = await w.get(name);
-    return pred(last);
-  }, `${name}: ${what}`);
-  return last!;
-}
 
 before(async () => {
   w = await startWorld();
@@ -56,7 +43,7 @@ after(async () => {
 describe("create-pending marker (provider without lookup by owner)", () => {
   test("a normal create sets and then clears the marker, leaving exactly one VM", async () => {
     await w.instance("plain");
-    const o = await waitFor("plain", (x) => cond(x, "Ready")?.status === "True", "Ready");
+    const o = await w.waitFor("plain", (x) => cond(x, "Ready")?.status === "True", "Ready");
     assert.equal(o.metadata.annotations?.[ANNOTATION_CREATE_PENDING], undefined);
     assert.equal(vmsOf(o).length, 1);
   });
@@ -64,7 +51,7 @@ describe("create-pending marker (provider without lookup by owner)", () => {
   test("an ambiguous create failure keeps the marker: no second create, a condition asks a human", async () => {
     w.m2s.faults.failOperation = "POST /v1/instances";
     await w.instance("ambiguous");
-    const o = await waitFor(
+    const o = await w.waitFor(
       "ambiguous",
       (x) => cond(x, "Synced")?.reason === "CreatePendingUnverifiable",
       "CreatePendingUnverifiable",
@@ -84,7 +71,7 @@ describe("create-pending marker (provider without lookup by owner)", () => {
     await w.kube.patch(CloudInstanceResource, "e2e", "ambiguous", {
       metadata: { annotations: { [ANNOTATION_CREATE_PENDING]: null } },
     });
-    const done = await waitFor(
+    const done = await w.waitFor(
       "ambiguous",
       (x) => cond(x, "Ready")?.status === "True",
       "Ready after the marker went",
@@ -94,7 +81,7 @@ describe("create-pending marker (provider without lookup by owner)", () => {
 
   test("a refused create (unknown image) clears the marker, so fixing the spec just works", async () => {
     await w.instance("refused", { image: "windows-95" });
-    const o = await waitFor(
+    const o = await w.waitFor(
       "refused",
       (x) => /Image inconnue/.test(cond(x, "Synced")?.message ?? ""),
       "the provider's refusal on the status",
@@ -102,7 +89,11 @@ describe("create-pending marker (provider without lookup by owner)", () => {
     assert.equal(cond(o, "Synced")?.status, "False");
     assert.equal(o.metadata.annotations?.[ANNOTATION_CREATE_PENDING], undefined, "the marker was cleared");
     await w.kube.patch(CloudInstanceResource, "e2e", "refused", { spec: { image: "debian-12" } });
-    const fixed = await waitFor("refused", (x) => cond(x, "Ready")?.status === "True", "Ready after the fix");
+    const fixed = await w.waitFor(
+      "refused",
+      (x) => cond(x, "Ready")?.status === "True",
+      "Ready after the fix",
+    );
     assert.equal(vmsOf(fixed).length, 1);
   });
 });

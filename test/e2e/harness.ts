@@ -8,11 +8,17 @@ import type { Manager } from "../../src/controller/manager.ts";
 import type { DriverRegistry } from "../../src/providers/pool.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
-import { SIMULATORS } from "../sim/all.ts";
+import { instanceManifest, SIMULATORS } from "../sim/all.ts";
 import type { Simulator } from "../sim/common.ts";
 import type { ProviderName } from "../../src/api/index.ts";
 
-export { eventually } from "../kube-client/harness.ts";
+import { eventually } from "../kube-client/harness.ts";
+import { isNotFound } from "../../src/kube/errors.ts";
+
+export { eventually };
+
+export const cond = (o: CloudInstance, type: string) => o.status?.conditions?.find((c) => c.type === type);
+export const ready = (o: CloudInstance): boolean => cond(o, "Ready")?.status === "True";
 
 export interface Operator {
   manager: Manager;
@@ -43,6 +49,10 @@ export async function startWorld(
     annotations?: Record<string, string>,
   ): Promise<CloudInstance>;
   get(name: string): Promise<CloudInstance>;
+  /** Reads the CloudInstance until `pred` holds; returns what satisfied it. */
+  waitFor(name: string, pred: (o: CloudInstance) => boolean, what: string): Promise<CloudInstance>;
+  /** Waits until the CloudInstance no longer exists (finalizer removed). */
+  gone(name: string): Promise<void>;
   close(): Promise<void>;
 }> {
   const api = await startApi();
@@ -126,30 +136,36 @@ export async function startWorld(
     async instanceOn(provider, name, spec = {}) {
       const sim = sims.get(provider);
       if (!sim) throw new Error(`no ${provider} simulator in this world`);
-      const kit = SIMULATORS[provider].spec;
-      return kube.create(CloudInstanceResource, {
-        apiVersion: "compute.instance-operator.dev/v1alpha1",
-        kind: "CloudInstance",
-        metadata: { name, namespace: ns },
-        spec: {
-          provider: {
-            name: provider,
-            credentialsSecretRef: { name: `${provider}-creds` },
-            endpoint: sim.url,
-          },
-          ...(kit.region === undefined ? {} : { region: kit.region }),
-          plan: kit.plan,
-          image: kit.image,
-          ...(kit.providerOptions === undefined ? {} : { providerOptions: kit.providerOptions }),
-          powerState: "Running",
-          deletionPolicy: "Delete",
-          updatePolicy: "Safe",
-          ...spec,
-        },
-      } as never);
+      return kube.create(
+        CloudInstanceResource,
+        instanceManifest(
+          provider,
+          { name, namespace: ns, endpoint: sim.url },
+          { powerState: "Running", deletionPolicy: "Delete", updatePolicy: "Safe", ...spec },
+        ) as never,
+      );
     },
     async get(name) {
       return kube.get(CloudInstanceResource, ns, name);
+    },
+    async waitFor(name, pred, what) {
+      let last: CloudInstance | undefined;
+      await eventually(async () => {
+        last = await kube.get(CloudInstanceResource, ns, name);
+        return pred(last);
+      }, `${name}: ${what}`);
+      if (!last) throw new Error(`${name}: never read`);
+      return last;
+    },
+    async gone(name) {
+      await eventually(async () => {
+        try {
+          await kube.get(CloudInstanceResource, ns, name);
+          return false;
+        } catch (err) {
+          return isNotFound(err);
+        }
+      }, `${name} deleted`);
     },
     async close() {
       for (const op of operators) await op.stop().catch(() => undefined);

@@ -7,6 +7,7 @@ import {
   InstanceTemplateResource,
   type Operator,
 } from "./harness.ts";
+import { cond, ready } from "./harness.ts";
 import { EventResource } from "../../src/kube/resources.ts";
 import { ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, type CloudInstance } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
@@ -15,33 +16,7 @@ type World = Awaited<ReturnType<typeof startWorld>>;
 let w: World;
 let op: Operator;
 
-const cond = (o: CloudInstance, type: string) => o.status?.conditions?.find((c) => c.type === type);
-const ready = (o: CloudInstance) => cond(o, "Ready")?.status === "True";
 const vmsOf = (o: CloudInstance) => w.m2s.vms().filter((v) => v.ownerUID === o.metadata.uid);
-
-async function waitFor(
-  name: string,
-  pred: (o: CloudInstance) => boolean,
-  what: string,
-): Promise<CloudInstance> {
-  let last: CloudInstance | undefined;
-  await eventually(async () => {
-    last = await w.get(name);
-    return pred(last);
-  }, `${name}: ${what}`);
-  return last!;
-}
-
-async function gone(name: string): Promise<void> {
-  await eventually(async () => {
-    try {
-      await w.get(name);
-      return false;
-    } catch (err) {
-      return isNotFound(err);
-    }
-  }, `${name} deleted`);
-}
 
 before(async () => {
   w = await startWorld();
@@ -54,7 +29,7 @@ after(async () => {
 describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
   test("create -> Running -> stop -> start -> resize -> delete", async () => {
     await w.instance("life");
-    let o = await waitFor("life", ready, "Ready");
+    let o = await w.waitFor("life", ready, "Ready");
     assert.equal(o.status?.phase, "Running");
     assert.match(o.status?.instanceID ?? "", /^i-/);
     assert.ok((o.status?.addresses?.public?.length ?? 0) > 0);
@@ -62,13 +37,13 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     assert.equal(vmsOf(o).length, 1);
 
     await w.kube.patch(CloudInstanceResource, "e2e", "life", { spec: { powerState: "Stopped" } });
-    o = await waitFor("life", (x) => x.status?.phase === "Stopped" && ready(x), "Stopped and Ready");
+    o = await w.waitFor("life", (x) => x.status?.phase === "Stopped" && ready(x), "Stopped and Ready");
     assert.equal(cond(o, "Running")?.status, "False");
 
     await w.kube.patch(CloudInstanceResource, "e2e", "life", {
       spec: { powerState: "Running", plan: "performance" },
     });
-    o = await waitFor(
+    o = await w.waitFor(
       "life",
       (x) => x.status?.plan === "performance" && x.status.phase === "Running" && ready(x),
       "resized and running",
@@ -76,7 +51,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     assert.equal(o.status?.observedGeneration, o.metadata.generation);
 
     await w.kube.delete(CloudInstanceResource, "e2e", "life");
-    await gone("life");
+    await w.gone("life");
     assert.equal(vmsOf(o).length, 0, "the VM is deleted at the provider before the finalizer goes");
   });
 
@@ -84,7 +59,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     await w.instance("nosecret", {
       provider: { name: "m2s", credentialsSecretRef: { name: "later" }, endpoint: w.m2s.url },
     });
-    const o = await waitFor(
+    const o = await w.waitFor(
       "nosecret",
       (x) => cond(x, "Synced")?.reason === "SecretNotFound",
       "SecretNotFound",
@@ -100,19 +75,19 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
         stringData: { apiKey: w.m2s.credentials.apiKey! },
       } as never,
     );
-    await waitFor("nosecret", ready, "Ready after the Secret appeared");
+    await w.waitFor("nosecret", ready, "Ready after the Secret appeared");
   });
 
   test("an unknown plan ends with Synced=False and no VM", async () => {
     await w.instance("badplan", { plan: "gigantic" });
-    const o = await waitFor("badplan", (x) => cond(x, "Synced")?.reason === "UnknownPlan", "UnknownPlan");
+    const o = await w.waitFor("badplan", (x) => cond(x, "Synced")?.reason === "UnknownPlan", "UnknownPlan");
     assert.match(cond(o, "Synced")?.message ?? "", /starter, business/);
     assert.equal(vmsOf(o).length, 0);
   });
 
   test("providerOptions the driver rejects end with InvalidProviderOptions and no VM", async () => {
     await w.instance("badopts", { providerOptions: { backupEnabled: "yes" } });
-    const o = await waitFor(
+    const o = await w.waitFor(
       "badopts",
       (x) => cond(x, "Synced")?.reason === "InvalidProviderOptions",
       "InvalidProviderOptions",
@@ -123,18 +98,18 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("image change with updatePolicy Safe -> RebuildRequired; AllowRebuild rebuilds", async () => {
     await w.instance("img");
-    await waitFor("img", ready, "Ready");
+    await w.waitFor("img", ready, "Ready");
     await w.kube.patch(CloudInstanceResource, "e2e", "img", { spec: { image: "debian-12" } });
-    await waitFor("img", (x) => cond(x, "Synced")?.reason === "RebuildRequired", "RebuildRequired");
+    await w.waitFor("img", (x) => cond(x, "Synced")?.reason === "RebuildRequired", "RebuildRequired");
     await w.kube.patch(CloudInstanceResource, "e2e", "img", { spec: { updatePolicy: "AllowRebuild" } });
-    await waitFor("img", (x) => x.status?.image === "debian-12" && ready(x), "rebuilt");
+    await w.waitFor("img", (x) => x.status?.image === "debian-12" && ready(x), "rebuilt");
   });
 
   test("drift: a VM stopped and resized outside Kubernetes is brought back", async () => {
     const o = await w.instance("drift");
-    const r = await waitFor("drift", ready, "Ready");
+    const r = await w.waitFor("drift", ready, "Ready");
     w.m2s.mutate(r.status!.instanceID!, { status: "stopped", plan: "starter" });
-    await waitFor(
+    await w.waitFor(
       "drift",
       (x) => x.status?.plan === "business" && x.status.phase === "Running" && ready(x),
       "drift corrected",
@@ -144,9 +119,9 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("a VM deleted outside Kubernetes is recreated", async () => {
     await w.instance("vanish");
-    const r = await waitFor("vanish", ready, "Ready");
+    const r = await w.waitFor("vanish", ready, "Ready");
     w.m2s.destroy(r.status!.instanceID!);
-    const o = await waitFor(
+    const o = await w.waitFor(
       "vanish",
       (x) => ready(x) && x.status?.instanceID !== r.status!.instanceID,
       "recreated",
@@ -165,20 +140,20 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("paused: no provider calls, Synced=False Paused", async () => {
     const o = await w.instance("paused", {}, { [ANNOTATION_PAUSED]: "true" });
-    const p = await waitFor("paused", (x) => cond(x, "Synced")?.reason === "Paused", "Paused");
+    const p = await w.waitFor("paused", (x) => cond(x, "Synced")?.reason === "Paused", "Paused");
     assert.equal(p.status?.instanceID, undefined);
     assert.equal(vmsOf(o).length, 0);
     await w.kube.patch(CloudInstanceResource, "e2e", "paused", {
       metadata: { annotations: { [ANNOTATION_PAUSED]: null } },
     });
-    await waitFor("paused", ready, "Ready once unpaused");
+    await w.waitFor("paused", ready, "Ready once unpaused");
   });
 
   test("orphan: deletionPolicy Orphan keeps the VM", async () => {
     const o = await w.instance("orphan", { deletionPolicy: "Orphan" });
-    await waitFor("orphan", ready, "Ready");
+    await w.waitFor("orphan", ready, "Ready");
     await w.kube.delete(CloudInstanceResource, "e2e", "orphan");
-    await gone("orphan");
+    await w.gone("orphan");
     assert.equal(vmsOf(o).length, 1);
   });
 
@@ -187,7 +162,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     const orphan = w.m2s.vms().find((v) => v.status === "running");
     assert.ok(orphan);
     await w.instance("adopt", { deletionPolicy: "Orphan" }, { [ANNOTATION_EXTERNAL_ID]: orphan.id });
-    const o = await waitFor("adopt", ready, "Ready");
+    const o = await w.waitFor("adopt", ready, "Ready");
     assert.equal(o.status?.instanceID, orphan.id);
     assert.equal(w.m2s.vms().length, before);
   });
@@ -213,7 +188,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     });
     assert.equal(res.status, 201);
     op = await w.startOperator();
-    await waitFor("crash", ready, "Ready");
+    await w.waitFor("crash", ready, "Ready");
     assert.equal(vmsOf(o).length, 1);
   });
 
@@ -240,8 +215,8 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
       return all.every((i) => i.status?.plan === "business" && ready(i));
     }, "plan propagated to every replica");
     await w.kube.patch(InstanceTemplateResource, "e2e", "web", { spec: { replicas: 1 } });
-    await gone("web-2");
-    await gone("web-1");
+    await w.gone("web-2");
+    await w.gone("web-1");
     const t = await w.kube.get(InstanceTemplateResource, "e2e", "web");
     assert.equal(t.spec.replicas, 1);
     await eventually(
@@ -252,7 +227,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("a missing template is reported with an Event; a referenced template cannot vanish", async () => {
     await w.instance("from-tpl", { templateRef: { name: "base" }, plan: undefined });
-    const waiting = await waitFor(
+    const waiting = await w.waitFor(
       "from-tpl",
       (o) => cond(o, "Synced")?.reason === "TemplateNotFound",
       "TemplateNotFound",
@@ -278,7 +253,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
         image: "ubuntu-22.04",
       },
     });
-    const running = await waitFor("from-tpl", ready, "Ready from the template");
+    const running = await w.waitFor("from-tpl", ready, "Ready from the template");
     assert.equal(running.status?.plan, "starter");
 
     // Deleting the template while an instance uses it: it stays, says why, and goes with the instance.
@@ -292,7 +267,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     }, "template held with Ready=False InUse");
     assert.ok(ready(await w.get("from-tpl")), "the instance is unaffected");
     await w.kube.delete(CloudInstanceResource, "e2e", "from-tpl");
-    await gone("from-tpl");
+    await w.gone("from-tpl");
     await eventually(async () => {
       try {
         await w.kube.get(InstanceTemplateResource, "e2e", "base");
@@ -305,7 +280,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
 
   test("a no-op reconcile makes zero API writes", async () => {
     await w.instance("quiet");
-    await waitFor("quiet", ready, "Ready");
+    await w.waitFor("quiet", ready, "Ready");
     // Let in-flight polls settle, then count writes across several resyncs (resync is 1 s here).
     await new Promise((r) => setTimeout(r, 500));
     const before = w.api.server.requestCounts().byVerb;

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorld, eventually, CloudInstanceResource, InstanceTemplateResource } from "./harness.ts";
+import { cond, ready } from "./harness.ts";
 import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { EventResource } from "../../src/kube/resources.ts";
@@ -17,8 +18,6 @@ type World = Awaited<ReturnType<typeof startWorld>>;
 let w: World;
 const PROVIDERS = ["mos", "vscale", "zomro", "multicloud"] as const;
 
-const cond = (o: CloudInstance, type: string) => o.status?.conditions?.find((c) => c.type === type);
-const ready = (o: CloudInstance) => cond(o, "Ready")?.status === "True";
 const sim = (p: ProviderName) => {
   const s = w.sims.get(p);
   assert.ok(s);
@@ -28,29 +27,6 @@ const vmsOf = (p: ProviderName, o: CloudInstance) =>
   sim(p)
     .vms()
     .filter((v) => v.ownerUID === o.metadata.uid);
-
-async function waitFor(
-  name: string,
-  pred: (o: CloudInstance) => boolean,
-  what: string,
-): Promise<CloudInstance> {
-  let last: CloudInstance | undefined;
-  await eventually(async () => {
-    last = await w.get(name);
-    return pred(last);
-  }, `${name}: ${what}`);
-  return last!;
-}
-async function gone(name: string): Promise<void> {
-  await eventually(async () => {
-    try {
-      await w.get(name);
-      return false;
-    } catch (err) {
-      return isNotFound(err);
-    }
-  }, `${name} deleted`);
-}
 
 before(async () => {
   w = await startWorld({ providers: PROVIDERS });
@@ -66,18 +42,18 @@ for (const provider of PROVIDERS) {
     test(`create -> Running${kit.canStop ? " -> stop -> start" : ""}${kit.resizeTo ? " -> resize" : ""} -> delete, one VM throughout`, async () => {
       const name = `${provider}-life`;
       await w.instanceOn(provider, name);
-      let o = await waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running and Ready");
+      let o = await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running and Ready");
       assert.ok(o.status?.instanceID);
       assert.equal(vmsOf(provider, o).length, 1);
       if (kit.canStop) {
         await w.kube.patch(CloudInstanceResource, "e2e", name, { spec: { powerState: "Stopped" } });
-        await waitFor(name, (x) => ready(x) && x.status?.phase === "Stopped", "Stopped");
+        await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Stopped", "Stopped");
         await w.kube.patch(CloudInstanceResource, "e2e", name, { spec: { powerState: "Running" } });
-        await waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running again");
+        await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running again");
       }
       if (kit.resizeTo) {
         await w.kube.patch(CloudInstanceResource, "e2e", name, { spec: { plan: kit.resizeTo } });
-        o = await waitFor(
+        o = await w.waitFor(
           name,
           (x) => ready(x) && x.status?.plan === kit.resizeTo,
           `resized to ${kit.resizeTo}`,
@@ -86,7 +62,7 @@ for (const provider of PROVIDERS) {
       }
       assert.equal(vmsOf(provider, o).length, 1, "still exactly one VM");
       await w.kube.delete(CloudInstanceResource, "e2e", name);
-      await gone(name);
+      await w.gone(name);
       await eventually(() => Promise.resolve(vmsOf(provider, o).length === 0), `${provider} VM gone`);
     });
   });
@@ -96,10 +72,10 @@ describe("provider rules surface as conditions, without loops", () => {
   test("vscale: a downgrade is refused with DowngradeRefused and never sent", async () => {
     const upgrades = () => sim("vscale").requestCounts.get("POST /v1/scalets/:id/upgrade") ?? 0;
     await w.instanceOn("vscale", "vs-down", { plan: "large" });
-    await waitFor("vs-down", ready, "Ready");
+    await w.waitFor("vs-down", ready, "Ready");
     const upgradesBefore = upgrades();
     await w.kube.patch(CloudInstanceResource, "e2e", "vs-down", { spec: { plan: "small" } });
-    const o = await waitFor(
+    const o = await w.waitFor(
       "vs-down",
       (x) => cond(x, "Synced")?.reason === "DowngradeRefused",
       "DowngradeRefused",
@@ -118,7 +94,7 @@ describe("provider rules surface as conditions, without loops", () => {
     mos.balance = 0;
     try {
       await w.instanceOn("mos", "mos-poor");
-      const o = await waitFor(
+      const o = await w.waitFor(
         "mos-poor",
         (x) => /No enough balance/.test(cond(x, "Synced")?.message ?? ""),
         "billing",
@@ -138,10 +114,10 @@ describe("provider rules surface as conditions, without loops", () => {
 
   test("zomro: an expired session is renewed without the object noticing", async () => {
     await w.instanceOn("zomro", "zo-session");
-    await waitFor("zo-session", ready, "Ready");
+    await w.waitFor("zo-session", ready, "Ready");
     (sim("zomro") as ZomroSimulator).expireSessions();
     await w.kube.patch(CloudInstanceResource, "e2e", "zo-session", { spec: { powerState: "Stopped" } });
-    const o = await waitFor("zo-session", (x) => ready(x) && x.status?.phase === "Stopped", "Stopped");
+    const o = await w.waitFor("zo-session", (x) => ready(x) && x.status?.phase === "Stopped", "Stopped");
     assert.equal(cond(o, "Synced")?.status, "True");
   });
 
@@ -178,12 +154,12 @@ describe("provider rules surface as conditions, without loops", () => {
       metadata: { name: "mc-from-pool", namespace: "e2e" },
       spec: { templateRef: { name: "mc-pool" } },
     } as never);
-    const o = await waitFor("mc-from-pool", ready, "Ready from the mirrored template");
+    const o = await w.waitFor("mc-from-pool", ready, "Ready from the mirrored template");
     assert.equal(o.status?.providerData?.privateClusterId, undefined, "expanded the template's twin");
     assert.ok(mc.clusters().some((c) => String(c.id) === clusterId));
 
     await w.kube.patch(CloudInstanceResource, "e2e", "mc-from-pool", { spec: { powerState: "Stopped" } });
-    const refused = await waitFor(
+    const refused = await w.waitFor(
       "mc-from-pool",
       (x) => cond(x, "Synced")?.reason === "Unsupported",
       "Unsupported",
@@ -203,7 +179,7 @@ describe("provider rules surface as conditions, without loops", () => {
 
     await w.kube.delete(CloudInstanceResource, "e2e", "mc-from-pool");
     await w.kube.delete(InstanceTemplateResource, "e2e", "mc-pool");
-    await gone("mc-from-pool");
+    await w.gone("mc-from-pool");
     await eventually(async () => {
       try {
         await w.kube.get(InstanceTemplateResource, "e2e", "mc-pool");

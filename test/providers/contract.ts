@@ -9,8 +9,6 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
-import { createLogger } from "../../src/observability/logger.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import { HttpClientFactory } from "../../src/providers/http/client.ts";
 import { DriverPool } from "../../src/providers/pool.ts";
@@ -30,6 +28,7 @@ import {
 } from "../../src/providers/errors.ts";
 import type { ProviderName } from "../../src/api/index.ts";
 import type { Simulator } from "../sim/common.ts";
+import { captureLogs } from "./harness.ts";
 
 export interface ContractSubject<O> {
   provider: ProviderName;
@@ -61,18 +60,9 @@ export function runDriverContract<O>(subject: ContractSubject<O>): void {
   let sim: Simulator;
   let http: HttpClientFactory;
   let driver: Driver<O>;
-  const logLines: string[] = [];
+  const { logger, lines: logLines } = captureLogs();
   const errorMessages: string[] = [];
   const created: MachineRef[] = [];
-  const logger = createLogger({
-    level: "debug",
-    destination: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logLines.push(chunk.toString());
-        cb();
-      },
-    }),
-  });
   let uidCounter = 0;
   const uid = (label: string): string => `contract-${label}-${String(++uidCounter)}-${String(process.pid)}`;
 

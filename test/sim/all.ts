@@ -53,3 +53,29 @@ export const SIMULATORS: Record<ProviderName, SimulatorKit> = {
     canStop: false,
   },
 };
+
+/** A CloudInstance manifest on `provider` that its simulator accepts, with overrides. */
+export function instanceManifest(
+  provider: ProviderName,
+  at: { name: string; namespace: string; endpoint: string; secretName?: string },
+  spec: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const kit = SIMULATORS[provider].spec;
+  return {
+    apiVersion: "compute.instance-operator.dev/v1alpha1",
+    kind: "CloudInstance",
+    metadata: { name: at.name, namespace: at.namespace },
+    spec: {
+      provider: {
+        name: provider,
+        credentialsSecretRef: { name: at.secretName ?? `${provider}-creds` },
+        endpoint: at.endpoint,
+      },
+      ...(kit.region === undefined ? {} : { region: kit.region }),
+      plan: kit.plan,
+      image: kit.image,
+      ...(kit.providerOptions === undefined ? {} : { providerOptions: kit.providerOptions }),
+      ...spec,
+    },
+  };
+}

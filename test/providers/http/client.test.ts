@@ -2,8 +2,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
-import { createLogger } from "../../../src/observability/logger.ts";
+import { captureLogs } from "../harness.ts";
 import { Metrics } from "../../../src/observability/metrics.ts";
 import { HttpClientFactory, type HttpClient } from "../../../src/providers/http/client.ts";
 import { TransientError } from "../../../src/providers/errors.ts";
@@ -18,16 +17,7 @@ let seen: { method: string; url: string; headers: IncomingMessage["headers"]; bo
 let inFlight = 0;
 let maxInFlight = 0;
 
-const logLines: string[] = [];
-const logger = createLogger({
-  level: "debug",
-  destination: new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(chunk.toString());
-      cb();
-    },
-  }),
-});
+const { logger, lines: logLines } = captureLogs();
 let metrics: Metrics;
 let factory: HttpClientFactory;
 

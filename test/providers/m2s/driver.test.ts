@@ -1,27 +1,17 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Writable } from "node:stream";
-import { createLogger } from "../../../src/observability/logger.ts";
 import { Metrics } from "../../../src/observability/metrics.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { DriverPool } from "../../../src/providers/pool.ts";
 import { factory, OWNER_TAG_PREFIX, type M2sOptions } from "../../../src/providers/m2s/index.ts";
-import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
+import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
 import { CredentialsError, InvalidRequestError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { captureLogs, observeUntil } from "../harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../../sim/m2s/index.ts";
 
 let sim: M2sSimulator;
 let http: HttpClientFactory;
-const logLines: string[] = [];
-const logger = createLogger({
-  level: "debug",
-  destination: new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(chunk.toString());
-      cb();
-    },
-  }),
-});
+const { logger, lines: logLines } = captureLogs();
 const metrics = new Metrics();
 
 function driver(credentials: Record<string, string> = sim.credentials): Driver<M2sOptions> {
@@ -45,19 +35,6 @@ function desired(over: Partial<DesiredMachine<M2sOptions>> = {}): DesiredMachine
   };
 }
 
-async function until(
-  d: Driver<M2sOptions>,
-  ref: MachineRef,
-  pred: (s: string | undefined) => boolean,
-): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const m = await d.get(ref);
-    if (pred(m?.providerStatus)) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail("VM never reached the expected state");
-}
-
 before(async () => {
   sim = await startM2sSimulator({ faults: { transitionMs: 20 } });
   http = new HttpClientFactory({ logger, metrics, retry: { baseDelayMs: 5, maxDelayMs: 20 } });
@@ -74,7 +51,7 @@ describe("m2s driver against the m2s simulator", () => {
     assert.equal(observed?.phase, "Provisioning");
     assert.equal(observed?.transitional, true);
     const ref = { id, providerData: {} };
-    await until(d, ref, (s) => s === "running");
+    await observeUntil(d, ref, (m) => m?.providerStatus === "running");
     const m = await d.get(ref);
     assert.equal(m?.phase, "Running");
     assert.deepEqual(m?.tags, ["web"]);
@@ -106,24 +83,24 @@ describe("m2s driver against the m2s simulator", () => {
     const d = driver();
     const { id } = await d.create(desired({ ownerUID: "uid-ops" }));
     const ref = { id, providerData: {} };
-    await until(d, ref, (s) => s === "running");
+    await observeUntil(d, ref, (m) => m?.providerStatus === "running");
     await d.stop(ref, { hard: false });
-    await until(d, ref, (s) => s === "stopped");
+    await observeUntil(d, ref, (m) => m?.providerStatus === "stopped");
     await d.start(ref);
-    await until(d, ref, (s) => s === "running");
+    await observeUntil(d, ref, (m) => m?.providerStatus === "running");
     await d.stop(ref, { hard: true });
     assert.equal((await d.get(ref))?.phase, "Stopped");
     await d.resize(ref, "performance", { allowReboot: true });
     assert.equal((await d.get(ref))?.plan, "performance");
     await d.rebuild(ref, "debian-12", desired());
-    await until(d, ref, (s) => s === "stopped");
+    await observeUntil(d, ref, (m) => m?.providerStatus === "stopped");
     assert.equal((await d.get(ref))?.image, "debian-12");
     await d.setTags(ref, ["a", "b"], "uid-ops");
     const tagged = await d.get(ref);
     assert.deepEqual(tagged?.tags, ["a", "b"]);
     assert.equal(tagged?.ownerUID, "uid-ops", "the owner tag survives a tag update");
     await d.delete(ref);
-    await until(d, ref, (s) => s === undefined);
+    await observeUntil(d, ref, (m) => m?.providerStatus === undefined);
     await d.delete(ref);
     assert.equal(await d.get({ id: "i-unknown", providerData: {} }), undefined);
   });

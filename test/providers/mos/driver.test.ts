@@ -4,8 +4,9 @@ import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory, type HttpResponse } from "../../../src/providers/http/client.ts";
 import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
 import { parseBody } from "../../../src/providers/mos/api.ts";
-import type { DesiredMachine, Driver, MachineRef, ObservedMachine } from "../../../src/providers/driver.ts";
+import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { observeUntil } from "../harness.ts";
 import { startMosSimulator, type MosSimulator } from "../../sim/mos/index.ts";
 
 let sim: MosSimulator;
@@ -44,17 +45,6 @@ function desired(over: Partial<DesiredMachine<MosOptions>> = {}): DesiredMachine
     providerData: {},
     ...over,
   };
-}
-async function until(
-  ref: MachineRef,
-  pred: (m: ObservedMachine | undefined) => boolean,
-): Promise<ObservedMachine | undefined> {
-  for (let i = 0; i < 500; i++) {
-    const m = await d.get(ref);
-    if (pred(m)) return m;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail("never reached the expected state");
 }
 const response = (text: string, type: string): HttpResponse => ({
   status: 200,
@@ -108,7 +98,7 @@ describe("mos driver", () => {
   test("pending -> running; the name carries the owner; image and tags kept as metadata", async () => {
     const want = desired({ tags: ["web"] });
     const { id } = await d.create(want);
-    const m = await until({ id, providerData: {} }, (o) => o?.providerStatus === "running");
+    const m = await observeUntil(d, { id, providerData: {} }, (o) => o?.providerStatus === "running");
     assert.equal(m?.ownerUID, want.ownerUID);
     assert.equal(m?.image, IMAGE);
     assert.deepEqual(m?.tags, ["web"]);
@@ -169,7 +159,7 @@ describe("mos driver", () => {
   test("suspend is Stopped with a billing reason; auto-renew renews a lease about to end", async () => {
     const { id } = await d.create(desired());
     const ref: MachineRef = { id, providerData: {} };
-    await until(ref, (o) => o?.providerStatus === "running");
+    await observeUntil(d, ref, (o) => o?.providerStatus === "running");
     sim.mutate(id, { status: "suspend" });
     const m = await d.get(ref);
     assert.equal(m?.phase, "Stopped");
@@ -185,10 +175,10 @@ describe("mos driver", () => {
   test("a forced stop is immediate; start only from ready", async () => {
     const { id } = await d.create(desired());
     const ref: MachineRef = { id, providerData: {} };
-    await until(ref, (o) => o?.providerStatus === "running");
+    await observeUntil(d, ref, (o) => o?.providerStatus === "running");
     await d.stop(ref, { hard: true });
     assert.equal((await d.get(ref))?.providerStatus, "ready");
     await d.start(ref);
-    await until(ref, (o) => o?.providerStatus === "running");
+    await observeUntil(d, ref, (o) => o?.providerStatus === "running");
   });
 });

@@ -7,14 +7,9 @@ import {
   MulticloudOptionsSchema,
   type MulticloudOptions,
 } from "../../../src/providers/multicloud/index.ts";
-import type {
-  DesiredMachine,
-  DesiredTemplate,
-  Driver,
-  MachineRef,
-  ObservedMachine,
-} from "../../../src/providers/driver.ts";
+import type { DesiredMachine, DesiredTemplate, Driver } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { observeUntil } from "../harness.ts";
 import { startMulticloudSimulator, type MulticloudSimulator } from "../../sim/multicloud/index.ts";
 
 let http: HttpClientFactory;
@@ -66,18 +61,6 @@ function template(
     ...over,
   };
 }
-async function until(
-  d: Driver<MulticloudOptions>,
-  ref: MachineRef,
-  pred: (m: ObservedMachine | undefined) => boolean,
-): Promise<ObservedMachine | undefined> {
-  for (let i = 0; i < 500; i++) {
-    const m = await d.get(ref);
-    if (pred(m)) return m;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail("never reached the expected state");
-}
 
 let sim: MulticloudSimulator;
 let d: Driver<MulticloudOptions>;
@@ -101,7 +84,7 @@ describe("multicloud driver", () => {
     const first = await d.get(ref);
     assert.equal(first?.phase, "Provisioning");
     assert.equal(first?.transitional, true);
-    const m = await until(d, ref, (o) => o?.phase === "Running");
+    const m = await observeUntil(d, ref, (o) => o?.phase === "Running");
     assert.equal(m?.providerStatus, "1 (success)");
     assert.ok((m?.addresses.private.length ?? 0) > 0);
     sim.setStatus(id, 8);
@@ -116,10 +99,10 @@ describe("multicloud driver", () => {
     sim.failNextInit();
     const { id } = await d.create(desired());
     const ref = { id, providerData: {} };
-    const m = await until(d, ref, (o) => o?.phase === "Failed");
+    const m = await observeUntil(d, ref, (o) => o?.phase === "Failed");
     assert.match(m?.message ?? "", /initialisation timed out/);
     await d.start(ref);
-    await until(d, ref, (o) => o?.phase === "Running");
+    await observeUntil(d, ref, (o) => o?.phase === "Running");
   });
 
   test("an instance without a template gets a private remote template, deleted with it", async () => {
@@ -129,7 +112,7 @@ describe("multicloud driver", () => {
     assert.ok(sim.clusters().some((c) => c.name === `cio-${want.ownerUID}`));
     await d.delete({ id, providerData: providerData ?? {} });
     assert.ok(!sim.clusters().some((c) => c.name === `cio-${want.ownerUID}`));
-    await until(d, { id, providerData: {} }, (o) => o === undefined);
+    await observeUntil(d, { id, providerData: {} }, (o) => o === undefined);
   });
 
   test("remote templates: created once (found again by name), replaced on change, recreated when gone", async () => {
@@ -191,7 +174,7 @@ describe("multicloud driver", () => {
       src.failNextInit();
       const { id } = await sd.create(desired());
       const ref = { id, providerData: {} };
-      await until(sd, ref, (o) => o?.phase === "Failed");
+      await observeUntil(sd, ref, (o) => o?.phase === "Failed");
       await sd.start(ref);
       await sd.start(ref);
       assert.equal(src.requestCounts.get("GET /v1/start/:id"), 1, "the document's spelling was tried once");

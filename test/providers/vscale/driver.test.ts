@@ -3,13 +3,14 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { factory, type VscaleOptions } from "../../../src/providers/vscale/index.ts";
-import type { DesiredMachine, Driver, MachineRef, ObservedMachine } from "../../../src/providers/driver.ts";
+import type { DesiredMachine, Driver, ObservedMachine } from "../../../src/providers/driver.ts";
 import {
   InvalidRequestError,
   QuotaOrBillingError,
   TransientError,
   UnauthorizedError,
 } from "../../../src/providers/errors.ts";
+import { observeUntil } from "../harness.ts";
 import { startVscaleSimulator, type VscaleSimulator } from "../../sim/vscale/index.ts";
 
 let sim: VscaleSimulator;
@@ -42,17 +43,6 @@ function desired(over: Partial<DesiredMachine<VscaleOptions>> = {}): DesiredMach
     ...over,
   };
 }
-async function until(
-  ref: MachineRef,
-  pred: (m: ObservedMachine | undefined) => boolean,
-): Promise<ObservedMachine | undefined> {
-  for (let i = 0; i < 500; i++) {
-    const m = await d.get(ref);
-    if (pred(m)) return m;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail("never reached the expected state");
-}
 const settled = (status: string) => (m: ObservedMachine | undefined) =>
   m?.providerStatus === status && !m.transitional;
 
@@ -75,11 +65,11 @@ describe("vscale driver", () => {
     assert.equal(observed?.providerStatus, "defined");
     assert.equal(observed?.transitional, true);
     const ref = { id, providerData: {} };
-    const m = await until(ref, settled("started"));
+    const m = await observeUntil(d, ref, settled("started"));
     assert.equal(m?.phase, "Running");
     assert.ok((m?.addresses.public.length ?? 0) > 0);
     const stopped = await d.create(desired({ powerState: "Stopped" }));
-    const s = await until({ id: stopped.id, providerData: {} }, settled("stopped"));
+    const s = await observeUntil(d, { id: stopped.id, providerData: {} }, settled("stopped"));
     assert.equal(s?.phase, "Stopped");
   });
 
@@ -114,7 +104,7 @@ describe("vscale driver", () => {
   test("a downgrade is refused before any call, with reason DowngradeRefused", async () => {
     const { id } = await d.create(desired({ plan: "large" }));
     const ref = { id, providerData: {} };
-    await until(ref, settled("started"));
+    await observeUntil(d, ref, settled("started"));
     await assert.rejects(
       () => d.resize(ref, "small", { allowReboot: true }),
       (e: unknown) => e instanceof InvalidRequestError && e.reason === "DowngradeRefused" && e.terminal,
@@ -134,7 +124,7 @@ describe("vscale driver", () => {
   test("billing: Stopped with the reason; starting it is a billing error", async () => {
     const { id } = await d.create(desired());
     const ref = { id, providerData: {} };
-    await until(ref, settled("started"));
+    await observeUntil(d, ref, settled("started"));
     sim.mutate(id, { status: "billing" });
     const m = await d.get(ref);
     assert.equal(m?.phase, "Stopped");
@@ -148,10 +138,10 @@ describe("vscale driver", () => {
     const first = await d.get(ref);
     assert.equal(first?.transitional, true, "locked while being created");
     await assert.rejects(() => d.stop(ref, { hard: false }), TransientError);
-    await until(ref, settled("started"));
+    await observeUntil(d, ref, settled("started"));
     sim.failNextTask(id);
     await d.reboot(ref);
-    const m = await until(ref, (o) => o !== undefined && !o.transitional);
+    const m = await observeUntil(d, ref, (o) => o !== undefined && !o.transitional);
     assert.match(m?.message ?? "", /scalet_restart .*failed/);
   });
 
@@ -159,7 +149,7 @@ describe("vscale driver", () => {
     const want = desired({ tags: ["web"] });
     const { id } = await d.create(want);
     const ref = { id, providerData: {} };
-    await until(ref, settled("started"));
+    await observeUntil(d, ref, settled("started"));
     await d.setTags(ref, ["web", "prod"], want.ownerUID);
     let m = await d.get(ref);
     assert.deepEqual([...(m?.tags ?? [])].sort(), ["prod", "web"]);

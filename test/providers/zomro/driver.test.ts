@@ -4,8 +4,9 @@ import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
 import { elems, scalar } from "../../../src/providers/zomro/api.ts";
-import type { DesiredMachine, Driver, MachineRef, ObservedMachine } from "../../../src/providers/driver.ts";
+import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
+import { observeUntil } from "../harness.ts";
 import { startZomroSimulator, type ZomroSimulator } from "../../sim/zomro/index.ts";
 
 let sim: ZomroSimulator;
@@ -39,17 +40,6 @@ function desired(over: Partial<DesiredMachine<ZomroOptions>> = {}): DesiredMachi
     ...over,
   };
 }
-async function until(
-  ref: MachineRef,
-  pred: (m: ObservedMachine | undefined) => boolean,
-): Promise<ObservedMachine | undefined> {
-  for (let i = 0; i < 500; i++) {
-    const m = await d.get(ref);
-    if (pred(m)) return m;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail("never reached the expected state");
-}
 
 before(async () => {
   sim = await startZomroSimulator({ faults: { transitionMs: 20 } });
@@ -81,7 +71,7 @@ describe("zomro driver", () => {
     await d.validate(want);
     const { id } = await d.create(want);
     const ref = { id, providerData: {} };
-    const m = await until(ref, (o) => o?.providerStatus === "2");
+    const m = await observeUntil(d, ref, (o) => o?.providerStatus === "2");
     assert.equal(m?.phase, "Running");
     assert.equal(m?.ownerUID, want.ownerUID);
     assert.equal(m?.name, `cio-${want.ownerUID}`);
@@ -149,13 +139,13 @@ describe("zomro driver", () => {
   test("stop suspends (3 -> Stopped), start activates; a state conflict is retryable", async () => {
     const { id } = await d.create(desired());
     const ref = { id, providerData: {} };
-    await until(ref, (o) => o?.providerStatus === "2");
+    await observeUntil(d, ref, (o) => o?.providerStatus === "2");
     await assert.rejects(() => d.start(ref), TransientError, "starting an active service is a conflict");
     await d.stop(ref, { hard: false });
-    const s = await until(ref, (o) => o?.providerStatus === "3");
+    const s = await observeUntil(d, ref, (o) => o?.providerStatus === "3");
     assert.equal(s?.phase, "Stopped");
     await d.start(ref);
-    await until(ref, (o) => o?.providerStatus === "2");
+    await observeUntil(d, ref, (o) => o?.providerStatus === "2");
   });
 
   test("function names are configurable (vds instead of instances)", async () => {

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import type { Logger } from "pino";
+import { createLogger } from "../../src/observability/logger.ts";
+import type { Driver, MachineRef, ObservedMachine } from "../../src/providers/driver.ts";
+
+/** A debug-level logger whose lines the test can scan (for secrets, for request lines). */
+export function captureLogs(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: "debug",
+    destination: new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString());
+        cb();
+      },
+    }),
+  });
+  return { logger, lines };
+}
+
+/** Reads a VM until it satisfies `pred` (simulator transitions take tens of ms in tests). */
+export async function observeUntil<O>(
+  driver: Driver<O>,
+  ref: MachineRef,
+  pred: (m: ObservedMachine | undefined) => boolean,
+  what = "the expected state",
+): Promise<ObservedMachine | undefined> {
+  let last: ObservedMachine | undefined;
+  for (let i = 0; i < 1500; i++) {
+    last = await driver.get(ref);
+    if (pred(last)) return last;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`VM ${ref.id} never reached ${what}; last seen ${JSON.stringify(last ?? null)}`);
+}
