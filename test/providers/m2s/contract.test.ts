@@ -1,25 +1,19 @@
 import { factory, type M2sOptions } from "../../../src/providers/m2s/index.ts";
 import { startM2sSimulator } from "../../sim/m2s/index.ts";
 import { runDriverContract } from "../contract.ts";
+import { desiredMachine } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 
 runDriverContract<M2sOptions>({
   provider: "m2s",
   factory,
   startSimulator: () => startM2sSimulator({ faults: { transitionMs: 20 } }),
-  desired: (over = {}) => ({
-    ownerUID: "contract",
-    namespace: "ns",
-    name: "contract",
-    region: "fr-par-1",
-    plan: "business",
-    image: "ubuntu-22.04",
-    sshKeys: [],
-    tags: ["contract"],
-    powerState: "Running",
-    options: { resizeReboot: true },
-    providerData: {},
-    ...over,
-  }),
+  desired: (over = {}) =>
+    desiredMachine(
+      SIMULATORS.m2s.spec,
+      { resizeReboot: true },
+      { ownerUID: "contract", name: "contract", ...over },
+    ),
   resizeTo: "performance",
   rebuildTo: "debian-12",
   unknownId: "i-zzzzzz",

@@ -6,7 +6,8 @@ import { factory, MosOptionsSchema, type MosOptions } from "../../../src/provide
 import { parseBody } from "../../../src/providers/mos/api.ts";
 import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, UnauthorizedError } from "../../../src/providers/errors.ts";
-import { observeUntil } from "../harness.ts";
+import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 import { startMosSimulator, type MosSimulator } from "../../sim/mos/index.ts";
 
 let sim: MosSimulator;
@@ -31,20 +32,7 @@ function driver(
   });
 }
 function desired(over: Partial<DesiredMachine<MosOptions>> = {}): DesiredMachine<MosOptions> {
-  return {
-    ownerUID: `mos-${String(++uid)}`,
-    namespace: "ns",
-    name: "web",
-    region: undefined,
-    plan: "small_net",
-    image: IMAGE,
-    sshKeys: [],
-    tags: [],
-    powerState: "Running",
-    options,
-    providerData: {},
-    ...over,
-  };
+  return desiredMachine(SIMULATORS.mos.spec, options, { ownerUID: `mos-${String(++uid)}`, ...over });
 }
 const response = (text: string, type: string): HttpResponse => ({
   status: 200,
@@ -55,10 +43,7 @@ const response = (text: string, type: string): HttpResponse => ({
 
 before(async () => {
   sim = await startMosSimulator({ faults: { transitionMs: 20 } });
-  http = new HttpClientFactory({
-    logger: createLogger({ level: "silent" }),
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
+  http = testHttp();
   d = driver();
 });
 after(async () => {

@@ -5,6 +5,8 @@ import {
 } from "../../../src/providers/multicloud/index.ts";
 import { startMulticloudSimulator } from "../../sim/multicloud/index.ts";
 import { runDriverContract } from "../contract.ts";
+import { desiredMachine } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 
 // Both route spellings (the document's and the source code's) pass the same contract.
 for (const routes of ["document", "source"] as const) {
@@ -12,20 +14,12 @@ for (const routes of ["document", "source"] as const) {
     provider: "multicloud",
     factory,
     startSimulator: () => startMulticloudSimulator({ faults: { transitionMs: 20 }, routes }),
-    desired: (over = {}) => ({
-      ownerUID: "contract",
-      namespace: "ns",
-      name: "contract",
-      region: "cn-beijing",
-      plan: "1Core-1GB",
-      image: "centos7u2_64_40G_cloudinit_20160728.raw",
-      sshKeys: [],
-      tags: [],
-      powerState: "Running",
-      options: MulticloudOptionsSchema.parse({ cloud: "aliyun" }),
-      providerData: {},
-      ...over,
-    }),
+    desired: (over = {}) =>
+      desiredMachine(SIMULATORS.multicloud.spec, MulticloudOptionsSchema.parse({ cloud: "aliyun" }), {
+        ownerUID: "contract",
+        name: "contract",
+        ...over,
+      }),
     unknownId: "i-nosuchinstance",
     // No badCredentials: the document's API has no authentication.
   });

@@ -9,7 +9,8 @@ import {
 } from "../../../src/providers/multicloud/index.ts";
 import type { DesiredMachine, DesiredTemplate, Driver } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, UnauthorizedError } from "../../../src/providers/errors.ts";
-import { observeUntil } from "../harness.ts";
+import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 import { startMulticloudSimulator, type MulticloudSimulator } from "../../sim/multicloud/index.ts";
 
 let http: HttpClientFactory;
@@ -29,20 +30,7 @@ function driverFor(
   });
 }
 function desired(over: Partial<DesiredMachine<MulticloudOptions>> = {}): DesiredMachine<MulticloudOptions> {
-  return {
-    ownerUID: `mc-${String(++uid)}`,
-    namespace: "ns",
-    name: "web",
-    region: "cn-beijing",
-    plan: "1Core-1GB",
-    image: "centos7u2_64_40G_cloudinit_20160728.raw",
-    sshKeys: [],
-    tags: [],
-    powerState: "Running",
-    options,
-    providerData: {},
-    ...over,
-  };
+  return desiredMachine(SIMULATORS.multicloud.spec, options, { ownerUID: `mc-${String(++uid)}`, ...over });
 }
 function template(
   over: Partial<DesiredTemplate<MulticloudOptions>> = {},
@@ -65,10 +53,7 @@ function template(
 let sim: MulticloudSimulator;
 let d: Driver<MulticloudOptions>;
 before(async () => {
-  http = new HttpClientFactory({
-    logger: createLogger({ level: "silent" }),
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
+  http = testHttp();
   sim = await startMulticloudSimulator({ faults: { transitionMs: 20 } });
   d = driverFor(sim);
 });

@@ -10,7 +10,8 @@ import {
   TransientError,
   UnauthorizedError,
 } from "../../../src/providers/errors.ts";
-import { observeUntil } from "../harness.ts";
+import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 import { startVscaleSimulator, type VscaleSimulator } from "../../sim/vscale/index.ts";
 
 let sim: VscaleSimulator;
@@ -27,31 +28,16 @@ function driver(credentials: Record<string, string> = sim.credentials): Driver<V
   });
 }
 let uid = 0;
+const options: VscaleOptions = { catalogueTtlSeconds: 600 };
 function desired(over: Partial<DesiredMachine<VscaleOptions>> = {}): DesiredMachine<VscaleOptions> {
-  return {
-    ownerUID: `vs-${String(++uid)}`,
-    namespace: "ns",
-    name: "web",
-    region: "spb0",
-    plan: "medium",
-    image: "ubuntu_14.04_64_002_master",
-    sshKeys: [],
-    tags: [],
-    powerState: "Running",
-    options: { catalogueTtlSeconds: 600 },
-    providerData: {},
-    ...over,
-  };
+  return desiredMachine(SIMULATORS.vscale.spec, options, { ownerUID: `vs-${String(++uid)}`, ...over });
 }
 const settled = (status: string) => (m: ObservedMachine | undefined) =>
   m?.providerStatus === status && !m.transitional;
 
 before(async () => {
   sim = await startVscaleSimulator({ faults: { transitionMs: 30 } });
-  http = new HttpClientFactory({
-    logger: createLogger({ level: "silent" }),
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
+  http = testHttp();
   d = driver();
 });
 after(async () => {

@@ -6,7 +6,8 @@ import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/pro
 import { elems, scalar } from "../../../src/providers/zomro/api.ts";
 import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
-import { observeUntil } from "../harness.ts";
+import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 import { startZomroSimulator, type ZomroSimulator } from "../../sim/zomro/index.ts";
 
 let sim: ZomroSimulator;
@@ -25,28 +26,12 @@ function driver(credentials: Record<string, string> = sim.credentials): Driver<Z
   });
 }
 function desired(over: Partial<DesiredMachine<ZomroOptions>> = {}): DesiredMachine<ZomroOptions> {
-  return {
-    ownerUID: `zo-${String(++uid)}`,
-    namespace: "ns",
-    name: "web",
-    region: "nl",
-    plan: "3601",
-    image: "ubuntu-22.04",
-    sshKeys: [],
-    tags: [],
-    powerState: "Running",
-    options,
-    providerData: {},
-    ...over,
-  };
+  return desiredMachine(SIMULATORS.zomro.spec, options, { ownerUID: `zo-${String(++uid)}`, ...over });
 }
 
 before(async () => {
   sim = await startZomroSimulator({ faults: { transitionMs: 20 } });
-  http = new HttpClientFactory({
-    logger: createLogger({ level: "silent" }),
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-  });
+  http = testHttp();
   d = driver();
 });
 after(async () => {
