@@ -39,6 +39,11 @@ export interface DesiredMachine<Options = Record<string, unknown>> {
 /** Phases a VM can be observed in ("Pending" is ours alone: nothing exists yet). */
 export type ObservedPhase = Exclude<Phase, "Pending">;
 
+/** A provider's status values mapped onto phases; a status missing from it is waited on. */
+export type StateTable = Readonly<
+  Record<string, { phase: ObservedPhase; transitional: boolean; message?: string }>
+>;
+
 /** What the provider says about one VM, mapped onto the operator's vocabulary. */
 export interface ObservedMachine {
   id: string;

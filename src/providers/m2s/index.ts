@@ -8,7 +8,7 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
-  ObservedPhase,
+  StateTable,
 } from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
 import { M2sApi, type M2sInstance } from "./api.ts";
@@ -30,7 +30,7 @@ export const M2sOptionsSchema = z
   .strict();
 export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
 
-const PHASES: Record<string, { phase: ObservedPhase; transitional: boolean }> = {
+const PHASES: StateTable = {
   provisioning: { phase: "Provisioning", transitional: true },
   running: { phase: "Running", transitional: false },
   starting: { phase: "Running", transitional: true },

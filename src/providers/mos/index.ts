@@ -9,7 +9,7 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
-  ObservedPhase,
+  StateTable,
 } from "../driver.ts";
 import { CredentialsError, InvalidRequestError, NotFoundError, TransientError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
@@ -57,7 +57,7 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "findByOwner",
 ]);
 
-const STATES: Record<string, { phase: ObservedPhase; transitional: boolean; message?: string }> = {
+const STATES: StateTable = {
   running: { phase: "Running", transitional: false },
   ready: { phase: "Stopped", transitional: false },
   suspend: {

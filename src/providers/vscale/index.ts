@@ -10,6 +10,7 @@ import type {
   MachineRef,
   ObservedMachine,
   ObservedPhase,
+  StateTable,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
@@ -50,7 +51,7 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "findByOwner",
 ]);
 
-const STATES: Record<string, { phase: ObservedPhase; transitional: boolean; message?: string }> = {
+const STATES: StateTable = {
   defined: { phase: "Provisioning", transitional: true },
   started: { phase: "Running", transitional: false },
   stopped: { phase: "Stopped", transitional: false },

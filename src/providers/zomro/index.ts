@@ -9,7 +9,7 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
-  ObservedPhase,
+  StateTable,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
@@ -50,7 +50,7 @@ export type ZomroOptions = z.infer<typeof ZomroOptionsSchema>;
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "stop", "resize", "rebuild", "findByOwner"]);
 
-const STATES: Record<string, { phase: ObservedPhase; transitional: boolean; message?: string }> = {
+const STATES: StateTable = {
   "1": { phase: "Provisioning", transitional: true, message: "ordered" },
   "5": { phase: "Provisioning", transitional: true, message: "processing" },
   "2": { phase: "Running", transitional: false },
