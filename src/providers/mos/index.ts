@@ -145,6 +145,8 @@ class MosDriver implements Driver<MosOptions> {
   readonly #report: ((account: string, balance: number) => void) | undefined;
   readonly #catalogue = new TtlCache<Catalogue>();
   readonly #balance = new TtlCache<number>();
+  /** The last full observation per VM, so polls during a transition can be status-only. */
+  readonly #lastSeen = new Map<string, ObservedMachine>();
   /** When each VM's lease was last checked for auto-renewal. */
   readonly #renewChecked = new Map<string, number>();
 
@@ -284,7 +286,9 @@ class MosDriver implements Driver<MosOptions> {
     // is repaired by the tag sync; the id must reach the caller whatever happens.
     await this.#putMetadata(id, desired.image ?? "", desired.tags).catch(() => undefined);
     await this.#refreshBalance(true).catch(() => undefined);
-    return { id, observed: observe(out.Instance, undefined) };
+    const observed = observe(out.Instance, undefined);
+    this.#lastSeen.set(id, observed);
+    return { id, observed };
   }
 
   async #putMetadata(
@@ -309,6 +313,33 @@ class MosDriver implements Driver<MosOptions> {
   }
 
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+    // While a VM is in transition, polling needs its status only: one DescribeInstanceStatus
+    // instead of DescribeInstances plus GetInstanceMetadata, the rest from the last full read.
+    const last = this.#lastSeen.get(ref.id);
+    if (last?.transitional) {
+      let status: string;
+      try {
+        const out = await this.#api.call(
+          "DescribeInstanceStatus",
+          { InstanceId: ref.id },
+          z.looseObject({ InstanceStatus: z.looseObject({ status: z.coerce.string() }) }),
+          true,
+        );
+        status = out.InstanceStatus.status;
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        this.#lastSeen.delete(ref.id);
+        return undefined;
+      }
+      if (status === last.providerStatus) return last;
+    }
+    const observed = await this.#getFull(ref);
+    if (observed) this.#lastSeen.set(ref.id, observed);
+    else this.#lastSeen.delete(ref.id);
+    return observed;
+  }
+
+  async #getFull(ref: MachineRef): Promise<ObservedMachine | undefined> {
     const [instance] = await this.#describe({ "InstanceId.1": ref.id });
     if (!instance) return undefined;
     let metadata: Record<string, unknown> | undefined;
@@ -396,6 +427,7 @@ class MosDriver implements Driver<MosOptions> {
       if (!(err instanceof NotFoundError)) throw err;
     }
     this.#renewChecked.delete(ref.id);
+    this.#lastSeen.delete(ref.id);
   }
 
   close(): Promise<void> {

@@ -317,12 +317,27 @@ class VscaleDriver implements Driver<VscaleOptions> {
     await this.#action(ref, "POST", "upgrade", { rplan: plan });
   }
 
-  rebuild(): Promise<void> {
-    return Promise.reject(
-      new UnsupportedError(
-        "vscale can only reinstall a scalet's own image (PATCH /rebuild has no image parameter): recreate the instance to change the image",
+  /**
+   * `PATCH /scalets/:ctid/rebuild` reinstalls the scalet's own image (with the Secret's password
+   * when it has one). Another image cannot be installed, so the capability is not declared and
+   * an image change is reported as Unsupported; asking for the same image reinstalls it.
+   */
+  async rebuild(ref: MachineRef, image: string): Promise<void> {
+    const out = await this.#api.call(
+      { method: "GET", path: `/scalets/${encodeURIComponent(ref.id)}`, operation: "get" },
+      ScaletSchema,
+    );
+    if (!out) throw new NotFoundError(`vscale rebuild: scalet ${ref.id} not found`, { provider: "vscale" });
+    if (out.body.made_from !== image)
+      throw new UnsupportedError(
+        `vscale can only reinstall a scalet's own image (${out.body.made_from ?? "?"}), not ${image}: recreate the instance to change the image`,
         { provider: "vscale", operation: "rebuild" },
-      ),
+      );
+    await this.#action(
+      ref,
+      "PATCH",
+      "rebuild",
+      this.#password === undefined ? {} : { password: this.#password },
     );
   }
 

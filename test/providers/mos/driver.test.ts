@@ -89,6 +89,10 @@ describe("mos driver", () => {
     assert.deepEqual(m?.tags, ["web"]);
     assert.ok((m?.addresses.private.length ?? 0) > 0 && (m?.addresses.public.length ?? 0) > 0);
     assert.equal(sim.rejectedSignatures, 0);
+    assert.ok(
+      (sim.requestCounts.get("DescribeInstanceStatus") ?? 0) > 0,
+      "polls during the transition read the status only",
+    );
   });
 
   test("a short balance is a terminal 406 with MOS's message; the balance reaches the metric", async () => {

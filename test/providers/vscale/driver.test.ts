@@ -9,6 +9,7 @@ import {
   QuotaOrBillingError,
   TransientError,
   UnauthorizedError,
+  UnsupportedError,
 } from "../../../src/providers/errors.ts";
 import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
 import { SIMULATORS } from "../../sim/all.ts";
@@ -144,6 +145,19 @@ describe("vscale driver", () => {
     assert.deepEqual(m?.tags, ["prod"]);
     assert.equal(m?.ownerUID, want.ownerUID);
     assert.match(m?.name ?? "", /^ns-web--cio-/);
+  });
+
+  test("rebuild reinstalls the scalet's own image; another image is Unsupported", async () => {
+    const { id } = await d.create(desired());
+    const ref = { id, providerData: {} };
+    await observeUntil(d, ref, settled("started"));
+    await assert.rejects(
+      () => d.rebuild(ref, "debian_8.1_64_001_master", desired()),
+      (e: unknown) => e instanceof UnsupportedError && /own image/.test(e.message),
+    );
+    await d.rebuild(ref, "ubuntu_14.04_64_002_master", desired());
+    await observeUntil(d, ref, settled("started"));
+    assert.equal(sim.requestCounts.get("PATCH /v1/scalets/:id/rebuild"), 1);
   });
 
   test("errors carry the Vscale-Error-Message text", async () => {
