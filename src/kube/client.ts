@@ -9,6 +9,7 @@ import {
   KubeApiError,
   ServerError,
   TooManyRequestsError,
+  UnauthorizedError,
   errorFromResponse,
   type KubeStatus,
 } from "./errors.ts";
@@ -347,6 +348,12 @@ export class KubeClient {
       } catch (err) {
         if (!(err instanceof KubeApiError)) throw err;
         failure = err;
+      }
+      // A 401 after a token rotated: drop the cached credential and ask once more (the
+      // server refused before doing anything, so any verb may repeat).
+      if (failure instanceof UnauthorizedError && attempt === 0 && this.#conn.invalidate) {
+        this.#conn.invalidate();
+        continue;
       }
       const retriable =
         failure instanceof TooManyRequestsError ||

@@ -13,6 +13,8 @@ export interface KubeConnection {
   readonly dispatcher: Dispatcher;
   /** Fresh auth headers per request: token files and exec plugins rotate credentials. */
   headers(): Promise<Record<string, string>>;
+  /** Forgets cached credentials (after a 401), so the next request fetches fresh ones. */
+  invalidate?(): void;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,9 @@ export function connect(config: KubeConfig): Promise<KubeConnection> {
     async headers() {
       const authorization = await credentials.authorization();
       return authorization === undefined ? {} : { authorization };
+    },
+    invalidate() {
+      credentials.invalidate();
     },
     async close() {
       await dispatcher.close();

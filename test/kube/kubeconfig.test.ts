@@ -238,3 +238,47 @@ contexts: [{name: c, context: {cluster: c}}]`);
     }
   });
 });
+
+test("a 401 after the token file rotated: the client drops the cached token and retries once", async () => {
+  const { createServer: createHttp } = await import("node:http");
+  const { KubeClient } = await import("../../src/kube/client.ts");
+  const { SecretResource } = await import("../../src/kube/resources.ts");
+  const tokenPath = file("rotating-token", "old\n");
+  let seen = 0;
+  const srv = createHttp((req, res) => {
+    seen++;
+    if (req.headers.authorization !== "Bearer new") {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          reason: "Unauthorized",
+          code: 401,
+        }),
+      );
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "n" } }));
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  const kc = kubeConfigFromString(`current-context: c
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:${String(port)}"}}]
+users: [{name: u, user: {tokenFile: ${tokenPath}}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]`);
+  const client = new KubeClient({ connection: await connect(kc) });
+  try {
+    await assert.rejects(() => client.get(SecretResource, "n", "s"), /Unauthorized|401/);
+    writeFileSync(tokenPath, "new\n");
+    const before = seen;
+    const s = await client.get(SecretResource, "n", "s");
+    assert.equal(s.metadata.name, "s");
+    assert.equal(seen - before, 2, "one refused with the cached token, one accepted with the fresh one");
+  } finally {
+    await client.close();
+    srv.close();
+  }
+});
