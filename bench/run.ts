@@ -88,7 +88,7 @@ interface RunResult {
     eventsPerInstanceToReady: number;
     resync: { periodSeconds: number; providerCallsPerInstance: number; kubeWrites: number; objects: number };
   };
-  memory: { rssMB: number; heapUsedMB: number };
+  memory: { rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number };
   cpu: { secondsPer1000Reconciles: number; reconciles: number };
   latency: { idle: { p50ms: number; p99ms: number }; load: { p50ms: number; p99ms: number } };
 }
@@ -294,6 +294,8 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
       memory: {
         rssMB: round(sum(m2, "process_resident_memory_bytes") / 2 ** 20),
         heapUsedMB: round(sum(m2, "nodejs_heap_size_used_bytes") / 2 ** 20),
+        heapTotalMB: round(sum(m2, "nodejs_heap_size_total_bytes") / 2 ** 20),
+        externalMB: round(sum(m2, "nodejs_external_memory_bytes") / 2 ** 20),
       },
       cpu: { secondsPer1000Reconciles: round((cpuSeconds / Math.max(1, reconciles)) * 1000), reconciles },
       latency: {
