@@ -14,11 +14,13 @@ before(async () => {
   world = await startChaosWorld();
   operator = world.startOperator();
 });
-after(async () => {
-  operator.kill("SIGTERM");
-  await operator.exited;
-  await world.close();
-});
+after(
+  async () => {
+    await operator.stop();
+    await world.close();
+  },
+  { timeout: 60_000 },
+);
 
 const ready = (o: CloudInstance): boolean =>
   o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
@@ -38,11 +40,15 @@ test("500s, 429s and status conflicts from the API server: every object converge
     }
   })();
   const providers = ["m2s", "vscale", "zomro"] as const;
-  for (let i = 0; i < n; i++)
-    await persist(() => world.instance(providers[i % providers.length] ?? "m2s", `api-${String(i)}`));
-  await sleep(5_000);
-  injecting = false;
-  await chaos;
+  try {
+    for (let i = 0; i < n; i++)
+      await persist(() => world.instance(providers[i % providers.length] ?? "m2s", `api-${String(i)}`));
+    await sleep(5_000);
+  } finally {
+    // A failure above must not leave faults injected forever: that kept the file alive for hours.
+    injecting = false;
+    await chaos;
+  }
   const deadline = Date.now() + 60_000;
   while (!(world.instances().length === n && world.instances().every(ready))) {
     if (Date.now() > deadline) assert.fail("objects did not converge after the API trouble");

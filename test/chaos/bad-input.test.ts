@@ -97,11 +97,13 @@ before(async () => {
       } as never);
   }
 });
-after(async () => {
-  operator.kill("SIGTERM");
-  await operator.exited;
-  await world.close();
-});
+after(
+  async () => {
+    await operator.stop();
+    await world.close();
+  },
+  { timeout: 60_000 },
+);
 
 test(`the corpus has at least 50 cases (${String(cases.length)})`, () => {
   assert.ok(cases.length >= 50);

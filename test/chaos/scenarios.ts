@@ -130,8 +130,7 @@ export async function killsAndFaults(opts: {
   } finally {
     stopping = true;
     await Promise.all([killer, watchChaos, sampler]);
-    operator.kill("SIGTERM");
-    await operator.exited;
+    await operator.stop();
     report.seconds = Math.round((performance.now() - started) / 100) / 10;
   }
   return { report, world };

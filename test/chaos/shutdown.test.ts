@@ -13,9 +13,12 @@ before(async () => {
   // Slow providers keep every reconcile busy long enough to be caught mid-flight.
   world = await startChaosWorld({ faults: { latencyMs: 400 } });
 });
-after(async () => {
-  await world.close();
-});
+after(
+  async () => {
+    await world.close();
+  },
+  { timeout: 60_000 },
+);
 
 const ready = (o: CloudInstance): boolean =>
   o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
@@ -75,7 +78,6 @@ test("SIGTERM during 100 in-flight reconciles loses nothing and leaves a consist
       "exactly one VM for each of the objects",
     );
   } finally {
-    again.kill("SIGTERM");
-    await again.exited;
+    await again.stop();
   }
 });

@@ -24,6 +24,8 @@ export interface OperatorProcess {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL if the process has not exited within `graceMs`: a test hook never hangs. */
+  stop(graceMs?: number): Promise<number | null>;
 }
 
 export interface ChaosWorld {
@@ -107,6 +109,15 @@ export async function startChaosWorld(
         kill: (signal) => {
           child.kill(signal);
         },
+        async stop(graceMs = 40_000) {
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+          try {
+            return await exited;
+          } finally {
+            clearTimeout(timer);
+          }
+        },
       };
     },
     async instance(provider, name, spec = {}) {
@@ -137,15 +148,23 @@ export async function startChaosWorld(
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Retries a kube call through injected API faults (the test's own client is not under test). */
-export async function persist<T>(fn: () => Promise<T>, tries = 20): Promise<T> {
-  for (let i = 0; ; i++) {
+/**
+ * Retries a kube call through injected API faults (the test's own client is not under test).
+ * It gives up after `deadlineMs`: the operator competes for the same injected faults, so a
+ * count of tries says little on a slow machine.
+ */
+export async function persist<T>(fn: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
     try {
       return await fn();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      if (code === "ERR_KUBE_ALREADY_EXISTS" || code === "ERR_KUBE_NOT_FOUND" || i >= tries) throw err;
-      await sleep(100);
+      if (code === "ERR_KUBE_ALREADY_EXISTS" || code === "ERR_KUBE_NOT_FOUND" || Date.now() > deadline)
+        throw err;
+      // Short: the chaos injects a few faults every 250 ms, and a slower retry would meet
+      // nothing but faults while the operator is backing off.
+      await sleep(20);
     }
   }
 }
