@@ -27,8 +27,8 @@ FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 # Memory: a 4 MB young generation (V8's default grows to 16 MB per semi-space) and two malloc
-# arenas keep the resident size ~50 MB lower at a small GC cost; `npm run bench` measures the
-# operator with these same settings (it reads them from here).
+# arenas; the ENTRYPOINT's --heap-growing-percent=40 is the big one (see below). `npm run bench`
+# measures the operator with these same settings (it reads them from here).
 ENV NODE_OPTIONS=--max-semi-space-size=4 MALLOC_ARENA_MAX=2
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -40,4 +40,8 @@ EXPOSE 8080 8081
 # in-flight reconciles, releases the leader Lease). It starts no child processes, so no
 # zombie reaping (tini) is needed. No shell is used at run time. No HEALTHCHECK: Kubernetes
 # probes /healthz and /readyz.
-ENTRYPOINT ["node", "dist/main.js"]
+# --heap-growing-percent=40: V8 lets the old generation grow to up to 4x the live set before a
+# full GC when the machine has memory to spare, and malloc'd GC metadata grows with it. Capping
+# the growth at 1.4x held 10,000 objects in 160 MB instead of 277 MB, for ~12% more CPU per
+# reconcile (bench, 2026-11-23). It is a V8 flag, which NODE_OPTIONS refuses, hence here.
+ENTRYPOINT ["node", "--heap-growing-percent=40", "dist/main.js"]

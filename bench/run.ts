@@ -15,13 +15,14 @@ import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
 import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/api/index.ts";
+import { buildDist } from "../test/deploy/build-dist.ts";
 import { parseMetrics, histogramQuantile, type Samples } from "./prometheus.ts";
 
 const root = join(import.meta.dirname, "..");
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, "").split("=");
-    return [k ?? "", v ?? "true"] as const;
+    const [k = "", ...v] = a.replace(/^--/, "").split("=");
+    return [k, v.length === 0 ? "true" : v.join("=")] as const;
   }),
 );
 const smoke = args.get("smoke") === "true";
@@ -31,9 +32,14 @@ const baselineSizes = (args.get("baseline-sizes") ?? (smoke ? "30" : "100,1000")
   .filter((v) => v !== "")
   .map(Number);
 const outDir = args.get("out") ?? join(root, "bench", "results");
+/** `--heap-snapshot`: write a heap snapshot of the operator at steady state into the out dir. */
+const heapSnapshots = args.get("heap-snapshot") === "true";
 
-/** The simulated account: what the ideal is computed from. */
-const SIM = { transitionMs: 800, latencyMs: 5, rateLimitQps: 100 };
+/**
+ * The simulated account: what the ideal is computed from. `--sim-qps` raises the account's
+ * rate limit for quick exploratory runs; committed results use the default.
+ */
+const SIM = { transitionMs: 800, latencyMs: 5, rateLimitQps: Number(args.get("sim-qps") ?? 100) };
 /** Provider calls a create needs at the least (create, one get) and a delete (delete, one get). */
 const MIN_CALLS = 2;
 /**
@@ -42,13 +48,40 @@ const MIN_CALLS = 2;
  */
 const resyncMsFor = (n: number): number =>
   smoke ? 5_000 : Math.max(20_000, Math.ceil((1.5 * n) / SIM.rateLimitQps) * 1000);
-/** The production image's runtime settings (Dockerfile ENV), so the figures are the shipped ones. */
-const PRODUCTION_ENV: Record<string, string> = Object.fromEntries(
-  [...readFileSync(join(root, "Dockerfile"), "utf8").matchAll(/^ENV (.+)$/gm)]
-    .flatMap((m) => (m[1] ?? "").split(/\s+/))
-    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const)
-    .filter(([k]) => k === "NODE_OPTIONS" || k === "MALLOC_ARENA_MAX"),
-);
+/**
+ * The production image's runtime settings (Dockerfile ENV), so the figures are the shipped ones.
+ * `--env="K=V;K=V"` overrides them for exploratory runs (allocator and V8 flags).
+ */
+const PRODUCTION_ENV: Record<string, string> = {
+  ...Object.fromEntries(
+    [...readFileSync(join(root, "Dockerfile"), "utf8").matchAll(/^ENV (.+)$/gm)]
+      .flatMap((m) => (m[1] ?? "").match(/\S+?=(?:"[^"]*"|\S+)/g) ?? [])
+      .map(
+        (kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1).replace(/^"|"$/g, "")] as const,
+      )
+      .filter(([k]) => k === "NODE_OPTIONS" || k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES"),
+  ),
+  ...Object.fromEntries(
+    (args.get("env") ?? "")
+      .split(";")
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const),
+  ),
+};
+/**
+ * Node's own flags from the image's ENTRYPOINT (["node", ...flags, "dist/main.js"]); some V8
+ * flags are refused in NODE_OPTIONS. `--node-args="..."` overrides them for exploratory runs.
+ */
+const NODE_ARGS: string[] =
+  args
+    .get("node-args")
+    ?.split(" ")
+    .filter((a) => a !== "") ??
+  (
+    JSON.parse(
+      /^ENTRYPOINT (.+)$/m.exec(readFileSync(join(root, "Dockerfile"), "utf8"))?.[1] ?? "[]",
+    ) as string[]
+  ).slice(1, -1);
 /** Stay just under the simulator's limit so no request earns a 429. */
 const PROVIDER = [
   `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
@@ -88,7 +121,16 @@ interface RunResult {
     eventsPerInstanceToReady: number;
     resync: { periodSeconds: number; providerCallsPerInstance: number; kubeWrites: number; objects: number };
   };
-  memory: { rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number };
+  memory: {
+    /** Peak resident size over the steady-state resync period. */
+    rssMB: number;
+    rssMeanMB: number;
+    heapUsedMB: number;
+    heapTotalMB: number;
+    externalMB: number;
+    residentBreakdownMB?: Record<string, number>;
+    liveHeapMB?: number;
+  };
   cpu: { secondsPer1000Reconciles: number; reconciles: number };
   latency: { idle: { p50ms: number; p99ms: number }; load: { p50ms: number; p99ms: number } };
 }
@@ -143,7 +185,7 @@ async function until(what: string, pred: () => boolean, timeoutMs: number): Prom
   return (performance.now() - start) / 1000;
 }
 
-async function run(scenario: Scenario, n: number): Promise<RunResult> {
+async function run(scenario: Scenario, n: number, entry: string): Promise<RunResult> {
   say(`== ${scenario.id} N=${String(n)}`);
   const resyncMs = resyncMsFor(n);
   const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 6) });
@@ -165,7 +207,9 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
   const operator: ChildProcess = spawn(
     process.execPath,
     [
-      join(root, "src/main.ts"),
+      ...NODE_ARGS,
+      ...(heapSnapshots ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+      entry,
       `--kubeconfig=${kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${String(port)}`,
       `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
@@ -174,7 +218,12 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
       ...PROVIDER,
       ...scenario.flags,
     ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, ...PRODUCTION_ENV } },
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, ...PRODUCTION_ENV },
+      // Snapshots land in the operator's working directory.
+      ...(heapSnapshots ? { cwd: outDir } : {}),
+    },
   );
   const exited = new Promise<void>((r) => operator.once("exit", () => r()));
   try {
@@ -184,7 +233,9 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
       } catch {
         // not listening yet
       }
-      if (i > 300) throw new Error("bench: operator never became ready");
+      if (operator.exitCode !== null || operator.signalCode !== null)
+        throw new Error(`bench: operator exited (${String(operator.exitCode ?? operator.signalCode)})`);
+      if (i > 600) throw new Error("bench: operator never became ready");
       await sleep(100);
     }
     const instances = (): CloudInstance[] => api.objects("cloudinstances") as unknown as CloudInstance[];
@@ -228,10 +279,25 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
     await sleep(1_000);
     const pr0 = providerCalls(sim);
     const wr0 = writes(api);
-    await sleep(resyncMs * 1.15);
+    // Resident memory is sampled through the steady state: a single reading lands anywhere
+    // in the GC cycle, the peak is what a memory limit must hold.
+    const rssSamples: number[] = [];
+    const steadyUntil = performance.now() + resyncMs * 1.15;
+    while (performance.now() < steadyUntil) {
+      await sleep(Math.min(1_000, Math.max(0, steadyUntil - performance.now())));
+      rssSamples.push(sum(await scrape(port), "process_resident_memory_bytes") / 2 ** 20);
+    }
     const pr1 = providerCalls(sim);
     const wr1 = writes(api);
     const m2 = await scrape(port);
+    const residentBreakdown = operator.pid === undefined ? undefined : smapsBreakdown(operator.pid);
+    // A heap snapshot collects all garbage first: the heap after it is the live set.
+    let liveHeapMB: number | undefined;
+    if (heapSnapshots && operator.pid !== undefined) {
+      operator.kill("SIGUSR2");
+      await sleep(Math.max(10_000, n * 3));
+      liveHeapMB = round(sum(await scrape(port), "nodejs_heap_size_used_bytes") / 2 ** 20);
+    }
 
     // Idle latency: single updates, one at a time.
     const probes = Math.min(200, n);
@@ -292,10 +358,13 @@ async function run(scenario: Scenario, n: number): Promise<RunResult> {
         },
       },
       memory: {
-        rssMB: round(sum(m2, "process_resident_memory_bytes") / 2 ** 20),
+        rssMB: round(Math.max(...rssSamples)),
+        rssMeanMB: round(rssSamples.reduce((a, b) => a + b, 0) / Math.max(1, rssSamples.length)),
         heapUsedMB: round(sum(m2, "nodejs_heap_size_used_bytes") / 2 ** 20),
         heapTotalMB: round(sum(m2, "nodejs_heap_size_total_bytes") / 2 ** 20),
         externalMB: round(sum(m2, "nodejs_external_memory_bytes") / 2 ** 20),
+        ...(residentBreakdown === undefined ? {} : { residentBreakdownMB: residentBreakdown }),
+        ...(liveHeapMB === undefined ? {} : { liveHeapMB }),
       },
       cpu: { secondsPer1000Reconciles: round((cpuSeconds / Math.max(1, reconciles)) * 1000), reconciles },
       latency: {
@@ -322,6 +391,42 @@ function quantiles(before: Samples, after: Samples, name: string): { p50ms: numb
   };
 }
 const round = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * Where the resident memory sits (Linux only): malloc's brk heap, anonymous mappings (V8's
+ * pages, malloc's mmapped arenas), file-backed code and data. RSS alone cannot say which
+ * allocator to blame.
+ */
+function smapsBreakdown(pid: number): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${String(pid)}/smaps`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const kb: Record<string, number> = {};
+  let bucket = "anonymous";
+  for (const line of text.split("\n")) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      const name = header[1] ?? "";
+      bucket =
+        name === ""
+          ? "anonymous"
+          : name === "[heap]"
+            ? "mallocBrk"
+            : name.startsWith("[")
+              ? "other"
+              : name.includes("/node")
+                ? "nodeBinary"
+                : "files";
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[bucket] = (kb[bucket] ?? 0) + Number(rss[1]);
+  }
+  return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, round(v / 1024)]));
+}
 
 /**
  * The best any operator could do against this simulated account: every instance needs MIN_CALLS
@@ -364,9 +469,17 @@ function table(results: RunResult[]): string {
 
 async function main(): Promise<void> {
   const results: RunResult[] = [];
-  for (const scenario of SCENARIOS) {
-    const list = scenario.id === "ours" ? sizes : baselineSizes;
-    for (const n of list) results.push(await run(scenario, n));
+  // The shipped artifact, not src/main.ts: running TypeScript directly loads Node's type
+  // stripper (a WebAssembly build of swc), ~30 MB of resident memory the image never has.
+  const dist = buildDist("bench-dist-");
+  if (heapSnapshots) mkdirSync(outDir, { recursive: true });
+  try {
+    for (const scenario of SCENARIOS) {
+      const list = scenario.id === "ours" ? sizes : baselineSizes;
+      for (const n of list) results.push(await run(scenario, n, join(dist.dir, "main.js")));
+    }
+  } finally {
+    dist.remove();
   }
   const report = {
     date: new Date().toISOString(),
@@ -378,7 +491,11 @@ async function main(): Promise<void> {
     },
     simulator: { provider: "m2s", ...SIM },
     resyncPeriod: "max(20 s, 1.5 x N / rateLimitQps); 5 s in the smoke run",
-    runtime: PRODUCTION_ENV,
+    runtime: {
+      entry: "dist/main.js (tsc -p tsconfig.build.json, as the image)",
+      nodeArgs: NODE_ARGS.join(" "),
+      ...PRODUCTION_ENV,
+    },
     idealFormula: "max(2 calls x N / rateLimitQps, N / rateLimitQps + transition) + 2 x latency",
     smoke,
     results,

@@ -75,9 +75,11 @@ export class Metrics {
       help: "How long in seconds an item stays in workqueue before being requested.",
       labelNames: ["name"],
       // Fine below 25 ms: the event-to-reconcile latency target (p99 <= 20 ms) is read from here.
+      // Up to 1000 s like controller-runtime's: a backlog of thousands waiting on a provider's
+      // rate limit must show its real wait, not pile up in +Inf.
       buckets: [
         0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-        30, 60,
+        30, 60, 120, 300, 1000,
       ],
       registers,
     });

@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildDist } from "./build-dist.ts";
 
 const root = join(import.meta.dirname, "../..");
 const node = join(root, "node_modules", ".bin", "node");
@@ -36,6 +37,10 @@ function stages(): Stage[] {
 
 const dockerfile = stages();
 const final = dockerfile.at(-1)!;
+/** ENTRYPOINT ["node", ...node flags, "dist/main.js"]. */
+const entrypoint = JSON.parse(final.body.filter((i) => i.op === "ENTRYPOINT").at(-1)?.args ?? "null") as
+  | string[]
+  | null;
 const run = (stage: Stage): string[] => stage.body.filter((i) => i.op === "RUN").map((i) => i.args);
 
 test("the Dockerfile is multi-stage on Node 24 slim, with no HEALTHCHECK", () => {
@@ -65,8 +70,10 @@ test("the final stage installs production dependencies only and copies just the 
 test("the image runs as a numeric non-root user with node as PID 1 in exec form", () => {
   const user = final.body.filter((i) => i.op === "USER").at(-1)?.args;
   assert.match(user ?? "", /^[1-9]\d*(:[1-9]\d*)?$/, "numeric, non-zero USER");
-  const entry = final.body.filter((i) => i.op === "ENTRYPOINT").at(-1)?.args;
-  assert.deepEqual(JSON.parse(entry ?? "null"), ["node", "dist/main.js"]);
+  assert.ok(entrypoint, "an exec-form ENTRYPOINT");
+  assert.equal(entrypoint[0], "node");
+  assert.equal(entrypoint.at(-1), "dist/main.js");
+  for (const flag of entrypoint.slice(1, -1)) assert.match(flag, /^--[a-z-]+(=\S+)?$/, "only node's own flags between");
   assert.ok(!final.body.some((i) => i.op === "CMD" && !i.args.startsWith("[")), "no shell-form CMD");
   const chartValues = readFileSync(join(root, "deploy/helm/cloud-instance-operator/values.yaml"), "utf8");
   assert.match(chartValues, new RegExp(`runAsUser: ${user!.split(":")[0]}\\b`), "the chart runs the same uid");
@@ -108,21 +115,12 @@ test(
   "the build stage's tsc emits dist/main.js, and the entry point starts and prints --help",
   { skip: existsSync(join(root, "src/main.ts")) ? false : "src/main.ts does not exist yet" },
   () => {
-    // Same command as the build stage, into a scratch outDir inside node_modules so that the
-    // emitted files resolve the project's dependencies as dist/ does in the image.
-    mkdirSync(join(root, "node_modules", ".cache"), { recursive: true });
-    const out = mkdtempSync(join(root, "node_modules", ".cache", "docker-build-"));
+    const built = buildDist("docker-build-");
+    const out = built.dir;
     try {
-      const tsc = spawnSync(
-        node,
-        [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", out],
-        { cwd: root, encoding: "utf8" },
-      );
-      assert.equal(tsc.status, 0, `tsc failed:\n${tsc.stdout}${tsc.stderr}`);
       assert.ok(existsSync(join(out, "main.js")), "dist/main.js, the ENTRYPOINT, is emitted");
-      // The image copies package.json next to dist/ for "type": "module".
-      writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
-      const help = execFileSync(node, [join(out, "main.js"), "--help"], {
+      // With the image's node flags: a flag node refuses would stop the container at start.
+      const help = execFileSync(node, [...(entrypoint ?? []).slice(1, -1), join(out, "main.js"), "--help"], {
         encoding: "utf8",
         env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
         timeout: 60_000,
@@ -144,7 +142,7 @@ test(
       ])
         assert.ok(help.includes(flag), `--help lists ${flag} (the chart passes it)`);
     } finally {
-      rmSync(out, { recursive: true, force: true });
+      built.remove();
     }
   },
 );
