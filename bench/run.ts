@@ -5,6 +5,7 @@
 // `npm test` runs.
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
+import { createServer, type Server } from "node:net";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -140,6 +141,24 @@ const say = (s: string): void => {
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Two consecutive free ports (metrics, probes), found by letting the kernel pick. */
+async function freePortPair(): Promise<number> {
+  const listen = (port: number): Promise<Server | undefined> =>
+    new Promise((resolve) => {
+      const srv = createServer();
+      srv.once("error", () => resolve(undefined));
+      srv.listen(port, "127.0.0.1", () => resolve(srv));
+    });
+  for (;;) {
+    const first = await listen(0);
+    const address = first?.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    const second = port > 0 && port < 65_535 ? await listen(port + 1) : undefined;
+    await Promise.all([first, second].map((s) => new Promise((r) => (s ? s.close(r) : r(undefined)))));
+    if (first && second) return port;
+  }
+}
+
 async function scrape(port: number): Promise<Samples> {
   const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`);
   return parseMetrics(await res.text());
@@ -203,7 +222,7 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     metadata: { name: "m2s-creds", namespace: "bench" },
     stringData: { apiKey: sim.credentials.apiKey ?? "" },
   } as never);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePortPair();
   const operator: ChildProcess = spawn(
     process.execPath,
     [
@@ -219,13 +238,18 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
       ...scenario.flags,
     ],
     {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, ...PRODUCTION_ENV },
       // Snapshots land in the operator's working directory.
       ...(heapSnapshots ? { cwd: outDir } : {}),
     },
   );
   const exited = new Promise<void>((r) => operator.once("exit", () => r()));
+  // Logs are at error level: keep the tail to explain an early exit.
+  let logTail = "";
+  operator.stdout?.on("data", (b: Buffer) => {
+    logTail = (logTail + b.toString()).slice(-4000);
+  });
   try {
     for (let i = 0; ; i++) {
       try {
@@ -234,7 +258,9 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
         // not listening yet
       }
       if (operator.exitCode !== null || operator.signalCode !== null)
-        throw new Error(`bench: operator exited (${String(operator.exitCode ?? operator.signalCode)})`);
+        throw new Error(
+          `bench: operator exited (${String(operator.exitCode ?? operator.signalCode)}):\n${logTail}`,
+        );
       if (i > 600) throw new Error("bench: operator never became ready");
       await sleep(100);
     }
