@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
 import { createServer, type Server } from "node:net";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../test/kube/server.ts";
@@ -16,7 +16,7 @@ import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
 import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/api/index.ts";
-import { buildDist } from "../test/deploy/build-dist.ts";
+import { buildDist, imageRuntime } from "../test/deploy/image.ts";
 import { parseMetrics, histogramQuantile, type Samples } from "./prometheus.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -49,18 +49,17 @@ const MIN_CALLS = 2;
  */
 const resyncMsFor = (n: number): number =>
   smoke ? 5_000 : Math.max(20_000, Math.ceil((1.5 * n) / SIM.rateLimitQps) * 1000);
+/** How the image runs node (Dockerfile ENV and ENTRYPOINT), so the figures are the shipped ones. */
+const IMAGE = imageRuntime();
 /**
- * The production image's runtime settings (Dockerfile ENV), so the figures are the shipped ones.
- * `--env="K=V;K=V"` overrides them for exploratory runs (allocator and V8 flags).
+ * The image's memory-relevant environment. `--env="K=V;K=V"` overrides it for exploratory runs
+ * (allocator and V8 settings).
  */
 const PRODUCTION_ENV: Record<string, string> = {
   ...Object.fromEntries(
-    [...readFileSync(join(root, "Dockerfile"), "utf8").matchAll(/^ENV (.+)$/gm)]
-      .flatMap((m) => (m[1] ?? "").match(/\S+?=(?:"[^"]*"|\S+)/g) ?? [])
-      .map(
-        (kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1).replace(/^"|"$/g, "")] as const,
-      )
-      .filter(([k]) => k === "NODE_OPTIONS" || k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES"),
+    Object.entries(IMAGE.env).filter(
+      ([k]) => k === "NODE_OPTIONS" || k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES",
+    ),
   ),
   ...Object.fromEntries(
     (args.get("env") ?? "")
@@ -70,19 +69,14 @@ const PRODUCTION_ENV: Record<string, string> = {
   ),
 };
 /**
- * Node's own flags from the image's ENTRYPOINT (["node", ...flags, "dist/main.js"]); some V8
- * flags are refused in NODE_OPTIONS. `--node-args="..."` overrides them for exploratory runs.
+ * Node's own flags from the image's ENTRYPOINT; some V8 flags are refused in NODE_OPTIONS.
+ * `--node-args="..."` overrides them for exploratory runs.
  */
 const NODE_ARGS: string[] =
   args
     .get("node-args")
     ?.split(" ")
-    .filter((a) => a !== "") ??
-  (
-    JSON.parse(
-      /^ENTRYPOINT (.+)$/m.exec(readFileSync(join(root, "Dockerfile"), "utf8"))?.[1] ?? "[]",
-    ) as string[]
-  ).slice(1, -1);
+    .filter((a) => a !== "") ?? IMAGE.nodeArgs;
 /** Stay just under the simulator's limit so no request earns a 429. */
 const PROVIDER = [
   `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
@@ -430,6 +424,8 @@ function smapsBreakdown(pid: number): Record<string, number> | undefined {
   } catch {
     return undefined;
   }
+  // The operator is spawned with this process's node; smaps names the resolved file.
+  const nodeBinary = realpathSync(process.execPath);
   const kb: Record<string, number> = {};
   let bucket = "anonymous";
   for (const line of text.split("\n")) {
@@ -443,7 +439,7 @@ function smapsBreakdown(pid: number): Record<string, number> | undefined {
             ? "mallocBrk"
             : name.startsWith("[")
               ? "other"
-              : name.includes("/node")
+              : name === nodeBinary
                 ? "nodeBinary"
                 : "files";
       continue;

@@ -3,44 +3,15 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildDist } from "./build-dist.ts";
+import { buildDist, dockerfileStages, imageRuntime, type Stage } from "./image.ts";
 
 const root = join(import.meta.dirname, "../..");
 const node = join(root, "node_modules", ".bin", "node");
 
-interface Instruction {
-  op: string;
-  args: string;
-}
-interface Stage {
-  from: string;
-  name?: string;
-  body: Instruction[];
-}
-
-/** Dockerfile instructions grouped by stage (line continuations joined, comments dropped). */
-function stages(): Stage[] {
-  const text = readFileSync(join(root, "Dockerfile"), "utf8").replace(/\\\n/g, " ");
-  const result: Stage[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
-    if (!m || line.trimStart().startsWith("#")) continue;
-    const op = m[1]!.toUpperCase();
-    const args = m[2]!.trim();
-    if (op === "FROM") {
-      const [from, as, name] = args.split(/\s+/);
-      result.push({ from: from!, ...(as?.toUpperCase() === "AS" && name ? { name } : {}), body: [] });
-    } else result.at(-1)?.body.push({ op, args });
-  }
-  return result;
-}
-
-const dockerfile = stages();
+const dockerfile = dockerfileStages();
 const final = dockerfile.at(-1)!;
-/** ENTRYPOINT ["node", ...node flags, "dist/main.js"]. */
-const entrypoint = JSON.parse(final.body.filter((i) => i.op === "ENTRYPOINT").at(-1)?.args ?? "null") as
-  | string[]
-  | null;
+const image = imageRuntime(dockerfile);
+const entrypoint = image.entrypoint;
 const run = (stage: Stage): string[] => stage.body.filter((i) => i.op === "RUN").map((i) => i.args);
 
 test("the Dockerfile is multi-stage on Node 24 slim, with no HEALTHCHECK", () => {
@@ -120,9 +91,9 @@ test(
     try {
       assert.ok(existsSync(join(out, "main.js")), "dist/main.js, the ENTRYPOINT, is emitted");
       // With the image's node flags: a flag node refuses would stop the container at start.
-      const help = execFileSync(node, [...(entrypoint ?? []).slice(1, -1), join(out, "main.js"), "--help"], {
+      const help = execFileSync(node, [...image.nodeArgs, join(out, "main.js"), "--help"], {
         encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+        env: { PATH: process.env.PATH ?? "", ...image.env },
         timeout: 60_000,
       });
       for (const flag of [
