@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../kube/server.ts";
 import { instanceManifest, SIMULATORS } from "../sim/all.ts";
-import type { FaultKnobs, Simulator } from "../sim/common.ts";
+import type { FaultKnobs, SimProfile, Simulator } from "../sim/common.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -44,7 +44,7 @@ export interface ChaosWorld {
 }
 
 export async function startChaosWorld(
-  opts: { faults?: Partial<FaultKnobs>; namespace?: string } = {},
+  opts: { faults?: Partial<FaultKnobs>; namespace?: string; profile?: SimProfile } = {},
 ): Promise<ChaosWorld> {
   const namespace = opts.namespace ?? "chaos";
   const api = await startKubeApiServer({ historyLimit: 50_000 });
@@ -57,7 +57,7 @@ export async function startChaosWorld(
   });
   const sims = new Map<ProviderName, Simulator>();
   for (const provider of PROVIDER_NAMES) {
-    const sim = await SIMULATORS[provider].start({ transitionMs: 150, ...opts.faults });
+    const sim = await SIMULATORS[provider].start({ transitionMs: 150, ...opts.faults }, opts.profile);
     sims.set(provider, sim);
     await kube.create(SecretResource, {
       apiVersion: "v1",

@@ -9,7 +9,7 @@ import type { DriverRegistry } from "../../src/providers/pool.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
 import { instanceManifest, SIMULATORS } from "../sim/all.ts";
-import type { Simulator } from "../sim/common.ts";
+import type { SimProfile, Simulator } from "../sim/common.ts";
 import type { ProviderName } from "../../src/api/index.ts";
 
 import { eventually } from "../kube-client/harness.ts";
@@ -30,7 +30,7 @@ export interface Operator {
  * for) and a way to run the real operator against them.
  */
 export async function startWorld(
-  opts: { providers?: readonly Exclude<ProviderName, "m2s">[] } = {},
+  opts: { providers?: readonly Exclude<ProviderName, "m2s">[]; profile?: SimProfile } = {},
 ): Promise<{
   api: Awaited<ReturnType<typeof startApi>>;
   kube: KubeClient;
@@ -56,7 +56,7 @@ export async function startWorld(
   close(): Promise<void>;
 }> {
   const api = await startApi();
-  const m2s = await startM2sSimulator({ faults: { transitionMs: 30 } });
+  const m2s = await startM2sSimulator({ faults: { transitionMs: 30 }, profile: opts.profile ?? "default" });
   const kube = api.client;
   const ns = "e2e";
   await kube.create(SecretResource, {
@@ -67,7 +67,7 @@ export async function startWorld(
   } as never);
   const sims = new Map<ProviderName, Simulator>([["m2s", m2s]]);
   for (const provider of opts.providers ?? []) {
-    const sim = await SIMULATORS[provider].start({ transitionMs: 30 });
+    const sim = await SIMULATORS[provider].start({ transitionMs: 30 }, opts.profile);
     sims.set(provider, sim);
     await kube.create(SecretResource, {
       apiVersion: "v1",

@@ -27,14 +27,14 @@ import {
   UnsupportedError,
 } from "../../src/providers/errors.ts";
 import type { ProviderName } from "../../src/api/index.ts";
-import type { Simulator } from "../sim/common.ts";
+import { SIM_PROFILES, type SimProfile, type Simulator } from "../sim/common.ts";
 import { captureLogs } from "./harness.ts";
 
 export interface ContractSubject<O> {
   provider: ProviderName;
   factory: DriverFactory<O>;
-  /** A fresh simulator with fast transitions (e.g. transitionMs 20). */
-  startSimulator(): Promise<Simulator>;
+  /** A fresh simulator playing `profile`, with fast transitions (e.g. transitionMs 20). */
+  startSimulator(profile: SimProfile): Promise<Simulator>;
   /** A valid desire (region/plan/image/options the simulator accepts). */
   desired(overrides?: Partial<DesiredMachine<O>>): DesiredMachine<O>;
   /** A valid larger plan (omit when the driver cannot resize). */
@@ -56,7 +56,12 @@ export interface ContractSubject<O> {
 
 const WAIT_MS = 15_000;
 
+/** Runs the contract once per simulator profile: the strict (document-only) API and the default one. */
 export function runDriverContract<O>(subject: ContractSubject<O>): void {
+  for (const profile of SIM_PROFILES) runDriverContractOn(subject, profile);
+}
+
+function runDriverContractOn<O>(subject: ContractSubject<O>, profile: SimProfile): void {
   let sim: Simulator;
   let http: HttpClientFactory;
   let driver: Driver<O>;
@@ -119,9 +124,9 @@ export function runDriverContract<O>(subject: ContractSubject<O>): void {
 
   const can = (c: Parameters<Driver<O>["capabilities"]["has"]>[0]): boolean => driver.capabilities.has(c);
 
-  describe(`driver contract: ${subject.provider}`, () => {
+  describe(`driver contract: ${subject.provider} (${profile} profile)`, () => {
     before(async () => {
-      sim = await subject.startSimulator();
+      sim = await subject.startSimulator(profile);
       http = new HttpClientFactory({
         logger,
         metrics: new Metrics(),

@@ -1,5 +1,5 @@
 import type { ProviderName } from "../../src/api/index.ts";
-import type { FaultKnobs, Simulator } from "./common.ts";
+import type { FaultKnobs, SimProfile, Simulator } from "./common.ts";
 import { startM2sSimulator } from "./m2s/index.ts";
 import { startMosSimulator } from "./mos/index.ts";
 import { startMulticloudSimulator } from "./multicloud/index.ts";
@@ -8,7 +8,8 @@ import { startZomroSimulator } from "./zomro/index.ts";
 
 /** What the e2e tests, the demo, the bench and the chaos suite need to drive one provider. */
 export interface SimulatorKit {
-  start(faults?: Partial<FaultKnobs>): Promise<Simulator>;
+  /** Starts a simulator; `profile` defaults to "default" (see SimProfile). */
+  start(faults?: Partial<FaultKnobs>, profile?: SimProfile): Promise<Simulator>;
   /** A spec every simulator accepts: region, plan, image and providerOptions. */
   spec: { region?: string; plan: string; image: string; providerOptions?: Record<string, unknown> };
   /** A larger plan, when the provider can resize. */
@@ -19,31 +20,32 @@ export interface SimulatorKit {
 
 export const SIMULATORS: Record<ProviderName, SimulatorKit> = {
   m2s: {
-    start: (faults) => startM2sSimulator({ faults: faults ?? {} }),
+    start: (faults, profile) => startM2sSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
     spec: { region: "fr-par-1", plan: "business", image: "ubuntu-22.04" },
     resizeTo: "performance",
     canStop: true,
   },
   mos: {
-    start: (faults) => startMosSimulator({ faults: faults ?? {} }),
+    start: (faults, profile) => startMosSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
     spec: { plan: "small_net", image: "019c6db6-55fa-443d-ac0c-182e3379d175" },
     resizeTo: "medium_net",
     canStop: true,
   },
   vscale: {
-    start: (faults) => startVscaleSimulator({ faults: faults ?? {} }),
+    start: (faults, profile) => startVscaleSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
     spec: { region: "spb0", plan: "small", image: "ubuntu_14.04_64_002_master" },
     resizeTo: "large",
     canStop: true,
   },
   zomro: {
-    start: (faults) => startZomroSimulator({ faults: faults ?? {} }),
+    start: (faults, profile) => startZomroSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
     spec: { region: "nl", plan: "3601", image: "ubuntu-22.04" },
     resizeTo: "3603",
     canStop: true,
   },
   multicloud: {
-    start: (faults) => startMulticloudSimulator({ faults: faults ?? {} }),
+    start: (faults, profile) =>
+      startMulticloudSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
     spec: {
       region: "cn-beijing",
       plan: "1Core-1GB",

@@ -25,6 +25,12 @@ export interface FaultKnobs {
   failOperation: string;
   /** Time an async transition (provisioning -> running, stopping -> stopped …) takes, in ms. */
   transitionMs: number;
+  /**
+   * Called once a create has made its VM and before the answer is sent: a kill test SIGKILLs
+   * the operator here, which is the window where the provider has a VM the operator never
+   * heard of. Every simulator calls it, with the new VM's id.
+   */
+  onCreated: (id: string) => void;
   random: () => number;
 }
 
@@ -37,8 +43,24 @@ export const DEFAULT_FAULTS: FaultKnobs = {
   failNext: 0,
   failOperation: "",
   transitionMs: 200,
+  onCreated: () => undefined,
   random: Math.random,
 };
+
+/**
+ * Which API a simulator plays.
+ * - `strict`: only what the provider's document shows (../shared/providers/<name>): the documented
+ *   paths/functions, the documented fields in lists and single reads, the documented error
+ *   bodies; every choice the document leaves open is written at the top of the simulator.
+ *   This is the API a driver must hold against (degrade to a clear condition, never a loop, a
+ *   duplicate or a stuck finalizer).
+ * - `default`: the strict API plus what the real provider is known to do beyond the document,
+ *   each addition written at the top of the simulator.
+ */
+export type SimProfile = "strict" | "default";
+
+/** The profiles every contract, e2e and kill test runs against. */
+export const SIM_PROFILES: readonly SimProfile[] = ["strict", "default"];
 
 /** What every simulator exposes to tests, the demo, the bench and the chaos suite. */
 export interface SimVm {
@@ -53,6 +75,7 @@ export interface SimVm {
 
 export interface Simulator {
   readonly provider: string;
+  readonly profile: SimProfile;
   /** Base URL to put in `spec.provider.endpoint`. */
   readonly url: string;
   /** Valid credentials: the data of a Secret that works against this simulator. */

@@ -7,7 +7,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 runDriverContract<M2sOptions>({
   provider: "m2s",
   factory,
-  startSimulator: () => startM2sSimulator({ faults: { transitionMs: 20 } }),
+  startSimulator: (profile) => startM2sSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(
       SIMULATORS.m2s.spec,

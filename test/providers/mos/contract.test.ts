@@ -7,7 +7,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 runDriverContract<MosOptions>({
   provider: "mos",
   factory,
-  startSimulator: () => startMosSimulator({ faults: { transitionMs: 20 } }),
+  startSimulator: (profile) => startMosSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(SIMULATORS.mos.spec, MosOptionsSchema.parse({}), {
       ownerUID: "contract",

@@ -13,7 +13,7 @@ for (const routes of ["document", "source"] as const) {
   runDriverContract<MulticloudOptions>({
     provider: "multicloud",
     factory,
-    startSimulator: () => startMulticloudSimulator({ faults: { transitionMs: 20 }, routes }),
+    startSimulator: (profile) => startMulticloudSimulator({ profile, faults: { transitionMs: 20 }, routes }),
     desired: (over = {}) =>
       desiredMachine(SIMULATORS.multicloud.spec, MulticloudOptionsSchema.parse({ cloud: "aliyun" }), {
         ownerUID: "contract",

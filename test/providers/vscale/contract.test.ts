@@ -7,7 +7,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 runDriverContract<VscaleOptions>({
   provider: "vscale",
   factory,
-  startSimulator: () => startVscaleSimulator({ faults: { transitionMs: 20 } }),
+  startSimulator: (profile) => startVscaleSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(
       SIMULATORS.vscale.spec,

@@ -7,7 +7,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 runDriverContract<ZomroOptions>({
   provider: "zomro",
   factory,
-  startSimulator: () => startZomroSimulator({ faults: { transitionMs: 20 } }),
+  startSimulator: (profile) => startZomroSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(SIMULATORS.zomro.spec, ZomroOptionsSchema.parse({}), {
       ownerUID: "contract",

@@ -6,6 +6,7 @@ import {
   listen,
   sendJson,
   type FaultKnobs,
+  type SimProfile,
   type Simulator,
   type SimVm,
 } from "../common.ts";
@@ -49,7 +50,7 @@ export interface M2sSimulator extends Simulator {
 }
 
 export async function startM2sSimulator(
-  opts: { faults?: Partial<FaultKnobs>; apiKey?: string } = {},
+  opts: { faults?: Partial<FaultKnobs>; profile?: SimProfile; apiKey?: string } = {},
 ): Promise<M2sSimulator> {
   const apiKey = opts.apiKey ?? "m2s-sim-key-0123456789";
   const injector = new FaultInjector(opts.faults);
@@ -295,6 +296,7 @@ export async function startM2sSimulator(
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "m2s",
+    profile: opts.profile ?? "default",
     url: `${server.url}/v1`,
     credentials: { apiKey },
     faults: injector.knobs,

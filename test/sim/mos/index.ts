@@ -6,6 +6,7 @@ import {
   FaultInjector,
   listen,
   type FaultKnobs,
+  type SimProfile,
   type Simulator,
   type SimVm,
 } from "../common.ts";
@@ -87,6 +88,7 @@ function durationMonths(d: string): number | undefined {
 export async function startMosSimulator(
   opts: {
     faults?: Partial<FaultKnobs>;
+    profile?: SimProfile;
     accessKeyId?: string;
     secretAccessKey?: string;
     balance?: number;
@@ -509,6 +511,7 @@ export async function startMosSimulator(
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "mos",
+    profile: opts.profile ?? "default",
     url: `${server.url}/`,
     credentials: { accessKeyId, secretAccessKey: secret },
     faults: injector.knobs,

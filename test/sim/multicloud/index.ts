@@ -6,6 +6,7 @@ import {
   listen,
   sendJson,
   type FaultKnobs,
+  type SimProfile,
   type Simulator,
   type SimVm,
 } from "../common.ts";
@@ -96,7 +97,12 @@ export interface MulticloudSimulator extends Simulator {
 }
 
 export async function startMulticloudSimulator(
-  opts: { faults?: Partial<FaultKnobs>; routes?: "document" | "source"; token?: string } = {},
+  opts: {
+    faults?: Partial<FaultKnobs>;
+    profile?: SimProfile;
+    routes?: "document" | "source";
+    token?: string;
+  } = {},
 ): Promise<MulticloudSimulator> {
   const routes = opts.routes ?? "document";
   const injector = new FaultInjector(opts.faults);
@@ -508,6 +514,7 @@ export async function startMulticloudSimulator(
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "multicloud",
+    profile: opts.profile ?? "default",
     url: server.url,
     credentials: opts.token === undefined ? {} : { token: opts.token },
     faults: injector.knobs,

@@ -7,6 +7,7 @@ import {
   listen,
   sendJson,
   type FaultKnobs,
+  type SimProfile,
   type Simulator,
   type SimVm,
 } from "../common.ts";
@@ -91,7 +92,7 @@ const dateText = (d: Date): string => {
 };
 
 export async function startVscaleSimulator(
-  opts: { faults?: Partial<FaultKnobs>; token?: string } = {},
+  opts: { faults?: Partial<FaultKnobs>; profile?: SimProfile; token?: string } = {},
 ): Promise<VscaleSimulator> {
   const token = opts.token ?? "vscale-sim-token-5c22a088f3b37c93";
   const readOnlyToken = "vscale-sim-readonly-0e74803";
@@ -479,6 +480,7 @@ export async function startVscaleSimulator(
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "vscale",
+    profile: opts.profile ?? "default",
     url: `${server.url}/v1`,
     credentials: { token },
     readOnlyToken,

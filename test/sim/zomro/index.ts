@@ -7,6 +7,7 @@ import {
   listen,
   sendJson,
   type FaultKnobs,
+  type SimProfile,
   type Simulator,
   type SimVm,
 } from "../common.ts";
@@ -67,7 +68,13 @@ export interface ZomroSimulator extends Simulator {
 const wrap = (v: string | number): { $: string } => ({ $: String(v) });
 
 export async function startZomroSimulator(
-  opts: { faults?: Partial<FaultKnobs>; username?: string; password?: string; sessionIdleMs?: number } = {},
+  opts: {
+    faults?: Partial<FaultKnobs>;
+    profile?: SimProfile;
+    username?: string;
+    password?: string;
+    sessionIdleMs?: number;
+  } = {},
 ): Promise<ZomroSimulator> {
   const username = opts.username ?? "client@example.com";
   const password = opts.password ?? "zomro-sim-Passw0rd!";
@@ -356,6 +363,7 @@ export async function startZomroSimulator(
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "zomro",
+    profile: opts.profile ?? "default",
     url: `${server.url}/`,
     credentials: { username, password },
     faults: injector.knobs,
