@@ -55,6 +55,12 @@ export const OPTIONS = [
   },
   { flag: "poll-max", description: "Longest poll interval of a VM in transition.", defaultText: "30s" },
   {
+    flag: "no-progress-limit",
+    description:
+      "Sends of the same mutating call while the VM does not change before the operator stops with Synced=False reason=NoProgress.",
+    defaultText: "3",
+  },
+  {
     flag: "provider-qps",
     description: "Requests per second per provider credential (token bucket).",
     defaultText: "20",
@@ -184,6 +190,7 @@ export const ConfigSchema = z
     "resync-period": duration("resync-period").default(5 * 60_000),
     "poll-initial": duration("poll-initial").default(1_000),
     "poll-max": duration("poll-max").default(30_000),
+    "no-progress-limit": z.string().default("3").pipe(positiveInt),
     "provider-qps": z.string().default("20").pipe(z.coerce.number<string>().positive()),
     "provider-burst": z.string().default("40").pipe(positiveInt),
     "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
@@ -230,6 +237,7 @@ export const ConfigSchema = z
     resyncPeriodMs: c["resync-period"],
     pollInitialMs: c["poll-initial"],
     pollMaxMs: c["poll-max"],
+    noProgressLimit: c["no-progress-limit"],
     providerLimits: {
       default: {
         qps: c["provider-qps"],

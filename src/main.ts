@@ -33,7 +33,11 @@ async function main(): Promise<number> {
       kube,
       metrics: createMetrics(),
       resyncMs: config.resyncPeriodMs,
-      instanceTiming: { pollInitialMs: config.pollInitialMs, pollMaxMs: config.pollMaxMs },
+      instanceTiming: {
+        pollInitialMs: config.pollInitialMs,
+        pollMaxMs: config.pollMaxMs,
+        noProgressLimit: config.noProgressLimit,
+      },
       providerLimits: config.providerLimits,
       providerTimeoutMs: config.providerTimeoutMs,
     });

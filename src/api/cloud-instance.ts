@@ -69,6 +69,29 @@ export const CloudInstanceStatusSchema = z
       .string()
       .optional()
       .describe("Echo of the reconcile-requested-at annotation value last acted upon."),
+    lastAction: z
+      .object({
+        action: z
+          .string()
+          .describe(
+            "The mutating call last sent to the provider and what it asked for, e.g. Resize:performance.",
+          ),
+        generation: z.number().int().describe("The metadata.generation it was sent for."),
+        attempts: z
+          .number()
+          .int()
+          .describe(
+            "How many times it was sent for this generation while the VM looked the same; at --no-progress-limit the operator stops sending it (Synced=False reason=NoProgress).",
+          ),
+        observation: z
+          .string()
+          .describe("A digest of the VM as observed when it was last sent; a change starts the count again."),
+        time: z.string().describe("When it was last sent (RFC 3339)."),
+      })
+      .optional()
+      .describe(
+        "The no-progress guard's record of the last mutating provider call, until the VM matches the spec. A new generation, a changed VM or a new reconcile-requested-at value resets it.",
+      ),
     conditions: z
       .array(ConditionSchema)
       .optional()

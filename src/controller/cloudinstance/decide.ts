@@ -2,6 +2,7 @@ import type { CloudInstanceStatus, Phase } from "../../api/index.ts";
 import type { Capability, ObservedMachine } from "../../providers/driver.ts";
 import { getCondition, setCondition, type ConditionUpdate } from "../conditions.ts";
 import type { ResolvedSpec } from "./resolve.ts";
+import { guardAction, type ActionKey } from "./progress.ts";
 
 /** What the provider told us about the object's VM before deciding. */
 export type Observation =
@@ -42,7 +43,16 @@ export interface DecideInput {
   /** Adopted through the external-id annotation: never create, never recreate. */
   adopted: boolean;
   now: number;
-  timing: { pollInitialMs: number; pollMaxMs: number; resyncMs: number; hardStopAfterMs: number };
+  timing: {
+    pollInitialMs: number;
+    pollMaxMs: number;
+    resyncMs: number;
+    hardStopAfterMs: number;
+    /** Sends of one action on an unchanged VM before the no-progress guard stops it. */
+    noProgressLimit: number;
+  };
+  /** The reconcile-requested-at annotation's value, when set. */
+  reconcileRequestedAt: string | undefined;
   /** 0..1, spreads resyncs so 10,000 objects do not poll at the same instant. */
   jitter: number;
 }
@@ -94,6 +104,7 @@ function carried(status: CloudInstanceStatus): CloudInstanceStatus {
   if (status.providerData !== undefined) out.providerData = status.providerData;
   if (status.conditions !== undefined) out.conditions = status.conditions;
   if (status.lastHandledReconcileAt !== undefined) out.lastHandledReconcileAt = status.lastHandledReconcileAt;
+  if (status.lastAction !== undefined) out.lastAction = status.lastAction;
   if (status.instanceID !== undefined) out.instanceID = status.instanceID;
   return out;
 }
@@ -125,7 +136,69 @@ class StatusBuilder {
  * no clock, no randomness of its own, so every row of the table is unit-tested.
  */
 export function decide(input: DecideInput): Decision {
-  return input.deleting ? decideDeletion(input) : decideLiving(input);
+  return guarded(input, input.deleting ? decideDeletion(input) : decideLiving(input));
+}
+
+function actionKey(a: Exclude<InstanceAction, { type: "RemoveFinalizer" }>): ActionKey {
+  switch (a.type) {
+    case "Stop":
+      return a.hard ? "Stop:hard" : "Stop";
+    case "Resize":
+      return `Resize:${a.plan}`;
+    case "Rebuild":
+      return `Rebuild:${a.image}`;
+    case "SetTags":
+      return `SetTags:${[...a.tags].sort().join(",")}`;
+    default:
+      return a.type;
+  }
+}
+
+/**
+ * Runs the decided action past the no-progress guard (progress.ts): sends it, holds it back
+ * while the provider may still be starting on the last one, or stops it with NoProgress.
+ */
+function guarded(input: DecideInput, d: Decision): Decision {
+  const action = d.actions[0];
+  if (action === undefined || action.type === "RemoveFinalizer") {
+    if (action !== undefined || getCondition(d.status.conditions, "Ready")?.status === "True")
+      delete d.status.lastAction;
+    return d;
+  }
+  const verdict = guardAction({
+    last: input.status.lastAction,
+    key: actionKey(action),
+    observation: input.observation,
+    generation: input.generation,
+    requested:
+      input.reconcileRequestedAt !== undefined &&
+      input.reconcileRequestedAt !== input.status.lastHandledReconcileAt,
+    now: input.now,
+    limit: input.timing.noProgressLimit,
+    pollInitialMs: input.timing.pollInitialMs,
+    pollMaxMs: input.timing.pollMaxMs,
+  });
+  if (verdict.kind === "send") {
+    d.status.lastAction = verdict.lastAction;
+    return d;
+  }
+  // Not sent this pass: its own "doing X" Event would be untrue.
+  const events = d.events.filter((e) => e.reason !== actionReason(action));
+  if (verdict.kind === "wait") return { ...d, actions: [], events, requeueAfterMs: verdict.afterMs };
+  const observed =
+    input.observation.kind === "found"
+      ? ` (provider status ${input.observation.machine.providerStatus})`
+      : "";
+  const message =
+    `${describe(action)} was sent ${String(verdict.attempts)} times for generation ${String(input.generation ?? 0)} ` +
+    `and the VM did not change${observed}; not sending it again until the spec, the VM or the ` +
+    `reconcile-requested-at annotation changes`;
+  const b = new StatusBuilder(d.status, input.now, input.generation);
+  if (!input.deleting) b.set("Ready", "False", "NoProgress", message);
+  const wasStuck = getCondition(input.status.conditions, "Synced")?.reason === "NoProgress";
+  b.set("Synced", "False", "NoProgress", message);
+  if (!wasStuck) events.push({ type: "Warning", reason: "NoProgress", message });
+  return { actions: [], status: b.status, events, requeueAfterMs: verdict.afterMs };
 }
 
 function decideDeletion(input: DecideInput): Decision {
@@ -367,7 +440,8 @@ function decideLiving(input: DecideInput): Decision {
       });
     wanted.push({ type: "Stop", hard: false });
   }
-  if (capabilities.has("tags") && m.tags !== undefined && !sameSet(m.tags, spec.tags))
+  // A driver that cannot keep tags still owes the user a word when the spec asks for some.
+  if (capabilities.has("tags") ? m.tags !== undefined && !sameSet(m.tags, spec.tags) : spec.tags.length > 0)
     wanted.push({ type: "SetTags", tags: [...spec.tags] });
 
   const unsupported = wanted.filter((a) => {

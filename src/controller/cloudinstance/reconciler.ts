@@ -32,6 +32,8 @@ export interface InstanceTiming {
   pollMaxMs: number;
   resyncMs: number;
   hardStopAfterMs: number;
+  /** Sends of one mutating call on an unchanged VM before the no-progress guard stops it. */
+  noProgressLimit: number;
 }
 
 export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
@@ -39,6 +41,7 @@ export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
   pollMaxMs: 30_000,
   resyncMs: 5 * 60_000,
   hardStopAfterMs: 2 * 60_000,
+  noProgressLimit: 3,
 };
 
 export interface InstanceReconcilerDeps {
@@ -174,6 +177,7 @@ export class InstanceReconciler {
         adopted: annotations[ANNOTATION_EXTERNAL_ID] !== undefined,
         now: this.#now(),
         timing: { ...this.#d.timing, resyncMs },
+        reconcileRequestedAt: annotations[ANNOTATION_RECONCILE_REQUESTED_AT],
         jitter: this.#random(),
       });
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);

@@ -56,7 +56,14 @@ function input(over: Partial<DecideInput> & { observation: Observation }): Decid
     capabilities: new Set(ALL),
     adopted: false,
     now: NOW,
-    timing: { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 300_000, hardStopAfterMs: 120_000 },
+    timing: {
+      pollInitialMs: 1000,
+      pollMaxMs: 30_000,
+      resyncMs: 300_000,
+      hardStopAfterMs: 120_000,
+      noProgressLimit: 3,
+    },
+    reconcileRequestedAt: undefined,
     jitter: 0.5,
     ...over,
   };
@@ -142,7 +149,7 @@ describe("decide: a living CloudInstance", () => {
         },
       ],
     });
-    const t = { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 1, hardStopAfterMs: 1 };
+    const t = { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 1, hardStopAfterMs: 1, noProgressLimit: 3 };
     assert.equal(pollDelay(status(0), NOW, t), 1000);
     assert.equal(pollDelay(status(8000), NOW, t), 4000);
     assert.equal(pollDelay(status(600_000), NOW, t), 30_000);
@@ -351,5 +358,130 @@ describe("errorStatus", () => {
     const s = errorStatus(ready, { reason: "ProviderUnavailable", message: "503" }, NOW + 1000, 2);
     assert.equal(cond(s, "Ready")?.status, "True");
     assert.equal(cond(s, "Synced")?.status, "False");
+  });
+});
+
+describe("decide: the no-progress guard", () => {
+  const untagged = (): Observation => {
+    const { tags: _t, ...rest } = vm();
+    return { kind: "found", machine: rest };
+  };
+  const stopped = found({ phase: "Stopped", providerStatus: "stopped" });
+  /** Runs decide `passes` times, `stepMs` apart, feeding each status into the next, on an unchanging VM. */
+  function run(passes: number, stepMs: number, over: Partial<DecideInput> = {}) {
+    let status: CloudInstanceStatus = { instanceID: "vm-1", phase: "Stopped" };
+    const sent: number[] = [];
+    let last;
+    for (let i = 0; i < passes; i++) {
+      last = decide(input({ status, observation: stopped, now: NOW + i * stepMs, ...over }));
+      if (last.actions.length > 0) sent.push(i);
+      status = last.status;
+    }
+    assert.ok(last);
+    return { sent, last, status };
+  }
+
+  test("the first send is recorded in status.lastAction", () => {
+    const d = decide(input({ status: { instanceID: "vm-1" }, observation: stopped }));
+    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.equal(d.status.lastAction?.action, "Start");
+    assert.equal(d.status.lastAction?.attempts, 1);
+    assert.equal(d.status.lastAction?.generation, 2);
+  });
+
+  test("a VM that does not move gets the call 3 times, spaced out, then NoProgress with a Warning", () => {
+    const { sent, last } = run(40, 1000);
+    assert.deepEqual(sent, [0, 2, 6], "sends at 0 s, then after 2 s and 4 s more");
+    assert.deepEqual(last.actions, []);
+    assert.equal(cond(last.status, "Synced")?.reason, "NoProgress");
+    assert.equal(cond(last.status, "Ready")?.reason, "NoProgress");
+    assert.match(
+      cond(last.status, "Synced")?.message ?? "",
+      /starting the VM was sent 3 times.*provider status stopped/,
+    );
+    assert.ok((last.requeueAfterMs ?? 0) >= 1000 && (last.requeueAfterMs ?? 0) <= 30_000);
+  });
+
+  test("the Warning Event is emitted once, when the guard trips", () => {
+    let status: CloudInstanceStatus = { instanceID: "vm-1", phase: "Stopped" };
+    const warnings: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const d = decide(input({ status, observation: stopped, now: NOW + i * 1000 }));
+      warnings.push(...d.events.filter((e) => e.reason === "NoProgress").map((e) => e.message));
+      assert.ok(
+        !d.events.some((e) => e.reason === "Starting" && d.actions.length === 0),
+        "no 'Starting' for a call not sent",
+      );
+      status = d.status;
+    }
+    assert.equal(warnings.length, 1);
+  });
+
+  test("the limit is a setting", () => {
+    const { sent } = run(40, 1000, {
+      timing: { ...input({ observation: stopped }).timing, noProgressLimit: 1 },
+    });
+    assert.deepEqual(sent, [0]);
+  });
+
+  test("a changed observation, a new generation or a new reconcile request starts the count again", () => {
+    const stuck = run(40, 1000).status;
+    const later = NOW + 100_000;
+    const moved = decide(
+      input({
+        status: stuck,
+        observation: found({ phase: "Stopped", providerStatus: "stopped", plan: "starter" }),
+        now: later,
+      }),
+    );
+    assert.equal(moved.actions[0]?.type, "Resize", "the VM changed: act again");
+    const edited = decide(input({ status: stuck, observation: stopped, generation: 3, now: later }));
+    assert.deepEqual(edited.actions, [{ type: "Start" }]);
+    assert.equal(edited.status.lastAction?.attempts, 1);
+    const requested = decide(
+      input({ status: stuck, observation: stopped, now: later, reconcileRequestedAt: "please" }),
+    );
+    assert.deepEqual(requested.actions, [{ type: "Start" }]);
+    const echoed = decide(
+      input({
+        status: { ...stuck, lastHandledReconcileAt: "please" },
+        observation: stopped,
+        now: later,
+        reconcileRequestedAt: "please",
+      }),
+    );
+    assert.deepEqual(echoed.actions, [], "an already handled request does not reset it");
+  });
+
+  test("a VM that reaches the spec clears the record", () => {
+    const { status } = run(3, 1000);
+    assert.ok(status.lastAction);
+    const d = decide(input({ status, observation: found() }));
+    assert.equal(cond(d.status, "Ready")?.status, "True");
+    assert.equal(d.status.lastAction, undefined);
+  });
+
+  test("a deletion the provider never carries out is stopped too", () => {
+    let status: CloudInstanceStatus = { instanceID: "vm-1", phase: "Deleting" };
+    const sent: number[] = [];
+    let d;
+    for (let i = 0; i < 40; i++) {
+      d = decide(input({ deleting: true, status, observation: found(), now: NOW + i * 1000 }));
+      if (d.actions.length > 0) sent.push(i);
+      status = d.status;
+    }
+    assert.deepEqual(sent, [0, 2, 6]);
+    assert.equal(cond(status, "Synced")?.reason, "NoProgress");
+    assert.equal(status.phase, "Deleting");
+  });
+
+  test("a provider without tags: tags in the spec are Unsupported, not silently dropped", () => {
+    const caps = new Set(ALL.filter((c) => c !== "tags"));
+    const d = decide(input({ capabilities: caps, observation: untagged() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /does not support setting tags \[web\]/);
+    const none = decide(input({ capabilities: caps, spec: spec({ tags: [] }), observation: untagged() }));
+    assert.equal(cond(none.status, "Ready")?.status, "True");
   });
 });
