@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../test/kube/server.ts";
 import { startM2sSimulator, type M2sSimulator } from "../test/sim/m2s/index.ts";
+import { credentialsSecret, SIMULATOR_ENDPOINTS } from "../test/sim/all.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
@@ -210,12 +211,10 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
     logger: createLogger({ level: "silent" }),
   });
-  await kube.create(SecretResource, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "m2s-creds", namespace: "bench" },
-    stringData: { apiKey: sim.credentials.apiKey ?? "" },
-  } as never);
+  await kube.create(
+    SecretResource,
+    credentialsSecret({ name: "m2s-creds", namespace: "bench" }, sim.credentials) as never,
+  );
   const port = await freePortPair();
   const operator: ChildProcess = spawn(
     process.execPath,
@@ -228,6 +227,7 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
       `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
       `--resync-period=${String(resyncMs / 1000)}s`,
       "--log-level=error",
+      `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
       ...PROVIDER,
       ...scenario.flags,
     ],

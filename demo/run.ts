@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { startKubeApiServer } from "../test/kube/server.ts";
-import { SIMULATORS } from "../test/sim/all.ts";
+import { SIMULATOR_ENDPOINTS, SIMULATORS } from "../test/sim/all.ts";
 import type { Simulator } from "../test/sim/common.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
@@ -66,6 +66,8 @@ async function main(): Promise<number> {
       `--health-probe-bind-address=127.0.0.1:${metricsPort + 1000}`,
       "--resync-period=30s",
       "--log-level=warn",
+      // The simulators listen on loopback, which the operator refuses unless it is listed.
+      `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
     ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { LOG_LEVELS } from "./observability/logger.ts";
 import { parseDuration } from "./util/duration.ts";
+import { EndpointPolicy } from "./providers/endpoint-policy.ts";
 
 /**
  * Every operator option, as a flag and as environment variables. Precedence: flag, then
@@ -59,6 +60,13 @@ export const OPTIONS = [
     description:
       "Sends of the same mutating call while the VM does not change before the operator stops with Synced=False reason=NoProgress.",
     defaultText: "3",
+  },
+  {
+    flag: "allowed-endpoints",
+    description:
+      "Comma-separated endpoint patterns provider credentials may be sent to (scheme://host[:port|:*][/path], host may start with *.; " +
+      "`default` = every driver's documented endpoint). Internal addresses need an entry naming that host.",
+    defaultText: "default",
   },
   {
     flag: "provider-qps",
@@ -191,6 +199,22 @@ export const ConfigSchema = z
     "poll-initial": duration("poll-initial").default(1_000),
     "poll-max": duration("poll-max").default(30_000),
     "no-progress-limit": z.string().default("3").pipe(positiveInt),
+    "allowed-endpoints": z
+      .string()
+      .default("")
+      .transform((v, ctx) => {
+        const list = v
+          .split(",")
+          .map((x) => x.trim())
+          .filter((x) => x !== "");
+        try {
+          new EndpointPolicy(list, []);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
+          return z.NEVER;
+        }
+        return list;
+      }),
     "provider-qps": z.string().default("20").pipe(z.coerce.number<string>().positive()),
     "provider-burst": z.string().default("40").pipe(positiveInt),
     "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
@@ -247,6 +271,7 @@ export const ConfigSchema = z
       perProvider: c["provider-limits"],
     },
     providerTimeoutMs: c["provider-timeout"],
+    allowedEndpoints: c["allowed-endpoints"],
     leaderElect: c["leader-elect"],
     leaderElectionNamespace: c["leader-election-namespace"],
     leaderElectionId: c["leader-election-id"],

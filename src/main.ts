@@ -40,6 +40,7 @@ async function main(): Promise<number> {
       },
       providerLimits: config.providerLimits,
       providerTimeoutMs: config.providerTimeoutMs,
+      allowedEndpoints: config.allowedEndpoints,
     });
     await mgr.run(stop.signal);
     return 0;

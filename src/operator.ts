@@ -24,6 +24,11 @@ export interface OperatorDeps {
   resyncMs?: number;
   /** Polling of VMs in transition; tests and the demo shorten it. */
   instanceTiming?: Partial<InstanceTiming>;
+  /**
+   * `--allowed-endpoints` entries: where provider credentials may be sent (empty: each
+   * driver's documented endpoint only).
+   */
+  allowedEndpoints?: readonly string[];
   /** How long one provider request may take. */
   providerTimeoutMs?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */

@@ -52,6 +52,8 @@ export interface CacheOptions<T> {
    * kinds and false for core kinds (Secrets do not carry the operator's labels).
    */
   useLabelSelector?: boolean;
+  /** A selector of this cache's own, whatever `--label-selector` says (credentials Secrets opt in with a label). */
+  labelSelector?: string;
 }
 
 export interface WatchSpec<U extends AnyObject> {
@@ -135,7 +137,7 @@ export class Manager {
       client: this.#d.kube,
       resource,
       namespaces: c.namespaces,
-      labelSelector: useSelector ? c.labelSelector : undefined,
+      labelSelector: opts.labelSelector ?? (useSelector ? c.labelSelector : undefined),
       ...(opts.indexes ? { indexes: opts.indexes } : {}),
       logger: this.#logger,
       clock: this.#clock,

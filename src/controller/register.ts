@@ -7,6 +7,9 @@ import type { Secret } from "./ports.ts";
 import { HttpClientFactory } from "../providers/http/client.ts";
 import { specOrMetadataChanged } from "./runtime/predicates.ts";
 import { DriverPool } from "../providers/pool.ts";
+import { EndpointPolicy } from "../providers/endpoint-policy.ts";
+import { isNotFound } from "../kube/errors.ts";
+import { CREDENTIALS_SELECTOR, type ProviderAccessDeps } from "./provider-access.ts";
 import { DRIVERS } from "../providers/registry.ts";
 import { DEFAULT_INSTANCE_TIMING, InstanceReconciler } from "./cloudinstance/reconciler.ts";
 import { TemplateReconciler } from "./instancetemplate/reconciler.ts";
@@ -55,7 +58,27 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
           : [],
     },
   });
-  const secrets = mgr.cache(SecretResource);
+  // Only Secrets that opt in as credentials are listed and watched: a cluster's other Secrets
+  // (Helm releases, service-account tokens, TLS keys) are never held in this process.
+  const secrets = mgr.cache(SecretResource, { labelSelector: CREDENTIALS_SELECTOR });
+  const registry = deps.drivers ?? DRIVERS;
+  const access: ProviderAccessDeps = {
+    drivers,
+    endpoints: new EndpointPolicy(
+      deps.allowedEndpoints ?? [],
+      Object.values(registry).map((f) => f.defaultEndpoint),
+    ),
+    secrets,
+    secretExists: async (namespace, name) => {
+      try {
+        await mgr.kube.get(SecretResource, namespace, name);
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+  };
   trackInstancePhases(instances, deps.metrics);
 
   const instanceWriter = new KubeObjectWriter<CloudInstance, NonNullable<CloudInstance["status"]>>(
@@ -69,10 +92,9 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
   const instanceReconciler = new InstanceReconciler({
     instances,
     templates,
-    secrets: secrets,
+    access,
     writer: instanceWriter,
     events: mgr.events,
-    drivers,
     logger: deps.logger,
     timing: {
       ...DEFAULT_INSTANCE_TIMING,
@@ -83,12 +105,11 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
   });
   const templateReconciler = new TemplateReconciler({
     templates,
-    secrets: secrets,
+    access,
     referencing: (ns, name) => instances.byIndex("byTemplate", key(ns, name)),
     templateWriter,
     instanceWriter,
     events: mgr.events,
-    drivers,
     logger: deps.logger,
     resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
   });

@@ -22,6 +22,7 @@ import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
 import type { KubeEvent } from "../../src/kube/core-types.ts";
 import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
 import type { VscaleSimulator } from "../sim/vscale/index.ts";
+import { credentialsSecret } from "../sim/all.ts";
 import { sleep, startChaosWorld, type ChaosWorld, type OperatorProcess } from "./world.ts";
 import { assertNoSecretLeaked } from "./scenarios.ts";
 
@@ -89,12 +90,13 @@ before(async () => {
   operator = world.startOperator();
   for (const c of cases) {
     for (const p of PROVIDER_NAMES)
-      await world.kube.create(SecretResource, {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: `${p}-creds`, namespace: c.namespace },
-        stringData: { ...world.sims.get(p)?.credentials },
-      } as never);
+      await world.kube.create(
+        SecretResource,
+        credentialsSecret(
+          { name: `${p}-creds`, namespace: c.namespace },
+          world.sims.get(p)?.credentials ?? {},
+        ) as never,
+      );
   }
 });
 after(

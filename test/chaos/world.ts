@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../kube/server.ts";
-import { instanceManifest, SIMULATORS } from "../sim/all.ts";
+import { credentialsSecret, instanceManifest, SIMULATOR_ENDPOINTS, SIMULATORS } from "../sim/all.ts";
 import type { FaultKnobs, SimProfile, Simulator } from "../sim/common.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
@@ -59,12 +59,10 @@ export async function startChaosWorld(
   for (const provider of PROVIDER_NAMES) {
     const sim = await SIMULATORS[provider].start({ transitionMs: 150, ...opts.faults }, opts.profile);
     sims.set(provider, sim);
-    await kube.create(SecretResource, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: `${provider}-creds`, namespace },
-      stringData: { ...sim.credentials },
-    } as never);
+    await kube.create(
+      SecretResource,
+      credentialsSecret({ name: `${provider}-creds`, namespace }, sim.credentials) as never,
+    );
   }
   const logs: string[] = [];
   const running = new Set<ChildProcess>();
@@ -90,6 +88,7 @@ export async function startChaosWorld(
           "--provider-qps=200",
           "--provider-burst=50",
           "--log-level=debug",
+          `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
           ...extra,
         ],
         { stdio: ["ignore", "pipe", "pipe"] },

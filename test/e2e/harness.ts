@@ -8,7 +8,7 @@ import type { Manager } from "../../src/controller/manager.ts";
 import type { DriverRegistry } from "../../src/providers/pool.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
-import { instanceManifest, SIMULATORS } from "../sim/all.ts";
+import { credentialsSecret, instanceManifest, SIMULATOR_ENDPOINTS, SIMULATORS } from "../sim/all.ts";
 import type { SimProfile, Simulator } from "../sim/common.ts";
 import type { ProviderName } from "../../src/api/index.ts";
 
@@ -59,22 +59,18 @@ export async function startWorld(
   const m2s = await startM2sSimulator({ faults: { transitionMs: 30 }, profile: opts.profile ?? "default" });
   const kube = api.client;
   const ns = "e2e";
-  await kube.create(SecretResource, {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "m2s-creds", namespace: ns },
-    stringData: { apiKey: m2s.credentials.apiKey! },
-  } as never);
+  await kube.create(
+    SecretResource,
+    credentialsSecret({ name: "m2s-creds", namespace: ns }, m2s.credentials) as never,
+  );
   const sims = new Map<ProviderName, Simulator>([["m2s", m2s]]);
   for (const provider of opts.providers ?? []) {
     const sim = await SIMULATORS[provider].start({ transitionMs: 30 }, opts.profile);
     sims.set(provider, sim);
-    await kube.create(SecretResource, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: `${provider}-creds`, namespace: ns },
-      stringData: { ...sim.credentials },
-    } as never);
+    await kube.create(
+      SecretResource,
+      credentialsSecret({ name: `${provider}-creds`, namespace: ns }, sim.credentials) as never,
+    );
   }
   const operators: Operator[] = [];
   return {
@@ -101,6 +97,7 @@ export async function startWorld(
         metrics: new Metrics(),
         resyncMs: 1000,
         instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
+        allowedEndpoints: [SIMULATOR_ENDPOINTS],
         ...(opts.drivers ? { drivers: opts.drivers } : {}),
       });
       const ac = new AbortController();

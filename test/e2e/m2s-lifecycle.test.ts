@@ -8,7 +8,8 @@ import {
   type Operator,
 } from "./harness.ts";
 import { cond, ready } from "./harness.ts";
-import { EventResource } from "../../src/kube/resources.ts";
+import { EventResource, SecretResource } from "../../src/kube/resources.ts";
+import { credentialsSecret } from "../sim/all.ts";
 import { ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, type CloudInstance } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 
@@ -67,13 +68,8 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     assert.match(cond(o, "Synced")?.message ?? "", /Secret "e2e\/later" not found/);
     assert.equal(vmsOf(o).length, 0);
     await w.kube.create(
-      { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true } as never,
-      {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: "later", namespace: "e2e" },
-        stringData: { apiKey: w.m2s.credentials.apiKey! },
-      } as never,
+      SecretResource,
+      credentialsSecret({ name: "later", namespace: "e2e" }, w.m2s.credentials) as never,
     );
     await w.waitFor("nosecret", ready, "Ready after the Secret appeared");
   });

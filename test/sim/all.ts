@@ -81,3 +81,22 @@ export function instanceManifest(
     },
   };
 }
+
+/** The label every credentials Secret carries (the operator reads no other Secret). */
+export const CREDENTIALS_LABELS = { "compute.instance-operator.dev/credentials": "true" } as const;
+
+/** Where the operator under test may send credentials: the loopback simulators. */
+export const SIMULATOR_ENDPOINTS = "http://127.0.0.1:*";
+
+/** A credentials Secret manifest for a simulator (labelled, as the operator requires). */
+export function credentialsSecret(
+  at: { name: string; namespace: string },
+  credentials: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: at.name, namespace: at.namespace, labels: { ...CREDENTIALS_LABELS } },
+    stringData: { ...credentials },
+  };
+}

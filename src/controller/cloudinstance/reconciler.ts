@@ -18,14 +18,13 @@ import type {
   MachineRef,
 } from "../../providers/driver.ts";
 import { isProviderError, ProviderError, TransientError } from "../../providers/errors.ts";
-import type { DriverPool } from "../../providers/pool.ts";
 import { parseDuration } from "../../util/duration.ts";
-import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
+import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
+import { AccessRefusedError, openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { decide, errorStatus, type Decision, type InstanceAction, type Observation } from "./decide.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { statusEqual } from "../status-equal.ts";
 import { parseProviderOptions } from "../provider-options.ts";
-import { decodeSecret } from "../secrets.ts";
 
 export interface InstanceTiming {
   pollInitialMs: number;
@@ -47,10 +46,10 @@ export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
 export interface InstanceReconcilerDeps {
   instances: ReadCache<CloudInstance>;
   templates: ReadCache<InstanceTemplate>;
-  secrets: ReadCache<Secret>;
+  /** Endpoint policy, labelled credentials and the driver pool. */
+  access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
   events: EventSink;
-  drivers: DriverPool;
   logger: Logger;
   timing: InstanceTiming;
   now?: () => number;
@@ -79,6 +78,7 @@ class ReconcileFailure extends Error {
 
 function fromError(err: unknown): Failure {
   if (err instanceof ReconcileFailure) return err.failure;
+  if (err instanceof AccessRefusedError) return { reason: err.reason, message: err.message, terminal: true };
   if (isProviderError(err))
     return { reason: err.reason, message: err.message, terminal: err.terminal, cause: err };
   const message = err instanceof Error ? err.message : String(err);
@@ -136,7 +136,11 @@ export class InstanceReconciler {
     let current = obj;
     try {
       const spec = this.#resolve(obj);
-      const { driver, factory } = this.#driverFor(obj, spec);
+      const { driver, factory } = await openDriver(
+        this.#d.access,
+        obj.metadata.namespace ?? "",
+        spec.provider,
+      );
       const options = this.#parseOptions(factory, spec);
       if (
         factory.mirrorsTemplates === true &&
@@ -218,34 +222,6 @@ export class InstanceReconciler {
     if (!resolved.ok)
       throw new ReconcileFailure({ reason: resolved.reason, message: resolved.message, terminal: true });
     return resolved.spec;
-  }
-
-  #driverFor(
-    obj: CloudInstance,
-    spec: ResolvedSpec,
-  ): { driver: Driver<unknown>; factory: DriverFactory<unknown> } {
-    const ns = obj.metadata.namespace ?? "";
-    const secretRef = spec.provider.credentialsSecretRef?.name;
-    let credentials: Record<string, string> = {};
-    if (secretRef !== undefined) {
-      const secret = this.#d.secrets.get(ns, secretRef);
-      if (!secret) {
-        throw new ReconcileFailure({
-          reason: "SecretNotFound",
-          message: `Secret "${ns}/${secretRef}" not found`,
-          terminal: true,
-        });
-      }
-      credentials = decodeSecret(secret);
-    }
-    const factory = this.#d.drivers.factory(spec.provider.name);
-    const driver = this.#d.drivers.get({
-      provider: spec.provider.name,
-      endpoint: spec.provider.endpoint,
-      secretName: secretRef === undefined ? undefined : `${ns}/${secretRef}`,
-      credentials,
-    });
-    return { driver, factory };
   }
 
   #parseOptions(factory: DriverFactory<unknown>, spec: ResolvedSpec): unknown {

@@ -9,10 +9,9 @@ import {
   type InstanceTemplateStatus,
 } from "../../api/index.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import type { DriverPool } from "../../providers/pool.ts";
 import type { Driver, DriverFactory } from "../../providers/driver.ts";
-import type { EventSink, ObjectWriter, ReadCache, Secret } from "../ports.ts";
-import { decodeSecret } from "../secrets.ts";
+import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
+import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
 import { setCondition } from "../conditions.ts";
 import { parseProviderOptions } from "../provider-options.ts";
@@ -20,13 +19,13 @@ import { decideTemplate, type TemplateAction } from "./decide.ts";
 
 export interface TemplateReconcilerDeps {
   templates: ReadCache<InstanceTemplate>;
-  secrets: ReadCache<Secret>;
+  /** Endpoint policy, labelled credentials and the driver pool. */
+  access: ProviderAccessDeps;
   /** CloudInstances that name this template in spec.templateRef (owned ones included). */
   referencing(namespace: string, template: string): CloudInstance[];
   templateWriter: ObjectWriter<InstanceTemplate, InstanceTemplateStatus>;
   instanceWriter: ObjectWriter<CloudInstance, CloudInstanceStatus>;
   events: EventSink;
-  drivers: DriverPool;
   logger: Logger;
   resyncMs: number;
   now?: () => number;
@@ -66,7 +65,7 @@ export class TemplateReconciler {
     const checked =
       provider === undefined
         ? { invalid: undefined, driver: undefined, options: undefined }
-        : this.#check(template, provider);
+        : await this.#check(template, provider);
     const { driver, options } = checked;
     const remote = driver?.capabilities.has("remoteTemplates") ?? false;
     let status: InstanceTemplateStatus = template.status ?? {};
@@ -120,24 +119,15 @@ export class TemplateReconciler {
    * that mirror templates remotely; for the others a missing Secret is reported on the
    * instances that need it, not on the template.
    */
-  #check(
+  async #check(
     template: InstanceTemplate,
     provider: NonNullable<InstanceTemplate["spec"]["provider"]>,
-  ): { invalid: string | undefined; driver: Driver<unknown> | undefined; options: unknown } {
-    const namespace = template.metadata.namespace ?? "";
-    const factory: DriverFactory<unknown> = this.#d.drivers.factory(provider.name);
+  ): Promise<{ invalid: string | undefined; driver: Driver<unknown> | undefined; options: unknown }> {
+    const factory: DriverFactory<unknown> = this.#d.access.drivers.factory(provider.name);
     const parsed = parseProviderOptions(factory, template.spec.providerOptions);
     if (!parsed.ok) return { invalid: parsed.message, driver: undefined, options: undefined };
-    const secretRef = provider.credentialsSecretRef?.name;
-    const secret = secretRef === undefined ? undefined : this.#d.secrets.get(namespace, secretRef);
     try {
-      if (secretRef !== undefined && !secret) throw new Error(`Secret "${namespace}/${secretRef}" not found`);
-      const driver = this.#d.drivers.get({
-        provider: provider.name,
-        endpoint: provider.endpoint,
-        secretName: secretRef === undefined ? undefined : `${namespace}/${secretRef}`,
-        credentials: secret ? decodeSecret(secret) : {},
-      });
+      const { driver } = await openDriver(this.#d.access, template.metadata.namespace ?? "", provider);
       return { invalid: undefined, driver, options: parsed.options };
     } catch (err) {
       const needsDriver = factory.mirrorsTemplates === true;
