@@ -63,6 +63,11 @@ describe("endpoint policy", () => {
     );
   });
 
+  test("a wildcard entry that happens to match an internal IP literal does not let it through", () => {
+    const p = new EndpointPolicy(["http://*.0.0.1:*"], DEFAULTS);
+    refused(p, "http://127.0.0.1:8080/", /internal address/);
+  });
+
   test("bad patterns are refused when the flag is read", () => {
     assert.throws(() => new EndpointPolicy(["ftp://x"], DEFAULTS), /not an endpoint pattern/);
     assert.throws(() => new EndpointPolicy(["https://a.*.com"], DEFAULTS), /wildcard/);
