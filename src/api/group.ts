@@ -11,5 +11,10 @@ export const ANNOTATION_RECONCILE_REQUESTED_AT = `${GROUP}/reconcile-requested-a
 export const ANNOTATION_POLL_INTERVAL = `${GROUP}/poll-interval`;
 /** Written before a create on providers that cannot look a VM up by owner (crash-safety marker). */
 export const ANNOTATION_CREATE_PENDING = `${GROUP}/create-pending`;
+/**
+ * With external-id: adopt the VM even though it carries another object's ownership mark
+ * (a VM moved between objects on purpose). Without it such an adoption is refused.
+ */
+export const ANNOTATION_FORCE_ADOPT = `${GROUP}/force-adopt`;
 /** Label put on CloudInstances owned by an InstanceTemplate with replicas. */
 export const LABEL_TEMPLATE = `${GROUP}/template`;

@@ -1,4 +1,5 @@
 import type { Condition } from "../api/index.ts";
+import { capMessage } from "../util/cap-message.ts";
 
 export interface ConditionUpdate {
   type: string;
@@ -9,7 +10,8 @@ export interface ConditionUpdate {
 
 /**
  * Sets one condition the way metav1 does: lastTransitionTime moves only when the status
- * flips, so watchers and `kubectl wait` see a stable timestamp; returns a new array.
+ * flips, so watchers and `kubectl wait` see a stable timestamp; returns a new array. The
+ * message is capped (MAX_MESSAGE_BYTES).
  */
 export function setCondition(
   conditions: readonly Condition[] | undefined,
@@ -22,6 +24,7 @@ export function setCondition(
   const prev = i >= 0 ? list[i] : undefined;
   const next: Condition = {
     ...update,
+    message: capMessage(update.message),
     lastTransitionTime: prev && prev.status === update.status ? prev.lastTransitionTime : now,
     ...(observedGeneration === undefined ? {} : { observedGeneration }),
   };

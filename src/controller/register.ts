@@ -8,6 +8,7 @@ import { HttpClientFactory } from "../providers/http/client.ts";
 import { specOrMetadataChanged } from "./runtime/predicates.ts";
 import { DriverPool } from "../providers/pool.ts";
 import { EndpointPolicy } from "../providers/endpoint-policy.ts";
+import { shortDigest } from "../util/digest.ts";
 import { isNotFound } from "../kube/errors.ts";
 import { CREDENTIALS_SELECTOR, type ProviderAccessDeps } from "./provider-access.ts";
 import { DRIVERS } from "../providers/registry.ts";
@@ -36,7 +37,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     http,
     logger: deps.logger,
     onBalance: (provider, account, balance) => {
-      deps.metrics.providerBalance.set({ provider, account }, balance);
+      deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },
   });
 

@@ -4,6 +4,7 @@ import type { KubeClient } from "./client.ts";
 import type { KubeEvent } from "./core-types.ts";
 import { NotFoundError } from "./errors.ts";
 import { EventResource } from "./resources.ts";
+import { capMessage } from "../util/cap-message.ts";
 
 export const EVENT_COMPONENT = "cloud-instance-operator";
 
@@ -56,7 +57,8 @@ export class EventRecorder implements EventSink {
     this.#now = opts.now ?? Date.now;
   }
 
-  record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void {
+  record(obj: KubeObject, type: "Normal" | "Warning", reason: string, text: string): void {
+    const message = capMessage(text);
     if (this.#pending >= this.#maxPending) {
       this.#logger.warn(
         { reason, object: obj.metadata.name },

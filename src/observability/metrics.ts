@@ -21,7 +21,7 @@ export class Metrics {
   readonly providerRequestDuration: Histogram<"provider" | "operation">;
   readonly instances: Gauge<"provider" | "phase">;
   readonly leaderStatus: Gauge<"name">;
-  readonly providerBalance: Gauge<"provider" | "account">;
+  readonly providerBalance: Gauge<"provider" | "account_digest">;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
@@ -123,8 +123,8 @@ export class Metrics {
     });
     this.providerBalance = new Gauge({
       name: "cloud_instance_provider_account_balance",
-      help: "Account balance reported by providers that expose one (MOS GetBalance).",
-      labelNames: ["provider", "account"],
+      help: "Account balance reported by providers that expose one (MOS GetBalance); the account is named by a digest, never its id.",
+      labelNames: ["provider", "account_digest"],
       registers,
     });
   }

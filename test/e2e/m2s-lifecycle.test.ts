@@ -153,14 +153,56 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
     assert.equal(vmsOf(o).length, 1);
   });
 
-  test("adopt: the external-id annotation manages an existing VM instead of creating one", async () => {
+  /** A VM made at the provider outside Kubernetes, without any ownership mark. */
+  async function unmanagedVm(name: string): Promise<string> {
+    const res = await fetch(`${w.m2s.url}/instances`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.m2s.credentials.apiKey!}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        name,
+        plan: "business",
+        region: "fr-par-1",
+        image: "ubuntu-22.04",
+        tags: ["e2e"],
+      }),
+    });
+    assert.equal(res.status, 201);
+    return ((await res.json()) as { data: { id: string } }).data.id;
+  }
+
+  test("adopt: the external-id annotation manages an existing VM instead of creating one, and marks it", async () => {
+    const id = await unmanagedVm("made-by-hand");
     const before = w.m2s.vms().length;
-    const orphan = w.m2s.vms().find((v) => v.status === "running");
-    assert.ok(orphan);
-    await w.instance("adopt", { deletionPolicy: "Orphan" }, { [ANNOTATION_EXTERNAL_ID]: orphan.id });
+    await w.instance("adopt", { deletionPolicy: "Orphan" }, { [ANNOTATION_EXTERNAL_ID]: id });
     const o = await w.waitFor("adopt", ready, "Ready");
-    assert.equal(o.status?.instanceID, orphan.id);
-    assert.equal(w.m2s.vms().length, before);
+    assert.equal(o.status?.instanceID, id);
+    assert.equal(w.m2s.vms().length, before, "nothing created");
+    await eventually(
+      () => Promise.resolve(w.m2s.vms().find((v) => v.id === id)?.ownerUID === o.metadata.uid),
+      "the adopted VM carries the object's ownership mark",
+    );
+  });
+
+  test("adopt: a VM marked as another object's is refused, untouched, and survives the object's deletion", async () => {
+    await w.instance("victim");
+    const victim = await w.waitFor("victim", ready, "Ready");
+    const id = victim.status?.instanceID;
+    assert.ok(id);
+    await w.instance("thief", { powerState: "Stopped" }, { [ANNOTATION_EXTERNAL_ID]: id });
+    const o = await w.waitFor(
+      "thief",
+      (x) => cond(x, "Synced")?.reason === "AdoptionRefused",
+      "AdoptionRefused",
+    );
+    assert.match(cond(o, "Synced")?.message ?? "", /force-adopt/);
+    assert.equal(o.status?.addresses, undefined, "nothing of the victim's VM in the thief's status");
+    await w.kube.delete(CloudInstanceResource, "e2e", "thief");
+    await w.gone("thief");
+    const vm = w.m2s.vms().find((v) => v.id === id);
+    assert.equal(vm?.status, "running", "the victim's VM was neither stopped nor deleted");
+    assert.equal(vm.ownerUID, victim.metadata.uid);
+    await w.kube.delete(CloudInstanceResource, "e2e", "victim");
+    await w.gone("victim");
   });
 
   test("operator restarted after a provider create but before the status write: still exactly one VM", async () => {

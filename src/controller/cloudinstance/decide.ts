@@ -42,6 +42,10 @@ export interface DecideInput {
   capabilities: ReadonlySet<Capability>;
   /** Adopted through the external-id annotation: never create, never recreate. */
   adopted: boolean;
+  /** The object's UID: a VM marked with another one belongs to someone else. */
+  uid: string;
+  /** The force-adopt annotation: take over a VM marked as another object's. */
+  forceAdopt: boolean;
   now: number;
   timing: {
     pollInitialMs: number;
@@ -201,6 +205,23 @@ function guarded(input: DecideInput, d: Decision): Decision {
   return { actions: [], status: b.status, events, requeueAfterMs: verdict.afterMs };
 }
 
+/**
+ * An adopted VM that carries another object's ownership mark: adopting it would let one
+ * tenant stop, resize or delete another's VM, so it is refused unless forced.
+ */
+function foreignOwner(input: DecideInput): string | undefined {
+  if (!input.adopted || input.forceAdopt || input.observation.kind !== "found") return undefined;
+  const owner = input.observation.machine.ownerUID;
+  return owner !== undefined && owner !== input.uid ? owner : undefined;
+}
+
+function adoptionRefusedMessage(id: string): string {
+  return (
+    `VM ${id} carries another object's ownership mark; it is not adopted (nothing is changed or deleted). ` +
+    `Set the annotation compute.instance-operator.dev/force-adopt: "true" to take it over`
+  );
+}
+
 function decideDeletion(input: DecideInput): Decision {
   const { observation, spec, timing } = input;
   const b = new StatusBuilder(carried(input.status), input.now, input.generation);
@@ -217,6 +238,20 @@ function decideDeletion(input: DecideInput): Decision {
           type: "Normal",
           reason: "Orphaned",
           message: `deletionPolicy Orphan: VM ${input.status.instanceID ?? "(none)"} left at the provider`,
+        },
+      ],
+      requeueAfterMs: undefined,
+    };
+  }
+  if (foreignOwner(input) !== undefined && observation.kind === "found") {
+    return {
+      actions: [{ type: "RemoveFinalizer" }],
+      status: b.status,
+      events: [
+        {
+          type: "Normal",
+          reason: "AdoptionRefused",
+          message: `VM ${observation.machine.id} belongs to another object and is left at the provider`,
         },
       ],
       requeueAfterMs: undefined,
@@ -343,6 +378,20 @@ function decideLiving(input: DecideInput): Decision {
   }
 
   const m = observation.machine;
+  if (foreignOwner(input) !== undefined) {
+    // Nothing of the foreign VM goes into this object's status either.
+    b.status.phase = "Failed";
+    const message = adoptionRefusedMessage(m.id);
+    b.set("Provisioned", "False", "AdoptionRefused", message);
+    b.set("Ready", "False", "AdoptionRefused", message);
+    b.set("Synced", "False", "AdoptionRefused", message);
+    return {
+      actions: [],
+      status: b.status,
+      events: [{ type: "Warning", reason: "AdoptionRefused", message }],
+      requeueAfterMs: resync,
+    };
+  }
   Object.assign(b.status, observedFields(m));
   b.status.phase = m.phase;
   if (observation.duplicates && observation.duplicates.length > 0) {
@@ -441,7 +490,13 @@ function decideLiving(input: DecideInput): Decision {
     wanted.push({ type: "Stop", hard: false });
   }
   // A driver that cannot keep tags still owes the user a word when the spec asks for some.
-  if (capabilities.has("tags") ? m.tags !== undefined && !sameSet(m.tags, spec.tags) : spec.tags.length > 0)
+  // An adopted VM without an ownership mark gets one with its tags (drivers mark with a tag).
+  const unmarked = input.adopted && m.ownerUID === undefined && capabilities.has("tags");
+  if (
+    capabilities.has("tags")
+      ? (m.tags !== undefined && !sameSet(m.tags, spec.tags)) || unmarked
+      : spec.tags.length > 0
+  )
     wanted.push({ type: "SetTags", tags: [...spec.tags] });
 
   const unsupported = wanted.filter((a) => {

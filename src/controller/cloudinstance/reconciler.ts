@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import {
   ANNOTATION_CREATE_PENDING,
   ANNOTATION_EXTERNAL_ID,
+  ANNOTATION_FORCE_ADOPT,
   ANNOTATION_PAUSED,
   ANNOTATION_POLL_INTERVAL,
   ANNOTATION_RECONCILE_REQUESTED_AT,
@@ -167,8 +168,10 @@ export class InstanceReconciler {
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
       const knownId = annotations[ANNOTATION_EXTERNAL_ID] ?? current.status?.instanceID;
+      const adopted = annotations[ANNOTATION_EXTERNAL_ID] !== undefined;
+      // An adopted VM is read before it is deleted: it may be another object's (adoption guard).
       const observation: Observation =
-        deleting && knownId !== undefined && current.status?.phase !== "Deleting"
+        deleting && !adopted && knownId !== undefined && current.status?.phase !== "Deleting"
           ? { kind: "unobserved", id: knownId }
           : await this.#observe(current, driver, desired, firstContact, deleting);
       const decision = decide({
@@ -178,7 +181,9 @@ export class InstanceReconciler {
         spec,
         observation,
         capabilities: driver.capabilities,
-        adopted: annotations[ANNOTATION_EXTERNAL_ID] !== undefined,
+        adopted,
+        uid: current.metadata.uid ?? "",
+        forceAdopt: annotations[ANNOTATION_FORCE_ADOPT] === "true",
         now: this.#now(),
         timing: { ...this.#d.timing, resyncMs },
         reconcileRequestedAt: annotations[ANNOTATION_RECONCILE_REQUESTED_AT],

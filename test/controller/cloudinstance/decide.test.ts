@@ -55,6 +55,8 @@ function input(over: Partial<DecideInput> & { observation: Observation }): Decid
     spec: spec(),
     capabilities: new Set(ALL),
     adopted: false,
+    uid: "uid-1",
+    forceAdopt: false,
     now: NOW,
     timing: {
       pollInitialMs: 1000,
@@ -483,5 +485,71 @@ describe("decide: the no-progress guard", () => {
     assert.match(cond(d.status, "Synced")?.message ?? "", /does not support setting tags \[web\]/);
     const none = decide(input({ capabilities: caps, spec: spec({ tags: [] }), observation: untagged() }));
     assert.equal(cond(none.status, "Ready")?.status, "True");
+  });
+});
+
+describe("decide: the adoption guard (external-id)", () => {
+  const foreign = (): Observation => ({ kind: "found", machine: vm({ ownerUID: "someone-else" }) });
+
+  test("a VM marked as another object's is not adopted: no action, nothing of it in status", () => {
+    const d = decide(input({ adopted: true, status: { instanceID: "vm-1" }, observation: foreign() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "AdoptionRefused");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /force-adopt/);
+    assert.equal(d.status.phase, "Failed");
+    assert.equal(d.status.addresses, undefined);
+    assert.equal(d.events[0]?.reason, "AdoptionRefused");
+  });
+
+  test("even a spec that differs from the foreign VM sends nothing to it", () => {
+    const d = decide(
+      input({
+        adopted: true,
+        spec: spec({ powerState: "Stopped", plan: "enterprise" }),
+        observation: foreign(),
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+  });
+
+  test("deleting such an object leaves the VM alone and lets the object go", () => {
+    const d = decide(input({ adopted: true, deleting: true, observation: foreign() }));
+    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+  });
+
+  test("force-adopt takes it over", () => {
+    const d = decide(
+      input({
+        adopted: true,
+        forceAdopt: true,
+        spec: spec({ powerState: "Stopped" }),
+        observation: foreign(),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Stop", hard: false }]);
+  });
+
+  test("a VM marked with this object's UID, or not by anyone, is adopted; an unmarked one gets marked", () => {
+    const own = decide(input({ adopted: true, observation: found({ ownerUID: "uid-1" }) }));
+    assert.equal(cond(own.status, "Ready")?.status, "True");
+    const unmarked = decide(input({ adopted: true, observation: found() }));
+    assert.deepEqual(
+      unmarked.actions,
+      [{ type: "SetTags", tags: ["web"] }],
+      "the tags call carries the mark",
+    );
+    const cannotMark = decide(
+      input({
+        adopted: true,
+        capabilities: new Set(ALL.filter((c) => c !== "tags")),
+        spec: spec({ tags: [] }),
+        observation: found(),
+      }),
+    );
+    assert.equal(
+      cond(cannotMark.status, "Ready")?.status,
+      "True",
+      "adopted unmarked where no mark can be set",
+    );
   });
 });
