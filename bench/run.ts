@@ -225,6 +225,7 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
       `--kubeconfig=${kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${String(port)}`,
       `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
+      "--metrics-secure=false",
       `--resync-period=${String(resyncMs / 1000)}s`,
       "--log-level=error",
       `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,

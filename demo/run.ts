@@ -64,6 +64,8 @@ async function main(): Promise<number> {
       `--kubeconfig=${kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${metricsPort + 1000}`,
+      // Plain HTTP for the demo's reader on loopback; in a cluster metrics are HTTPS behind RBAC.
+      "--metrics-secure=false",
       "--resync-period=30s",
       "--log-level=warn",
       // The simulators listen on loopback, which the operator refuses unless it is listed.

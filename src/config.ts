@@ -128,6 +128,19 @@ export const OPTIONS = [
     defaultText: ":8080",
   },
   {
+    flag: "metrics-secure",
+    description:
+      "Serve /metrics over HTTPS to callers allowed by RBAC (TokenReview + SubjectAccessReview, get on /metrics); " +
+      "false serves plain HTTP to anyone and is allowed on a loopback address only.",
+    boolean: true,
+    defaultText: "true",
+  },
+  {
+    flag: "metrics-cert-dir",
+    description:
+      "Folder with tls.crt and tls.key for the metrics endpoint; unset: a self-signed certificate made at start.",
+  },
+  {
     flag: "health-probe-bind-address",
     description: 'Address of the /healthz and /readyz endpoints; "0" disables them.',
     defaultText: ":8081",
@@ -166,6 +179,11 @@ const duration = (name: string) =>
   });
 
 const positiveInt = z.coerce.number<string>().int().positive();
+
+function isLoopbackBind(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"])
   .transform((v) => v === "true" || v === "1" || v === "yes");
@@ -245,6 +263,8 @@ export const ConfigSchema = z
     "leader-election-renew-deadline": duration("leader-election-renew-deadline").default(10_000),
     "leader-election-retry-period": duration("leader-election-retry-period").default(2_000),
     "metrics-bind-address": bindAddress.default(":8080"),
+    "metrics-secure": bool.default(true),
+    "metrics-cert-dir": optionalString,
     "health-probe-bind-address": bindAddress.default(":8081"),
     "log-level": z.enum(LOG_LEVELS).default("info"),
     "pod-name": z.string().min(1).optional(),
@@ -280,10 +300,24 @@ export const ConfigSchema = z
     retryPeriodMs: c["leader-election-retry-period"],
     metricsBindAddress: c["metrics-bind-address"],
     healthProbeBindAddress: c["health-probe-bind-address"],
+    metricsSecure: c["metrics-secure"],
+    metricsCertDir: c["metrics-cert-dir"],
     logLevel: c["log-level"],
     podName: c["pod-name"] ?? hostname(),
     shutdownGracePeriodMs: c["shutdown-grace-period"],
   }))
+  .refine((c) => c.metricsSecure || c.metricsBindAddress === "0" || isLoopbackBind(c.metricsBindAddress), {
+    message:
+      "--metrics-secure=false serves metrics to anyone: only on a loopback --metrics-bind-address (127.0.0.1:port)",
+  })
+  .refine(
+    (c) =>
+      !c.metricsSecure || c.metricsBindAddress === "0" || c.metricsBindAddress !== c.healthProbeBindAddress,
+    {
+      message:
+        "secure metrics (HTTPS) and the plain-HTTP probes need two addresses: set --health-probe-bind-address apart from --metrics-bind-address",
+    },
+  )
   .refine((c) => c.pollInitialMs <= c.pollMaxMs, {
     message: "--poll-initial must not be longer than --poll-max",
   })

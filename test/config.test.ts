@@ -137,3 +137,25 @@ test("provider limits: a default for every credential and per-provider overrides
   assert.throws(() => parseConfig(["--provider-limits=vscale=fast"], {}), /not name=qps\/burst\/concurrent/);
   assert.throws(() => parseConfig(["--poll-initial=1m", "--poll-max=10s"], {}), /poll-initial/);
 });
+
+test("metrics are HTTPS by default; plain HTTP only on loopback, and never on the probes' address", () => {
+  const ok = parseConfig([], {});
+  assert.ok(ok.kind === "config" && ok.config.metricsSecure);
+  assert.throws(() => parseConfig(["--metrics-secure=false"], {}), /loopback/);
+  const loop = parseConfig(["--metrics-secure=false", "--metrics-bind-address=127.0.0.1:8080"], {});
+  assert.ok(loop.kind === "config" && !loop.config.metricsSecure);
+  assert.throws(
+    () => parseConfig(["--metrics-bind-address=:9000", "--health-probe-bind-address=:9000"], {}),
+    /two addresses/,
+  );
+});
+
+test("--allowed-endpoints is validated when read", () => {
+  const ok = parseConfig(["--allowed-endpoints=default, https://*.corp.example/api"], {});
+  assert.ok(ok.kind === "config");
+  assert.deepEqual(ok.config.allowedEndpoints, ["default", "https://*.corp.example/api"]);
+  assert.throws(
+    () => parseConfig(["--allowed-endpoints=ftp://x"], {}),
+    /allowed-endpoints.*not an endpoint pattern/s,
+  );
+});

@@ -62,6 +62,7 @@ test("SIGTERM: the operator stops, releases its lease and exits 0", async () => 
       "--leader-election-retry-period=500ms",
       "--metrics-bind-address=127.0.0.1:0",
       "--health-probe-bind-address=127.0.0.1:0",
+      "--metrics-secure=false",
       "--log-level=warn",
     ],
     { POD_NAME: "main-pod" },

@@ -12,6 +12,8 @@ import type { AnyObject } from "../kube/object.ts";
 import type { Resource } from "../kube/resources.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { startProbeServer, type RunningServer } from "../observability/server.ts";
+import { KubeMetricsAuthorizer } from "../observability/metrics-auth.ts";
+import { metricsCertificate } from "../observability/metrics-tls.ts";
 import { clockSleep } from "./runtime/backoff-manager.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 
@@ -28,6 +30,8 @@ export type ManagerConfig = Pick<
   | "leaderElectionNamespace"
   | "leaderElectionId"
   | "metricsBindAddress"
+  | "metricsSecure"
+  | "metricsCertDir"
   | "healthProbeBindAddress"
   | "podName"
   | "shutdownGracePeriodMs"
@@ -314,11 +318,21 @@ export class Manager {
     };
     const registry = this.#d.metrics.registry;
     if (c.metricsBindAddress === c.healthProbeBindAddress) {
+      // Plain HTTP on loopback only (config refuses the rest), for tests and the demo.
       const s = await startProbeServer({ address: c.metricsBindAddress, registry, probes });
       if (s) this.#servers.push(s);
       return;
     }
-    const m = await startProbeServer({ address: c.metricsBindAddress, registry });
+    const m = await startProbeServer({
+      address: c.metricsBindAddress,
+      registry,
+      ...(c.metricsSecure
+        ? {
+            tls: metricsCertificate(c.metricsCertDir),
+            authorizer: new KubeMetricsAuthorizer({ kube: this.#d.kube }),
+          }
+        : {}),
+    });
     if (m) this.#servers.push(m);
     const h = await startProbeServer({ address: c.healthProbeBindAddress, probes });
     if (h) this.#servers.push(h);

@@ -54,6 +54,30 @@ export const SecretResource = resource<Secret>("", "v1", "Secret", "secrets", tr
 export const EventResource = resource<KubeEvent>("", "v1", "Event", "events", true);
 export const LeaseResource = resource<Lease>("coordination.k8s.io", "v1", "Lease", "leases", true);
 
+/** The API server's own answer to "who is this token" and "may they do this" (metrics access). */
+export interface AccessReview extends KubeObject {
+  spec: Record<string, unknown>;
+  status?: {
+    authenticated?: boolean;
+    allowed?: boolean;
+    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  };
+}
+export const TokenReviewResource = resource<AccessReview>(
+  "authentication.k8s.io",
+  "v1",
+  "TokenReview",
+  "tokenreviews",
+  false,
+);
+export const SubjectAccessReviewResource = resource<AccessReview>(
+  "authorization.k8s.io",
+  "v1",
+  "SubjectAccessReview",
+  "subjectaccessreviews",
+  false,
+);
+
 /** Collection path: /api/v1/namespaces/ns/secrets, /apis/g/v/cloudinstances (all namespaces) … */
 export function collectionPath(res: Resource, namespace: string | undefined): string {
   const base = res.group === "" ? `/api/${res.version}` : `/apis/${res.group}/${res.version}`;

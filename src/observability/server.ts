@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import type { MetricsAuthorizer } from "./metrics-auth.ts";
 
 export type Probe = () => { ok: boolean; detail: string };
 
@@ -11,6 +13,10 @@ export interface ProbeServerOptions {
   registry?: Registry | undefined;
   /** Serve /healthz and /readyz with these checks. */
   probes?: { healthz: Probe; readyz: Probe } | undefined;
+  /** Serve HTTPS with this certificate (PEM) instead of plain HTTP. */
+  tls?: { cert: string; key: string } | undefined;
+  /** Who may read /metrics (TokenReview + SubjectAccessReview); unset: anyone who can connect. */
+  authorizer?: MetricsAuthorizer | undefined;
 }
 
 export interface RunningServer {
@@ -44,12 +50,14 @@ export function parseBindAddress(address: string): { host: string | undefined; p
 export async function startProbeServer(opts: ProbeServerOptions): Promise<RunningServer | undefined> {
   const bind = parseBindAddress(opts.address);
   if (!bind) return undefined;
-  const server = createServer((req, res) => {
-    handle(opts, req, res).catch((err: unknown) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    handle(opts, req, res).catch(() => {
+      // The cause (an API server error, a registry bug) goes to no anonymous caller.
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-      res.end(err instanceof Error ? err.message : "internal error");
+      res.end("internal error");
     });
-  });
+  };
+  const server: Server = opts.tls ? createTlsServer({ ...opts.tls }, onRequest) : createServer(onRequest);
   // Probes and scrapes are short: do not keep idle sockets that would delay shutdown.
   server.keepAliveTimeout = 1000;
   await listen(server, bind.port, bind.host);
@@ -58,7 +66,7 @@ export async function startProbeServer(opts: ProbeServerOptions): Promise<Runnin
     bind.host === undefined || bind.host === "0.0.0.0" || bind.host === "::" ? "127.0.0.1" : bind.host;
   return {
     port,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: `${opts.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
@@ -86,6 +94,22 @@ async function handle(opts: ProbeServerOptions, req: IncomingMessage, res: Serve
     return;
   }
   if (path === "/metrics" && opts.registry) {
+    if (opts.authorizer) {
+      const access = await opts.authorizer
+        .check(req.headers.authorization, path)
+        .catch(() => "error" as const);
+      if (access !== "allowed") {
+        const status = { unauthenticated: 401, forbidden: 403, error: 503 }[access];
+        res.writeHead(status, { "content-type": "text/plain" }).end(
+          {
+            unauthenticated: "Unauthorized: a bearer token is needed",
+            forbidden: "Forbidden: get on /metrics is not allowed for this user",
+            error: "authorization check failed, try again",
+          }[access],
+        );
+        return;
+      }
+    }
     const body = await opts.registry.metrics();
     res.writeHead(200, { "content-type": opts.registry.contentType }).end(body);
     return;

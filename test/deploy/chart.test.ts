@@ -67,6 +67,14 @@ function container(objects: K8sObject[]): K8sObject {
 }
 
 const kinds = (objects: K8sObject[]): string[] => objects.map((o) => o.kind as string).sort();
+/** The operator's own role (not the metrics-auth or metrics-reader ones). */
+const operatorClusterRoles = (objects: K8sObject[]): K8sObject[] =>
+  find(objects, "ClusterRole").filter((r) => !/-metrics-(auth|reader)$/.test(r.metadata.name as string));
+
+const METRICS_AUTH_RULES = [
+  { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+  { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+];
 
 test("helm lint --strict passes with default and non-default values", { skip }, () => {
   assert.match(helm(["lint", "--strict", CHART_DIR]), /0 chart\(s\) failed/);
@@ -87,8 +95,12 @@ test("default values render a restricted, least-privilege, cluster-wide install"
   const objects = template();
   assert.deepEqual(kinds(objects), [
     "ClusterRole",
+    "ClusterRole",
+    "ClusterRole",
+    "ClusterRoleBinding",
     "ClusterRoleBinding",
     "Deployment",
+    "NetworkPolicy",
     "Role",
     "RoleBinding",
     "Service",
@@ -98,11 +110,28 @@ test("default values render a restricted, least-privilege, cluster-wide install"
   assert.deepEqual(rbacProblems(objects), []);
   for (const o of objects.filter((x) => !x.kind.startsWith("Cluster")))
     assert.equal(o.metadata.namespace, "ops", `${o.kind} carries the release namespace`);
-  assert.deepEqual(find(objects, "ClusterRole")[0]!.rules, OPERATOR_RULES);
-  const [binding] = find(objects, "ClusterRoleBinding");
+  const [operatorRole] = operatorClusterRoles(objects);
+  assert.deepEqual(operatorRole!.rules, OPERATOR_RULES);
+  const byName = new Map(find(objects, "ClusterRole").map((r) => [r.metadata.name as string, r]));
+  assert.deepEqual(byName.get("cio-cloud-instance-operator-metrics-auth")!.rules, METRICS_AUTH_RULES);
+  assert.deepEqual(byName.get("cio-cloud-instance-operator-metrics-reader")!.rules, [
+    { nonResourceURLs: ["/metrics"], verbs: ["get"] },
+  ]);
   const [sa] = find(objects, "ServiceAccount");
-  assert.deepEqual(binding!.subjects, [{ kind: "ServiceAccount", name: sa!.metadata.name, namespace: "ops" }]);
-  assert.equal(binding!.roleRef.name, find(objects, "ClusterRole")[0]!.metadata.name);
+  const bindings = find(objects, "ClusterRoleBinding");
+  assert.deepEqual(bindings.map((b) => b.roleRef.name).sort(), [
+    operatorRole!.metadata.name,
+    "cio-cloud-instance-operator-metrics-auth",
+  ]);
+  for (const binding of bindings)
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: sa!.metadata.name, namespace: "ops" }]);
+  const [policy] = find(objects, "NetworkPolicy");
+  assert.deepEqual(policy!.spec.policyTypes, ["Ingress"]);
+  assert.deepEqual(
+    policy!.spec.ingress.map((i: K8sObject) => i.ports[0].port),
+    [8080, 8081],
+    "only the metrics and probe ports are reachable",
+  );
 });
 
 test("the leader Lease is reachable in the release namespace only, by name for get/update", { skip }, () => {
@@ -133,6 +162,7 @@ test("the Deployment runs the operator with the documented flags, probes and dow
   assert.equal(c.image, `ghcr.io/instance-operator/cloud-instance-operator:${chart.appVersion}`);
   assert.deepEqual(c.args, [
     "--metrics-bind-address=:8080",
+    "--metrics-secure=true",
     "--health-probe-bind-address=:8081",
     "--max-concurrent-reconciles=10",
     "--queue-qps=10",
@@ -153,10 +183,10 @@ test("the Deployment runs the operator with the documented flags, probes and dow
   assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http-health" });
   assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "http-health" });
   const ports = Object.fromEntries(c.ports.map((p: K8sObject) => [p.name, p.containerPort]));
-  assert.deepEqual(ports, { "http-metrics": 8080, "http-health": 8081 });
+  assert.deepEqual(ports, { "https-metrics": 8080, "http-health": 8081 });
   const [service] = find(objects, "Service");
   assert.deepEqual(service!.spec.ports, [
-    { name: "http-metrics", port: 8080, targetPort: "http-metrics", protocol: "TCP" },
+    { name: "https-metrics", port: 8080, targetPort: "https-metrics", protocol: "TCP" },
   ]);
   assert.deepEqual(service!.spec.selector, deployment!.spec.selector.matchLabels);
   assert.deepEqual(
@@ -170,8 +200,12 @@ test("non-default values: namespaced Roles per watched namespace, flags, PDB, mo
   const objects = template(NON_DEFAULT);
   assert.deepEqual(securityProblems(objects), []);
   assert.deepEqual(rbacProblems(objects), []);
-  assert.equal(find(objects, "ClusterRole").length, 0, "no cluster-wide role when namespaces are set");
-  assert.equal(find(objects, "ClusterRoleBinding").length, 0);
+  assert.equal(operatorClusterRoles(objects).length, 0, "no cluster-wide access to objects when namespaces are set");
+  assert.deepEqual(
+    find(objects, "ClusterRoleBinding").map((b) => b.roleRef.name),
+    ["cio-cloud-instance-operator-metrics-auth"],
+    "only the (cluster-scoped) reviews behind secure metrics",
+  );
   const operatorRoles = find(objects, "Role").filter((r) => !r.metadata.name.endsWith("-leader-election"));
   assert.deepEqual(operatorRoles.map((r) => r.metadata.namespace).sort(), ["team-a", "team-b"]);
   for (const role of operatorRoles) assert.deepEqual(role.rules, OPERATOR_RULES);
@@ -205,6 +239,8 @@ test("non-default values: namespaced Roles per watched namespace, flags, PDB, mo
   for (const [k, v] of Object.entries<string>(monitor!.spec.selector.matchLabels))
     assert.equal(service!.metadata.labels[k], v, "the ServiceMonitor selects the metrics Service");
   assert.equal(monitor!.spec.endpoints[0].port, service!.spec.ports[0].name);
+  assert.equal(monitor!.spec.endpoints[0].scheme, "https");
+  assert.equal(monitor!.spec.endpoints[0].bearerTokenFile, "/var/run/secrets/kubernetes.io/serviceaccount/token");
   assert.deepEqual(monitor!.spec.namespaceSelector.matchNames, ["ops"]);
 });
 
@@ -252,7 +288,7 @@ test("monitoring objects are opt-in, and the no-leader alert needs leader electi
   assert.ok(!alerts.includes("CloudInstanceOperatorNoLeader"));
   assert.match(
     templateError(["metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"]),
-    /serviceMonitor.enabled needs metrics.service.enabled/,
+    /serviceMonitor.enabled needs metrics.service.enabled and metrics.secure/,
   );
 });
 
@@ -297,4 +333,22 @@ test("NOTES.txt shows how to create a Secret and a valid first CloudInstance", {
   assert.equal(instance.kind, "CloudInstance");
   assert.deepEqual(validateCustomObject(instance, loadCrdSchemas(join(root, "crds"))), []);
   assert.equal(instance.spec.provider.credentialsSecretRef.name, "m2s-creds");
+});
+
+test("secure metrics can be turned off (loopback only) and given a mounted certificate", { skip }, () => {
+  const plain = template(["metrics.secure=false"]);
+  const c = container(plain);
+  assert.ok(c.args.includes("--metrics-bind-address=127.0.0.1:8080"), "plain HTTP stays on the pod's loopback");
+  assert.ok(c.args.includes("--metrics-secure=false"));
+  assert.equal(find(plain, "Service").length, 0, "no Service for a loopback-only endpoint");
+  assert.ok(!find(plain, "ClusterRole").some((r) => /metrics/.test(r.metadata.name as string)));
+  const mounted = container(template(["metrics.certSecret=cio-metrics-tls"]));
+  assert.ok(mounted.args.includes("--metrics-cert-dir=/etc/cloud-instance-operator/metrics-certs"));
+  assert.ok(mounted.volumeMounts.some((m: K8sObject) => m.name === "metrics-certs" && m.readOnly === true));
+});
+
+test("allowedEndpoints reaches the operator as --allowed-endpoints", { skip }, () => {
+  const c = container(template(["allowedEndpoints={default,https://m2s.corp.example/v1}"]));
+  assert.ok(c.args.includes("--allowed-endpoints=default,https://m2s.corp.example/v1"), c.args.join(" "));
+  assert.ok(!container(template()).args.some((a: string) => a.startsWith("--allowed-endpoints")));
 });

@@ -98,9 +98,15 @@ export function rbacProblems(objects: K8sObject[]): string[] {
     const at = `${role.kind}/${role.metadata.name}`;
     if (role.aggregationRule) problems.push(`${at}: aggregationRule`);
     for (const rule of (role.rules ?? []) as Rule[]) {
+      const urls = (rule as { nonResourceURLs?: string[] }).nonResourceURLs;
+      if (urls) {
+        // The one non-resource rule: reading /metrics, for scrapers to be bound to (never the operator).
+        if (JSON.stringify(urls) !== '["/metrics"]' || JSON.stringify(rule.verbs) !== '["get"]')
+          problems.push(`${at}: nonResourceURLs ${JSON.stringify(rule)}`);
+        continue;
+      }
       const all = [...rule.apiGroups, ...rule.resources, ...rule.verbs, ...(rule.resourceNames ?? [])];
       if (all.some((x) => x.includes("*"))) problems.push(`${at}: wildcard in ${JSON.stringify(rule)}`);
-      if ((rule as { nonResourceURLs?: unknown }).nonResourceURLs) problems.push(`${at}: nonResourceURLs`);
       for (const verb of ["escalate", "bind", "impersonate"])
         if (rule.verbs.includes(verb)) problems.push(`${at}: ${verb}`);
       if (rule.apiGroups.includes("") && rule.resources.includes("secrets")) {
@@ -109,7 +115,13 @@ export function rbacProblems(objects: K8sObject[]): string[] {
       }
     }
   }
+  const readers = new Set(
+    objects
+      .filter((o) => o.kind === "ClusterRole" && (o.rules ?? []).some((r: { nonResourceURLs?: unknown }) => r.nonResourceURLs))
+      .map((o) => o.metadata.name as string),
+  );
   for (const b of objects.filter((o) => o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding")) {
+    if (readers.has(b.roleRef.name)) problems.push(`${b.kind}/${b.metadata.name}: the chart binds the metrics reader role itself`);
     if (["cluster-admin", "admin", "edit"].includes(b.roleRef.name))
       problems.push(`${b.kind}/${b.metadata.name}: binds ${b.roleRef.name}`);
   }

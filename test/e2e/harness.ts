@@ -83,6 +83,7 @@ export async function startWorld(
         [
           "--metrics-bind-address=127.0.0.1:0",
           "--health-probe-bind-address=127.0.0.1:0",
+          "--metrics-secure=false",
           "--resync-period=1s",
           "--shutdown-grace-period=5s",
           "--log-level=silent",

@@ -20,6 +20,11 @@ export interface KubeApiServerOptions {
   historyLimit?: number;
   /** How often an idle watch with allowWatchBookmarks gets a BOOKMARK. */
   bookmarkIntervalMs?: number;
+  /**
+   * Bearer tokens TokenReview knows, with the non-resource URLs SubjectAccessReview lets each
+   * user GET (the /metrics reader's RBAC, in short).
+   */
+  users?: Record<string, { username: string; groups?: string[]; nonResourceURLs?: string[] }>;
 }
 
 export interface KubeApiServer {
@@ -646,6 +651,49 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     };
   }
 
+  /** TokenReview and SubjectAccessReview, answered from `opts.users`. */
+  function reviews(path: string, body: string, res: ServerResponse): boolean {
+    const users = opts.users ?? {};
+    if (path === "/apis/authentication.k8s.io/v1/tokenreviews") {
+      const review = JSON.parse(body) as { spec?: { token?: string } };
+      const user = users[review.spec?.token ?? ""];
+      send(res, 201, {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenReview",
+        metadata: {},
+        spec: review.spec,
+        status: user
+          ? {
+              authenticated: true,
+              user: { username: user.username, uid: user.username, groups: user.groups ?? [] },
+            }
+          : { authenticated: false, error: "invalid bearer token" },
+      });
+      return true;
+    }
+    if (path === "/apis/authorization.k8s.io/v1/subjectaccessreviews") {
+      const review = JSON.parse(body) as {
+        spec?: { user?: string; nonResourceAttributes?: { path?: string; verb?: string } };
+      };
+      const spec = review.spec ?? {};
+      const user = Object.values(users).find((u) => u.username === spec.user);
+      const target = spec.nonResourceAttributes;
+      const allowed =
+        user !== undefined &&
+        target?.verb === "get" &&
+        (user.nonResourceURLs ?? []).includes(target.path ?? "");
+      send(res, 201, {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SubjectAccessReview",
+        metadata: {},
+        spec,
+        status: { allowed, ...(allowed ? {} : { reason: "no RBAC rule allows it" }) },
+      });
+      return true;
+    }
+    return false;
+  }
+
   async function handle(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
@@ -669,6 +717,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       );
       return;
     }
+    if (method === "POST" && reviews(url.pathname, body, res)) return;
     const disc = method === "GET" ? discovery(url) : undefined;
     if (disc !== undefined) {
       send(res, 200, disc);

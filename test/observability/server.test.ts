@@ -2,6 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Metrics } from "../../src/observability/metrics.ts";
 import { parseBindAddress, startProbeServer } from "../../src/observability/server.ts";
+import { Agent, fetch as undiciFetch } from "undici";
+import { KubeMetricsAuthorizer } from "../../src/observability/metrics-auth.ts";
+import { selfSignedCertificate } from "../../src/observability/self-signed.ts";
+import { startApi } from "../kube-client/harness.ts";
 
 test("parses bind addresses", () => {
   assert.deepEqual(parseBindAddress(":8080"), { host: undefined, port: 8080 });
@@ -45,4 +49,53 @@ test("serves /metrics, /healthz and /readyz following the probes", async () => {
 
 test('"0" disables the server', async () => {
   assert.equal(await startProbeServer({ address: "0" }), undefined);
+});
+
+test("secure metrics: HTTPS, a bearer token reviewed by the API server, RBAC decides; probes stay plain", async () => {
+  const api = await startApi(undefined, {
+    users: {
+      "scraper-token": {
+        username: "system:serviceaccount:monitoring:prometheus",
+        nonResourceURLs: ["/metrics"],
+      },
+      "tenant-token": { username: "alice" },
+    },
+  });
+  const metrics = new Metrics();
+  const server = await startProbeServer({
+    address: "127.0.0.1:0",
+    registry: metrics.registry,
+    tls: selfSignedCertificate({ commonName: "test", dnsNames: ["localhost"] }),
+    authorizer: new KubeMetricsAuthorizer({ kube: api.client }),
+  });
+  assert.ok(server);
+  // The certificate is self-signed: the scraper trusts the token exchange, not the certificate.
+  const insecure = new Agent({ connect: { rejectUnauthorized: false } });
+  const get = async (token?: string) => {
+    const res = await undiciFetch(`${server.url}/metrics`, {
+      dispatcher: insecure,
+      ...(token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } }),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+  try {
+    assert.match(server.url, /^https:/);
+    assert.equal((await get()).status, 401, "no token");
+    assert.equal((await get("forged")).status, 401, "a token the API server does not know");
+    const forbidden = await get("tenant-token");
+    assert.equal(forbidden.status, 403, "a real user without get on /metrics");
+    assert.doesNotMatch(forbidden.text, /workqueue/);
+    const ok = await get("scraper-token");
+    assert.equal(ok.status, 200);
+    assert.match(ok.text, /# HELP/);
+    const reviews = () => api.server.requestCounts().total;
+    const before = reviews();
+    for (let i = 0; i < 5; i++) assert.equal((await get("scraper-token")).status, 200);
+    assert.equal(reviews(), before, "decisions are remembered: scrapes do not each cost two reviews");
+    await assert.rejects(fetch(`${server.url.replace("https:", "http:")}/metrics`), "no plain HTTP");
+  } finally {
+    await insecure.close();
+    await server.close();
+    await api.close();
+  }
 });

@@ -14,6 +14,8 @@ export function testConfig(overrides: Partial<ManagerConfig> = {}): ManagerConfi
     leaderElectionId: "test-leader",
     metricsBindAddress: "0",
     healthProbeBindAddress: "0",
+    metricsSecure: false,
+    metricsCertDir: undefined,
     podName: "test-pod",
     shutdownGracePeriodMs: 5_000,
     leaseDurationMs: 1_500,

@@ -91,3 +91,8 @@ exact resources, no wildcards; Secrets are read-only.
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/* The metrics port's name says what it speaks. */}}
+{{- define "cio.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
+{{- end }}
