@@ -20,12 +20,13 @@ const TagListSchema = z.array(TagSchema);
 export class VscaleTags {
   readonly #api: VscaleApi;
   readonly #now: () => number;
-  readonly #list = new TtlCache<Tag[] | null>();
+  readonly #list: TtlCache<Tag[] | null>;
   #absentUntil = 0;
 
   constructor(api: VscaleApi, now: () => number = Date.now) {
     this.#api = api;
     this.#now = now;
+    this.#list = new TtlCache(now);
   }
 
   /** The account's API is known to have no tags endpoint (until the next probe). */

@@ -146,17 +146,17 @@ class VscaleDriver implements Driver<VscaleOptions> {
     );
   }
 
-  start(ref: MachineRef): Promise<void> {
+  async start(ref: MachineRef): Promise<void> {
     const ctid = this.#id(ref);
-    return this.#action(ctid, "PATCH", "start", { id: ctid });
+    await this.#action(ctid, "PATCH", "start", { id: ctid });
   }
-  stop(ref: MachineRef): Promise<void> {
+  async stop(ref: MachineRef): Promise<void> {
     const ctid = this.#id(ref);
-    return this.#action(ctid, "PATCH", "stop", { id: ctid });
+    await this.#action(ctid, "PATCH", "stop", { id: ctid });
   }
-  reboot(ref: MachineRef): Promise<void> {
+  async reboot(ref: MachineRef): Promise<void> {
     const ctid = this.#id(ref);
-    return this.#action(ctid, "PATCH", "restart", { id: ctid });
+    await this.#action(ctid, "PATCH", "restart", { id: ctid });
   }
 
   async #existing(ctid: string, operation: string): Promise<Scalet> {
