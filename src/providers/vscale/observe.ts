@@ -65,7 +65,9 @@ const address = (a: Scalet["public_address"]): string[] =>
  */
 export function observe(s: Scalet, tags: string[] | undefined, task: Task | undefined): ObservedMachine {
   const mapped = phaseOf(s);
-  const deleting = s.deleted !== null && s.deleted !== undefined;
+  // A deletion whose task failed is not under way any more: the reconciler may send it again.
+  const deleteFailed = task?.method === "scalet_delete" && task.done && task.error;
+  const deleting = s.deleted !== null && s.deleted !== undefined && !deleteFailed;
   let phase: ObservedPhase = deleting ? "Deleting" : mapped.phase;
   let message = mapped.message;
   const what = task?.method ?? task?.id;

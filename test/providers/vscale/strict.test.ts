@@ -110,6 +110,17 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     assert.match(m?.message ?? "", /scalet_restart .*failed/);
   });
 
+  test("a deletion whose task failed is not waited on forever: it is sent again and finishes", async () => {
+    const { ref } = await running();
+    w.sim.failNextTask(ref.id);
+    await w.d.delete(ref);
+    const back = await observeUntil(w.d, ref, (o) => o !== undefined && !o.transitional);
+    assert.notEqual(back?.phase, "Deleting");
+    assert.match(back?.message ?? "", /scalet_delete .*failed/);
+    await w.d.delete(ref);
+    await observeUntil(w.d, ref, (o) => o === undefined, "gone");
+  });
+
   test("without /sshkeys a public key is refused before anything is created; a numeric key id is sent as is", async () => {
     const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host";
     const desired = w.desired({ sshKeys: [key] });

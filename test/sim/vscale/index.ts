@@ -50,7 +50,9 @@ export { VSCALE_DOCUMENTED_KEYS, VSCALE_IMAGES, VSCALE_LOCATIONS, VSCALE_RPLANS 
  *   minute after it ends (the document's `done`/`d_end` fields say ended tasks can be listed;
  *   how long is a choice). No `Vscale-Task-Id` header.
  * - Delete: answers the scalet (the document) with `deleted` set and locked; it answers 404
- *   once its task ends. Every long operation takes `transitionMs`.
+ *   once its task ends. Every long operation takes `transitionMs`; one that fails (the test
+ *   hook failNextTask; the document's task has an `error` field) changes nothing, and a failed
+ *   delete leaves the scalet as it was.
  *
  * default adds — what the real Vscale API does beyond the document, after its API reference
  * and the public clients (selectel-vds/go-vscale, the ansible vscale modules):

@@ -147,10 +147,17 @@ function create(acc: VscaleAccount, { json, res }: Ask): void {
 
 function remove(acc: VscaleAccount, s: Scalet, res: ServerResponse): void {
   s.deleted = dateText(new Date());
-  acc.operate(s, "scalet_delete", res, () => {
-    acc.scalets.delete(s.ctid);
-    for (const t of acc.tags.values()) t.scalets = t.scalets.filter((c) => c !== s.ctid);
-  });
+  acc.operate(
+    s,
+    "scalet_delete",
+    res,
+    () => {
+      acc.scalets.delete(s.ctid);
+      for (const t of acc.tags.values()) t.scalets = t.scalets.filter((c) => c !== s.ctid);
+    },
+    // A failed deletion leaves the scalet as it was.
+    { undo: () => (s.deleted = null) },
+  );
 }
 
 /** Refuses an action the scalet's state does not allow; true when it may go ahead. */

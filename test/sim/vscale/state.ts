@@ -144,8 +144,8 @@ export class VscaleAccount {
   }
 
   /**
-   * Starts a long operation: a task is listed at once, `apply` runs when it ends (not at all
-   * when failNextTask asked for a failure). `lock` follows the document: a create is answered
+   * Starts a long operation: a task is listed at once, `apply` runs when it ends (`undo`
+   * instead when failNextTask asked for a failure). `lock` follows the document: a create is answered
    * locked, an upgrade unlocked. The default profile names the task in `Vscale-Task-Id`.
    */
   operate(
@@ -153,7 +153,7 @@ export class VscaleAccount {
     method: string,
     res: ServerResponse,
     apply: () => void,
-    opts: { status?: number; lock?: boolean; answer?: Record<string, unknown> } = {},
+    opts: { status?: number; lock?: boolean; answer?: Record<string, unknown>; undo?: () => void } = {},
   ): void {
     const now = taskTime(new Date());
     const task: Task = {
@@ -178,7 +178,8 @@ export class VscaleAccount {
     const answer = opts.answer ?? this.view(s);
     s.timer = setTimeout(() => {
       s.timer = undefined;
-      if (!failed) apply();
+      if (failed) opts.undo?.();
+      else apply();
       if (lock) s.locked = false;
       this.#end(task, failed);
     }, this.injector.knobs.transitionMs);
