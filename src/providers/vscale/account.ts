@@ -124,27 +124,40 @@ export class VscaleTags {
  */
 export class VscaleTasks {
   readonly #api: VscaleApi;
-  readonly #list = new TtlCache<Task[]>();
+  readonly #list = new TtlCache<{ loadedFrom: number; tasks: Task[] }>();
+  /** Counts writes: a list whose load began before the last write may lack the task it started. */
+  #writes = 0;
 
   constructor(api: VscaleApi) {
     this.#api = api;
   }
 
-  /** After a write: the next read must see the task it started. */
+  /** Around a write (before and after it): the next read must see the task it started. */
   invalidate(): void {
+    this.#writes++;
     this.#list.clear();
   }
 
-  async #load(): Promise<Task[]> {
-    return (await this.#api.optional("/tasks", z.array(TaskSchema), "tasks")) ?? [];
+  async #load(): Promise<{ loadedFrom: number; tasks: Task[] }> {
+    const loadedFrom = this.#writes;
+    const tasks = (await this.#api.optional("/tasks", z.array(TaskSchema), "tasks")) ?? [];
+    return { loadedFrom, tasks };
+  }
+
+  async #tasks(ttlMs: number): Promise<Task[]> {
+    let list = await this.#list.get(ttlMs, () => this.#load());
+    if (list.loadedFrom !== this.#writes) {
+      this.#list.clear();
+      list = await this.#list.get(ttlMs, () => this.#load());
+    }
+    return list.tasks;
   }
 
   /** The scalet's most recent task, or undefined when none is listed or the list is unreadable. */
   async latest(ctid: number): Promise<Task | undefined> {
     try {
-      let task = latestOf(await this.#list.get(TASK_LIST_TTL_MS, () => this.#load()), ctid);
-      if (task?.done === false)
-        task = latestOf(await this.#list.get(RUNNING_TASK_TTL_MS, () => this.#load()), ctid);
+      let task = latestOf(await this.#tasks(TASK_LIST_TTL_MS), ctid);
+      if (task?.done === false) task = latestOf(await this.#tasks(RUNNING_TASK_TTL_MS), ctid);
       return task;
     } catch {
       return undefined;

@@ -83,23 +83,24 @@ class VscaleDriver implements Driver<VscaleOptions> {
   async create(desired: DesiredMachine<VscaleOptions>): Promise<CreateResult> {
     const keys = await keyIds(this.#api, desired.sshKeys, desired.ownerUID);
     const readable = `${desired.namespace}-${desired.name}`.slice(0, 60);
-    this.#tasks.invalidate();
-    const out = await this.#api.write(
-      {
-        method: "POST",
-        path: "/scalets",
-        json: {
-          make_from: desired.image,
-          rplan: desired.plan,
-          do_start: desired.powerState === "Running",
-          name: `${readable}${OWNER_SEPARATOR}${desired.ownerUID}`,
-          keys,
-          location: desired.region,
-          ...(this.#password === undefined ? {} : { password: this.#password }),
+    const out = await this.#written(() =>
+      this.#api.write(
+        {
+          method: "POST",
+          path: "/scalets",
+          json: {
+            make_from: desired.image,
+            rplan: desired.plan,
+            do_start: desired.powerState === "Running",
+            name: `${readable}${OWNER_SEPARATOR}${desired.ownerUID}`,
+            keys,
+            location: desired.region,
+            ...(this.#password === undefined ? {} : { password: this.#password }),
+          },
+          operation: "create",
         },
-        operation: "create",
-      },
-      ScaletSchema,
+        ScaletSchema,
+      ),
     );
     // Tags are set by the reconciler's tag sync once the scalet is unlocked: a failure here
     // would hide the new scalet's id from the caller.
@@ -131,18 +132,29 @@ class VscaleDriver implements Driver<VscaleOptions> {
     return all.filter((s) => ownerOf(s.name) === ownerUID).map((s) => observe(s, undefined, undefined));
   }
 
-  async #action(ctid: string, method: "PATCH" | "POST", action: string, json: object): Promise<void> {
+  /** Runs a write that may start a task, so the next task read is made after it. */
+  async #written<T>(write: () => Promise<T>): Promise<T> {
     this.#tasks.invalidate();
-    await this.#api.write(
-      {
-        method,
-        path: `/scalets/${encodeURIComponent(ctid)}/${action}`,
-        json,
-        operation: action,
-        // Power actions converge on a state; an upgrade to a named rplan is absolute too.
-        idempotent: true,
-      },
-      ScaletSchema,
+    try {
+      return await write();
+    } finally {
+      this.#tasks.invalidate();
+    }
+  }
+
+  async #action(ctid: string, method: "PATCH" | "POST", action: string, json: object): Promise<void> {
+    await this.#written(() =>
+      this.#api.write(
+        {
+          method,
+          path: `/scalets/${encodeURIComponent(ctid)}/${action}`,
+          json,
+          operation: action,
+          // Power actions converge on a state; an upgrade to a named rplan is absolute too.
+          idempotent: true,
+        },
+        ScaletSchema,
+      ),
     );
   }
 
@@ -217,11 +229,12 @@ class VscaleDriver implements Driver<VscaleOptions> {
 
   async delete(ref: MachineRef): Promise<void> {
     const ctid = this.#id(ref);
-    this.#tasks.invalidate();
     try {
-      await this.#api.write(
-        { method: "DELETE", path: `/scalets/${encodeURIComponent(ctid)}`, operation: "delete" },
-        z.unknown(),
+      await this.#written(() =>
+        this.#api.write(
+          { method: "DELETE", path: `/scalets/${encodeURIComponent(ctid)}`, operation: "delete" },
+          z.unknown(),
+        ),
       );
     } catch (err) {
       // Already gone (or being deleted): what we want.
