@@ -5,8 +5,9 @@ import { UnauthorizedError, type ProviderError } from "../errors.ts";
 
 const AddressSchema = z.looseObject({ address: z.string().optional() });
 
+/** The scalet model of the document's create and upgrade answers. */
 export const ScaletSchema = z.looseObject({
-  ctid: z.number(),
+  ctid: z.number().int(),
   name: z.string(),
   hostname: z.string().optional(),
   status: z.string(),
@@ -28,15 +29,18 @@ export const ScaletSchema = z.looseObject({
 });
 export type Scalet = z.infer<typeof ScaletSchema>;
 
+/** The task model of the document's `GET /tasks` answer. */
 export const TaskSchema = z.looseObject({
   id: z.string(),
   scalet: z.number().nullable().optional(),
   method: z.string().optional(),
   done: z.boolean(),
   error: z.boolean(),
+  d_insert: z.string().nullable().optional(),
 });
 export type Task = z.infer<typeof TaskSchema>;
 
+/** Beyond the document (Vscale's API reference): catalogues, SSH keys, tags. */
 export const RplanSchema = z.looseObject({
   id: z.string(),
   memory: z.number(),
@@ -53,29 +57,68 @@ export const ImageSchema = z.looseObject({
 });
 export type Image = z.infer<typeof ImageSchema>;
 export const LocationSchema = z.looseObject({ id: z.string(), active: z.boolean().optional() });
-export const SshKeySchema = z.looseObject({ id: z.number(), name: z.string(), key: z.string() });
-export const TagSchema = z.looseObject({ id: z.number(), name: z.string(), scalets: z.array(z.number()) });
+export const SshKeySchema = z.looseObject({ id: z.number().int(), name: z.string(), key: z.string() });
+export type SshKey = z.infer<typeof SshKeySchema>;
+export const TagSchema = z.looseObject({
+  id: z.number().int(),
+  name: z.string(),
+  scalets: z.array(z.number()),
+});
 export type Tag = z.infer<typeof TagSchema>;
 
 export interface Answer<T> {
   body: T;
-  /** `Vscale-Task-Id` of a long operation. */
+  /** `Vscale-Task-Id` of a long operation, where the API sends it (not in the document). */
   taskId: string | undefined;
 }
 
-/** Thin typed client of the Vscale REST API (X-Token auth, errors in `Vscale-Error-Message`). */
+/** Answers that say "this API has no such endpoint" to a GET without parameters. */
+const NO_ENDPOINT = new Set([400, 404, 405, 501]);
+/** Answers that say the same to a write on a path the driver assumes beyond the document. */
+export const NO_WRITE_ENDPOINT = new Set([404, 405, 501]);
+
+/**
+ * Thin typed client of the Vscale REST API (X-Token auth; errors are the status code plus
+ * `Vscale-Error-Message`, some deployments add a JSON body `{error, field}`). Every text that
+ * reaches an error goes through the HTTP client's Redactor.
+ */
 export class VscaleApi {
   readonly #http: HttpClient;
   constructor(http: HttpClient) {
     this.#http = http;
   }
 
-  /** undefined on 404. */
-  async call<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<Answer<T> | undefined> {
+  redact(text: string): string {
+    return this.#http.redactor.text(text);
+  }
+
+  /** A GET of something that may not exist: undefined on 404 (a scalet deleted or never made). */
+  async read<T>(path: string, schema: z.ZodType<T>, operation: string): Promise<T | undefined> {
+    const req: HttpRequest = { method: "GET", path, operation };
     const res = await this.#http.request(req);
     if (res.status === 404) return undefined;
+    return this.#answer(req, res, schema).body;
+  }
+
+  /**
+   * A GET of an endpoint the document does not show: undefined when the API has no such
+   * endpoint (400, 404, 405, 501 to a request without parameters), so callers can degrade.
+   */
+  async optional<T>(path: string, schema: z.ZodType<T>, operation: string): Promise<T | undefined> {
+    const req: HttpRequest = { method: "GET", path, operation };
+    const res = await this.#http.request(req);
+    if (NO_ENDPOINT.has(res.status)) return undefined;
+    return this.#answer(req, res, schema).body;
+  }
+
+  /** A write: every non-2xx answer is an error, 404 included (never "done"). */
+  async write<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<Answer<T>> {
+    return this.#answer(req, await this.#http.request(req), schema);
+  }
+
+  #answer<T>(req: HttpRequest, res: HttpResponse, schema: z.ZodType<T>): Answer<T> {
     if (res.status >= 400) throw this.#error(req, res);
-    const body = res.status === 204 ? {} : res.json();
+    const body = res.status === 204 || res.text === "" ? {} : res.json();
     return {
       body: parseAnswer(schema, body, {
         provider: "vscale",
@@ -90,14 +133,13 @@ export class VscaleApi {
     const header = res.headers["vscale-error-message"];
     const body = res.json() as { error?: unknown; field?: unknown } | undefined;
     const text =
-      typeof body?.error === "string"
+      typeof body?.error === "string" && body.error !== ""
         ? body.error
         : header !== undefined && header !== ""
           ? header
-          : undefined;
+          : `HTTP ${String(res.status)}`;
     const field = typeof body?.field === "string" ? ` (field ${body.field})` : "";
-    const said = this.#http.redactor.text(`${text ?? `HTTP ${String(res.status)}`}${field}`);
-    const message = `vscale ${req.operation}: ${said}`;
+    const message = `vscale ${req.operation}: ${this.redact(`${text}${field}`)}`;
     const details = { provider: "vscale", operation: req.operation };
     // Vscale answers 403 to any write made with a read-only token: say so, it is the usual cause.
     if (res.status === 403 && req.method !== "GET")
@@ -106,10 +148,5 @@ export class VscaleApi {
         { ...details, httpStatus: 403 },
       );
     return errorForStatus(res, message, details);
-  }
-
-  async list<T>(path: string, schema: z.ZodType<T>, operation: string): Promise<T[]> {
-    const out = await this.call({ method: "GET", path, operation }, z.array(schema));
-    return out?.body ?? [];
   }
 }

@@ -1,0 +1,96 @@
+import type { ObservedMachine, ObservedPhase, StateTable } from "../driver.ts";
+import { InvalidRequestError } from "../errors.ts";
+import type { Scalet, Task } from "./api.ts";
+
+/** Separates the readable scalet name from the owner UID: `<namespace>-<name>--cio-<uid>`. */
+export const OWNER_SEPARATOR = "--cio-";
+
+/**
+ * `defined` is the document's; `started`/`stopped`/`billing` are what public clients show
+ * (the document names no status for a running or stopped scalet).
+ */
+const STATES: StateTable = {
+  defined: { phase: "Provisioning", transitional: true },
+  started: { phase: "Running", transitional: false },
+  stopped: { phase: "Stopped", transitional: false },
+  billing: {
+    phase: "Stopped",
+    transitional: false,
+    message: "blocked by Vscale for non-payment (status billing): top up the account balance",
+  },
+};
+
+export function ownerOf(name: string): string | undefined {
+  const at = name.lastIndexOf(OWNER_SEPARATOR);
+  return at < 0 ? undefined : name.slice(at + OWNER_SEPARATOR.length);
+}
+
+/**
+ * A ctid as it may go into a path or a body: digits only, so an id from an annotation can
+ * never address another resource (`../sshkeys`). Refused before anything is sent.
+ */
+export function scaletId(id: string, redact: (text: string) => string): string {
+  if (/^[1-9]\d{0,11}$/.test(id)) return id;
+  const shown = JSON.stringify(id.length > 64 ? `${id.slice(0, 64)}…` : id);
+  throw new InvalidRequestError(
+    redact(`vscale: ${shown} is not a Vscale scalet id (a ctid is a number such as 12600); nothing was sent`),
+    { provider: "vscale", reason: "InvalidInstanceId" },
+  );
+}
+
+/**
+ * The phase a status stands for. `updated` is the document's status after an upgrade: it says
+ * nothing about power, so `active` (false while a scalet is being made, true on the document's
+ * running scalet) tells. Any other unknown status is waited on, never acted upon.
+ */
+function phaseOf(s: Scalet): { phase: ObservedPhase; transitional: boolean; message?: string } {
+  const mapped = STATES[s.status];
+  if (mapped) return mapped;
+  if (s.status === "updated" && s.active !== undefined)
+    return { phase: s.active ? "Running" : "Stopped", transitional: false };
+  return {
+    phase: "Provisioning",
+    transitional: true,
+    message: `Vscale status "${s.status}" is not one the operator knows: waiting for it to change`,
+  };
+}
+
+const address = (a: Scalet["public_address"]): string[] =>
+  a && !Array.isArray(a) && typeof a.address === "string" && a.address !== "" ? [a.address] : [];
+
+/**
+ * The scalet as the operator sees it. `task` is this scalet's latest task from `GET /tasks`
+ * (read only while it is unlocked): one still running keeps it transitional (an upgrade is
+ * answered unlocked), a failed one is reported, and a failed create is phase Failed.
+ */
+export function observe(s: Scalet, tags: string[] | undefined, task: Task | undefined): ObservedMachine {
+  const mapped = phaseOf(s);
+  // A deletion whose task failed is not under way any more: the reconciler may send it again.
+  const deleteFailed = task?.method === "scalet_delete" && task.done && task.error;
+  const deleting = s.deleted !== null && s.deleted !== undefined && !deleteFailed;
+  let phase: ObservedPhase = deleting ? "Deleting" : mapped.phase;
+  let message = mapped.message;
+  const what = task?.method ?? task?.id;
+  const running = task?.done === false;
+  if (running) message = `waiting for Vscale task ${what ?? "?"}`;
+  else if (task?.error === true) {
+    message = `Vscale task ${what ?? "?"} for this scalet failed`;
+    if (task.method === "scalet_create" && s.status === "defined" && !deleting) phase = "Failed";
+  }
+  const owner = ownerOf(s.name);
+  return {
+    id: String(s.ctid),
+    providerStatus: s.status,
+    phase,
+    // `locked` means an operation is running: wait for it, never fail on it.
+    transitional: deleting || s.locked === true || running || (mapped.transitional && phase !== "Failed"),
+    ...(message === undefined ? {} : { message }),
+    ...(owner === undefined ? {} : { ownerUID: owner }),
+    name: s.name,
+    ...(s.location === undefined ? {} : { region: s.location }),
+    ...(s.rplan === undefined ? {} : { plan: s.rplan }),
+    ...(s.made_from === undefined ? {} : { image: s.made_from }),
+    ...(tags === undefined ? {} : { tags }),
+    addresses: { public: address(s.public_address), private: address(s.private_address) },
+  };
+}
