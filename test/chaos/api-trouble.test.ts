@@ -12,7 +12,7 @@ let world: ChaosWorld;
 let operator: OperatorProcess;
 before(async () => {
   world = await startChaosWorld();
-  operator = world.startOperator();
+  operator = await world.startOperator();
 });
 after(
   async () => {

@@ -87,7 +87,7 @@ const resourceOf = (kind: unknown): Resource =>
 
 before(async () => {
   world = await startChaosWorld();
-  operator = world.startOperator();
+  operator = await world.startOperator();
   for (const c of cases) {
     for (const p of PROVIDER_NAMES)
       await world.kube.create(

@@ -35,7 +35,7 @@ export async function killsAndFaults(opts: {
 }): Promise<{ report: KillReport; world: ChaosWorld }> {
   const world = await startChaosWorld({ faults: { errorRate: 0.1, timeoutRate: 0.02, dropRate: 0.01 } });
   const started = performance.now();
-  let operator: OperatorProcess = world.startOperator();
+  let operator: OperatorProcess = await world.startOperator();
   let stopping = false;
   const report: KillReport = {
     lifecycles: opts.lifecycles,
@@ -55,7 +55,7 @@ export async function killsAndFaults(opts: {
       operator.kill("SIGKILL");
       await operator.exited;
       report.kills++;
-      operator = world.startOperator();
+      operator = await world.startOperator();
     }
   })();
   const watchChaos = (async () => {
@@ -145,6 +145,7 @@ export async function assertNoSecretLeaked(
   const events = await Promise.all(namespaces.map((ns) => world.kube.list(EventResource, { namespace: ns })));
   const haystack = [
     world.logs.join(""),
+    await world.scrapeMetrics(),
     JSON.stringify(events.flatMap((e) => e.items)),
     JSON.stringify(world.instances().map((o) => o.status)),
   ].join("\n");

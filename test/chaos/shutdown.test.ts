@@ -26,7 +26,7 @@ const ready = (o: CloudInstance): boolean =>
 test("SIGTERM during 100 in-flight reconciles loses nothing and leaves a consistent state", async () => {
   const n = 100;
   for (let i = 0; i < n; i++) await persist(() => world.instance(i % 2 ? "m2s" : "mos", `stop-${String(i)}`));
-  const operator = world.startOperator([
+  const operator = await world.startOperator([
     "--max-concurrent-reconciles=100",
     "--shutdown-grace-period=20s",
     "--provider-max-concurrent=100",
@@ -61,7 +61,7 @@ test("SIGTERM during 100 in-flight reconciles loses nothing and leaves a consist
   }
   assert.ok(vms > 0, "some creates were in flight when SIGTERM came");
 
-  const again = world.startOperator();
+  const again = await world.startOperator();
   try {
     const until = Date.now() + 60_000;
     while (!world.instances().every(ready)) {

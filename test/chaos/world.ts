@@ -4,6 +4,7 @@
  * SIGKILLed and restarted at will.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,8 @@ export interface OperatorProcess {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
+  /** Its /metrics (plain HTTP on loopback), for the secret scan. */
+  readonly metricsUrl: string;
   /** SIGTERM, then SIGKILL if the process has not exited within `graceMs`: a test hook never hangs. */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -35,7 +38,9 @@ export interface ChaosWorld {
   namespace: string;
   /** Everything every operator process wrote (debug logs). */
   logs: string[];
-  startOperator(extra?: string[]): OperatorProcess;
+  startOperator(extra?: string[]): Promise<OperatorProcess>;
+  /** The /metrics text of every operator process still running. */
+  scrapeMetrics(): Promise<string>;
   instance(provider: ProviderName, name: string, spec?: Record<string, unknown>): Promise<CloudInstance>;
   instances(): CloudInstance[];
   /** Every secret value in play: what must never show up in logs, Events or status. */
@@ -66,6 +71,7 @@ export async function startChaosWorld(
   }
   const logs: string[] = [];
   const running = new Set<ChildProcess>();
+  const operators = new Map<ChildProcess, string>();
 
   return {
     api,
@@ -73,13 +79,15 @@ export async function startChaosWorld(
     sims,
     namespace,
     logs,
-    startOperator(extra = []) {
+    async startOperator(extra = []) {
+      const port = await freePort();
       const child = spawn(
         process.execPath,
         [
           join(root, "src/main.ts"),
           `--kubeconfig=${kubeconfig}`,
-          "--metrics-bind-address=0",
+          `--metrics-bind-address=127.0.0.1:${String(port)}`,
+          "--metrics-secure=false",
           "--health-probe-bind-address=0",
           "--resync-period=3s",
           "--poll-initial=200ms",
@@ -102,10 +110,11 @@ export async function startChaosWorld(
           resolve(code);
         }),
       );
-      return {
+      const op = {
         pid: child.pid,
+        metricsUrl: `http://127.0.0.1:${String(port)}/metrics`,
         exited,
-        kill: (signal) => {
+        kill: (signal: NodeJS.Signals) => {
           child.kill(signal);
         },
         async stop(graceMs = 40_000) {
@@ -118,6 +127,22 @@ export async function startChaosWorld(
           }
         },
       };
+      operators.set(child, op.metricsUrl);
+      return op;
+    },
+    async scrapeMetrics() {
+      const texts = await Promise.all(
+        [...running].map(async (child) => {
+          const url = operators.get(child);
+          if (url === undefined) return "";
+          try {
+            return await (await fetch(url)).text();
+          } catch {
+            return "";
+          }
+        }),
+      );
+      return texts.join("\n");
     },
     async instance(provider, name, spec = {}) {
       const sim = sims.get(provider);
@@ -146,6 +171,18 @@ export async function startChaosWorld(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A loopback port nobody listens on right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 /**
  * Retries a kube call through injected API faults (the test's own client is not under test).
