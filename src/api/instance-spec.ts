@@ -2,6 +2,24 @@ import { z } from "zod";
 import { LocalObjectReferenceSchema } from "./meta.ts";
 import { PROVIDER_NAMES } from "./provider-names.ts";
 
+/**
+ * Bounds on what one object may ask for. etcd refuses objects over 1.5 MiB and every field is
+ * copied into status, Events and provider calls: without them 10,000 tags made a 1.2 MB object.
+ */
+export const LIMITS = {
+  /** region, plan and image names. */
+  nameLength: 253,
+  endpointLength: 2048,
+  tags: 50,
+  tagLength: 128,
+  sshKeys: 20,
+  /** An RSA 16384 public key is about 2.8 KB; anything longer is not a key. */
+  sshKeyLength: 16_384,
+  providerOptions: 32,
+  /** InstanceTemplate replicas, whatever --max-replicas allows. */
+  replicas: 1000,
+} as const;
+
 /** Where and how to reach a provider; shared by CloudInstance and InstanceTemplate. */
 export const ProviderRefSchema = z
   .object({
@@ -14,6 +32,7 @@ export const ProviderRefSchema = z
     ),
     endpoint: z
       .url()
+      .max(LIMITS.endpointLength)
       .optional()
       .describe("Base URL of the provider API; each driver has its documented default."),
   })
@@ -29,11 +48,13 @@ export const MachineFieldsSchema = z.object({
   region: z
     .string()
     .min(1)
+    .max(LIMITS.nameLength)
     .optional()
     .describe("Provider region: m2s region, MOS zone, vscale location, zomro datacenter, multicloud zone."),
   plan: z
     .string()
     .min(1)
+    .max(LIMITS.nameLength)
     .optional()
     .describe(
       "Size of the VM: m2s plan, MOS InstanceType, vscale rplan, zomro tariff (pricelist), multicloud InstanceType.",
@@ -41,18 +62,26 @@ export const MachineFieldsSchema = z.object({
   image: z
     .string()
     .min(1)
+    .max(LIMITS.nameLength)
     .optional()
     .describe("Boot image: m2s image, MOS ImageId, vscale make_from, zomro OS template, multicloud ImageId."),
   sshKeys: z
-    .array(z.string().min(1))
+    .array(z.string().min(1).max(LIMITS.sshKeyLength))
+    .max(LIMITS.sshKeys)
     .optional()
-    .describe("SSH public keys, or key ids/names already registered at the provider."),
+    .describe(
+      `SSH public keys, or key ids/names already registered at the provider (at most ${String(LIMITS.sshKeys)}).`,
+    ),
   tags: z
-    .array(z.string().min(1))
+    .array(z.string().min(1).max(LIMITS.tagLength))
+    .max(LIMITS.tags)
     .optional()
-    .describe("Tags to keep on the VM; the operator adds its own ownership tag where the provider has tags."),
+    .describe(
+      `Tags to keep on the VM (at most ${String(LIMITS.tags)}, each up to ${String(LIMITS.tagLength)} characters); the operator adds its own ownership tag where the provider has tags.`,
+    ),
   providerOptions: z
     .record(z.string(), z.unknown())
+    .meta({ maxProperties: LIMITS.providerOptions })
     .optional()
     .describe(
       "Provider-specific extras, validated by the driver's own schema (see the README per provider).",

@@ -1,16 +1,17 @@
 import { z } from "zod";
 import { API_VERSION } from "./group.ts";
 import { ConditionSchema, ObjectMetaSchema } from "./meta.ts";
-import { MachineFieldsSchema } from "./instance-spec.ts";
+import { LIMITS, MachineFieldsSchema } from "./instance-spec.ts";
 
 export const InstanceTemplateSpecSchema = MachineFieldsSchema.extend({
   replicas: z
     .number()
     .int()
     .min(0)
+    .max(LIMITS.replicas)
     .optional()
     .describe(
-      "When set, the operator owns this many CloudInstances built from the template (names <template>-<suffix>).",
+      `When set, the operator owns this many CloudInstances built from the template (names <template>-<n>), at most ${String(LIMITS.replicas)} and at most the operator's --max-replicas; they are created and deleted in growing batches (1, 2, 4 …), stopping at the first failure.`,
     ),
 }).describe("The reusable part of a CloudInstance spec, optionally a set of replicas.");
 export type InstanceTemplateSpec = z.infer<typeof InstanceTemplateSpecSchema>;

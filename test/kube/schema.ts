@@ -3,7 +3,13 @@ export type Schema = Record<string, unknown>;
 
 export interface FieldError {
   field: string;
-  reason: "FieldValueRequired" | "FieldValueInvalid" | "FieldValueNotSupported" | "FieldValueTypeInvalid";
+  reason:
+    | "FieldValueRequired"
+    | "FieldValueInvalid"
+    | "FieldValueNotSupported"
+    | "FieldValueTypeInvalid"
+    | "FieldValueTooLong"
+    | "FieldValueTooMany";
   message: string;
 }
 
@@ -60,6 +66,13 @@ export function validate(value: unknown, schema: Schema, path: string, errors: F
     });
   }
   if (typeof value === "string") {
+    if (typeof schema.maxLength === "number" && value.length > schema.maxLength) {
+      errors.push({
+        field: path,
+        reason: "FieldValueTooLong",
+        message: `${path}: Too long: may not be longer than ${String(schema.maxLength)}`,
+      });
+    }
     if (typeof schema.minLength === "number" && value.length < schema.minLength) {
       errors.push({
         field: path,
@@ -87,6 +100,31 @@ export function validate(value: unknown, schema: Schema, path: string, errors: F
       field: path,
       reason: "FieldValueInvalid",
       message: `Invalid value: ${value}: ${path} in body should be greater than or equal to ${schema.minimum}`,
+    });
+  }
+  if (typeof value === "number" && typeof schema.maximum === "number" && value > schema.maximum) {
+    errors.push({
+      field: path,
+      reason: "FieldValueInvalid",
+      message: `Invalid value: ${String(value)}: ${path} in body should be less than or equal to ${String(schema.maximum)}`,
+    });
+  }
+  if (Array.isArray(value) && typeof schema.maxItems === "number" && value.length > schema.maxItems) {
+    errors.push({
+      field: path,
+      reason: "FieldValueTooMany",
+      message: `${path}: Too many: ${String(value.length)}: must have at most ${String(schema.maxItems)} items`,
+    });
+  }
+  if (
+    typeOf(value) === "object" &&
+    typeof schema.maxProperties === "number" &&
+    Object.keys(value as object).length > schema.maxProperties
+  ) {
+    errors.push({
+      field: path,
+      reason: "FieldValueTooMany",
+      message: `${path}: Too many: ${String(Object.keys(value as object).length)}: must have at most ${String(schema.maxProperties)} items`,
     });
   }
   if (Array.isArray(value) && schema.items)
