@@ -56,6 +56,12 @@ export const OPTIONS = [
   },
   { flag: "poll-max", description: "Longest poll interval of a VM in transition.", defaultText: "30s" },
   {
+    flag: "max-replicas",
+    description:
+      "Most CloudInstances one InstanceTemplate may own (its CRD allows at most 1000); more is reported as TooManyReplicas.",
+    defaultText: "100",
+  },
+  {
     flag: "no-progress-limit",
     description:
       "Sends of the same mutating call while the VM does not change before the operator stops with Synced=False reason=NoProgress.",
@@ -217,6 +223,7 @@ export const ConfigSchema = z
     "poll-initial": duration("poll-initial").default(1_000),
     "poll-max": duration("poll-max").default(30_000),
     "no-progress-limit": z.string().default("3").pipe(positiveInt),
+    "max-replicas": z.string().default("100").pipe(positiveInt.max(1000)),
     "allowed-endpoints": z
       .string()
       .default("")
@@ -282,6 +289,7 @@ export const ConfigSchema = z
     pollInitialMs: c["poll-initial"],
     pollMaxMs: c["poll-max"],
     noProgressLimit: c["no-progress-limit"],
+    maxReplicas: c["max-replicas"],
     providerLimits: {
       default: {
         qps: c["provider-qps"],

@@ -41,6 +41,7 @@ async function main(): Promise<number> {
       providerLimits: config.providerLimits,
       providerTimeoutMs: config.providerTimeoutMs,
       allowedEndpoints: config.allowedEndpoints,
+      maxReplicas: config.maxReplicas,
     });
     await mgr.run(stop.signal);
     return 0;

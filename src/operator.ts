@@ -29,6 +29,8 @@ export interface OperatorDeps {
    * driver's documented endpoint only).
    */
   allowedEndpoints?: readonly string[];
+  /** --max-replicas: the most CloudInstances one template may own (default 100). */
+  maxReplicas?: number;
   /** How long one provider request may take. */
   providerTimeoutMs?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */

@@ -33,6 +33,16 @@ export const InstanceTemplateStatusSchema = z
       .int()
       .optional()
       .describe("The metadata.generation the status was computed from."),
+    scaling: z
+      .object({
+        direction: z.enum(["Up", "Down"]).describe("Creating or deleting owned CloudInstances."),
+        batch: z
+          .number()
+          .int()
+          .describe("Size of the last batch; the next one doubles once it has landed, and a failure stops it."),
+      })
+      .optional()
+      .describe("The scale-up or scale-down under way, while the template has fewer or more replicas than asked."),
     conditions: z.array(ConditionSchema).optional().describe("Ready and Synced conditions."),
   })
   .describe("Observed state of the template.");

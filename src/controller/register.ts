@@ -113,6 +113,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     events: mgr.events,
     logger: deps.logger,
     resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
+    maxReplicas: deps.maxReplicas ?? 100,
   });
 
   const instancesOfTemplate = (t: InstanceTemplate): string[] =>

@@ -1,6 +1,7 @@
 import type { CloudInstance, InstanceTemplate, InstanceTemplateStatus } from "../../api/index.ts";
 import { LABEL_TEMPLATE } from "../../api/index.ts";
-import { isTrue, setCondition } from "../conditions.ts";
+import { getCondition, isTrue, setCondition } from "../conditions.ts";
+import { shortDigest } from "../../util/digest.ts";
 
 export type TemplateAction =
   | { type: "CreateInstance"; name: string }
@@ -21,6 +22,8 @@ export interface TemplateDecideInput {
   remote: boolean;
   /** The remote twin exists as recorded in status.providerData (undefined: not checked). */
   remoteExists: boolean | undefined;
+  /** The operator's --max-replicas: more is reported, never created. */
+  maxReplicas: number;
   now: number;
 }
 
@@ -30,12 +33,33 @@ export interface TemplateDecision {
   events: { type: "Normal" | "Warning"; reason: string; message: string }[];
 }
 
+const MAX_NAME = 253;
+const MAX_LABEL_VALUE = 63;
+
+/** `text` cut to `max` characters with a digest of the whole, so distinct long names stay distinct. */
+function shortened(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const digest = shortDigest(text);
+  return `${text.slice(0, max - digest.length - 1).replace(/[^a-z0-9]+$/, "")}-${digest}`;
+}
+
+/** The template label of its instances: a label value is at most 63 characters, a name 253. */
+export function templateLabelValue(template: string): string {
+  return shortened(template, MAX_LABEL_VALUE);
+}
+
+/** `<template>-<n>`, within an object name's 253 characters whatever the template's name. */
+export function ownedName(template: string, n: number): string {
+  const suffix = `-${String(n)}`;
+  return `${shortened(template, MAX_NAME - suffix.length)}${suffix}`;
+}
+
 /** Names owned instances `<template>-<n>`, the lowest free n first, so a re-run after a crash hits AlreadyExists instead of creating a twin. */
 export function nextNames(template: string, existing: readonly string[], count: number): string[] {
   const taken = new Set(existing);
   const out: string[] = [];
   for (let i = 0; out.length < count; i++) {
-    const name = `${template}-${i}`;
+    const name = ownedName(template, i);
     if (!taken.has(name)) out.push(name);
   }
   return out;
@@ -52,7 +76,29 @@ export function newestFirst(instances: readonly CloudInstance[]): CloudInstance[
 }
 
 export function selectorFor(template: InstanceTemplate): string {
-  return `${LABEL_TEMPLATE}=${template.metadata.name ?? ""}`;
+  return `${LABEL_TEMPLATE}=${templateLabelValue(template.metadata.name ?? "")}`;
+}
+
+/** An owned instance whose VM is not there yet and that is not failing: a create in flight. */
+const creating = (i: CloudInstance): boolean =>
+  i.status?.instanceID === undefined && getCondition(i.status?.conditions, "Synced")?.status !== "False";
+/** An owned instance that could not get its VM (bad spec, billing, provider refusal …). */
+const failing = (i: CloudInstance): boolean =>
+  i.status?.instanceID === undefined && getCondition(i.status?.conditions, "Synced")?.status === "False";
+
+/**
+ * The next batch of a scale-up or scale-down, the way the ReplicaSet controller's slow start
+ * goes: 1, then twice the last batch once it has landed. A batch still in flight is waited
+ * for, so no more than one batch of VM creates (or deletes) is ever under way, and a mistake —
+ * a spec the provider refuses, a `replicas: 0` typed by accident — costs one batch, not all.
+ */
+function nextBatch(
+  scaling: InstanceTemplateStatus["scaling"],
+  direction: "Up" | "Down",
+  gap: number,
+): number {
+  const last = scaling?.direction === direction ? scaling.batch : 0;
+  return Math.min(gap, last > 0 ? last * 2 : 1);
 }
 
 /** InstanceTemplate decision table: replicas, remote twin, deletion guard, status. Pure. */
@@ -115,33 +161,63 @@ export function decideTemplate(input: TemplateDecideInput): TemplateDecision {
     actions.push({ type: "SyncRemoteTemplate" });
   }
 
-  const desired = template.spec.replicas;
-  if (desired !== undefined) {
-    if (live.length < desired) {
+  const asked = template.spec.replicas;
+  const desired = asked === undefined ? undefined : Math.min(asked, input.maxReplicas);
+  let blocked: { reason: string; message: string } | undefined;
+  if (asked !== undefined && desired !== undefined && asked > desired)
+    blocked = {
+      reason: "TooManyReplicas",
+      message: `replicas ${String(asked)} is more than the operator allows (--max-replicas=${String(input.maxReplicas)}); keeping ${String(desired)}`,
+    };
+  const deleting = owned.filter((i) => i.metadata.deletionTimestamp !== undefined);
+  if (desired !== undefined && live.length < desired) {
+    const failed = live.filter(failing);
+    if (failed.length > 0) {
+      const f = failed[0];
+      const why = getCondition(f?.status?.conditions, "Synced");
+      blocked = {
+        reason: "ScaleUpBlocked",
+        message: `not creating more: ${f?.metadata.name ?? ""} has no VM (${why?.reason ?? ""}: ${why?.message ?? ""})`,
+      };
+      delete status.scaling;
+    } else if (!live.some(creating)) {
+      const batch = nextBatch(template.status?.scaling, "Up", desired - live.length);
       const names = nextNames(
         template.metadata.name ?? "",
         owned.map((i) => i.metadata.name ?? ""),
-        desired - live.length,
+        batch,
       );
       for (const name of names) actions.push({ type: "CreateInstance", name });
+      status.scaling = { direction: "Up", batch };
       events.push({ type: "Normal", reason: "ScalingUp", message: `creating ${names.join(", ")}` });
-    } else if (live.length > desired) {
-      const victims = newestFirst(live).slice(0, live.length - desired);
+    }
+  } else if (desired !== undefined && live.length > desired) {
+    if (deleting.length === 0) {
+      const batch = nextBatch(template.status?.scaling, "Down", live.length - desired);
+      const victims = newestFirst(live).slice(0, batch);
       for (const v of victims) actions.push({ type: "DeleteInstance", name: v.metadata.name ?? "" });
+      status.scaling = { direction: "Down", batch };
       events.push({
         type: "Normal",
         reason: "ScalingDown",
         message: `deleting ${victims.map((v) => v.metadata.name ?? "").join(", ")}`,
       });
     }
+  } else {
+    delete status.scaling;
   }
   const ready = desired === undefined || (live.length === desired && status.readyReplicas === desired);
-  set("Synced", "True", "ReconcileSuccess", "template is valid");
+  if (blocked) set("Synced", "False", blocked.reason, blocked.message);
+  else set("Synced", "True", "ReconcileSuccess", "template is valid");
+  if (blocked && getCondition(template.status?.conditions, "Synced")?.reason !== blocked.reason)
+    events.push({ type: "Warning", reason: blocked.reason, message: blocked.message });
   set(
     "Ready",
     ready ? "True" : "False",
     ready ? "Ready" : "Scaling",
-    desired === undefined ? "template is valid" : `${status.readyReplicas}/${desired} replicas ready`,
+    desired === undefined
+      ? "template is valid"
+      : `${String(status.readyReplicas)}/${String(desired)} replicas ready`,
   );
   return { actions, status, events };
 }

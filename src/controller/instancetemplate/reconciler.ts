@@ -15,7 +15,7 @@ import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
 import { setCondition } from "../conditions.ts";
 import { parseProviderOptions } from "../provider-options.ts";
-import { decideTemplate, type TemplateAction } from "./decide.ts";
+import { decideTemplate, templateLabelValue, type TemplateAction } from "./decide.ts";
 
 export interface TemplateReconcilerDeps {
   templates: ReadCache<InstanceTemplate>;
@@ -28,6 +28,8 @@ export interface TemplateReconcilerDeps {
   events: EventSink;
   logger: Logger;
   resyncMs: number;
+  /** --max-replicas: the most CloudInstances one template may own. */
+  maxReplicas: number;
   now?: () => number;
 }
 
@@ -86,6 +88,7 @@ export class TemplateReconciler {
         invalid: checked.invalid,
         remote,
         remoteExists,
+        maxReplicas: this.#d.maxReplicas,
         now: this.#now(),
       });
       for (const e of decision.events) this.#d.events.record(template, e.type, e.reason, e.message);
@@ -155,7 +158,7 @@ export class TemplateReconciler {
           metadata: {
             name: action.name,
             namespace,
-            labels: { [LABEL_TEMPLATE]: template.metadata.name ?? "" },
+            labels: { [LABEL_TEMPLATE]: templateLabelValue(template.metadata.name ?? "") },
             ownerReferences: [
               {
                 apiVersion: API_VERSION,

@@ -4,6 +4,8 @@ import {
   decideTemplate,
   nextNames,
   newestFirst,
+  ownedName,
+  templateLabelValue,
   type TemplateDecideInput,
 } from "../../../src/controller/instancetemplate/decide.ts";
 import type { CloudInstance, InstanceTemplate } from "../../../src/api/index.ts";
@@ -56,6 +58,7 @@ function input(over: Partial<TemplateDecideInput>): TemplateDecideInput {
     invalid: undefined,
     remote: false,
     remoteExists: undefined,
+    maxReplicas: 100,
     now: NOW,
     ...over,
   };
@@ -68,13 +71,10 @@ describe("decideTemplate", () => {
     assert.equal(d.status.conditions?.find((c) => c.type === "Ready")?.status, "True");
   });
 
-  test("replicas 0 -> 3 creates <template>-0..2", () => {
+  test("replicas 0 -> 3 starts with one create, <template>-0", () => {
     const d = decideTemplate(input({ template: template({ replicas: 3 }) }));
-    assert.deepEqual(d.actions, [
-      { type: "CreateInstance", name: "web-0" },
-      { type: "CreateInstance", name: "web-1" },
-      { type: "CreateInstance", name: "web-2" },
-    ]);
+    assert.deepEqual(d.actions, [{ type: "CreateInstance", name: "web-0" }]);
+    assert.deepEqual(d.status.scaling, { direction: "Up", batch: 1 });
     assert.equal(d.status.selector, "compute.instance-operator.dev/template=web");
   });
 
@@ -85,11 +85,16 @@ describe("decideTemplate", () => {
       instance("web-2", "2026-01-01T00:00:05Z"),
     ];
     const d = decideTemplate(input({ template: template({ replicas: 1 }), owned, referencing: owned }));
-    assert.deepEqual(d.actions, [
-      { type: "DeleteInstance", name: "web-2" },
-      { type: "DeleteInstance", name: "web-1" },
-    ]);
+    assert.deepEqual(d.actions, [{ type: "DeleteInstance", name: "web-2" }], "a batch of one first");
     assert.equal(d.status.replicas, 3);
+    const next = decideTemplate(
+      input({
+        template: { ...template({ replicas: 1 }), status: { scaling: { direction: "Down", batch: 1 } } },
+        owned: owned.slice(0, 2),
+        referencing: owned.slice(0, 2),
+      }),
+    );
+    assert.deepEqual(next.actions, [{ type: "DeleteInstance", name: "web-1" }], "then the rest");
   });
 
   test("readyReplicas counts Ready owned instances; Ready only when all are", () => {
@@ -146,5 +151,93 @@ describe("decideTemplate", () => {
     const d = decideTemplate(input({ template: t, remote: true, remoteExists: false }));
     assert.deepEqual(d.actions, [{ type: "SyncRemoteTemplate" }]);
     assert.ok(d.events.some((e) => e.reason === "RemoteTemplateMissing"));
+  });
+});
+
+describe("decideTemplate: scaling in batches (slow start), bounded", () => {
+  const provisioned = (name: string): CloudInstance => ({
+    ...instance(name, "2026-01-01T00:00:00Z"),
+    status: { instanceID: `vm-${name}`, conditions: [] },
+  });
+  const pending = (name: string): CloudInstance => ({
+    ...instance(name, "2026-01-01T00:00:00Z"),
+    status: {},
+  });
+  const refused = (name: string): CloudInstance => ({
+    ...instance(name, "2026-01-01T00:00:00Z"),
+    status: {
+      conditions: [
+        {
+          type: "Synced",
+          status: "False",
+          reason: "QuotaOrBilling",
+          message: "no money",
+          lastTransitionTime: "t",
+        },
+      ],
+    },
+  });
+
+  /** Scales 0 -> n, each batch landing before the next pass; returns the batch sizes. */
+  function rampUp(n: number): number[] {
+    const owned: CloudInstance[] = [];
+    let status: InstanceTemplate["status"] = {};
+    const batches: number[] = [];
+    for (let pass = 0; pass < 50 && owned.length < n; pass++) {
+      const d = decideTemplate(input({ template: { ...template({ replicas: n }), status }, owned }));
+      const creates = d.actions.filter((a) => a.type === "CreateInstance");
+      batches.push(creates.length);
+      for (const c of creates) owned.push(provisioned(c.name));
+      status = d.status;
+    }
+    return batches;
+  }
+
+  test("batches of 1, 2, 4, 8 … until the gap is filled", () => {
+    assert.deepEqual(rampUp(20), [1, 2, 4, 8, 5]);
+    assert.deepEqual(rampUp(1), [1]);
+  });
+
+  test("a batch still in flight (no VM id yet) is waited for", () => {
+    const d = decideTemplate(
+      input({
+        template: { ...template({ replicas: 10 }), status: { scaling: { direction: "Up", batch: 2 } } },
+        owned: [provisioned("web-0"), pending("web-1"), pending("web-2")],
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+  });
+
+  test("a failure stops the scale-up and says why", () => {
+    const d = decideTemplate(
+      input({
+        template: { ...template({ replicas: 10 }), status: { scaling: { direction: "Up", batch: 1 } } },
+        owned: [refused("web-0")],
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+    const synced = d.status.conditions?.find((c) => c.type === "Synced");
+    assert.equal(synced?.reason, "ScaleUpBlocked");
+    assert.match(synced?.message ?? "", /web-0.*QuotaOrBilling/);
+    assert.equal(d.events[0]?.reason, "ScaleUpBlocked");
+    assert.equal(d.status.scaling, undefined, "the next attempt starts again at one");
+  });
+
+  test("replicas beyond --max-replicas: TooManyReplicas, never more than the maximum", () => {
+    const owned = ["web-0", "web-1", "web-2"].map(provisioned);
+    const d = decideTemplate(input({ template: template({ replicas: 500 }), owned, maxReplicas: 3 }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.status.conditions?.find((c) => c.type === "Synced")?.reason, "TooManyReplicas");
+  });
+
+  test("long template names still give valid labels and names", () => {
+    const long = `a${"b".repeat(250)}.c`;
+    assert.ok(templateLabelValue(long).length <= 63);
+    assert.match(templateLabelValue(long), /^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$/);
+    assert.notEqual(templateLabelValue(long), templateLabelValue(`${long}x`), "distinct names stay distinct");
+    assert.equal(templateLabelValue("web"), "web");
+    assert.ok(ownedName(long, 999).length <= 253);
+    assert.match(ownedName(long, 999), /-999$/);
+    assert.equal(ownedName("web", 3), "web-3");
   });
 });
