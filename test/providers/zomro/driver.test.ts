@@ -146,8 +146,7 @@ describe("zomro driver", () => {
       [id],
     );
     assert.ok((sim.requestCounts.get("vds") ?? 0) > 0);
-    await d.delete({ id, providerData: {} });
+    await d.delete({ id, providerData: {}, options: vds });
     assert.ok((sim.requestCounts.get("vds.delete") ?? 0) > 0);
-    d = driver(); // back to the default function names for the other cases
   });
 });
