@@ -1,5 +1,5 @@
 import { TtlCache } from "../ttl-cache.ts";
-import { UnsupportedError } from "../errors.ts";
+import { ProviderError, UnsupportedError } from "../errors.ts";
 import { elems, scalar, UnknownFunctionError, type Row, type ZomroApi } from "./api.ts";
 
 /** What the order form offers, read from its preview (BILLmanager answers a form without `sok`). */
@@ -17,6 +17,7 @@ const TTL_MS = 600_000;
 /** Distinct function-name pairs cached at once (options are per object; an account has few). */
 const MAX_ENTRIES = 16;
 const MARK_FIELDS = ["hostname", "domain"] as const;
+const EMPTY: Catalogue = { tariffs: [], images: [], datacenters: [], markFields: [], sshKeys: false };
 
 function choices(form: Row, name: string): { key: string; name: string }[] {
   const lists = Array.isArray(form.slist) ? (form.slist as Row[]) : [];
@@ -51,6 +52,19 @@ export class Catalogues {
       this.#caches.set(key, cache);
     }
     return cache.get(TTL_MS, () => this.#load(fn));
+  }
+
+  /**
+   * For observing: an order form that cannot be read for good (no such function, refused) must
+   * not keep a VM from being seen or deleted; its tariff names then stay unmapped (no plan).
+   */
+  async orEmpty(fn: { order: string; pricelist: string }): Promise<Catalogue> {
+    try {
+      return await this.get(fn);
+    } catch (err) {
+      if (err instanceof ProviderError && err.terminal) return EMPTY;
+      throw err;
+    }
   }
 
   async #load(fn: { order: string; pricelist: string }): Promise<Catalogue> {

@@ -192,7 +192,7 @@ class ZomroDriver implements Driver<ZomroOptions> {
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
     const id = elidOf(ref.id);
     const { functions: fn } = optionsOf(ref.options);
-    const c = await this.#catalogues.get(fn);
+    const c = await this.#catalogues.orEmpty(fn);
     if (!this.#lacks(fn.get)) {
       try {
         const row = await this.#api.call(fn.get, { elid: id }, { operation: "get", idempotent: true });
@@ -201,6 +201,7 @@ class ZomroDriver implements Driver<ZomroOptions> {
         if (err instanceof NotFoundError) return undefined;
         if (!(err instanceof UnknownFunctionError)) throw err;
         // The document shows no single read: the list is the way to see one service.
+        if (this.#absent.size >= 64) this.#absent.clear();
         this.#absent.set(fn.get, Date.now() + ABSENT_FUNCTION_MS);
       }
     }
@@ -218,7 +219,7 @@ class ZomroDriver implements Driver<ZomroOptions> {
 
   async findByOwner(ownerUID: string, desired: DesiredMachine<ZomroOptions>): Promise<ObservedMachine[]> {
     const { functions: fn } = optionsOf(desired.options);
-    const c = await this.#catalogues.get(fn);
+    const c = await this.#catalogues.orEmpty(fn);
     return (await this.#rows(fn.list))
       .map((r) => observe(r, c))
       .filter((m): m is ObservedMachine => m?.ownerUID === ownerUID);

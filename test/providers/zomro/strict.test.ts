@@ -153,6 +153,16 @@ describe("zomro against the strict API (only what the document shows)", () => {
     await d.delete(ref); // a deleted service (still listed with status 4) counts as gone
   });
 
+  test("an order form that cannot be read never keeps a VM from being observed or deleted", async () => {
+    const ref = await running(d, desired());
+    const broken = { ...options, functions: { ...options.functions, order: "v2.vds.order.param" } };
+    const m = await d.get({ ...ref, options: broken });
+    assert.equal(m?.phase, "Running");
+    assert.equal(m.plan, undefined, "an unmapped tariff name is no plan (no resize loop)");
+    await d.delete({ ...ref, options: broken });
+    await observeUntil(d, { ...ref, options: broken }, (o) => o === undefined, "deleted");
+  });
+
   test("ids that BILLmanager cannot have issued are refused before anything is sent", async () => {
     const before = total(sim);
     for (const id of ["../5116801", "5116801&sok=ok", "", "0", "12a"]) {
