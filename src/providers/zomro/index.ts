@@ -73,7 +73,7 @@ const ABSENT_FUNCTION_MS = 600_000;
 export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachine | undefined {
   const status = scalar(row.status) ?? "";
   if (status === DELETED) return undefined;
-  const id = scalar(row.id) ?? scalar(row.elid) ?? fallbackId;
+  const id = scalar(row.id) || scalar(row.elid) || fallbackId;
   const mapped = STATES[status] ?? { phase: "Provisioning" as const, transitional: true };
   const names = [row.hostname, row.domain, row.name].map(scalar).filter((n): n is string => !!n);
   const owner = names.find((n) => n.startsWith(OWNER_PREFIX));
@@ -83,7 +83,7 @@ export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachin
   const image = scalar(row.ostempl);
   const region = datacenterKey(c, scalar(row.datacenter));
   return {
-    id: id === "" ? fallbackId : id,
+    id,
     providerStatus: status,
     phase: mapped.phase,
     transitional: mapped.transitional,

@@ -59,8 +59,8 @@ export { ZOMRO_IMAGES, ZOMRO_LOCATIONS, ZOMRO_PRICELISTS } from "./views.ts";
  *
  * default adds (what Zomro's articles and BILLmanager itself are known to do):
  * - `instances.edit`/`vds.edit&elid` reads one service (BILLmanager's `<list>.edit`): a form, so
- *   `pricelist`, `ostempl`, `datacenter` hold keys, not names; the unknown-elid error is
- *   `$type: missing, $object: elid`;
+ *   `pricelist`, `ostempl`, `datacenter` hold keys, not names;
+ * - an unknown or deleted `elid` answers BILLmanager's usual `$type: missing, $object: elid`;
  * - `v2.instances.order.pricelist` (tariffs with prices) and `instances.fleio.rebuild` (`elid`,
  *   `select_rebuild`, `ssh_keys`, `sok=ok`; 5 -> 2 with the new image), from Zomro's articles;
  * - the order form's `hostname` field (Zomro's Cloud VPS form) besides `domain`;
