@@ -7,9 +7,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger } from "../../../src/observability/logger.ts";
 import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
+import type { ZomroOptions } from "../../../src/providers/zomro/index.ts";
 import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
 import {
   InvalidRequestError,
@@ -17,26 +16,14 @@ import {
   UnauthorizedError,
   UnsupportedError,
 } from "../../../src/providers/errors.ts";
-import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
-import { SIMULATORS } from "../../sim/all.ts";
+import { observeUntil, testHttp } from "../harness.ts";
 import { startZomroSimulator, type ZomroSimulator } from "../../sim/zomro/index.ts";
+import { zomroDesired as desired, zomroDriver, zomroOptions as options } from "./kit.ts";
 
-const options = ZomroOptionsSchema.parse({});
 let http: HttpClientFactory;
-let uid = 0;
 
-function driverFor(sim: ZomroSimulator, credentials: Record<string, string> = sim.credentials) {
-  return factory.create({
-    credentials,
-    secretName: "ns/zomro",
-    endpoint: sim.url,
-    http,
-    logger: createLogger({ level: "silent" }),
-  });
-}
-function desired(over: Partial<DesiredMachine<ZomroOptions>> = {}): DesiredMachine<ZomroOptions> {
-  return desiredMachine(SIMULATORS.zomro.spec, options, { ownerUID: `st-${String(++uid)}`, ...over });
-}
+const driverFor = (sim: ZomroSimulator, credentials?: Record<string, string>) =>
+  zomroDriver(sim, http, credentials);
 const total = (sim: ZomroSimulator): number => [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
 
 async function running(d: Driver<ZomroOptions>, want: DesiredMachine<ZomroOptions>): Promise<MachineRef> {

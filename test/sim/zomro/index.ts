@@ -237,10 +237,15 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
         power(c, c.func.endsWith(".start"));
         return;
       case "service.changepricelist":
-        changePricelist(c);
+        serviceForm(
+          c,
+          "pricelist",
+          ZOMRO_PRICELISTS.map((p) => p.id),
+          (s, v) => (s.pricelist = v),
+        );
         return;
       case "instances.fleio.rebuild":
-        rebuild(c);
+        serviceForm(c, "select_rebuild", ZOMRO_IMAGES, (s, v) => (s.ostempl = v), 2);
         return;
       case "instances.delete":
       case "vds.delete": {
@@ -343,30 +348,26 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
     c.doc({ ok: {} });
   }
 
-  function changePricelist(c: Call): void {
+  /**
+   * A service form changing one field: previews without `sok`; otherwise the service is busy
+   * (5) for a while, then takes the value and goes to `end` (default: the state it was in).
+   */
+  function serviceForm(
+    c: Call,
+    field: "pricelist" | "select_rebuild",
+    valid: readonly string[],
+    apply: (s: Service, value: string) => void,
+    end?: number,
+  ): void {
     const s = service(c);
     if (!s) return;
-    const to = c.fields.pricelist ?? s.pricelist;
-    if (!c.sok) return preview(c, { elid: s.id, pricelist: to });
-    if (!ZOMRO_PRICELISTS.some((p) => p.id === to))
-      return c.fail("value", `Invalid value of field "pricelist"`, "pricelist");
+    const to = c.fields[field] ?? "";
+    if (!c.sok) return preview(c, { elid: s.id, [field]: to });
+    if (!valid.includes(to)) return c.fail("value", `Invalid value of field "${field}"`, field);
     if (s.status !== 2 && s.status !== 3) return c.fail("status", "Service is busy");
-    const after = s.status;
+    const back = end ?? s.status;
     s.status = 5;
-    later(s, after, () => (s.pricelist = to));
-    c.doc({ ok: {} });
-  }
-
-  function rebuild(c: Call): void {
-    const s = service(c);
-    if (!s) return;
-    const to = c.fields.select_rebuild ?? s.ostempl;
-    if (!c.sok) return preview(c, { elid: s.id, select_rebuild: to });
-    if (!ZOMRO_IMAGES.includes(to as never))
-      return c.fail("value", `Invalid value of field "select_rebuild"`, "select_rebuild");
-    if (s.status !== 2 && s.status !== 3) return c.fail("status", "Service is busy");
-    s.status = 5;
-    later(s, 2, () => (s.ostempl = to));
+    later(s, back, () => apply(s, to));
     c.doc({ ok: {} });
   }
 
