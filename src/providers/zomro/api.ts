@@ -212,10 +212,7 @@ function errorFor(
       `zomro ${opts.operation}: this BILLmanager has no function "${call.func}" (${msg}); name the right one in providerOptions.functions`,
       details,
     );
-  if (
-    call.names &&
-    ((NOT_FOUND_TYPES.has(type) && object !== "func") || (object === "elid" && ELID_REFUSALS.has(type)))
-  )
+  if (call.names && (NOT_FOUND_TYPES.has(type) || (object === "elid" && ELID_REFUSALS.has(type))))
     return new NotFoundError(message, details);
   switch (type) {
     case "auth":
