@@ -1,31 +1,28 @@
 import { z } from "zod";
 import type { HttpClient } from "../http/client.ts";
-import type { Redactor } from "../http/redact.ts";
+import { REDACTED, type Redactor } from "../http/redact.ts";
 import { errorForStatus } from "../http/answer.ts";
 import {
   InvalidRequestError,
   NotFoundError,
   QuotaOrBillingError,
   TransientError,
+  ProviderError,
   UnauthorizedError,
-  type ProviderError,
+  type ProviderErrorDetails,
 } from "../errors.ts";
 
 /** BILLmanager wraps scalars as `{"$": "value"}`. */
 const Scalar = z.union([z.looseObject({ $: z.union([z.string(), z.number()]) }), z.string(), z.number()]);
 export type Row = Record<string, unknown>;
 
-const DocSchema = z.looseObject({
-  doc: z.looseObject({
-    error: z
-      .looseObject({
-        $type: z.string().optional(),
-        $object: z.string().optional(),
-        msg: Scalar.optional(),
-      })
-      .optional(),
-  }),
+const ErrorBody = z.looseObject({
+  $type: z.string().optional(),
+  $object: z.string().optional(),
+  msg: Scalar.optional(),
 });
+type ErrorBody = z.infer<typeof ErrorBody>;
+const DocSchema = z.looseObject({ doc: z.looseObject({ error: ErrorBody.optional() }) });
 
 export function scalar(v: unknown): string | undefined {
   const parsed = Scalar.safeParse(v);
@@ -42,6 +39,28 @@ export function elems(doc: Row): Row[] {
   return typeof e === "object" ? [e as Row] : [];
 }
 
+/**
+ * The function a call named does not exist at this BILLmanager (`$object: func`): the API
+ * cannot do this (or providerOptions.functions names the wrong function). Terminal.
+ */
+export class UnknownFunctionError extends ProviderError {
+  override readonly name = "UnknownFunctionError";
+  readonly code = "ERR_PROVIDER_UNSUPPORTED";
+  readonly terminal = true;
+  readonly reason = "UnknownFunction";
+  readonly func: string;
+  constructor(func: string, message: string, details: ProviderErrorDetails) {
+    super(message, details);
+    this.func = func;
+  }
+}
+
+/** A BILLmanager session and the HTTP client whose redactor knows its id. */
+interface Session {
+  id: string;
+  http: HttpClient;
+}
+
 export interface CallOptions {
   operation: string;
   /** A form that changes something: sent with `sok=ok` (without it BILLmanager only previews). */
@@ -51,49 +70,60 @@ export interface CallOptions {
 }
 
 /**
+ * Spellings of "no such object": the document shows none, BILLmanager uses `missing`, and
+ * installations answer an `elid` they do not know with a refusal of that field's value or an
+ * access error. On a call that names a service, each means the service is not there.
+ */
+const NOT_FOUND_TYPES = new Set(["missing", "notfound", "not_found", "noobject"]);
+const ELID_REFUSALS = new Set([...NOT_FOUND_TYPES, "value", "format", "empty", "access"]);
+/** Request fields whose echo in an error text would carry a credential or the account's login. */
+const ECHOED_SECRET =
+  /\b(auth|authinfo|password|passwd|username|token|key|signature)=("[^"]*"|[^&\s"',;]*)/gi;
+/** Session ids (BILLmanager: 24 hex digits) and digests, including expired ones no redactor knows. */
+const LONG_HEX = /\b[0-9a-f]{20,}\b/gi;
+
+/**
  * BILLmanager client: one endpoint, form POSTs with `func` and `out=json`, answers always
  * HTTP 200 with errors in `doc.error`. Authenticates with a session (`func=auth`) rather than
  * `authinfo`, so the password crosses the wire once an hour instead of with every call; the
- * session is renewed once when BILLmanager says it expired.
+ * session is renewed once when BILLmanager says it expired. Each session gets its own HTTP
+ * client whose redactor knows the session id, so it is a secret wherever text is scrubbed.
  */
 export class ZomroApi {
-  readonly #http: HttpClient;
+  /** An HTTP client for the account whose redactor also knows `extraSecrets`. */
+  readonly #client: (extraSecrets: readonly string[]) => HttpClient;
+  readonly #login: HttpClient;
   readonly #username: string;
   readonly #password: string;
-  #session: Promise<string> | undefined;
-  #redactor: Redactor;
+  #session: Promise<Session> | undefined;
 
-  constructor(http: HttpClient, username: string, password: string) {
-    this.#http = http;
+  constructor(client: (extraSecrets: readonly string[]) => HttpClient, username: string, password: string) {
+    this.#client = client;
+    this.#login = client([]);
     this.#username = username;
     this.#password = password;
-    this.#redactor = http.redactor;
   }
 
-  async #login(): Promise<string> {
+  async #open(): Promise<Session> {
     const doc = await this.#send(
+      this.#login,
       "auth",
       { username: this.#username, password: this.#password },
-      {
-        operation: "auth",
-        idempotent: true,
-      },
+      { operation: "auth", idempotent: true },
     );
-    const auth = doc.auth as { $id?: unknown; $?: unknown } | undefined;
+    const auth = doc.auth as { $id?: unknown } | undefined;
     const id = typeof auth?.$id === "string" ? auth.$id : scalar(auth);
     if (id === undefined || id === "")
       throw new TransientError("zomro auth: no session id in the answer", {
         provider: "zomro",
         operation: "auth",
       });
-    // The session id is a credential from now on: keep it out of logs and messages.
-    this.#redactor = this.#redactor.with([id]);
-    return id;
+    return { id, http: this.#client([id]) };
   }
 
-  #sessionId(): Promise<string> {
+  #sessionClient(): Promise<Session> {
     if (!this.#session) {
-      const attempt = this.#login();
+      const attempt = this.#open();
       this.#session = attempt;
       attempt.catch(() => {
         if (this.#session === attempt) this.#session = undefined;
@@ -104,12 +134,13 @@ export class ZomroApi {
 
   async call(func: string, fields: Record<string, string>, opts: CallOptions): Promise<Row> {
     for (let attempt = 0; ; attempt++) {
-      const pending = this.#sessionId();
+      const pending = this.#sessionClient();
       const session = await pending;
       try {
         return await this.#send(
+          session.http,
           func,
-          { ...fields, auth: session, ...(opts.submit ? { sok: "ok" } : {}) },
+          { ...fields, auth: session.id, ...(opts.submit ? { sok: "ok" } : {}) },
           opts,
         );
       } catch (err) {
@@ -120,8 +151,13 @@ export class ZomroApi {
     }
   }
 
-  async #send(func: string, fields: Record<string, string>, opts: CallOptions): Promise<Row> {
-    const res = await this.#http.request({
+  async #send(
+    http: HttpClient,
+    func: string,
+    fields: Record<string, string>,
+    opts: CallOptions,
+  ): Promise<Row> {
+    const res = await http.request({
       method: "POST",
       path: "/",
       form: [["func", func], ["out", "json"], ...Object.entries(fields)],
@@ -130,12 +166,7 @@ export class ZomroApi {
     });
     const where = { provider: "zomro", operation: opts.operation };
     if (res.status !== 200) {
-      const text = this.#redactor.text(
-        res.text
-          .replace(/<[^>]*>/g, " ")
-          .trim()
-          .slice(0, 200),
-      );
+      const text = scrub(http.redactor, res.text.replace(/<[^>]*>/g, " ").trim(), 200);
       throw errorForStatus(res, `zomro ${opts.operation}: ${text || `HTTP ${String(res.status)}`}`, where);
     }
     const parsed = DocSchema.safeParse(res.json());
@@ -145,34 +176,61 @@ export class ZomroApi {
         httpStatus: res.status,
       });
     const { doc } = parsed.data;
-    if (doc.error)
-      throw this.#error(doc.error.$type ?? "", scalar(doc.error.msg) ?? "", doc.error.$object, opts);
+    if (doc.error) throw errorFor(doc.error, { func, names: fields.elid !== undefined }, opts, http.redactor);
     return doc;
   }
+}
 
-  #error(type: string, msg: string, object: string | undefined, opts: CallOptions): ProviderError {
-    const field = object ? ` (${object})` : "";
-    const message = `zomro ${opts.operation}: ${this.#redactor.text(msg)}${field}`;
-    const details = { provider: "zomro", operation: opts.operation, providerCode: type };
-    switch (type) {
-      case "auth":
-      case "access":
-        return new UnauthorizedError(message, details);
-      case "missing":
-        return new NotFoundError(message, details);
-      case "value":
-      case "exists":
-      case "empty":
-      case "format":
-        return new InvalidRequestError(message, details);
-      case "balance":
-      case "payment":
-      case "account":
-      case "limit":
-        return new QuotaOrBillingError(message, details);
-      default:
-        // "status", "busy", "lock" and anything unknown: the service may accept it later.
-        return new TransientError(message, details);
-    }
+/** Every field of a BILLmanager error body that reaches a message passes through here. */
+function scrub(redactor: Redactor, text: string, max: number): string {
+  const clean = redactor
+    .text(text)
+    .replace(ECHOED_SECRET, (_m, name: string) => `${name}=${REDACTED}`)
+    .replace(LONG_HEX, REDACTED);
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+function errorFor(
+  body: ErrorBody,
+  call: { func: string; names: boolean },
+  opts: CallOptions,
+  redactor: Redactor,
+): ProviderError {
+  const type = body.$type ?? "";
+  const object = body.$object ?? "";
+  const msg = scrub(redactor, scalar(body.msg) ?? "", 300);
+  const field = object === "" ? "" : ` (${scrub(redactor, object, 100)})`;
+  const message = `zomro ${opts.operation}: ${msg}${field}`;
+  const details = {
+    provider: "zomro",
+    operation: opts.operation,
+    providerCode: /^[a-z_]{1,32}$/i.test(type) ? type : "unknown",
+  };
+  if (object === "func")
+    return new UnknownFunctionError(
+      call.func,
+      `zomro ${opts.operation}: this BILLmanager has no function "${call.func}" (${msg}); name the right one in providerOptions.functions`,
+      details,
+    );
+  if (call.names && (NOT_FOUND_TYPES.has(type) || (object === "elid" && ELID_REFUSALS.has(type))))
+    return new NotFoundError(message, details);
+  switch (type) {
+    case "auth":
+    case "access":
+      return new UnauthorizedError(message, details);
+    case "missing":
+    case "value":
+    case "exists":
+    case "empty":
+    case "format":
+      return new InvalidRequestError(message, details);
+    case "balance":
+    case "payment":
+    case "account":
+    case "limit":
+      return new QuotaOrBillingError(message, details);
+    default:
+      // "status", "busy", "lock" and anything unknown: the service may accept it later.
+      return new TransientError(message, details);
   }
 }

@@ -12,42 +12,45 @@ import type {
   StateTable,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
-import { TtlCache } from "../ttl-cache.ts";
-import { elems, scalar, ZomroApi, type Row } from "./api.ts";
+import { elems, scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
+import { Catalogues, datacenterKey, tariffId, type Catalogue } from "./catalogue.ts";
 
 export const ZOMRO_DEFAULT_ENDPOINT = "https://api.zomro.com/";
-/** Hostname of every VM the operator orders: `cio-<uid>`; the UID is the ownership mark. */
+/** Hostname (or domain) of every VM the operator orders: `cio-<uid>`; the UID is the ownership mark. */
 export const OWNER_PREFIX = "cio-";
 
+const FunctionName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.]{1,64}$/, "a BILLmanager function name (letters, digits, '_' and '.')");
+
 /**
- * BILLmanager function names. The public material is unsure of the list/read/delete names
- * (`instances` vs `vds`), so every one is configurable; the defaults are Zomro's Cloud VPS ones.
+ * BILLmanager function names. The document shows only start and stop; the others come from
+ * BILLmanager's conventions and Zomro's articles, so every one is configurable per object.
  */
 const FunctionsSchema = z
   .object({
-    list: z.string().min(1).default("instances"),
-    get: z.string().min(1).default("instances.edit"),
-    order: z.string().min(1).default("v2.instances.order.param"),
-    pricelist: z.string().min(1).default("v2.instances.order.pricelist"),
-    start: z.string().min(1).default("service.start"),
-    stop: z.string().min(1).default("service.stop"),
-    resize: z.string().min(1).default("service.changepricelist"),
-    rebuild: z.string().min(1).default("instances.fleio.rebuild"),
-    delete: z.string().min(1).default("instances.delete"),
+    list: FunctionName.default("instances"),
+    get: FunctionName.default("instances.edit"),
+    order: FunctionName.default("v2.instances.order.param"),
+    pricelist: FunctionName.default("v2.instances.order.pricelist"),
+    start: FunctionName.default("service.start"),
+    stop: FunctionName.default("service.stop"),
+    resize: FunctionName.default("service.changepricelist"),
+    rebuild: FunctionName.default("instances.fleio.rebuild"),
+    delete: FunctionName.default("instances.delete"),
   })
   .strict();
-type Functions = z.infer<typeof FunctionsSchema>;
-const DEFAULT_FUNCTIONS: Functions = FunctionsSchema.parse({});
 
 export const ZomroOptionsSchema = z
   .object({
     /** Months paid per order (`order_period`). */
     period: z.number().int().min(1).max(36).default(1),
-    functions: FunctionsSchema.default(DEFAULT_FUNCTIONS),
+    functions: FunctionsSchema.default(FunctionsSchema.parse({})),
   })
   .strict();
 export type ZomroOptions = z.infer<typeof ZomroOptionsSchema>;
 
+/** No "tags": BILLmanager services have none, and the reconciler reports that as Unsupported. */
 const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "stop", "resize", "rebuild", "findByOwner"]);
 
 const STATES: StateTable = {
@@ -56,98 +59,113 @@ const STATES: StateTable = {
   "2": { phase: "Running", transitional: false },
   "3": { phase: "Stopped", transitional: false, message: "suspended" },
 };
+/** BILLmanager's "deleted": the service is gone although a list may still show it. */
+const DELETED = "4";
+/** A BILLmanager service id: a positive integer. */
+const ELID = /^[1-9][0-9]{0,18}$/;
+/** Lists are read in pages of this size where BILLmanager pages them; more pages than this is refused. */
+const PAGE_SIZE = 500;
+const MAX_PAGES = 100;
+/** How long "this BILLmanager has no such function" is believed before the function is tried again. */
+const ABSENT_FUNCTION_MS = 600_000;
 
-export function observe(row: Row): ObservedMachine | undefined {
+/** A BILLmanager row (list item or `<list>.edit` form) as the operator sees it. */
+export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachine | undefined {
   const status = scalar(row.status) ?? "";
-  if (status === "4") return undefined;
-  const id = scalar(row.id) ?? scalar(row.elid) ?? "";
+  if (status === DELETED) return undefined;
+  const id = scalar(row.id) || scalar(row.elid) || fallbackId;
   const mapped = STATES[status] ?? { phase: "Provisioning" as const, transitional: true };
-  const hostname = scalar(row.hostname) ?? scalar(row.name) ?? "";
+  const names = [row.hostname, row.domain, row.name].map(scalar).filter((n): n is string => !!n);
+  const owner = names.find((n) => n.startsWith(OWNER_PREFIX));
+  const name = owner ?? names[0];
   const ip = scalar(row.ip);
-  const plan = scalar(row.pricelist);
+  const plan = tariffId(c, scalar(row.pricelist));
   const image = scalar(row.ostempl);
-  const region = scalar(row.datacenter);
+  const region = datacenterKey(c, scalar(row.datacenter));
   return {
     id,
     providerStatus: status,
     phase: mapped.phase,
     transitional: mapped.transitional,
     ...(mapped.message === undefined ? {} : { message: mapped.message }),
-    ...(hostname.startsWith(OWNER_PREFIX) ? { ownerUID: hostname.slice(OWNER_PREFIX.length) } : {}),
-    ...(hostname === "" ? {} : { name: hostname }),
+    ...(owner === undefined ? {} : { ownerUID: owner.slice(OWNER_PREFIX.length) }),
+    ...(name === undefined ? {} : { name }),
     ...(plan === undefined ? {} : { plan }),
-    ...(image === undefined ? {} : { image }),
-    ...(region === undefined ? {} : { region }),
+    ...(image === undefined || image === "" ? {} : { image }),
+    ...(region === undefined || region === "" ? {} : { region }),
     addresses: { public: ip ? ip.split(/[\s,]+/).filter(Boolean) : [], private: [] },
   };
 }
 
-interface Catalogue {
-  pricelists: { id: string; name: string }[];
-  images: string[];
-  datacenters: string[];
+/** The options of the object a call is for: drivers are shared by every object on an account. */
+function optionsOf(raw: unknown): ZomroOptions {
+  const parsed = ZomroOptionsSchema.safeParse(raw ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw refuse(
+    `providerOptions${issue && issue.path.length > 0 ? `.${issue.path.join(".")}` : ""}: ${issue?.message ?? "invalid"}`,
+    "InvalidProviderOptions",
+  );
+}
+
+/** The id checked before it goes into a form: nothing is sent for an id BILLmanager cannot have issued. */
+function elidOf(id: string): string {
+  if (ELID.test(id)) return id;
+  throw refuse(
+    `${JSON.stringify(id.slice(0, 64))} is not a BILLmanager service id (digits only)`,
+    "InvalidInstanceId",
+  );
 }
 
 class ZomroDriver implements Driver<ZomroOptions> {
   readonly provider = "zomro" as const;
   readonly capabilities = CAPABILITIES;
   readonly #api: ZomroApi;
-  readonly #catalogue = new TtlCache<Catalogue>();
-  /** Function names of the last options seen (actions on a ref have no options of their own). */
-  #fn: Functions = DEFAULT_FUNCTIONS;
+  readonly #catalogues: Catalogues;
+  /**
+   * Functions this endpoint answered "no such function" for, until when: a fact about the
+   * account's BILLmanager, not about any object (the key is the function's name).
+   */
+  readonly #absent = new Map<string, number>();
 
   constructor(api: ZomroApi) {
     this.#api = api;
-  }
-
-  #remember(options: ZomroOptions): Functions {
-    this.#fn = options.functions;
-    return this.#fn;
-  }
-
-  async #catalogues(fn: Functions): Promise<Catalogue> {
-    return this.#catalogue.get(600_000, async () => {
-      const prices = await this.#api.call(fn.pricelist, {}, { operation: "pricelist", idempotent: true });
-      // An order form without `sok` is only a preview: BILLmanager answers the choices.
-      const form = await this.#api.call(fn.order, {}, { operation: "orderForm", idempotent: true });
-      const lists = Array.isArray(form.slist) ? (form.slist as Row[]) : [];
-      const choices = (name: string): string[] => {
-        const l = lists.find((s) => s.$name === name);
-        const vals = Array.isArray(l?.val) ? (l.val as Row[]) : [];
-        return vals
-          .map((v) => (typeof v.$key === "string" ? v.$key : scalar(v)))
-          .filter((v): v is string => !!v);
-      };
-      return {
-        pricelists: elems(prices).map((r) => ({
-          id: scalar(r.pricelist) ?? scalar(r.id) ?? "",
-          name: scalar(r.name) ?? "",
-        })),
-        images: choices("ostempl"),
-        datacenters: choices("datacenter"),
-      };
-    });
+    this.#catalogues = new Catalogues(api);
   }
 
   async validate(desired: DesiredMachine<ZomroOptions>): Promise<void> {
-    const fn = this.#remember(desired.options);
+    const { functions: fn } = optionsOf(desired.options);
     const { plan, image, region } = desired;
     if (plan === undefined || image === undefined)
       throw refuse("zomro needs spec.plan (a pricelist id) and spec.image (an OS template)", "InvalidSpec");
-    const c = await this.#catalogues(fn);
-    if (!c.pricelists.some((p) => p.id === plan))
+    const c = await this.#catalogues.get(fn);
+    if (!c.tariffs.some((p) => p.id === plan))
       throw refuse(
-        `no pricelist "${plan}"; choose one of ${c.pricelists.map((p) => `${p.id} (${p.name})`).join(", ")}`,
+        `no pricelist "${plan}"; choose one of ${c.tariffs.map((p) => `${p.id} (${p.name})`).join(", ")}`,
         "UnknownPlan",
       );
     if (!c.images.includes(image))
       throw refuse(`no OS template "${image}"; choose one of ${c.images.join(", ")}`, "UnknownImage");
-    if (region !== undefined && c.datacenters.length > 0 && !c.datacenters.includes(region))
-      throw refuse(`no datacenter "${region}"; choose one of ${c.datacenters.join(", ")}`, "UnknownRegion");
+    const keys = c.datacenters.map((d) => d.key);
+    if (region !== undefined && keys.length > 0 && !keys.includes(region))
+      throw refuse(`no datacenter "${region}"; choose one of ${keys.join(", ")}`, "UnknownRegion");
   }
 
   async create(desired: DesiredMachine<ZomroOptions>): Promise<CreateResult> {
-    const fn = this.#remember(desired.options);
+    const { functions: fn, period } = optionsOf(desired.options);
+    const c = await this.#catalogues.get(fn);
+    // Without the mark a crash between the order and the status write would order twice.
+    if (c.markFields.length === 0)
+      throw new UnsupportedError(
+        `zomro: the order form "${fn.order}" has no hostname or domain field to carry the owner mark, so the operator will not order (a lost answer could not be found again)`,
+        { provider: "zomro", operation: "order" },
+      );
+    if (desired.sshKeys.length > 0 && !c.sshKeys)
+      throw refuse(
+        `the order form "${fn.order}" takes no SSH keys (instances_ssh_keys)`,
+        "SshKeysUnsupported",
+      );
+    const mark = `${OWNER_PREFIX}${desired.ownerUID}`;
     // An order bills the account: never repeated blindly (findByOwner finds a lost one).
     const doc = await this.#api.call(
       fn.order,
@@ -155,15 +173,15 @@ class ZomroDriver implements Driver<ZomroOptions> {
         pricelist: desired.plan ?? "",
         ostempl: desired.image ?? "",
         ...(desired.region === undefined ? {} : { datacenter: desired.region }),
-        hostname: `${OWNER_PREFIX}${desired.ownerUID}`,
-        order_period: String(desired.options.period),
+        ...Object.fromEntries(c.markFields.map((f) => [f, mark])),
+        order_period: String(period),
         licence_agreement: "on",
         ...(desired.sshKeys.length > 0 ? { instances_ssh_keys: desired.sshKeys.join("\n") } : {}),
       },
       { operation: "order", submit: true, idempotent: false },
     );
     const id = scalar(doc.id) ?? scalar(doc["service.id"]) ?? scalar(doc.elid);
-    if (id === undefined)
+    if (id === undefined || !ELID.test(id))
       throw new TransientError("zomro order: the answer names no service id", {
         provider: "zomro",
         operation: "order",
@@ -172,39 +190,60 @@ class ZomroDriver implements Driver<ZomroOptions> {
   }
 
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    try {
-      const row = await this.#api.call(
-        this.#fn.get,
-        { elid: ref.id },
-        { operation: "get", idempotent: true },
-      );
-      const m = observe(row);
-      return m === undefined ? undefined : { ...m, id: m.id === "" ? ref.id : m.id };
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
+    const id = elidOf(ref.id);
+    const { functions: fn } = optionsOf(ref.options);
+    const c = await this.#catalogues.orEmpty(fn);
+    if (!this.#lacks(fn.get)) {
+      try {
+        const row = await this.#api.call(fn.get, { elid: id }, { operation: "get", idempotent: true });
+        return observe(row, c, id);
+      } catch (err) {
+        if (err instanceof NotFoundError) return undefined;
+        if (!(err instanceof UnknownFunctionError)) throw err;
+        // The document shows no single read: the list is the way to see one service.
+        if (this.#absent.size >= 64) this.#absent.clear();
+        this.#absent.set(fn.get, Date.now() + ABSENT_FUNCTION_MS);
+      }
     }
+    const row = (await this.#rows(fn.list)).find((r) => scalar(r.id) === id);
+    return row === undefined ? undefined : observe(row, c, id);
+  }
+
+  #lacks(func: string): boolean {
+    const until = this.#absent.get(func);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#absent.delete(func);
+    return false;
   }
 
   async findByOwner(ownerUID: string, desired: DesiredMachine<ZomroOptions>): Promise<ObservedMachine[]> {
-    const fn = this.#remember(desired.options);
-    const found: ObservedMachine[] = [];
-    const pageSize = 500;
-    for (let page = 1; ; page++) {
+    const { functions: fn } = optionsOf(desired.options);
+    const c = await this.#catalogues.orEmpty(fn);
+    return (await this.#rows(fn.list))
+      .map((r) => observe(r, c))
+      .filter((m): m is ObservedMachine => m?.ownerUID === ownerUID);
+  }
+
+  /** Every service row, paging where BILLmanager pages (`p_elems`) and reading once where it does not. */
+  async #rows(list: string): Promise<Row[]> {
+    const rows = new Map<string, Row>();
+    for (let page = 1; page <= MAX_PAGES; page++) {
       const doc = await this.#api.call(
-        fn.list,
-        { p_cnt: String(pageSize), p_num: String(page) },
+        list,
+        { p_cnt: String(PAGE_SIZE), p_num: String(page) },
         { operation: "list", idempotent: true },
       );
-      const rows = elems(doc);
-      for (const r of rows) {
-        const m = observe(r);
-        if (m?.ownerUID === ownerUID) found.push(m);
-      }
-      const total = Number(scalar(doc.p_elems) ?? rows.length);
-      if (rows.length < pageSize || page * pageSize >= total) break;
+      const got = elems(doc);
+      for (const r of got) rows.set(scalar(r.id) ?? `#${String(rows.size)}`, r);
+      const total = Number(scalar(doc.p_elems));
+      if (!Number.isFinite(total) || got.length === 0 || rows.size >= total) return [...rows.values()];
     }
-    return found;
+    // Stopping early could miss a VM and order a second one.
+    throw new TransientError(`zomro list: more than ${String(MAX_PAGES * PAGE_SIZE)} services`, {
+      provider: "zomro",
+      operation: "list",
+    });
   }
 
   async #act(
@@ -213,36 +252,66 @@ class ZomroDriver implements Driver<ZomroOptions> {
     fields: Record<string, string>,
     operation: string,
     submit: boolean,
-    idempotent: boolean,
-  ): Promise<void> {
-    await this.#api.call(func, { elid: ref.id, ...fields }, { operation, submit, idempotent });
+  ) {
+    await this.#api.call(func, { elid: elidOf(ref.id), ...fields }, { operation, submit, idempotent: true });
   }
 
   start(ref: MachineRef): Promise<void> {
-    return this.#act(this.#fn.start, ref, {}, "start", true, true);
+    // The document's examples send no `sok`: start and stop act at once.
+    return this.#act(optionsOf(ref.options).functions.start, ref, {}, "start", false);
   }
   stop(ref: MachineRef): Promise<void> {
-    return this.#act(this.#fn.stop, ref, {}, "stop", true, true);
+    return this.#act(optionsOf(ref.options).functions.stop, ref, {}, "stop", false);
   }
   reboot(): Promise<void> {
     return Promise.reject(new UnsupportedError("zomro: no documented reboot", { provider: "zomro" }));
   }
-  resize(ref: MachineRef, plan: string): Promise<void> {
-    return this.#act(this.#fn.resize, ref, { pricelist: plan }, "resize", true, true);
+
+  async resize(ref: MachineRef, plan: string): Promise<void> {
+    const { functions: fn } = optionsOf(ref.options);
+    // A tariff change may be billed: read first and never send one the service already has.
+    const now = await this.get(ref);
+    if (now === undefined)
+      throw new NotFoundError(`zomro resize: service ${ref.id} does not exist`, {
+        provider: "zomro",
+        operation: "resize",
+      });
+    if (now.plan === plan) return;
+    await this.#api.call(
+      fn.resize,
+      { elid: elidOf(ref.id), pricelist: plan },
+      { operation: "resize", submit: true, idempotent: false },
+    );
   }
-  rebuild(ref: MachineRef, image: string, desired: DesiredMachine<ZomroOptions>): Promise<void> {
+
+  async rebuild(ref: MachineRef, image: string, desired: DesiredMachine<ZomroOptions>): Promise<void> {
+    const { functions: fn } = optionsOf(desired.options);
     const keys = desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys.join("\n") } : {};
-    return this.#act(this.#fn.rebuild, ref, { select_rebuild: image, ...keys }, "rebuild", true, false);
+    await this.#api.call(
+      fn.rebuild,
+      { elid: elidOf(ref.id), select_rebuild: image, ...keys },
+      { operation: "rebuild", submit: true, idempotent: false },
+    );
   }
+
   setTags(): Promise<void> {
     return Promise.reject(new UnsupportedError("zomro has no tags", { provider: "zomro" }));
   }
 
   async delete(ref: MachineRef): Promise<void> {
+    const { functions: fn } = optionsOf(ref.options);
     try {
-      await this.#act(this.#fn.delete, ref, {}, "delete", true, true);
+      await this.#act(fn.delete, ref, {}, "delete", true);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
+      // BILLmanager spells "no such service" several ways; the list decides, so a refusal that
+      // only looks like one never leaves a running VM behind a removed finalizer.
+      const row = (await this.#rows(fn.list)).find((r) => scalar(r.id) === ref.id);
+      if (row !== undefined && scalar(row.status) !== DELETED)
+        throw new TransientError(
+          `zomro delete: BILLmanager refused service ${ref.id} as unknown but still lists it (${err.message})`,
+          { provider: "zomro", operation: "delete" },
+        );
     }
   }
 
@@ -263,12 +332,18 @@ export const factory: DriverFactory<ZomroOptions> = {
   create(ctx: DriverContext): Driver<ZomroOptions> {
     const username = ctx.credentials.username ?? "";
     const password = ctx.credentials.password ?? "";
-    const http = ctx.http.client({
-      provider: "zomro",
-      baseUrl: ctx.endpoint ?? ZOMRO_DEFAULT_ENDPOINT,
-      credentialKey: createHash("sha256").update(`${username}\u0000${password}`).digest("hex").slice(0, 16),
-      secrets: [password],
-    });
-    return new ZomroDriver(new ZomroApi(http, username, password));
+    const credentialKey = createHash("sha256")
+      .update(`${username}\u0000${password}`)
+      .digest("hex")
+      .slice(0, 16);
+    // The login is an account identifier: scrubbed like the password wherever text is.
+    const client = (extra: readonly string[]) =>
+      ctx.http.client({
+        provider: "zomro",
+        baseUrl: ctx.endpoint ?? ZOMRO_DEFAULT_ENDPOINT,
+        credentialKey,
+        secrets: [password, username, ...extra],
+      });
+    return new ZomroDriver(new ZomroApi(client, username, password));
   },
 };

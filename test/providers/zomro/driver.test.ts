@@ -1,33 +1,20 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createLogger } from "../../../src/observability/logger.ts";
-import { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
+import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
+import type { ZomroOptions } from "../../../src/providers/zomro/index.ts";
 import { elems, scalar } from "../../../src/providers/zomro/api.ts";
-import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
+import type { Driver } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
-import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
-import { SIMULATORS } from "../../sim/all.ts";
+import { observeUntil, testHttp } from "../harness.ts";
 import { startZomroSimulator, type ZomroSimulator } from "../../sim/zomro/index.ts";
+import { zomroDesired as desired, zomroDriver, zomroOptions as options } from "./kit.ts";
 
 let sim: ZomroSimulator;
 let http: HttpClientFactory;
 let d: Driver<ZomroOptions>;
-let uid = 0;
-const options = ZomroOptionsSchema.parse({});
 
-function driver(credentials: Record<string, string> = sim.credentials): Driver<ZomroOptions> {
-  return factory.create({
-    credentials,
-    secretName: "ns/zomro",
-    endpoint: sim.url,
-    http,
-    logger: createLogger({ level: "silent" }),
-  });
-}
-function desired(over: Partial<DesiredMachine<ZomroOptions>> = {}): DesiredMachine<ZomroOptions> {
-  return desiredMachine(SIMULATORS.zomro.spec, options, { ownerUID: `zo-${String(++uid)}`, ...over });
-}
+const driver = (credentials: Record<string, string> = sim.credentials): Driver<ZomroOptions> =>
+  zomroDriver(sim, http, credentials);
 
 before(async () => {
   sim = await startZomroSimulator({ faults: { transitionMs: 20 } });
@@ -70,13 +57,7 @@ describe("zomro driver", () => {
   test("findByOwner copes with one service (elem as an object) and none (no elem)", async () => {
     const alone = await startZomroSimulator({ faults: { transitionMs: 10 } });
     try {
-      const one = factory.create({
-        credentials: alone.credentials,
-        secretName: "ns/zomro",
-        endpoint: alone.url,
-        http,
-        logger: createLogger({ level: "silent" }),
-      });
+      const one = zomroDriver(alone, http);
       assert.deepEqual(await one.findByOwner("x", desired()), []);
       const want = desired();
       const { id } = await one.create(want);
@@ -146,8 +127,7 @@ describe("zomro driver", () => {
       [id],
     );
     assert.ok((sim.requestCounts.get("vds") ?? 0) > 0);
-    await d.delete({ id, providerData: {} });
+    await d.delete({ id, providerData: {}, options: vds });
     assert.ok((sim.requestCounts.get("vds.delete") ?? 0) > 0);
-    d = driver(); // back to the default function names for the other cases
   });
 });

@@ -11,50 +11,69 @@ import {
   type Simulator,
   type SimVm,
 } from "../common.ts";
+import {
+  editView,
+  previewView,
+  rulesFor,
+  wrap,
+  ZOMRO_IMAGES,
+  ZOMRO_LOCATIONS,
+  ZOMRO_PRICELISTS,
+  type Service,
+} from "./views.ts";
+
+export { ZOMRO_IMAGES, ZOMRO_LOCATIONS, ZOMRO_PRICELISTS } from "./views.ts";
 
 /**
- * Zomro simulator: ISPsystem BILLmanager conventions, after ../shared/providers/zomro.txt and
- * the Zomro section of providers/README.md. Choices where the material is silent:
- * - one endpoint (`POST /`, form fields; a GET query works too, as in BILLmanager); `out=json`;
- *   every answer is HTTP 200 `{"doc": …}` with scalars as `{"$": "…"}`, errors as
- *   `doc.error` `{"$type", "$object", "msg": {"$"}}` — HTTP errors only for injected faults
+ * Zomro simulator: ISPsystem BILLmanager, after ../shared/providers/zomro.txt (start and stop
+ * only) and the Zomro section of providers/README.md. What each profile serves and why:
+ *
+ * strict (only what the material shows; the document leaves everything else open):
+ * - one endpoint, `POST /` with form fields (a GET query works too); `out=json`, anything else
+ *   gets an empty XML document; every answer is HTTP 200 `{"doc": …}`, scalars `{"$": "…"}`,
+ *   lists in `doc.elem` (one row as an object, none without `elem`), success `doc.ok`, errors
+ *   `doc.error` `{"$type", "$object", "msg": {"$"}}`; HTTP errors only from injected faults
  *   (503, 429 + Retry-After: a proxy in front);
- * - sessions: `func=auth&username&password` -> `doc.auth.$id`; they expire after
- *   `sessionIdleMs` without use (BILLmanager: an hour) and then answer `$type: "auth"`;
- *   `authinfo=user:pass` is accepted too;
- * - forms (`v2.instances.order.param`, `instances.fleio.rebuild`, `service.changepricelist`,
- *   `instances.delete`) only preview without `sok=ok`: the answer echoes the form fields and the
- *   choices (`slist`), nothing changes; `service.start`/`service.stop` act at once, as the
- *   document's examples (without `sok`) show;
- * - ordering answers `doc.id.$` = the new service id; services go 1 ordered -> 5 processing ->
- *   2 active; start/stop go through 5; delete sets 5 then 4 (deleted) and the service leaves
- *   the list; `instances.edit&elid` reads one service; a missing elid is `$type: "missing"`;
- * - the balance pays for orders (`$type: "balance"` when short); prices per month below;
- * - lists page with `p_cnt`/`p_num` (BILLmanager's paging) and answer `doc.p_elems`.
+ * - sessions: `func=auth&username&password` -> `doc.auth.$id`, expiring after `sessionIdleMs`
+ *   idle (BILLmanager: an hour) and then `$type: auth`; `authinfo=user:pass` works too;
+ * - the document's `service.start`/`service.stop` and `instances.start`/`instances.stop` with
+ *   `elid`, acting at once without `sok` as its curl examples do: 3 -> 5 -> 2 ("Active"),
+ *   2 -> 5 -> 3 ("Temporary suspended"); a service in another state: `$type: status`;
+ * - BILLmanager's lists `instances` and `vds` and `<list>.delete&elid&sok=ok` (the README); a
+ *   list row has only `id, domain, status, pricelist, datacenter, ip`, with the tariff's and the
+ *   datacenter's *names* (lists show display text); no paging (`p_cnt`/`p_num` ignored, no
+ *   `p_elems`); a deleted service stays listed with status 4;
+ * - the order form `v2.instances.order.param` (BILLmanager 6's `v2.<itemtype>.order.param`):
+ *   without `sok` it previews — every field with its value plus the choices of `pricelist`,
+ *   `ostempl` and `datacenter` in `slist` — and changes nothing; with `sok=ok` (and
+ *   `licence_agreement=on`) it bills the balance and answers `doc.id.$`; its fields are
+ *   ISPsystem's `domain` (the ownership mark; a random one when left out), `order_period`,
+ *   `ostempl`, `datacenter` and Zomro's `instances_ssh_keys`; services go 1 -> 5 -> 2;
+ * - `service.changepricelist&elid&pricelist&sok=ok`: issue 17 reports a document-only API
+ *   accepting it; 5 while it works, back to the former state with the new tariff;
+ * - delete goes 5 -> 4; an unknown or deleted `elid` answers `notFound` — by default
+ *   `$type: value, $object: elid` (BILLmanager's check of a field's value), because the
+ *   document shows no error body and a driver must not count on one spelling;
+ * - an unknown function: `$type: missing, $object: func`; a short balance: `$type: balance`;
+ *   a bad form value: `$type: value` naming the field.
+ *
+ * default adds (what Zomro's articles and BILLmanager itself are known to do):
+ * - `instances.edit`/`vds.edit&elid` reads one service (BILLmanager's `<list>.edit`): a form, so
+ *   `pricelist`, `ostempl`, `datacenter` hold keys, not names;
+ * - an unknown or deleted `elid` answers BILLmanager's usual `$type: missing, $object: elid`;
+ * - `v2.instances.order.pricelist` (tariffs with prices) and `instances.fleio.rebuild` (`elid`,
+ *   `select_rebuild`, `ssh_keys`, `sok=ok`; 5 -> 2 with the new image), from Zomro's articles;
+ * - the order form's `hostname` field (Zomro's Cloud VPS form) besides `domain`;
+ * - list rows with `name, hostname, ostempl, period, createdate`; paging with `p_cnt`/`p_num`
+ *   answering `p_elems` (BILLmanager's paging); deleted services leave the list at once.
+ *
+ * Test knobs, off in both profiles: `notFound` (another not-found spelling) and
+ * `echoFieldsInErrors` (every error's `$object` carries the raw request body, as a careless
+ * BILLmanager plug-in does: the driver must keep its secrets out of messages).
  */
-export const ZOMRO_PRICELISTS = [
-  { id: "3601", name: "Cloud VPS Start", price: 3 },
-  { id: "3602", name: "Cloud VPS Basic", price: 6 },
-  { id: "3603", name: "Cloud VPS Pro", price: 12 },
-  { id: "3604", name: "Cloud VPS Ultra", price: 24 },
-] as const;
-export const ZOMRO_IMAGES = ["ubuntu-22.04", "debian-12", "almalinux-9"] as const;
-export const ZOMRO_LOCATIONS = ["nl", "de", "pl"] as const;
+
 /** Hostnames the driver gives: `cio-<uid>` (the UID is the ownership mark). */
 const OWNER_PREFIX = "cio-";
-
-interface Service {
-  id: string;
-  hostname: string;
-  status: number;
-  pricelist: string;
-  ostempl: string;
-  datacenter: string;
-  ip: string;
-  period: string;
-  createdate: string;
-  timer?: NodeJS.Timeout | undefined;
-}
 
 export interface ZomroSimulator extends Simulator {
   /** Forget every session (as after an hour idle): the next call with one answers `auth`. */
@@ -65,17 +84,20 @@ export interface ZomroSimulator extends Simulator {
   readonly previews: Map<string, number>;
 }
 
-const wrap = (v: string | number): { $: string } => ({ $: String(v) });
+export interface ZomroSimulatorOptions {
+  faults?: Partial<FaultKnobs>;
+  profile?: SimProfile;
+  username?: string;
+  password?: string;
+  sessionIdleMs?: number;
+  /** How an unknown or deleted `elid` is refused (default: per profile, see above). */
+  notFound?: { type: string; object?: string };
+  echoFieldsInErrors?: boolean;
+}
 
-export async function startZomroSimulator(
-  opts: {
-    faults?: Partial<FaultKnobs>;
-    profile?: SimProfile;
-    username?: string;
-    password?: string;
-    sessionIdleMs?: number;
-  } = {},
-): Promise<ZomroSimulator> {
+export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Promise<ZomroSimulator> {
+  const profile = opts.profile ?? "default";
+  const rules = rulesFor(profile, opts.notFound);
   const username = opts.username ?? "client@example.com";
   const password = opts.password ?? "zomro-sim-Passw0rd!";
   const idleMs = opts.sessionIdleMs ?? 3_600_000;
@@ -87,46 +109,10 @@ export async function startZomroSimulator(
   let seq = 5_116_800;
   const state = { balance: 1_000 };
 
-  const doc = (res: ServerResponse, body: Record<string, unknown>): void => sendJson(res, 200, { doc: body });
-  const fail = (res: ServerResponse, type: string, msg: string, object = ""): void =>
-    doc(res, { error: { $type: type, $object: object, msg: wrap(msg) } });
-  const row = (s: Service): Record<string, unknown> => ({
-    id: wrap(s.id),
-    name: wrap(s.hostname),
-    hostname: wrap(s.hostname),
-    status: wrap(s.status),
-    pricelist: wrap(s.pricelist),
-    ostempl: wrap(s.ostempl),
-    datacenter: wrap(s.datacenter),
-    ip: wrap(s.ip),
-    period: wrap(s.period),
-    createdate: wrap(s.createdate),
-  });
-  const later = (s: Service, status: number, then?: () => void): void => {
-    clearTimeout(s.timer);
-    s.timer = setTimeout(() => {
-      s.timer = undefined;
-      s.status = status;
-      then?.();
-    }, injector.knobs.transitionMs);
-  };
-  const preview = (res: ServerResponse, func: string, fields: Record<string, string>): void => {
-    previews.set(func, (previews.get(func) ?? 0) + 1);
-    doc(res, {
-      ...Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, wrap(v)])),
-      slist: [
-        { $name: "pricelist", val: ZOMRO_PRICELISTS.map((p) => ({ $key: p.id, $: p.name })) },
-        { $name: "ostempl", val: ZOMRO_IMAGES.map((i) => ({ $key: i, $: i })) },
-        { $name: "datacenter", val: ZOMRO_LOCATIONS.map((l) => ({ $key: l, $: l.toUpperCase() })) },
-      ],
-    });
-  };
-
   async function handle(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
     await Promise.resolve();
     const url = new URL(req.url ?? "/", "http://sim");
-    const form = new URLSearchParams(req.method === "POST" ? body : url.search);
-    const fields = Object.fromEntries(form.entries());
+    const fields = Object.fromEntries(new URLSearchParams(req.method === "POST" ? body : url.search));
     const func = fields.func ?? "";
     countRequest(counts, func);
     const decision = injector.decide(fields.auth ?? fields.username ?? "", func);
@@ -149,40 +135,80 @@ export async function startZomroSimulator(
       res.end('<?xml version="1.0" encoding="UTF-8"?><doc/>');
       return;
     }
+    const doc = (answer: Record<string, unknown>): void => sendJson(res, 200, { doc: answer });
+    const fail = (type: string, msg: string, object = ""): void =>
+      doc({ error: { $type: type, $object: opts.echoFieldsInErrors ? body : object, msg: wrap(msg) } });
+    const call: Call = { fields, func, sok: fields.sok === "ok", doc, fail };
 
     if (func === "auth") {
       if (fields.username !== username || fields.password !== password) {
-        fail(res, "auth", "Неверное имя пользователя или пароль / Invalid username or password");
+        fail("auth", "Неверное имя пользователя или пароль / Invalid username or password");
         return;
       }
       const id = randomBytes(12).toString("hex");
       sessions.set(id, Date.now());
-      doc(res, { auth: { $id: id, $: id } });
+      doc({ auth: { $id: id, $: id } });
       return;
     }
-    // Every other function needs a live session or authinfo.
+    if (!authorised(fields)) {
+      fail("auth", "Сессия истекла / Session expired, log in again");
+      return;
+    }
+    if (!rules.functions.has(func)) {
+      fail("missing", `Функция не найдена / Function "${func}" not found`, "func");
+      return;
+    }
+    dispatch(call);
+  }
+
+  function authorised(fields: Record<string, string>): boolean {
+    if (fields.authinfo === `${username}:${password}`) return true;
     const session = fields.auth;
     const seen = session === undefined ? undefined : sessions.get(session);
-    const byAuthinfo = fields.authinfo === `${username}:${password}`;
-    if (!byAuthinfo) {
-      if (session === undefined || seen === undefined || Date.now() - seen > idleMs) {
-        if (session !== undefined) sessions.delete(session);
-        fail(res, "auth", "Сессия истекла / Session expired, log in again");
-        return;
-      }
-      sessions.set(session, Date.now());
+    if (session === undefined || seen === undefined || Date.now() - seen > idleMs) {
+      if (session !== undefined) sessions.delete(session);
+      return false;
     }
-    const sok = fields.sok === "ok";
-    const service = (): Service | undefined => {
-      const s = services.get(fields.elid ?? "");
-      if (!s || s.status === 4)
-        fail(res, "missing", `Услуга не найдена / Service ${fields.elid ?? ""} not found`, "elid");
-      return s && s.status !== 4 ? s : undefined;
-    };
+    sessions.set(session, Date.now());
+    return true;
+  }
 
-    switch (func) {
-      case "v2.instances.order.pricelist": {
-        doc(res, {
+  interface Call {
+    fields: Record<string, string>;
+    func: string;
+    sok: boolean;
+    doc(answer: Record<string, unknown>): void;
+    fail(type: string, msg: string, object?: string): void;
+  }
+
+  const later = (s: Service, status: number, then?: () => void): void => {
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => {
+      s.timer = undefined;
+      s.status = status;
+      then?.();
+    }, injector.knobs.transitionMs);
+  };
+  const preview = (c: Call, fields: Record<string, string>): void => {
+    previews.set(c.func, (previews.get(c.func) ?? 0) + 1);
+    c.doc(previewView(fields));
+  };
+  /** The service `elid` names, or the profile's not-found answer. */
+  const service = (c: Call): Service | undefined => {
+    const s = services.get(c.fields.elid ?? "");
+    if (s && s.status !== 4) return s;
+    c.fail(
+      rules.notFound.type,
+      `Услуга не найдена / Service ${c.fields.elid ?? ""} not found`,
+      rules.notFound.object ?? "",
+    );
+    return undefined;
+  };
+
+  function dispatch(c: Call): void {
+    switch (c.func) {
+      case "v2.instances.order.pricelist":
+        c.doc({
           elem: ZOMRO_PRICELISTS.map((p) => ({
             id: wrap(p.id),
             pricelist: wrap(p.id),
@@ -191,179 +217,168 @@ export async function startZomroSimulator(
           })),
         });
         return;
-      }
       case "instances":
-      case "vds": {
-        const all = [...services.values()].filter((s) => s.status !== 4);
-        const cnt = Math.max(1, Number(fields.p_cnt ?? all.length) || all.length || 1);
-        const num = Math.max(1, Number(fields.p_num ?? 1) || 1);
-        const page = all.slice((num - 1) * cnt, num * cnt);
-        // BILLmanager sends one row as an object and an empty list without `elem`.
-        const elem = page.length === 0 ? {} : { elem: page.length === 1 ? row(page[0]!) : page.map(row) };
-        doc(res, { ...elem, p_elems: wrap(all.length), p_num: wrap(num), p_cnt: wrap(cnt) });
+      case "vds":
+        list(c);
         return;
-      }
       case "instances.edit":
       case "vds.edit": {
-        const s = service();
-        if (!s) return;
-        doc(res, { ...row(s), elid: wrap(s.id) });
+        const s = service(c);
+        if (s) c.doc(editView(s));
         return;
       }
-      case "v2.instances.order.param": {
-        const order = {
-          pricelist: fields.pricelist ?? "",
-          ostempl: fields.ostempl ?? "",
-          datacenter: fields.datacenter ?? "",
-          hostname: fields.hostname ?? "",
-          order_period: fields.order_period ?? "1",
-        };
-        if (!sok) {
-          preview(res, func, order);
-          return;
-        }
-        const plan = ZOMRO_PRICELISTS.find((p) => p.id === order.pricelist);
-        if (!plan) {
-          fail(res, "value", `Неверное значение поля / Invalid value of field "pricelist"`, "pricelist");
-          return;
-        }
-        if (!ZOMRO_IMAGES.includes(order.ostempl as never)) {
-          fail(res, "value", `Invalid value of field "ostempl"`, "ostempl");
-          return;
-        }
-        if (order.datacenter !== "" && !ZOMRO_LOCATIONS.includes(order.datacenter as never)) {
-          fail(res, "value", `Invalid value of field "datacenter"`, "datacenter");
-          return;
-        }
-        if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9-]+)*$/i.test(order.hostname)) {
-          fail(res, "value", `Invalid value of field "hostname"`, "hostname");
-          return;
-        }
-        if (fields.licence_agreement !== "on") {
-          fail(res, "value", "You must accept the licence agreement", "licence_agreement");
-          return;
-        }
-        const cost = plan.price * Number(order.order_period || "1");
-        if (state.balance < cost) {
-          fail(
-            res,
-            "balance",
-            `Недостаточно средств на счете / Not enough money on the account: ${String(cost)} EUR needed`,
-          );
-          return;
-        }
-        state.balance -= cost;
-        const id = String(++seq);
-        const s: Service = {
-          id,
-          hostname: order.hostname,
-          status: 1,
-          pricelist: plan.id,
-          ostempl: order.ostempl,
-          datacenter: order.datacenter || "nl",
-          ip: "",
-          period: order.order_period,
-          createdate: new Date().toISOString().slice(0, 10),
-        };
-        services.set(id, s);
-        later(s, 5, () => {
-          s.ip = `185.${String((Number(id) >> 16) & 255)}.${String((Number(id) >> 8) & 255)}.${String(Number(id) & 255)}`;
-          later(s, 2);
-        });
-        doc(res, { ok: {}, id: wrap(id) });
+      case "v2.instances.order.param":
+        order(c);
         return;
-      }
       case "service.start":
-      case "instances.start": {
-        const s = service();
-        if (!s) return;
-        if (s.status !== 3) {
-          fail(res, "status", `Service is not suspended (status ${String(s.status)})`);
-          return;
-        }
-        s.status = 5;
-        later(s, 2);
-        doc(res, { ok: {} });
-        return;
-      }
+      case "instances.start":
       case "service.stop":
-      case "instances.stop": {
-        const s = service();
-        if (!s) return;
-        if (s.status !== 2) {
-          fail(res, "status", `Service is not active (status ${String(s.status)})`);
-          return;
-        }
-        s.status = 5;
-        later(s, 3);
-        doc(res, { ok: {} });
+      case "instances.stop":
+        power(c, c.func.endsWith(".start"));
         return;
-      }
-      case "service.changepricelist": {
-        const s = service();
-        if (!s) return;
-        if (!sok) {
-          preview(res, func, { elid: s.id, pricelist: fields.pricelist ?? s.pricelist });
-          return;
-        }
-        if (!ZOMRO_PRICELISTS.some((p) => p.id === fields.pricelist)) {
-          fail(res, "value", `Invalid value of field "pricelist"`, "pricelist");
-          return;
-        }
-        if (s.status !== 2 && s.status !== 3) {
-          fail(res, "status", "Service is busy");
-          return;
-        }
-        const after = s.status;
-        s.status = 5;
-        later(s, after, () => (s.pricelist = fields.pricelist ?? s.pricelist));
-        doc(res, { ok: {} });
+      case "service.changepricelist":
+        serviceForm(
+          c,
+          "pricelist",
+          ZOMRO_PRICELISTS.map((p) => p.id),
+          (s, v) => (s.pricelist = v),
+        );
         return;
-      }
-      case "instances.fleio.rebuild": {
-        const s = service();
-        if (!s) return;
-        if (!sok) {
-          preview(res, func, { elid: s.id, select_rebuild: fields.select_rebuild ?? s.ostempl });
-          return;
-        }
-        if (!ZOMRO_IMAGES.includes(fields.select_rebuild as never)) {
-          fail(res, "value", `Invalid value of field "select_rebuild"`, "select_rebuild");
-          return;
-        }
-        if (s.status !== 2 && s.status !== 3) {
-          fail(res, "status", "Service is busy");
-          return;
-        }
-        s.status = 5;
-        later(s, 2, () => (s.ostempl = fields.select_rebuild ?? s.ostempl));
-        doc(res, { ok: {} });
+      case "instances.fleio.rebuild":
+        serviceForm(c, "select_rebuild", ZOMRO_IMAGES, (s, v) => (s.ostempl = v), 2);
         return;
-      }
       case "instances.delete":
       case "vds.delete": {
-        const s = service();
+        const s = service(c);
         if (!s) return;
-        if (!sok) {
-          preview(res, func, { elid: s.id });
+        if (!c.sok) {
+          preview(c, { elid: s.id });
           return;
         }
         s.status = 5;
         later(s, 4);
-        doc(res, { ok: {} });
-        return;
-      }
-      default: {
-        fail(res, "missing", `Функция не найдена / Function "${func}" not found`, "func");
+        c.doc({ ok: {} });
         return;
       }
     }
   }
 
+  function list(c: Call): void {
+    const all = [...services.values()].filter((s) => rules.listsDeleted || s.status !== 4);
+    let page = all;
+    let paging = {};
+    if (rules.paging) {
+      const cnt = Math.max(1, Number(c.fields.p_cnt ?? all.length) || all.length || 1);
+      const num = Math.max(1, Number(c.fields.p_num ?? 1) || 1);
+      page = all.slice((num - 1) * cnt, num * cnt);
+      paging = { p_elems: wrap(all.length), p_num: wrap(num), p_cnt: wrap(cnt) };
+    }
+    // BILLmanager sends one row as an object and an empty list without `elem`.
+    const rows = page.map((s) => rules.listRow(s));
+    c.doc({ ...(rows.length === 0 ? {} : { elem: rows.length === 1 ? rows[0] : rows }), ...paging });
+  }
+
+  function order(c: Call): void {
+    const f = c.fields;
+    const form: Record<string, string> = {
+      pricelist: f.pricelist ?? "",
+      ostempl: f.ostempl ?? "",
+      datacenter: f.datacenter ?? "",
+      ...Object.fromEntries(rules.orderFields.map((k) => [k, f[k] ?? (k === "order_period" ? "1" : "")])),
+    };
+    if (!c.sok) {
+      preview(c, form);
+      return;
+    }
+    const plan = ZOMRO_PRICELISTS.find((p) => p.id === form.pricelist);
+    if (!plan)
+      return c.fail("value", `Неверное значение поля / Invalid value of field "pricelist"`, "pricelist");
+    if (!ZOMRO_IMAGES.includes(form.ostempl as never))
+      return c.fail("value", `Invalid value of field "ostempl"`, "ostempl");
+    const datacenter = form.datacenter || ZOMRO_LOCATIONS[0].key;
+    if (!ZOMRO_LOCATIONS.some((l) => l.key === datacenter))
+      return c.fail("value", `Invalid value of field "datacenter"`, "datacenter");
+    const name = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9-]+)*$/i;
+    for (const field of ["domain", "hostname"])
+      if (form[field] && !name.test(form[field]))
+        return c.fail("value", `Invalid value of field "${field}"`, field);
+    if (f.licence_agreement !== "on")
+      return c.fail("value", "You must accept the licence agreement", "licence_agreement");
+    const period = form.order_period ?? "1";
+    const cost = plan.price * Number(period || "1");
+    if (state.balance < cost)
+      return c.fail(
+        "balance",
+        `Недостаточно средств на счете / Not enough money on the account: ${String(cost)} EUR needed`,
+      );
+    state.balance -= cost;
+    const id = String(++seq);
+    const s: Service = {
+      id,
+      domain: form.domain || `vps${id}.zomro.example`,
+      hostname: form.hostname ?? "",
+      status: 1,
+      pricelist: plan.id,
+      ostempl: form.ostempl ?? "",
+      datacenter,
+      ip: "",
+      period,
+      createdate: new Date().toISOString().slice(0, 10),
+    };
+    services.set(id, s);
+    later(s, 5, () => {
+      const n = Number(id);
+      s.ip = `185.${String((n >> 16) & 255)}.${String((n >> 8) & 255)}.${String(n & 255)}`;
+      later(s, 2);
+    });
+    injector.knobs.onCreated(id);
+    c.doc({ ok: {}, id: wrap(id) });
+  }
+
+  function power(c: Call, start: boolean): void {
+    const s = service(c);
+    if (!s) return;
+    const from = start ? 3 : 2;
+    if (s.status !== from) {
+      c.fail("status", `Service is not ${start ? "suspended" : "active"} (status ${String(s.status)})`);
+      return;
+    }
+    s.status = 5;
+    later(s, start ? 2 : 3);
+    c.doc({ ok: {} });
+  }
+
+  /**
+   * A service form changing one field: previews without `sok`; otherwise the service is busy
+   * (5) for a while, then takes the value and goes to `end` (default: the state it was in).
+   */
+  function serviceForm(
+    c: Call,
+    field: "pricelist" | "select_rebuild",
+    valid: readonly string[],
+    apply: (s: Service, value: string) => void,
+    end?: number,
+  ): void {
+    const s = service(c);
+    if (!s) return;
+    const to = c.fields[field] ?? "";
+    if (!c.sok) return preview(c, { elid: s.id, [field]: to });
+    if (!valid.includes(to)) return c.fail("value", `Invalid value of field "${field}"`, field);
+    if (s.status !== 2 && s.status !== 3) return c.fail("status", "Service is busy");
+    const back = end ?? s.status;
+    s.status = 5;
+    later(s, back, () => apply(s, to));
+    c.doc({ ok: {} });
+  }
+
   const server = await listen(handle, () => injector.knobs.latencyMs);
+  const ownerOf = (s: Service): string | undefined => {
+    const mark = [s.hostname, s.domain].find((n) => n.startsWith(OWNER_PREFIX));
+    return mark?.slice(OWNER_PREFIX.length);
+  };
   return {
     provider: "zomro",
-    profile: opts.profile ?? "default",
+    profile,
     url: `${server.url}/`,
     credentials: { username, password },
     faults: injector.knobs,
@@ -380,7 +395,7 @@ export async function startZomroSimulator(
         .filter((s) => s.status !== 4)
         .map((s) => ({
           id: s.id,
-          ownerUID: s.hostname.startsWith(OWNER_PREFIX) ? s.hostname.slice(OWNER_PREFIX.length) : undefined,
+          ownerUID: ownerOf(s),
           status: String(s.status),
           plan: s.pricelist,
           image: s.ostempl,
