@@ -28,6 +28,8 @@ export { MOS_TEMPLATES, MOS_TYPES } from "./views.ts";
  *   strictly over method, host as the client addressed it, path and sorted parameters; the
  *   Timestamp must be within 15 minutes (choice); an unknown AWSAccessKeyId is 401, a bad
  *   signature, method or stale Timestamp 403 (choice: AWS's codes, the document follows SigV2);
+ *   a bad signature's message echoes the Signature sent and the string to sign, AWSAccessKeyId
+ *   included (choice: message texts are not documented; some AWS services echo the same);
  * - XML unless Format=json (documented); lists are `…Set` with Total, Limit, Offset and the
  *   documented filters; list items and CreateInstance's Instance carry exactly the documented
  *   fields (instanceId, instanceName, instanceType, instanceTypeId, status, cpu, memory, volume,
@@ -131,8 +133,10 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
     const sigMethod = p.get("SignatureMethod") as SignatureMethod | null;
     if (p.get("SignatureVersion") !== "2" || (sigMethod !== "HmacSHA256" && sigMethod !== "HmacSHA1"))
       return refuse(403, "Unsupported SignatureVersion or SignatureMethod");
-    const expected = signature(secret, sigMethod, stringToSign(method, url, [...p.entries()]));
-    if (p.get("Signature") !== expected) return refuse(403, "Signature does not match");
+    const text = stringToSign(method, url, [...p.entries()]);
+    const sent = p.get("Signature") ?? "";
+    if (sent !== signature(secret, sigMethod, text))
+      return refuse(403, `Signature does not match: Signature=${sent}, string to sign: ${text}`);
     const stamp = Date.parse(p.get("Timestamp") ?? "");
     if (Number.isNaN(stamp) || Math.abs(now() - stamp) > 15 * 60_000)
       return refuse(403, "Request has expired: Timestamp is more than 15 minutes off");

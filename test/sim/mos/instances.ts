@@ -91,7 +91,8 @@ export function instanceActions(d: InstanceDeps): {
    */
   const may = (c: Call, v: Vm, allowed: readonly string[], doing: string): "start" | "again" | undefined => {
     if (!allowed.includes(shown(v))) c.fail(d.profile.conflict, `Instance ${v.instanceId} is ${shown(v)}`);
-    else if (v.status === doing) return "again";
+    // A new instance boots by itself: a start while it does is the operation under way.
+    else if (v.status === doing || (doing === "starting" && v.status === "pending")) return "again";
     else if (!DOCUMENTED_STATUSES.has(v.status))
       c.fail(d.profile.conflict, `Instance ${v.instanceId} is busy`);
     else return "start";
