@@ -11,24 +11,17 @@ import type {
   MachineRef,
   ObservedMachine,
 } from "../driver.ts";
-import {
-  CredentialsError,
-  InvalidRequestError,
-  ProviderError,
-  TransientError,
-  UnauthorizedError,
-} from "../errors.ts";
+import { CredentialsError, ProviderError, TransientError, UnauthorizedError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
 import { sleep } from "../../util/clock.ts";
 import { MosApi, refusedByProvider } from "./api.ts";
+import { Catalogue, MAX_PAGES, PAGE } from "./catalogue.ts";
 import { leaseOptions, MosOptionsSchema, renewIfDue, type MosOptions } from "./lease.ts";
 import {
   CREATED_IMAGE,
   InstanceSetSchema,
   InstanceSchema,
-  InstanceTypeSetSchema,
   instanceId,
-  KeyPairSetSchema,
   META,
   metadataParams,
   MetadataSchema,
@@ -36,7 +29,6 @@ import {
   observe,
   OWNER_PREFIX,
   ReturnSchema,
-  TemplateSetSchema,
   type Instance,
   type Metadata,
 } from "./observe.ts";
@@ -57,16 +49,9 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "findByOwner",
 ]);
 
-/** Rows per DescribeInstances page, and pages read at most (a bound on one lookup's calls). */
-const PAGE = 100;
-const MAX_PAGES = 50;
 /** Attempts of a metadata write the VM's record depends on (the HTTP layer retries 5xx inside each). */
 const METADATA_ATTEMPTS = 3;
 
-interface Catalogue {
-  types: { name: string; id: string | undefined }[];
-  templates: { id: string; name: string }[];
-}
 type MetadataEntries = Parameters<typeof metadataParams>[1];
 
 /**
@@ -82,7 +67,7 @@ class MosDriver implements Driver<MosOptions> {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #report: ((account: string, balance: number) => void) | undefined;
-  readonly #catalogue: TtlCache<Catalogue>;
+  readonly #catalogue: Catalogue;
   readonly #balance: TtlCache<number>;
 
   constructor(deps: {
@@ -97,32 +82,8 @@ class MosDriver implements Driver<MosOptions> {
     this.#log = deps.log;
     this.#now = deps.now;
     this.#report = deps.report;
-    this.#catalogue = new TtlCache<Catalogue>(deps.now);
+    this.#catalogue = new Catalogue(deps.api, deps.now);
     this.#balance = new TtlCache<number>(deps.now);
-  }
-
-  async #catalogues(): Promise<Catalogue> {
-    return this.#catalogue.get(600_000, async () => {
-      const types: Catalogue["types"] = [];
-      for (let offset = 0; offset < PAGE * MAX_PAGES; offset += PAGE) {
-        const page = await this.#api.call(
-          "DescribeInstanceTypes",
-          { Limit: String(PAGE), Offset: String(offset) },
-          InstanceTypeSetSchema,
-          true,
-        );
-        const rows = page.InstanceTypeSet?.InstanceType ?? [];
-        types.push(...rows.map((r) => ({ name: r.instanceType, id: r.instanceTypeId })));
-        if (rows.length < PAGE || types.length >= (page.InstanceTypeSet?.Total ?? 0)) break;
-      }
-      const templates = await this.#api.call("DescribeTemplates", {}, TemplateSetSchema, true);
-      return {
-        types,
-        templates: (templates.TemplateSet?.Template ?? [])
-          .filter((t) => t.status === undefined || t.status === "active")
-          .map((t) => ({ id: t.templateId, name: t.templateName ?? "" })),
-      };
-    });
   }
 
   /** Reads the balance (at most every few minutes) into the provider balance metric. */
@@ -154,57 +115,14 @@ class MosDriver implements Driver<MosOptions> {
     );
   }
 
-  async validate(desired: DesiredMachine<MosOptions>): Promise<void> {
-    const { plan, image } = desired;
-    if (plan === undefined || image === undefined)
-      throw refuse("mos needs spec.plan (an instance type) and spec.image (a template id)", "InvalidSpec");
-    if (desired.sshKeys.length > 1)
-      throw refuse(
-        "MOS attaches one key pair per instance: give at most one entry in sshKeys",
-        "InvalidSpec",
-      );
-    leaseOptions(desired.options, "validate");
-    const c = await this.#catalogues();
-    if (!c.types.some((t) => t.name === plan)) {
-      // DescribeInstances reports a type by name, so an id in the spec would never match it.
-      const byId = c.types.find((t) => t.id === plan);
-      throw refuse(
-        byId
-          ? `"${plan}" is the id of instance type "${byId.name}": give its name in spec.plan`
-          : `no instance type "${plan}"; choose one of ${c.types.map((t) => t.name).join(", ")}`,
-        "UnknownPlan",
-      );
-    }
-    if (!c.templates.some((t) => t.id === image))
-      throw refuse(
-        `no template "${image}"; choose one of ${c.templates.map((t) => `${t.id} (${t.name})`).join(", ")}`,
-        "UnknownImage",
-      );
-  }
-
-  /** The key pair for a public key, imported under a name derived from the key itself. */
-  async #keyName(publicKey: string): Promise<string> {
-    const name = `cio-${createHash("sha256").update(publicKey.trim()).digest("hex").slice(0, 16)}`;
-    const known = await this.#api.call(
-      "DescribeKeyPairs",
-      { "Filter.1.Name": "name", "Filter.1.Value.1": name },
-      KeyPairSetSchema,
-      true,
-    );
-    if ((known.KeyPairSet?.KeyPair ?? []).some((k) => k.keyName === name)) return name;
-    await this.#api.call(
-      "ImportKeyPair",
-      { KeyName: name, PublicKeyMaterial: publicKey.trim() },
-      z.looseObject({ KeyPair: z.unknown() }),
-      false,
-    );
-    return name;
+  validate(desired: DesiredMachine<MosOptions>): Promise<void> {
+    return this.#catalogue.validate(desired);
   }
 
   async create(desired: DesiredMachine<MosOptions>): Promise<CreateResult> {
     const { duration } = leaseOptions(desired.options, "CreateInstance");
     const key = desired.sshKeys[0];
-    const keyName = key === undefined ? undefined : await this.#keyName(key);
+    const keyName = key === undefined ? undefined : await this.#catalogue.keyName(key);
     const out = await this.#api.call(
       "CreateInstance",
       {
@@ -308,7 +226,8 @@ class MosDriver implements Driver<MosOptions> {
     }
     if (observed.transitional) return observed;
     const lease = await renewIfDue(this.#leaseDeps(), id, ref.options, metadata);
-    return lease === undefined ? observed : { ...observed, message: observed.message ?? lease };
+    if (lease === undefined) return observed;
+    return { ...observed, message: observed.message === undefined ? lease : `${observed.message}; ${lease}` };
   }
 
   /** Writes missing metadata the observation depends on; throws (surfaced, retried) when it cannot. */
@@ -358,8 +277,9 @@ class MosDriver implements Driver<MosOptions> {
     return found;
   }
 
-  async #action(action: string, params: Record<string, string>, charging = false): Promise<void> {
-    const out = await this.#api.call(action, params, ReturnSchema, !charging);
+  /** An action answering `return: True`; `once`: never repeated blindly (billed, or wipes a disk). */
+  async #action(action: string, params: Record<string, string>, once = false): Promise<void> {
+    const out = await this.#api.call(action, params, ReturnSchema, !once);
     if (out.return !== "True")
       throw new TransientError(`mos ${action}: answered return=${this.#api.redact(out.return)}`, {
         provider: "mos",
@@ -416,23 +336,30 @@ class MosDriver implements Driver<MosOptions> {
     if (failed) throw failed;
   }
 
-  /** NotFound counts as deleted; MOS's status for "no such instance" is not documented, so DescribeInstances decides. */
+  /**
+   * MOS's answer for "no such instance" is not documented, so DescribeInstances decides whether
+   * a refusal means "already gone" (resolve). A refusal of a VM that exists is not the spec's
+   * fault: it is retried like an outage, so a deletion never waits for a resync.
+   */
   async delete(ref: MachineRef): Promise<void> {
     const id = instanceId(ref.id);
     try {
       await this.#action("TerminateInstance", { InstanceId: id });
     } catch (err) {
-      if (!refusedByProvider(err) || (await this.#find(id)) !== undefined) throw err;
+      if (!refusedByProvider(err) || !(err instanceof ProviderError)) throw err;
+      if ((await this.#find(id)) === undefined) return;
+      throw new TransientError(`${err.message} (VM ${id} still exists; retrying)`, {
+        provider: "mos",
+        operation: "TerminateInstance",
+        ...(err.httpStatus === undefined ? {} : { httpStatus: err.httpStatus }),
+        cause: err,
+      });
     }
   }
 
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function refuse(message: string, reason: string): InvalidRequestError {
-  return new InvalidRequestError(`mos: ${message}`, { provider: "mos", reason });
 }
 
 const SignatureMethodSchema = z.enum(["HmacSHA256", "HmacSHA1"]);
