@@ -58,80 +58,121 @@ interface Call {
 const MONTH_MS = 30 * 86_400_000;
 
 /** The instance actions of the document, over `deps.vms`. */
-export function instanceActions(d: InstanceDeps): {
-  handle(action: string, p: URLSearchParams, format: Format, res: ServerResponse): boolean;
-} {
-  let seq = 0;
-  const shown = (v: Vm): string =>
-    d.profile.transitionalStatuses || DOCUMENTED_STATUSES.has(v.status) ? v.status : v.steady;
-  const view = (v: Vm): Record<string, unknown> => ({
-    instanceId: v.instanceId,
-    instanceName: v.instanceName,
-    instanceType: v.instanceType,
-    instanceTypeId: v.instanceTypeId,
-    status: shown(v),
-    cpu: v.cpu,
-    memory: v.memory,
-    volume: v.volume,
-    ipAddresses: v.ips.join(d.profile.ipSeparator),
-  });
-  const later = (v: Vm, status: string): void => {
+export class Instances {
+  readonly #d: InstanceDeps;
+  #seq = 0;
+
+  constructor(deps: InstanceDeps) {
+    this.#d = deps;
+  }
+
+  /** Answers `action` when it is an instance action (true), else leaves it to the caller. */
+  handle(action: string, p: URLSearchParams, format: Format, res: ServerResponse): boolean {
+    const d = this.#d;
+    const c: Call = {
+      p,
+      ok: (b) => send(res, 200, format, `${action}Response`, b),
+      done: () => send(res, 200, format, `${action}Response`, { return: "True" }),
+      fail: (status, message) => sendError(res, format, status, message),
+      vm: () => {
+        const id = p.get("InstanceId") ?? "";
+        const found = d.vms.get(id) ?? [...d.vms.values()].find((v) => v.instanceName === id);
+        if (!found) sendError(res, format, d.profile.notFound, `Instance ${id} not found`);
+        return found;
+      },
+    };
+    if (action === "CreateInstance") this.#create(c, res);
+    else if (action === "DescribeInstances") this.#describe(c);
+    else {
+      const read = this.#reads[action];
+      const write = this.#writes[action];
+      if (!read && !write) return false;
+      const v = c.vm();
+      if (v && read) read(c, v);
+      else if (v && write?.(c, v)) c.done();
+    }
+    return true;
+  }
+
+  #shown(v: Vm): string {
+    return this.#d.profile.transitionalStatuses || DOCUMENTED_STATUSES.has(v.status) ? v.status : v.steady;
+  }
+
+  #view(v: Vm): Record<string, unknown> {
+    return {
+      instanceId: v.instanceId,
+      instanceName: v.instanceName,
+      instanceType: v.instanceType,
+      instanceTypeId: v.instanceTypeId,
+      status: this.#shown(v),
+      cpu: v.cpu,
+      memory: v.memory,
+      volume: v.volume,
+      ipAddresses: v.ips.join(this.#d.profile.ipSeparator),
+    };
+  }
+
+  #later(v: Vm, status: string): void {
     clearTimeout(v.timer);
     v.timer = setTimeout(() => {
       v.timer = undefined;
       v.status = status;
       if (DOCUMENTED_STATUSES.has(status)) v.steady = status;
-      if (status === "terminated") d.vms.delete(v.instanceId);
-    }, d.knobs.transitionMs);
-  };
+      if (status === "terminated") this.#d.vms.delete(v.instanceId);
+    }, this.#d.knobs.transitionMs);
+  }
+
   /**
    * Whether `doing` may start now: "start"; "again" when it is already under way (accepted,
    * nothing changes); undefined when refused (answered): the shown status does not allow it, or
    * another operation runs.
    */
-  const may = (c: Call, v: Vm, allowed: readonly string[], doing: string): "start" | "again" | undefined => {
-    if (!allowed.includes(shown(v))) c.fail(d.profile.conflict, `Instance ${v.instanceId} is ${shown(v)}`);
+  #may(c: Call, v: Vm, allowed: readonly string[], doing: string): "start" | "again" | undefined {
+    const conflict = this.#d.profile.conflict;
+    if (!allowed.includes(this.#shown(v))) c.fail(conflict, `Instance ${v.instanceId} is ${this.#shown(v)}`);
     // A new instance boots by itself: a start while it does is the operation under way.
     else if (v.status === doing || (doing === "starting" && v.status === "pending")) return "again";
-    else if (!DOCUMENTED_STATUSES.has(v.status))
-      c.fail(d.profile.conflict, `Instance ${v.instanceId} is busy`);
+    else if (!DOCUMENTED_STATUSES.has(v.status)) c.fail(conflict, `Instance ${v.instanceId} is busy`);
     else return "start";
     return undefined;
-  };
-  const operate = (c: Call, v: Vm, allowed: readonly string[], doing: string, then: string): boolean => {
-    const m = may(c, v, allowed, doing);
+  }
+
+  #operate(c: Call, v: Vm, allowed: readonly string[], doing: string, then: string): boolean {
+    const m = this.#may(c, v, allowed, doing);
     if (m === "start") {
       v.status = doing;
-      later(v, then);
+      this.#later(v, then);
     }
     return m !== undefined;
-  };
-  const typeOf = (c: Call): (typeof MOS_TYPES)[number] | undefined => {
+  }
+
+  #typeOf(c: Call): (typeof MOS_TYPES)[number] | undefined {
     const want = c.p.get("InstanceType") ?? "";
     const type = MOS_TYPES.find((t) => t.id === want || t.name === want);
     if (!type) c.fail(400, `Invalid InstanceType ${want}`);
     return type;
-  };
-  /** Charges a documented Duration (default 1M); answers the refusal and returns false otherwise. */
-  const charge = (c: Call, price: number): number | undefined => {
+  }
+
+  /** Charges a documented Duration (default 1M): the months, or undefined once refused (answered). */
+  #charge(c: Call, price: number): number | undefined {
     const duration = c.p.get("Duration") ?? "1M";
     const months = durationMonths(duration);
     if (months === undefined) c.fail(400, `Invalid Duration ${duration}`);
-    else if (!d.charge(price, months)) c.fail(406, "No enough balance");
+    else if (!this.#d.charge(price, months)) c.fail(406, "No enough balance");
     else return months;
     return undefined;
-  };
+  }
 
-  const create = (c: Call, res: ServerResponse): void => {
-    const type = typeOf(c);
+  #create(c: Call, res: ServerResponse): void {
+    const type = this.#typeOf(c);
     if (!type) return;
     const template = MOS_TEMPLATES.find((t) => t.id === c.p.get("ImageId"));
     if (!template) return c.fail(400, `Invalid ImageId ${c.p.get("ImageId") ?? ""}`);
     const keyName = c.p.get("KeyName") ?? "";
-    if (keyName !== "" && !d.keys.has(keyName)) return c.fail(400, `KeyPair ${keyName} not found`);
-    const months = charge(c, type.price);
+    if (keyName !== "" && !this.#d.keys.has(keyName)) return c.fail(400, `KeyPair ${keyName} not found`);
+    const months = this.#charge(c, type.price);
     if (months === undefined) return;
-    const n = ++seq;
+    const n = ++this.#seq;
     const octets = `${String((n >> 8) & 255)}.${String(n & 255)}`;
     const v: Vm = {
       instanceId: randomUUID(),
@@ -149,39 +190,46 @@ export function instanceActions(d: InstanceDeps): {
       volumeId: randomUUID(),
       password: randomUUID().slice(0, 12),
       metadata: {},
-      expireAt: d.now() + months * MONTH_MS,
+      expireAt: this.#d.now() + months * MONTH_MS,
     };
-    d.vms.set(v.instanceId, v);
-    later(v, "running");
+    this.#d.vms.set(v.instanceId, v);
+    this.#later(v, "running");
     try {
-      d.knobs.onCreated(v.instanceId);
+      this.#d.knobs.onCreated(v.instanceId);
     } catch {
       res.socket?.destroy();
       return;
     }
-    c.ok({ Instance: view(v) });
-  };
+    c.ok({ Instance: this.#view(v) });
+  }
 
-  const describe = (c: Call): void => {
+  #describe(c: Call): void {
     const ids = numbered(c.p, "InstanceId");
     const names = numbered(c.p, "InstanceName");
-    const unknown = ids.find((i) => !d.vms.has(i));
-    if (d.describeRefusesUnknownIds && unknown !== undefined)
-      return c.fail(d.profile.notFound, `Instance ${unknown} not found`);
-    const rows = [...d.vms.values()].filter(
+    const unknown = ids.find((i) => !this.#d.vms.has(i));
+    if (this.#d.describeRefusesUnknownIds && unknown !== undefined)
+      return c.fail(this.#d.profile.notFound, `Instance ${unknown} not found`);
+    const rows = [...this.#d.vms.values()].filter(
       (v) =>
         (ids.length === 0 || ids.includes(v.instanceId)) &&
         (names.length === 0 || names.includes(v.instanceName)),
     );
     const field = (v: Vm, n: string): string | undefined =>
-      n === "name" ? v.instanceName : n === "status" ? shown(v) : undefined;
-    const r = page(c.p, rows, field, d.profile.defaultLimit);
-    c.ok({ InstanceSet: { Instance: r.rows.map(view), Total: r.total, Limit: r.limit, Offset: r.offset } });
-  };
+      n === "name" ? v.instanceName : n === "status" ? this.#shown(v) : undefined;
+    const r = page(c.p, rows, field, this.#d.profile.defaultLimit);
+    c.ok({
+      InstanceSet: {
+        Instance: r.rows.map((v) => this.#view(v)),
+        Total: r.total,
+        Limit: r.limit,
+        Offset: r.offset,
+      },
+    });
+  }
 
   /** Reads about one instance. */
-  const reads: Record<string, (c: Call, v: Vm) => void> = {
-    DescribeInstanceStatus: (c, v) => c.ok({ InstanceStatus: { status: shown(v) } }),
+  readonly #reads: Record<string, (c: Call, v: Vm) => void> = {
+    DescribeInstanceStatus: (c, v) => c.ok({ InstanceStatus: { status: this.#shown(v) } }),
     DescribeInstanceVolumes: (c, v) =>
       c.ok({
         InstanceVolumeSet: {
@@ -218,7 +266,7 @@ export function instanceActions(d: InstanceDeps): {
       }),
     GetPasswordData: (c, v) =>
       c.ok({
-        timestamp: new Date(d.now()).toISOString(),
+        timestamp: new Date(this.#d.now()).toISOString(),
         account: "root",
         passwordData: v.password,
         ...(v.keyName === "" ? {} : { keypairId: v.keyName, keypairName: v.keyName }),
@@ -229,39 +277,41 @@ export function instanceActions(d: InstanceDeps): {
         expireAt: new Date(v.expireAt).toISOString(),
         extendTo: new Date(v.expireAt + 86_400_000).toISOString(),
       }),
-    GetInstanceMetadata: (c, v) => c.ok({ InstanceMetadata: { ...d.profile.systemMetadata, ...v.metadata } }),
+    GetInstanceMetadata: (c, v) =>
+      c.ok({ InstanceMetadata: { ...this.#d.profile.systemMetadata, ...v.metadata } }),
   };
 
   /** Changes to one instance; each answers `return: True` once accepted. */
-  const writes: Record<string, (c: Call, v: Vm) => boolean> = {
-    StartInstance: (c, v) => operate(c, v, ["ready"], "starting", "running"),
+  readonly #writes: Record<string, (c: Call, v: Vm) => boolean> = {
+    StartInstance: (c, v) => this.#operate(c, v, ["ready"], "starting", "running"),
     StopInstance: (c, v) => {
-      if (!/^true$/i.test(c.p.get("Force") ?? "")) return operate(c, v, ["running"], "stopping", "ready");
-      if (!["running", "stopping", "starting"].includes(shown(v))) {
-        c.fail(d.profile.conflict, `Instance ${v.instanceId} is ${shown(v)}`);
+      if (!/^true$/i.test(c.p.get("Force") ?? ""))
+        return this.#operate(c, v, ["running"], "stopping", "ready");
+      if (!["running", "stopping", "starting"].includes(this.#shown(v))) {
+        c.fail(this.#d.profile.conflict, `Instance ${v.instanceId} is ${this.#shown(v)}`);
         return false;
       }
       clearTimeout(v.timer);
       v.status = v.steady = "ready";
       return true;
     },
-    RebootInstance: (c, v) => operate(c, v, ["running"], "rebooting", "running"),
+    RebootInstance: (c, v) => this.#operate(c, v, ["running"], "rebooting", "running"),
     RebuildInstanceRootImage: (c, v) => {
       const image = c.p.get("ImageId") ?? v.imageId;
       if (!MOS_TEMPLATES.some((t) => t.id === image)) {
         c.fail(400, `Invalid ImageId ${image}`);
         return false;
       }
-      if (!operate(c, v, ["running", "ready"], "rebuilding", v.steady)) return false;
+      if (!this.#operate(c, v, ["running", "ready"], "rebuilding", v.steady)) return false;
       v.imageId = image;
       return true;
     },
     ChangeInstanceType: (c, v) => {
-      const type = typeOf(c);
-      const m = type && may(c, v, ["running", "ready"], "resizing");
+      const type = this.#typeOf(c);
+      const m = type && this.#may(c, v, ["running", "ready"], "resizing");
       if (!type || m === undefined) return false;
       if (m === "again") return true;
-      if (charge(c, type.price) === undefined) return false;
+      if (this.#charge(c, type.price) === undefined) return false;
       Object.assign(v, {
         instanceType: type.name,
         instanceTypeId: type.id,
@@ -269,11 +319,11 @@ export function instanceActions(d: InstanceDeps): {
         memory: type.memory,
       });
       v.status = "resizing";
-      later(v, v.steady);
+      this.#later(v, v.steady);
       return true;
     },
     RenewInstance: (c, v) => {
-      const months = charge(c, MOS_TYPES.find((t) => t.id === v.instanceTypeId)?.price ?? 0);
+      const months = this.#charge(c, MOS_TYPES.find((t) => t.id === v.instanceTypeId)?.price ?? 0);
       if (months === undefined) return false;
       v.expireAt += months * MONTH_MS;
       if (v.status === "suspend") v.status = v.steady = "ready";
@@ -282,7 +332,7 @@ export function instanceActions(d: InstanceDeps): {
     TerminateInstance: (_c, v) => {
       if (v.status !== "terminating") {
         v.status = "terminating";
-        later(v, "terminated");
+        this.#later(v, "terminated");
       }
       return true;
     },
@@ -294,34 +344,6 @@ export function instanceActions(d: InstanceDeps): {
         return false;
       }
       names.forEach((k, i) => (v.metadata[k] = values[i] ?? ""));
-      return true;
-    },
-  };
-
-  return {
-    handle(action, p, format, res) {
-      const c: Call = {
-        p,
-        ok: (b) => send(res, 200, format, `${action}Response`, b),
-        done: () => send(res, 200, format, `${action}Response`, { return: "True" }),
-        fail: (status, message) => sendError(res, format, status, message),
-        vm: () => {
-          const id = p.get("InstanceId") ?? "";
-          const found = d.vms.get(id) ?? [...d.vms.values()].find((v) => v.instanceName === id);
-          if (!found) sendError(res, format, d.profile.notFound, `Instance ${id} not found`);
-          return found;
-        },
-      };
-      if (action === "CreateInstance") create(c, res);
-      else if (action === "DescribeInstances") describe(c);
-      else {
-        const read = reads[action];
-        const write = writes[action];
-        if (!read && !write) return false;
-        const v = c.vm();
-        if (v && read) read(c, v);
-        else if (v && write?.(c, v)) c.done();
-      }
       return true;
     },
   };
