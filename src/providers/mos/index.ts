@@ -135,7 +135,8 @@ class MosDriver implements Driver<MosOptions> {
       z.looseObject({ Instance: InstanceSchema }),
       false,
     );
-    const id = out.Instance.instanceId;
+    // Every later call sends this id, so it is checked like one (a name there would address another VM).
+    const id = instanceId(out.Instance.instanceId);
     // The id must reach the caller whatever happens next: a failed metadata write is reported
     // and repaired by later reads (the image travels in providerData), never a reason to throw.
     const failed = await this.#putMetadata(id, { image: desired.image, tags: desired.tags });
@@ -265,7 +266,7 @@ class MosDriver implements Driver<MosOptions> {
     const rows = (await this.#describe({ "InstanceName.1": name })).filter((i) => i.instanceName === name);
     const found: ObservedMachine[] = [];
     for (const row of rows) {
-      const metadata = await this.#metadataOf(row.instanceId);
+      const metadata = await this.#metadataOf(instanceId(row.instanceId));
       if (metadata === undefined) continue;
       const m = observe(row, metadata);
       if (m.image === undefined && desired.image !== undefined) {
