@@ -2,7 +2,14 @@ import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import type { HttpClient, HttpResponse, PreparedRequest } from "../http/client.ts";
 import { errorForStatus, parseAnswer } from "../http/answer.ts";
-import { QuotaOrBillingError, TransientError, UnauthorizedError, type ProviderError } from "../errors.ts";
+import {
+  InvalidRequestError,
+  NotFoundError,
+  QuotaOrBillingError,
+  TransientError,
+  UnauthorizedError,
+  type ProviderError,
+} from "../errors.ts";
 import { canonicalQuery, rfc3986, signature, stringToSign, type SignatureMethod } from "./signer.ts";
 
 /** Elements that are lists in MOS answers: XML gives one child as an object, so force arrays. */
@@ -19,6 +26,23 @@ const ErrorSchema = z.looseObject({
     Error: z.looseObject({ message: z.coerce.string().optional(), code: z.coerce.string().optional() }),
   }),
 });
+
+/**
+ * Request parameters a provider message may echo that carry credentials or a signature: the
+ * Redactor scrubs the known secret values, this scrubs what is only recognisable by its name.
+ */
+const ECHOED_SECRETS =
+  /\b(Signature|AWSAccessKeyId|SecretAccessKey|SecretKey|AccessKey)(\s*[=:]\s*"?)[^\s&"',;<]+/gi;
+
+/**
+ * Whether the provider refused a request naming an instance with a 4xx that may mean "no such
+ * instance": the document gives no status for it (404 is not promised; 400 is as likely), so the
+ * caller asks DescribeInstances before concluding anything. Our own validation (no httpStatus)
+ * and authentication, billing or rate-limit refusals are not this.
+ */
+export function refusedByProvider(err: unknown): boolean {
+  return (err instanceof NotFoundError || err instanceof InvalidRequestError) && err.httpStatus !== undefined;
+}
 
 export interface MosCredentials {
   accessKeyId: string;
@@ -109,6 +133,11 @@ export class MosApi {
     return parseAnswer(schema, wrapper[`${action}Response`], where);
   }
 
+  /** Text safe for a log line, an error, an Event or a status: known secrets and echoed keys removed. */
+  redact(text: string): string {
+    return this.#http.redactor.text(text).replace(ECHOED_SECRETS, "$1$2[REDACTED]");
+  }
+
   #error(action: string, res: HttpResponse, body: unknown): ProviderError {
     const parsed = ErrorSchema.safeParse(body);
     const said = parsed.success
@@ -118,7 +147,7 @@ export class MosApi {
           .trim()
           .slice(0, 200);
     const code = parsed.success ? parsed.data.ErrorResponse.Error.code : undefined;
-    const message = `mos ${action}: ${this.#http.redactor.text(said || `HTTP ${String(res.status)}`)}`;
+    const message = `mos ${action}: ${this.redact(said || `HTTP ${String(res.status)}`)}`;
     const details = {
       provider: "mos",
       operation: action,
@@ -126,10 +155,11 @@ export class MosApi {
     };
     // 406 is MOS's "No enough balance": the user must top up, a retry cannot help.
     if (res.status === 406) return new QuotaOrBillingError(message, { ...details, httpStatus: 406 });
-    if (res.status === 403 && /timestamp|expired/i.test(said))
+    // Which 4xx a stale Timestamp gets is not documented (AWS answers 400 RequestExpired).
+    if ([400, 401, 403].includes(res.status) && /timestamp|expired/i.test(said))
       return new UnauthorizedError(`${message} (is this machine's clock right?)`, {
         ...details,
-        httpStatus: 403,
+        httpStatus: res.status,
       });
     if (res.status === 409) return new TransientError(message, { ...details, httpStatus: 409 });
     return errorForStatus(res, message, details);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Logger } from "pino";
 import { z } from "zod";
 import type {
   Capability,
@@ -9,42 +10,33 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
-  StateTable,
 } from "../driver.ts";
-import { CredentialsError, InvalidRequestError, NotFoundError, TransientError } from "../errors.ts";
+import { CredentialsError, ProviderError, TransientError, UnauthorizedError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
-import { parseDuration } from "../../util/duration.ts";
-import { MosApi } from "./api.ts";
+import { sleep } from "../../util/clock.ts";
+import { MosApi, refusedByProvider } from "./api.ts";
+import { Catalogue, MAX_PAGES, PAGE } from "./catalogue.ts";
+import { leaseOptions, MosOptionsSchema, renewIfDue, type MosOptions } from "./lease.ts";
+import {
+  CREATED_IMAGE,
+  InstanceSetSchema,
+  InstanceSchema,
+  instanceId,
+  META,
+  metadataParams,
+  MetadataSchema,
+  metaValue,
+  observe,
+  OWNER_PREFIX,
+  ReturnSchema,
+  type Instance,
+  type Metadata,
+} from "./observe.ts";
+
+export { MosOptionsSchema, type MosOptions } from "./lease.ts";
+export { observe, OWNER_PREFIX } from "./observe.ts";
 
 export const MOS_DEFAULT_ENDPOINT = "https://mosapi.meituan.com/mcs/v1";
-/** InstanceName of every VM the operator creates: `cio-<uid>` (DescribeInstances can filter by it). */
-export const OWNER_PREFIX = "cio-";
-/** Metadata keys the driver owns: the user tags (JSON list) and the image the disk came from. */
-const TAGS_KEY = "cio-tags";
-const IMAGE_KEY = "cio-image";
-
-export const MosOptionsSchema = z
-  .object({
-    /** Lease bought on create and resize: a number and H (hours) or M (months). */
-    duration: z
-      .string()
-      .regex(/^[1-9]\d*[HM]$/, 'a number followed by H or M, e.g. "72H" or "1M"')
-      .default("1M"),
-    /** Renew the lease (RenewInstance, `duration` again) when it ends within `renewBefore`. */
-    autoRenew: z.boolean().default(false),
-    renewBefore: z
-      .string()
-      .refine((v) => {
-        try {
-          return parseDuration(v) > 0;
-        } catch {
-          return false;
-        }
-      }, "a duration such as 72h or 7d")
-      .default("72h"),
-  })
-  .strict();
-export type MosOptions = z.infer<typeof MosOptionsSchema>;
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "start",
@@ -57,386 +49,318 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "findByOwner",
 ]);
 
-const STATES: StateTable = {
-  running: { phase: "Running", transitional: false },
-  ready: { phase: "Stopped", transitional: false },
-  suspend: {
-    phase: "Stopped",
-    transitional: false,
-    message: "suspended by MOS for billing (the lease expired or the balance ran out): renew or top up",
-  },
-  error: { phase: "Failed", transitional: false },
-  stopping: { phase: "Stopping", transitional: true },
-  terminating: { phase: "Deleting", transitional: true },
-  deleting: { phase: "Deleting", transitional: true },
-};
+/** Attempts of a metadata write the VM's record depends on (the HTTP layer retries 5xx inside each). */
+const METADATA_ATTEMPTS = 3;
 
-const InstanceSchema = z.looseObject({
-  instanceId: z.coerce.string(),
-  instanceName: z.coerce.string().optional(),
-  instanceType: z.coerce.string().optional(),
-  status: z.coerce.string(),
-  ipAddresses: z
-    .union([z.string(), z.array(z.string())])
-    .nullable()
-    .optional(),
-});
-type Instance = z.infer<typeof InstanceSchema>;
-const InstanceSetSchema = z.looseObject({
-  InstanceSet: z
-    .looseObject({
-      Instance: z.array(InstanceSchema).optional(),
-      Total: z.coerce.number().optional(),
-    })
-    .nullable()
-    .optional(),
-});
-const ReturnSchema = z.looseObject({ return: z.coerce.string() });
-const MetadataSchema = z.looseObject({
-  InstanceMetadata: z.record(z.string(), z.unknown()).nullable().optional(),
-});
+type MetadataEntries = Parameters<typeof metadataParams>[1];
 
-const PRIVATE = /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/;
-
-export function observe(i: Instance, metadata: Record<string, unknown> | undefined): ObservedMachine {
-  // starting, rebooting, rebuilding, pending … : anything undocumented is waited on.
-  const s = STATES[i.status] ?? { phase: "Provisioning" as const, transitional: true };
-  const phase = i.status === "starting" || i.status === "rebooting" ? "Running" : s.phase;
-  const ips = (Array.isArray(i.ipAddresses) ? i.ipAddresses : (i.ipAddresses ?? "").split(/[\s,]+/)).filter(
-    Boolean,
-  );
-  const name = i.instanceName ?? "";
-  let tags: string[] | undefined;
-  if (metadata) {
-    try {
-      const raw = metadata[TAGS_KEY];
-      const parsed: unknown = typeof raw === "string" && raw !== "" ? JSON.parse(raw) : [];
-      tags = Array.isArray(parsed) ? parsed.map(String) : [];
-    } catch {
-      tags = [];
-    }
-  }
-  const image = metadata?.[IMAGE_KEY];
-  return {
-    id: i.instanceId,
-    providerStatus: i.status,
-    phase,
-    transitional: s.transitional,
-    ...(s.message === undefined ? {} : { message: s.message }),
-    ...(name.startsWith(OWNER_PREFIX) ? { ownerUID: name.slice(OWNER_PREFIX.length) } : {}),
-    ...(name === "" ? {} : { name }),
-    ...(i.instanceType === undefined ? {} : { plan: i.instanceType }),
-    ...(typeof image === "string" && image !== "" ? { image } : {}),
-    ...(tags === undefined ? {} : { tags }),
-    addresses: { public: ips.filter((a) => !PRIVATE.test(a)), private: ips.filter((a) => PRIVATE.test(a)) },
-  };
-}
-
-interface Catalogue {
-  types: string[];
-  templates: { id: string; name: string }[];
-}
-
+/**
+ * One MOS account. Nothing here is per object: what an object asks (options, the image it was
+ * created from) comes with each call, and what a VM is (image, tags, renewal) lives in the VM's
+ * own metadata at MOS.
+ */
 class MosDriver implements Driver<MosOptions> {
   readonly provider = "mos" as const;
   readonly capabilities = CAPABILITIES;
   readonly #api: MosApi;
   readonly #account: string;
+  readonly #log: Logger;
+  readonly #now: () => number;
   readonly #report: ((account: string, balance: number) => void) | undefined;
-  readonly #catalogue = new TtlCache<Catalogue>();
-  readonly #balance = new TtlCache<number>();
-  /** The last full observation per VM, so polls during a transition can be status-only. */
-  readonly #lastSeen = new Map<string, ObservedMachine>();
-  /** When each VM's lease was last checked for auto-renewal. */
-  readonly #renewChecked = new Map<string, number>();
+  readonly #catalogue: Catalogue;
+  readonly #balance: TtlCache<number>;
 
-  constructor(
-    api: MosApi,
-    account: string,
-    report: ((account: string, balance: number) => void) | undefined,
-  ) {
-    this.#api = api;
-    this.#account = account;
-    this.#report = report;
-  }
-
-  async #catalogues(): Promise<Catalogue> {
-    return this.#catalogue.get(600_000, async () => {
-      const types: string[] = [];
-      for (let offset = 0; ; offset += 100) {
-        const page = await this.#api.call(
-          "DescribeInstanceTypes",
-          { Limit: "100", Offset: String(offset) },
-          z.looseObject({
-            InstanceTypeSet: z
-              .looseObject({
-                InstanceType: z.array(z.looseObject({ instanceType: z.coerce.string() })).optional(),
-                Total: z.coerce.number().optional(),
-              })
-              .nullable()
-              .optional(),
-          }),
-          true,
-        );
-        const rows = page.InstanceTypeSet?.InstanceType ?? [];
-        types.push(...rows.map((r) => r.instanceType));
-        if (rows.length < 100 || types.length >= (page.InstanceTypeSet?.Total ?? 0)) break;
-      }
-      const templates = await this.#api.call(
-        "DescribeTemplates",
-        {},
-        z.looseObject({
-          TemplateSet: z
-            .looseObject({
-              Template: z
-                .array(
-                  z.looseObject({
-                    templateId: z.coerce.string(),
-                    templateName: z.coerce.string().optional(),
-                    status: z.coerce.string().optional(),
-                  }),
-                )
-                .optional(),
-            })
-            .nullable()
-            .optional(),
-        }),
-        true,
-      );
-      return {
-        types,
-        templates: (templates.TemplateSet?.Template ?? [])
-          .filter((t) => t.status === undefined || t.status === "active")
-          .map((t) => ({ id: t.templateId, name: t.templateName ?? "" })),
-      };
-    });
+  constructor(deps: {
+    api: MosApi;
+    account: string;
+    log: Logger;
+    now: () => number;
+    report: ((account: string, balance: number) => void) | undefined;
+  }) {
+    this.#api = deps.api;
+    this.#account = deps.account;
+    this.#log = deps.log;
+    this.#now = deps.now;
+    this.#report = deps.report;
+    this.#catalogue = new Catalogue(deps.api, deps.now);
+    this.#balance = new TtlCache<number>(deps.now);
   }
 
   /** Reads the balance (at most every few minutes) into the provider balance metric. */
   async #refreshBalance(force = false): Promise<void> {
     if (!this.#report) return;
     if (force) this.#balance.clear();
-    const balance = await this.#balance.get(300_000, async () => {
-      const out = await this.#api.call("GetBalance", {}, z.looseObject({ balance: z.coerce.number() }), true);
-      return out.balance;
-    });
-    this.#report(this.#account, balance);
+    try {
+      const balance = await this.#balance.get(300_000, async () => {
+        const out = await this.#api.call(
+          "GetBalance",
+          {},
+          z.looseObject({ balance: z.coerce.number() }),
+          true,
+        );
+        return out.balance;
+      });
+      this.#report(this.#account, balance);
+    } catch (err) {
+      // The metric only: a failed read must not fail the create or resize that already billed.
+      this.#warn("GetBalance failed; the balance metric is stale", undefined, err);
+    }
   }
 
-  async validate(desired: DesiredMachine<MosOptions>): Promise<void> {
-    const { plan, image } = desired;
-    if (plan === undefined || image === undefined)
-      throw refuse("mos needs spec.plan (an instance type) and spec.image (a template id)", "InvalidSpec");
-    if (desired.sshKeys.length > 1)
-      throw refuse(
-        "MOS attaches one key pair per instance: give at most one entry in sshKeys",
-        "InvalidSpec",
-      );
-    const c = await this.#catalogues();
-    if (!c.types.includes(plan))
-      throw refuse(`no instance type "${plan}"; choose one of ${c.types.join(", ")}`, "UnknownPlan");
-    if (!c.templates.some((t) => t.id === image))
-      throw refuse(
-        `no template "${image}"; choose one of ${c.templates.map((t) => `${t.id} (${t.name})`).join(", ")}`,
-        "UnknownImage",
-      );
+  #warn(what: string, id: string | undefined, err: unknown): void {
+    const text = this.#api.redact(err instanceof Error ? err.message : String(err));
+    this.#log.warn(
+      { instanceId: id, code: err instanceof ProviderError ? err.code : undefined },
+      `mos: ${what}: ${text}`,
+    );
   }
 
-  /** The key pair for a public key, imported under a name derived from the key itself. */
-  async #keyName(publicKey: string): Promise<string> {
-    const name = `cio-${createHash("sha256").update(publicKey.trim()).digest("hex").slice(0, 16)}`;
-    const known = await this.#api.call(
-      "DescribeKeyPairs",
-      { "Filter.1.Name": "name", "Filter.1.Value.1": name },
-      z.looseObject({
-        KeyPairSet: z
-          .looseObject({ KeyPair: z.array(z.looseObject({ keyName: z.coerce.string() })).optional() })
-          .nullable()
-          .optional(),
-      }),
-      true,
-    );
-    if ((known.KeyPairSet?.KeyPair ?? []).some((k) => k.keyName === name)) return name;
-    await this.#api.call(
-      "ImportKeyPair",
-      { KeyName: name, PublicKeyMaterial: publicKey.trim() },
-      z.looseObject({ KeyPair: z.unknown() }),
-      false,
-    );
-    return name;
+  validate(desired: DesiredMachine<MosOptions>): Promise<void> {
+    return this.#catalogue.validate(desired);
   }
 
   async create(desired: DesiredMachine<MosOptions>): Promise<CreateResult> {
+    const { duration } = leaseOptions(desired.options, "CreateInstance");
     const key = desired.sshKeys[0];
-    const keyName = key === undefined ? undefined : await this.#keyName(key);
+    const keyName = key === undefined ? undefined : await this.#catalogue.keyName(key);
     const out = await this.#api.call(
       "CreateInstance",
       {
         ImageId: desired.image,
         InstanceType: desired.plan,
-        Duration: desired.options.duration,
+        Duration: duration,
         InstanceName: `${OWNER_PREFIX}${desired.ownerUID}`,
         KeyName: keyName,
       },
       z.looseObject({ Instance: InstanceSchema }),
       false,
     );
-    const id = out.Instance.instanceId;
-    // The image and tags live in metadata (DescribeInstances shows neither). A failure here
-    // is repaired by the tag sync; the id must reach the caller whatever happens.
-    await this.#putMetadata(id, desired.image ?? "", desired.tags).catch(() => undefined);
-    await this.#refreshBalance(true).catch(() => undefined);
+    // Every later call sends this id, so it is checked like one (a name there would address another VM).
+    const id = instanceId(out.Instance.instanceId);
+    // The id must reach the caller whatever happens next: a failed metadata write is reported
+    // and repaired by later reads (the image travels in providerData), never a reason to throw.
+    const failed = await this.#putMetadata(id, { image: desired.image, tags: desired.tags });
+    await this.#refreshBalance(true);
     const observed = observe(out.Instance, undefined);
-    this.#lastSeen.set(id, observed);
-    return { id, observed };
+    if (failed === undefined || desired.image === undefined)
+      return {
+        id,
+        observed: { ...observed, ...(desired.image === undefined ? {} : { image: desired.image }) },
+      };
+    this.#warn(`VM ${id} was created but its image and tags are not recorded yet`, id, failed);
+    return { id, observed, providerData: { [CREATED_IMAGE]: desired.image } };
   }
 
-  async #putMetadata(
-    id: string,
-    image: string | undefined,
-    tags: readonly string[] | undefined,
-  ): Promise<void> {
-    const entries: [string, string][] = [];
-    if (image !== undefined) entries.push([IMAGE_KEY, image]);
-    if (tags !== undefined) entries.push([TAGS_KEY, JSON.stringify([...tags])]);
-    const params: Record<string, string> = { InstanceId: id };
-    entries.forEach(([k, v], n) => {
-      params[`Name.${String(n + 1)}`] = k;
-      params[`Value.${String(n + 1)}`] = v;
-    });
-    await this.#api.call("PutInstanceMetadata", params, ReturnSchema, true);
+  /** PutInstanceMetadata, retried a few times; the last error when it still failed. */
+  async #putMetadata(id: string, entries: MetadataEntries): Promise<ProviderError | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#action("PutInstanceMetadata", metadataParams(id, entries));
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw err;
+        if (err instanceof UnauthorizedError || attempt >= METADATA_ATTEMPTS) return err;
+        await sleep(200 * attempt);
+      }
+    }
   }
 
+  async #metadata(id: string): Promise<Metadata> {
+    const out = await this.#api.call("GetInstanceMetadata", { InstanceId: id }, MetadataSchema, true);
+    return out.InstanceMetadata ?? {};
+  }
+
+  /** The metadata of a VM just listed, or undefined when it vanished in between (DescribeInstances decides). */
+  async #metadataOf(id: string): Promise<Metadata | undefined> {
+    try {
+      return await this.#metadata(id);
+    } catch (err) {
+      if (refusedByProvider(err) && !(await this.#find(id))) return undefined;
+      throw err;
+    }
+  }
+
+  /** DescribeInstances, every page (bounded); terminated instances count as gone. */
   async #describe(params: Record<string, string>): Promise<Instance[]> {
-    const out = await this.#api.call("DescribeInstances", params, InstanceSetSchema, true);
-    return (out.InstanceSet?.Instance ?? []).filter((i) => i.status !== "terminated");
+    const all: Instance[] = [];
+    for (let offset = 0; offset < PAGE * MAX_PAGES; offset += PAGE) {
+      const out = await this.#api.call(
+        "DescribeInstances",
+        { ...params, Limit: String(PAGE), Offset: String(offset) },
+        InstanceSetSchema,
+        true,
+      );
+      const rows = out.InstanceSet?.Instance ?? [];
+      all.push(...rows);
+      if (rows.length < PAGE || all.length >= (out.InstanceSet?.Total ?? 0)) break;
+    }
+    return all.filter((i) => i.status !== "terminated");
+  }
+
+  /**
+   * The instance with this id, or undefined when MOS does not list it. The row is matched by id
+   * (a filter the API ignored must not hand us another VM); if MOS refuses the id filter itself,
+   * the whole list decides.
+   */
+  async #find(id: string): Promise<Instance | undefined> {
+    let rows: Instance[];
+    try {
+      rows = await this.#describe({ "InstanceId.1": id });
+    } catch (err) {
+      if (!refusedByProvider(err)) throw err;
+      rows = await this.#describe({});
+    }
+    return rows.find((i) => i.instanceId === id);
   }
 
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    // While a VM is in transition, polling needs its status only: one DescribeInstanceStatus
-    // instead of DescribeInstances plus GetInstanceMetadata, the rest from the last full read.
-    const last = this.#lastSeen.get(ref.id);
-    if (last?.transitional) {
-      let status: string;
-      try {
-        const out = await this.#api.call(
-          "DescribeInstanceStatus",
-          { InstanceId: ref.id },
-          z.looseObject({ InstanceStatus: z.looseObject({ status: z.coerce.string() }) }),
-          true,
-        );
-        status = out.InstanceStatus.status;
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        this.#lastSeen.delete(ref.id);
-        return undefined;
-      }
-      if (status === last.providerStatus) return last;
-    }
-    const observed = await this.#getFull(ref);
-    if (observed) this.#lastSeen.set(ref.id, observed);
-    else this.#lastSeen.delete(ref.id);
-    return observed;
-  }
-
-  async #getFull(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    const [instance] = await this.#describe({ "InstanceId.1": ref.id });
+    const id = instanceId(ref.id);
+    const instance = await this.#find(id);
     if (!instance) return undefined;
-    let metadata: Record<string, unknown> | undefined;
-    try {
-      const out = await this.#api.call("GetInstanceMetadata", { InstanceId: ref.id }, MetadataSchema, true);
-      metadata = out.InstanceMetadata ?? {};
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+    const metadata = await this.#metadataOf(id);
+    if (metadata === undefined) return undefined;
     const observed = observe(instance, metadata);
-    if (!observed.transitional) await this.#maybeRenew(ref, observed);
-    return observed;
+    const created = ref.providerData[CREATED_IMAGE];
+    if (observed.image === undefined && created !== undefined) {
+      await this.#record(id, { image: created }, "the write after create failed");
+      observed.image = created;
+    }
+    if (observed.transitional) return observed;
+    const lease = await renewIfDue(this.#leaseDeps(), id, ref.options, metadata);
+    if (lease === undefined) return observed;
+    return { ...observed, message: observed.message === undefined ? lease : `${observed.message}; ${lease}` };
   }
 
-  /** Auto-renewal: at most once an hour per VM, renew when the lease ends within renewBefore. */
-  async #maybeRenew(ref: MachineRef, m: ObservedMachine): Promise<void> {
-    const parsed = MosOptionsSchema.safeParse(ref.options ?? {});
-    if (!parsed.success || !parsed.data.autoRenew) return;
-    const last = this.#renewChecked.get(ref.id) ?? 0;
-    if (Date.now() - last < 3_600_000) return;
-    this.#renewChecked.set(ref.id, Date.now());
-    const contract = await this.#api.call(
-      "GetInstanceContractInfo",
-      { InstanceId: m.id },
-      z.looseObject({ expireAt: z.coerce.string().optional() }),
-      true,
+  /** Writes missing metadata the observation depends on; throws (surfaced, retried) when it cannot. */
+  async #record(id: string, entries: MetadataEntries, why: string): Promise<void> {
+    const failed = await this.#putMetadata(id, entries);
+    if (failed === undefined) return;
+    throw new TransientError(
+      `mos: VM ${id} has no image recorded in its metadata (${why}) and writing it failed: ${failed.message}`,
+      {
+        provider: "mos",
+        operation: "PutInstanceMetadata",
+        ...(failed.httpStatus === undefined ? {} : { httpStatus: failed.httpStatus }),
+        cause: failed,
+      },
     );
-    const expireAt = contract.expireAt === undefined ? NaN : Date.parse(contract.expireAt);
-    if (Number.isNaN(expireAt) || expireAt - Date.now() > parseDuration(parsed.data.renewBefore)) return;
-    await this.#api.call(
-      "RenewInstance",
-      { InstanceId: m.id, Duration: parsed.data.duration },
-      ReturnSchema,
-      false,
-    );
-    await this.#refreshBalance(true).catch(() => undefined);
   }
 
-  async findByOwner(ownerUID: string): Promise<ObservedMachine[]> {
-    const found = await this.#describe({ "InstanceName.1": `${OWNER_PREFIX}${ownerUID}` });
-    return found.map((i) => observe(i, undefined));
+  #leaseDeps() {
+    return {
+      api: this.#api,
+      log: this.#log,
+      now: this.#now,
+      putMetadata: (id: string, entries: { renewedFrom: string }) => this.#putMetadata(id, entries),
+      refreshBalance: () => this.#refreshBalance(true),
+    };
   }
 
-  async #action(action: string, params: Record<string, string>, charging = false): Promise<void> {
-    const out = await this.#api.call(action, params, ReturnSchema, !charging);
+  /**
+   * VMs named for the owner (DescribeInstances InstanceName.1, documented; rows re-checked by
+   * name). One without the image in its metadata is a create cut short before its metadata write
+   * (a crash): the write is completed from the spec that asked for it.
+   */
+  async findByOwner(ownerUID: string, desired: DesiredMachine<MosOptions>): Promise<ObservedMachine[]> {
+    const name = `${OWNER_PREFIX}${ownerUID}`;
+    const rows = (await this.#describe({ "InstanceName.1": name })).filter((i) => i.instanceName === name);
+    const found: ObservedMachine[] = [];
+    for (const row of rows) {
+      const metadata = await this.#metadataOf(instanceId(row.instanceId));
+      if (metadata === undefined) continue;
+      const m = observe(row, metadata);
+      if (m.image === undefined && desired.image !== undefined) {
+        const tags = metaValue(metadata, META.tags) === undefined ? desired.tags : undefined;
+        await this.#record(row.instanceId, { image: desired.image, tags }, "its create was interrupted");
+        found.push({ ...m, image: desired.image, ...(tags === undefined ? {} : { tags: [...tags] }) });
+      } else found.push(m);
+    }
+    return found;
+  }
+
+  /** An action answering `return: True`; `once`: never repeated blindly (billed, or wipes a disk). */
+  async #action(action: string, params: Record<string, string>, once = false): Promise<void> {
+    const out = await this.#api.call(action, params, ReturnSchema, !once);
     if (out.return !== "True")
-      throw new TransientError(`mos ${action}: answered return=${out.return}`, {
+      throw new TransientError(`mos ${action}: answered return=${this.#api.redact(out.return)}`, {
         provider: "mos",
         operation: action,
       });
   }
 
-  start(ref: MachineRef): Promise<void> {
-    return this.#action("StartInstance", { InstanceId: ref.id });
+  // async, so a refused id is a rejection like every other failure.
+  async start(ref: MachineRef): Promise<void> {
+    await this.#action("StartInstance", { InstanceId: instanceId(ref.id) });
   }
-  stop(ref: MachineRef, opts: { hard: boolean }): Promise<void> {
-    return this.#action("StopInstance", { InstanceId: ref.id, ...(opts.hard ? { Force: "true" } : {}) });
+  async stop(ref: MachineRef, opts: { hard: boolean }): Promise<void> {
+    const id = instanceId(ref.id);
+    await this.#action("StopInstance", { InstanceId: id, ...(opts.hard ? { Force: "true" } : {}) });
   }
-  reboot(ref: MachineRef): Promise<void> {
-    return this.#action("RebootInstance", { InstanceId: ref.id });
+  async reboot(ref: MachineRef): Promise<void> {
+    await this.#action("RebootInstance", { InstanceId: instanceId(ref.id) });
   }
   async resize(ref: MachineRef, plan: string): Promise<void> {
-    const parsed = MosOptionsSchema.safeParse(ref.options ?? {});
-    const duration = parsed.success ? parsed.data.duration : "1M";
+    const id = instanceId(ref.id);
+    const { duration } = leaseOptions(ref.options, "ChangeInstanceType");
     await this.#action(
       "ChangeInstanceType",
-      { InstanceId: ref.id, InstanceType: plan, Duration: duration },
+      { InstanceId: id, InstanceType: plan, Duration: duration },
       true,
     );
-    await this.#refreshBalance(true).catch(() => undefined);
-  }
-  async rebuild(ref: MachineRef, image: string): Promise<void> {
-    await this.#action("RebuildInstanceRootImage", { InstanceId: ref.id, ImageId: image }, true);
-    await this.#putMetadata(ref.id, image, undefined);
-  }
-  setTags(ref: MachineRef, tags: readonly string[]): Promise<void> {
-    return this.#putMetadata(ref.id, undefined, tags);
+    await this.#refreshBalance(true);
   }
 
-  async delete(ref: MachineRef): Promise<void> {
+  /**
+   * The image is recorded before the disk is wiped, so the record never lags a rebuild that
+   * happened (a lagging record would ask for a second wipe). A rebuild MOS answered with an
+   * error did not happen: the record goes back. Without any answer it may have: the record stays.
+   */
+  async rebuild(ref: MachineRef, image: string): Promise<void> {
+    const id = instanceId(ref.id);
+    const before = metaValue(await this.#metadata(id), META.image) ?? "";
+    const failed = await this.#putMetadata(id, { image });
+    if (failed) throw failed;
     try {
-      await this.#action("TerminateInstance", { InstanceId: ref.id });
+      await this.#action("RebuildInstanceRootImage", { InstanceId: id, ImageId: image }, true);
     } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
+      if (err instanceof ProviderError && err.httpStatus !== undefined) {
+        const restored = await this.#putMetadata(id, { image: before });
+        if (restored)
+          this.#warn(`VM ${id}'s image record could not be put back to "${before}"`, id, restored);
+      }
+      throw err;
     }
-    this.#renewChecked.delete(ref.id);
-    this.#lastSeen.delete(ref.id);
+  }
+
+  async setTags(ref: MachineRef, tags: readonly string[]): Promise<void> {
+    const failed = await this.#putMetadata(instanceId(ref.id), { tags });
+    if (failed) throw failed;
+  }
+
+  /**
+   * MOS's answer for "no such instance" is not documented, so DescribeInstances decides whether
+   * a refusal means "already gone" (resolve). A refusal of a VM that exists is not the spec's
+   * fault: it is retried like an outage, so a deletion never waits for a resync.
+   */
+  async delete(ref: MachineRef): Promise<void> {
+    const id = instanceId(ref.id);
+    try {
+      await this.#action("TerminateInstance", { InstanceId: id });
+    } catch (err) {
+      if (!refusedByProvider(err) || !(err instanceof ProviderError)) throw err;
+      if ((await this.#find(id)) === undefined) return;
+      throw new TransientError(`${err.message} (VM ${id} still exists; retrying)`, {
+        provider: "mos",
+        operation: "TerminateInstance",
+        ...(err.httpStatus === undefined ? {} : { httpStatus: err.httpStatus }),
+        cause: err,
+      });
+    }
   }
 
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function refuse(message: string, reason: string): InvalidRequestError {
-  return new InvalidRequestError(`mos: ${message}`, { provider: "mos", reason });
 }
 
 const SignatureMethodSchema = z.enum(["HmacSHA256", "HmacSHA1"]);
@@ -455,16 +379,25 @@ export const factory: DriverFactory<MosOptions> = {
         `Secret "${ctx.secretName ?? ""}" key "signatureMethod" must be HmacSHA256 or HmacSHA1`,
         { provider: "mos" },
       );
+    // The access key id names the account: it is a credential key and a label, never a value shown.
+    const account = createHash("sha256").update(accessKeyId).digest("hex").slice(0, 16);
     const http = ctx.http.client({
       provider: "mos",
       baseUrl: ctx.endpoint ?? MOS_DEFAULT_ENDPOINT,
-      credentialKey: createHash("sha256").update(accessKeyId).digest("hex").slice(0, 16),
-      secrets: [secretAccessKey],
+      credentialKey: account,
+      secrets: [secretAccessKey, accessKeyId],
     });
-    return new MosDriver(
-      new MosApi(http, { accessKeyId, secretAccessKey, signatureMethod: method.data }),
-      accessKeyId,
-      ctx.reportBalance,
-    );
+    const now = (): number => Date.now();
+    return new MosDriver({
+      api: new MosApi(
+        http,
+        { accessKeyId, secretAccessKey, signatureMethod: method.data },
+        () => new Date(now()),
+      ),
+      account,
+      log: ctx.logger,
+      now,
+      report: ctx.reportBalance,
+    });
   },
 };

@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { DesiredMachine } from "../driver.ts";
+import { InvalidRequestError } from "../errors.ts";
+import { TtlCache } from "../ttl-cache.ts";
+import type { MosApi } from "./api.ts";
+import { leaseOptions, type MosOptions } from "./lease.ts";
+import { InstanceTypeSetSchema, KeyPairSetSchema, TemplateSetSchema } from "./observe.ts";
+
+/** Rows per page of a MOS list, and pages read at most (a bound on one lookup's calls). */
+export const PAGE = 100;
+export const MAX_PAGES = 50;
+
+interface Lists {
+  types: { name: string; id: string | undefined }[];
+  templates: { id: string; name: string }[];
+}
+
+/** The account's instance types, templates and key pairs: what a spec may name. */
+export class Catalogue {
+  readonly #api: MosApi;
+  readonly #cache: TtlCache<Lists>;
+
+  constructor(api: MosApi, now: () => number) {
+    this.#api = api;
+    this.#cache = new TtlCache<Lists>(now);
+  }
+
+  async #load(): Promise<Lists> {
+    return this.#cache.get(600_000, async () => {
+      const types: Lists["types"] = [];
+      for (let offset = 0; offset < PAGE * MAX_PAGES; offset += PAGE) {
+        const page = await this.#api.call(
+          "DescribeInstanceTypes",
+          { Limit: String(PAGE), Offset: String(offset) },
+          InstanceTypeSetSchema,
+          true,
+        );
+        const rows = page.InstanceTypeSet?.InstanceType ?? [];
+        types.push(...rows.map((r) => ({ name: r.instanceType, id: r.instanceTypeId })));
+        if (rows.length < PAGE || types.length >= (page.InstanceTypeSet?.Total ?? 0)) break;
+      }
+      const templates = await this.#api.call("DescribeTemplates", {}, TemplateSetSchema, true);
+      return {
+        types,
+        templates: (templates.TemplateSet?.Template ?? [])
+          .filter((t) => t.status === undefined || t.status === "active")
+          .map((t) => ({ id: t.templateId, name: t.templateName ?? "" })),
+      };
+    });
+  }
+
+  async validate(desired: DesiredMachine<MosOptions>): Promise<void> {
+    const { plan, image } = desired;
+    if (plan === undefined || image === undefined)
+      throw refuse("mos needs spec.plan (an instance type) and spec.image (a template id)", "InvalidSpec");
+    if (desired.sshKeys.length > 1)
+      throw refuse(
+        "MOS attaches one key pair per instance: give at most one entry in sshKeys",
+        "InvalidSpec",
+      );
+    leaseOptions(desired.options, "validate");
+    const c = await this.#load();
+    if (!c.types.some((t) => t.name === plan)) {
+      // DescribeInstances reports a type by name, so an id in the spec would never match it.
+      const byId = c.types.find((t) => t.id === plan);
+      throw refuse(
+        byId
+          ? `"${plan}" is the id of instance type "${byId.name}": give its name in spec.plan`
+          : `no instance type "${plan}"; choose one of ${c.types.map((t) => t.name).join(", ")}`,
+        "UnknownPlan",
+      );
+    }
+    if (!c.templates.some((t) => t.id === image))
+      throw refuse(
+        `no template "${image}"; choose one of ${c.templates.map((t) => `${t.id} (${t.name})`).join(", ")}`,
+        "UnknownImage",
+      );
+  }
+
+  /** The key pair for a public key, imported under a name derived from the key itself. */
+  async keyName(publicKey: string): Promise<string> {
+    const name = `cio-${createHash("sha256").update(publicKey.trim()).digest("hex").slice(0, 16)}`;
+    const known = await this.#api.call(
+      "DescribeKeyPairs",
+      { "Filter.1.Name": "name", "Filter.1.Value.1": name },
+      KeyPairSetSchema,
+      true,
+    );
+    if ((known.KeyPairSet?.KeyPair ?? []).some((k) => k.keyName === name)) return name;
+    await this.#api.call(
+      "ImportKeyPair",
+      { KeyName: name, PublicKeyMaterial: publicKey.trim() },
+      z.looseObject({ KeyPair: z.unknown() }),
+      false,
+    );
+    return name;
+  }
+}
+
+function refuse(message: string, reason: string): InvalidRequestError {
+  return new InvalidRequestError(`mos: ${message}`, { provider: "mos", reason });
+}
