@@ -39,10 +39,14 @@ export const InstanceTemplateStatusSchema = z
         batch: z
           .number()
           .int()
-          .describe("Size of the last batch; the next one doubles once it has landed, and a failure stops it."),
+          .describe(
+            "Size of the last batch; the next one doubles once it has landed, and a failure stops it.",
+          ),
       })
       .optional()
-      .describe("The scale-up or scale-down under way, while the template has fewer or more replicas than asked."),
+      .describe(
+        "The scale-up or scale-down under way, while the template has fewer or more replicas than asked.",
+      ),
     conditions: z.array(ConditionSchema).optional().describe("Ready and Synced conditions."),
   })
   .describe("Observed state of the template.");

@@ -44,6 +44,30 @@ export type StateTable = Readonly<
   Record<string, { phase: ObservedPhase; transitional: boolean; message?: string }>
 >;
 
+export interface MappedState {
+  phase: ObservedPhase;
+  transitional: boolean;
+  message?: string;
+  /** The status is in no table: waited on for a while, reported, and never waited on by a deletion. */
+  unknownStatus?: true;
+}
+
+/**
+ * A provider status through its table. An unknown one is most likely an operation the
+ * document did not name (rescuing, migrating …), so it is waited on like a transition — but
+ * flagged, so the reconciler reports it after a bounded wait and a deletion does not wait.
+ */
+export function mapState(table: StateTable, status: string, provider: string): MappedState {
+  return (
+    table[status] ?? {
+      phase: "Provisioning",
+      transitional: true,
+      unknownStatus: true,
+      message: `${provider} status "${status}" is not one the operator knows`,
+    }
+  );
+}
+
 /** What the provider says about one VM, mapped onto the operator's vocabulary. */
 export interface ObservedMachine {
   id: string;
@@ -54,6 +78,8 @@ export interface ObservedMachine {
   transitional: boolean;
   /** Why the VM is in this phase when the provider says (e.g. "blocked for non-payment"). */
   message?: string;
+  /** The provider's status is in none of the driver's tables (see mapState). */
+  unknownStatus?: true;
   /** UID found on the VM (tag, name, hostname …), when the provider exposes it. */
   ownerUID?: string;
   name?: string;

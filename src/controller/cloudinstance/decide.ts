@@ -54,6 +54,8 @@ export interface DecideInput {
     hardStopAfterMs: number;
     /** Sends of one action on an unchanged VM before the no-progress guard stops it. */
     noProgressLimit: number;
+    /** How long a provider status no driver table knows is waited on before it is reported. */
+    unknownStatusAfterMs: number;
   };
   /** The reconcile-requested-at annotation's value, when set. */
   reconcileRequestedAt: string | undefined;
@@ -296,7 +298,9 @@ function decideDeletion(input: DecideInput): Decision {
   const m = observation.machine;
   Object.assign(b.status, observedFields(m));
   b.status.phase = "Deleting";
-  if (m.phase === "Deleting" || (m.transitional && m.phase !== "Running" && m.phase !== "Stopped")) {
+  // An unknown status is not waited on: delete is sent and its confirmation read as documented.
+  const busy = m.transitional && m.phase !== "Running" && m.phase !== "Stopped" && m.unknownStatus !== true;
+  if (m.phase === "Deleting" || busy) {
     b.set("Synced", "True", "Deleting", `waiting for the provider to finish (${m.providerStatus})`);
     return { actions: [], status: b.status, events: [], requeueAfterMs: poll() };
   }
@@ -445,6 +449,16 @@ function decideLiving(input: DecideInput): Decision {
           requeueAfterMs: poll(),
         };
       }
+    }
+    const since = getCondition(prev.conditions, "Ready")?.lastTransitionTime;
+    const waited = since === undefined ? 0 : input.now - Date.parse(since);
+    if (m.unknownStatus === true && waited >= timing.unknownStatusAfterMs) {
+      const message = `${spec.provider.name} reports status "${m.providerStatus}", which the operator does not know; waiting for it to change (nothing is sent meanwhile)`;
+      b.set("Ready", "False", "UnknownProviderStatus", message);
+      b.set("Synced", "False", "UnknownProviderStatus", message);
+      if (getCondition(prev.conditions, "Synced")?.reason !== "UnknownProviderStatus")
+        events.push({ type: "Warning", reason: "UnknownProviderStatus", message });
+      return { actions: [], status: b.status, events, requeueAfterMs: timing.pollMaxMs };
     }
     b.set("Ready", "False", "Converging", `waiting for the provider (${m.providerStatus})`);
     b.set("Synced", "True", "Converging", `waiting for the provider (${m.providerStatus})`);

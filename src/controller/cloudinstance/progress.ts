@@ -87,7 +87,9 @@ export function guardAction(g: GuardInput): GuardVerdict {
       attempts: last.attempts,
     };
   }
-  const spacing = Math.min(g.pollMaxMs, g.pollInitialMs * 2 ** last.attempts);
+  // A provider may take a poll period or two to show that it started (MOS keeps showing
+  // `running` through a 30 s soft stop): repeats wait at least a poll maximum, doubling.
+  const spacing = g.pollMaxMs * Math.min(8, 2 ** (last.attempts - 1));
   if (waited < spacing) return { kind: "wait", afterMs: spacing - waited };
   return sent(last.attempts + 1);
 }

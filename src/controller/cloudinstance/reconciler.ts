@@ -34,6 +34,8 @@ export interface InstanceTiming {
   hardStopAfterMs: number;
   /** Sends of one mutating call on an unchanged VM before the no-progress guard stops it. */
   noProgressLimit: number;
+  /** How long an unknown provider status is waited on before it is reported. */
+  unknownStatusAfterMs: number;
 }
 
 export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
@@ -42,6 +44,7 @@ export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
   resyncMs: 5 * 60_000,
   hardStopAfterMs: 2 * 60_000,
   noProgressLimit: 3,
+  unknownStatusAfterMs: 10 * 60_000,
 };
 
 export interface InstanceReconcilerDeps {

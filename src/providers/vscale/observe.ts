@@ -1,4 +1,10 @@
-import type { ObservedMachine, ObservedPhase, StateTable } from "../driver.ts";
+import {
+  mapState,
+  type MappedState,
+  type ObservedMachine,
+  type ObservedPhase,
+  type StateTable,
+} from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
 import type { Scalet, Task } from "./api.ts";
 
@@ -43,16 +49,10 @@ export function scaletId(id: string, redact: (text: string) => string): string {
  * nothing about power, so `active` (false while a scalet is being made, true on the document's
  * running scalet) tells. Any other unknown status is waited on, never acted upon.
  */
-function phaseOf(s: Scalet): { phase: ObservedPhase; transitional: boolean; message?: string } {
-  const mapped = STATES[s.status];
-  if (mapped) return mapped;
+function phaseOf(s: Scalet): MappedState {
   if (s.status === "updated" && s.active !== undefined)
     return { phase: s.active ? "Running" : "Stopped", transitional: false };
-  return {
-    phase: "Provisioning",
-    transitional: true,
-    message: `Vscale status "${s.status}" is not one the operator knows: waiting for it to change`,
-  };
+  return mapState(STATES, s.status, "Vscale");
 }
 
 const address = (a: Scalet["public_address"]): string[] =>
@@ -85,6 +85,7 @@ export function observe(s: Scalet, tags: string[] | undefined, task: Task | unde
     // `locked` means an operation is running: wait for it, never fail on it.
     transitional: deleting || s.locked === true || running || (mapped.transitional && phase !== "Failed"),
     ...(message === undefined ? {} : { message }),
+    ...(mapped.unknownStatus && !running && !deleting ? { unknownStatus: true as const } : {}),
     ...(owner === undefined ? {} : { ownerUID: owner }),
     name: s.name,
     ...(s.location === undefined ? {} : { region: s.location }),

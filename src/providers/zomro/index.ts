@@ -1,15 +1,16 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type {
-  Capability,
-  CreateResult,
-  DesiredMachine,
-  Driver,
-  DriverContext,
-  DriverFactory,
-  MachineRef,
-  ObservedMachine,
-  StateTable,
+import {
+  mapState,
+  type Capability,
+  type CreateResult,
+  type DesiredMachine,
+  type Driver,
+  type DriverContext,
+  type DriverFactory,
+  type MachineRef,
+  type ObservedMachine,
+  type StateTable,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
 import { elems, scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
@@ -74,7 +75,7 @@ export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachin
   const status = scalar(row.status) ?? "";
   if (status === DELETED) return undefined;
   const id = scalar(row.id) || scalar(row.elid) || fallbackId;
-  const mapped = STATES[status] ?? { phase: "Provisioning" as const, transitional: true };
+  const mapped = mapState(STATES, status, "zomro");
   const names = [row.hostname, row.domain, row.name].map(scalar).filter((n): n is string => !!n);
   const owner = names.find((n) => n.startsWith(OWNER_PREFIX));
   const name = owner ?? names[0];
@@ -88,6 +89,7 @@ export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachin
     phase: mapped.phase,
     transitional: mapped.transitional,
     ...(mapped.message === undefined ? {} : { message: mapped.message }),
+    ...(mapped.unknownStatus ? { unknownStatus: true as const } : {}),
     ...(owner === undefined ? {} : { ownerUID: owner.slice(OWNER_PREFIX.length) }),
     ...(name === undefined ? {} : { name }),
     ...(plan === undefined ? {} : { plan }),

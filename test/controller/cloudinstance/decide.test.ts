@@ -64,6 +64,7 @@ function input(over: Partial<DecideInput> & { observation: Observation }): Decid
       resyncMs: 300_000,
       hardStopAfterMs: 120_000,
       noProgressLimit: 3,
+      unknownStatusAfterMs: 600_000,
     },
     reconcileRequestedAt: undefined,
     jitter: 0.5,
@@ -151,7 +152,14 @@ describe("decide: a living CloudInstance", () => {
         },
       ],
     });
-    const t = { pollInitialMs: 1000, pollMaxMs: 30_000, resyncMs: 1, hardStopAfterMs: 1, noProgressLimit: 3 };
+    const t = {
+      pollInitialMs: 1000,
+      pollMaxMs: 30_000,
+      resyncMs: 1,
+      hardStopAfterMs: 1,
+      noProgressLimit: 3,
+      unknownStatusAfterMs: 1,
+    };
     assert.equal(pollDelay(status(0), NOW, t), 1000);
     assert.equal(pollDelay(status(8000), NOW, t), 4000);
     assert.equal(pollDelay(status(600_000), NOW, t), 30_000);
@@ -392,8 +400,8 @@ describe("decide: the no-progress guard", () => {
   });
 
   test("a VM that does not move gets the call 3 times, spaced out, then NoProgress with a Warning", () => {
-    const { sent, last } = run(40, 1000);
-    assert.deepEqual(sent, [0, 2, 6], "sends at 0 s, then after 2 s and 4 s more");
+    const { sent, last } = run(150, 1000);
+    assert.deepEqual(sent, [0, 30, 90], "sends at 0 s, then a poll maximum later, then twice that");
     assert.deepEqual(last.actions, []);
     assert.equal(cond(last.status, "Synced")?.reason, "NoProgress");
     assert.equal(cond(last.status, "Ready")?.reason, "NoProgress");
@@ -407,7 +415,7 @@ describe("decide: the no-progress guard", () => {
   test("the Warning Event is emitted once, when the guard trips", () => {
     let status: CloudInstanceStatus = { instanceID: "vm-1", phase: "Stopped" };
     const warnings: string[] = [];
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 150; i++) {
       const d = decide(input({ status, observation: stopped, now: NOW + i * 1000 }));
       warnings.push(...d.events.filter((e) => e.reason === "NoProgress").map((e) => e.message));
       assert.ok(
@@ -420,15 +428,15 @@ describe("decide: the no-progress guard", () => {
   });
 
   test("the limit is a setting", () => {
-    const { sent } = run(40, 1000, {
+    const { sent } = run(150, 1000, {
       timing: { ...input({ observation: stopped }).timing, noProgressLimit: 1 },
     });
     assert.deepEqual(sent, [0]);
   });
 
   test("a changed observation, a new generation or a new reconcile request starts the count again", () => {
-    const stuck = run(40, 1000).status;
-    const later = NOW + 100_000;
+    const stuck = run(150, 1000).status;
+    const later = NOW + 200_000;
     const moved = decide(
       input({
         status: stuck,
@@ -467,12 +475,12 @@ describe("decide: the no-progress guard", () => {
     let status: CloudInstanceStatus = { instanceID: "vm-1", phase: "Deleting" };
     const sent: number[] = [];
     let d;
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 150; i++) {
       d = decide(input({ deleting: true, status, observation: found(), now: NOW + i * 1000 }));
       if (d.actions.length > 0) sent.push(i);
       status = d.status;
     }
-    assert.deepEqual(sent, [0, 2, 6]);
+    assert.deepEqual(sent, [0, 30, 90]);
     assert.equal(cond(status, "Synced")?.reason, "NoProgress");
     assert.equal(status.phase, "Deleting");
   });
@@ -551,5 +559,46 @@ describe("decide: the adoption guard (external-id)", () => {
       "True",
       "adopted unmarked where no mark can be set",
     );
+  });
+});
+
+describe("decide: a provider status no driver table knows", () => {
+  const odd = (): Observation =>
+    found({ phase: "Provisioning", transitional: true, providerStatus: "quarantined", unknownStatus: true });
+  const waitedSince = (ms: number): CloudInstanceStatus => ({
+    instanceID: "vm-1",
+    conditions: [
+      {
+        type: "Ready",
+        status: "False",
+        reason: "Converging",
+        message: "",
+        lastTransitionTime: new Date(NOW - ms).toISOString(),
+      },
+    ],
+  });
+
+  test("is waited on like a transition at first, nothing sent", () => {
+    const d = decide(input({ status: waitedSince(1000), observation: odd() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "Converging");
+  });
+
+  test("is reported after the bounded wait, with the value, once", () => {
+    const d = decide(input({ status: waitedSince(700_000), observation: odd() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "UnknownProviderStatus");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /"quarantined"/);
+    assert.equal(d.events[0]?.reason, "UnknownProviderStatus");
+    assert.equal(d.requeueAfterMs, 30_000);
+    const again = decide(input({ status: d.status, observation: odd(), now: NOW + 30_000 }));
+    assert.equal(again.events.length, 0);
+  });
+
+  test("never holds a deletion: delete is sent at once", () => {
+    const d = decide(
+      input({ deleting: true, status: { instanceID: "vm-1", phase: "Deleting" }, observation: odd() }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Delete" }]);
   });
 });
