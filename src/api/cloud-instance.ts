@@ -69,6 +69,19 @@ export const CloudInstanceStatusSchema = z
       .string()
       .optional()
       .describe("Echo of the reconcile-requested-at annotation value last acted upon."),
+    drift: z
+      .array(
+        z.object({
+          field: z.enum(["powerState", "plan", "image", "tags"]).describe("What changed at the provider."),
+          desired: z.string().describe("The spec's value."),
+          observed: z.string().describe("The VM's value, as last observed."),
+          since: z.string().describe("When the difference was first observed (RFC 3339)."),
+        }),
+      )
+      .optional()
+      .describe(
+        "Changes made to the VM outside Kubernetes after it matched the spec; corrected or only reported as spec.driftPolicy says.",
+      ),
     lastAction: z
       .object({
         action: z

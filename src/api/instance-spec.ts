@@ -92,6 +92,10 @@ export type MachineFields = z.infer<typeof MachineFieldsSchema>;
 export const POWER_STATES = ["Running", "Stopped"] as const;
 export type PowerState = (typeof POWER_STATES)[number];
 
+/** What the operator may do with the VM (Crossplane's management policies). */
+export const MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete"] as const;
+export type ManagementPolicy = (typeof MANAGEMENT_POLICIES)[number];
+
 export const CloudInstanceSpecSchema = MachineFieldsSchema.extend({
   templateRef: LocalObjectReferenceSchema.optional().describe(
     "InstanceTemplate in the same namespace to start from; fields set here override the template's.",
@@ -109,7 +113,30 @@ export const CloudInstanceSpecSchema = MachineFieldsSchema.extend({
     .describe(
       "Safe: an image change is reported, not applied. AllowRebuild: an image change rebuilds the disk (data loss).",
     ),
+  managementPolicies: z
+    .array(z.enum(MANAGEMENT_POLICIES))
+    .min(1)
+    .max(MANAGEMENT_POLICIES.length)
+    .default([...MANAGEMENT_POLICIES])
+    .describe(
+      "What the operator may do with the VM: Observe (read it; always implied), Create, Update (power, plan, image, tags) and Delete. " +
+        "[Observe] with the external-id annotation imports a VM read-only; without Delete the VM outlives the object.",
+    ),
+  driftPolicy: z
+    .enum(["Correct", "Report"])
+    .default("Correct")
+    .describe(
+      "A VM changed outside Kubernetes (stopped, resized, retagged at the provider): Correct brings it back to the spec, " +
+        "Report only lists the change in status.drift and an Event. Changes to the spec itself are applied either way.",
+    ),
 }).describe("Desired state of the VM.");
 export type CloudInstanceSpec = z.infer<typeof CloudInstanceSpecSchema>;
+
+/** What the API server fills in for an empty spec (from the schema's defaults, never written twice). */
+export const SPEC_DEFAULTS = (() => {
+  const { powerState, deletionPolicy, updatePolicy, managementPolicies, driftPolicy } =
+    CloudInstanceSpecSchema.parse({});
+  return { powerState, deletionPolicy, updatePolicy, managementPolicies, driftPolicy };
+})();
 /** The spec as a user writes it (defaults not yet applied). */
 export type CloudInstanceSpecInput = z.input<typeof CloudInstanceSpecSchema>;

@@ -2,22 +2,26 @@ import type { CloudInstance } from "../api/index.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Informer } from "./runtime/informer.ts";
 
-/** Keeps `cloud_instances{provider,phase}` current from cache events, O(1) per event. */
+/**
+ * Keeps `cloud_instances{provider,phase}` and `cloud_instance_drifted{provider,field}` current
+ * from cache events, O(1) per event.
+ */
 export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: Metrics): void {
-  const labels = (o: CloudInstance): { provider: string; phase: string } => ({
-    provider: o.spec.provider?.name ?? "template",
-    phase: o.status?.phase ?? "Pending",
-  });
+  const provider = (o: CloudInstance): string => o.spec.provider?.name ?? "template";
+  const count = (o: CloudInstance, by: 1 | -1): void => {
+    metrics.instances.inc({ provider: provider(o), phase: o.status?.phase ?? "Pending" }, by);
+    for (const d of o.status?.drift ?? []) metrics.drifted.inc({ provider: provider(o), field: d.field }, by);
+  };
   informer.addHandler({
     onAdd: (o) => {
-      metrics.instances.inc(labels(o));
+      count(o, 1);
     },
     onUpdate: (old, o) => {
-      metrics.instances.dec(labels(old));
-      metrics.instances.inc(labels(o));
+      count(old, -1);
+      count(o, 1);
     },
     onDelete: (o) => {
-      metrics.instances.dec(labels(o));
+      count(o, -1);
     },
   });
 }

@@ -22,6 +22,7 @@ export class Metrics {
   readonly instances: Gauge<"provider" | "phase">;
   readonly leaderStatus: Gauge<"name">;
   readonly providerBalance: Gauge<"provider" | "account_digest">;
+  readonly drifted: Gauge<"provider" | "field">;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
@@ -113,6 +114,12 @@ export class Metrics {
       name: "cloud_instances",
       help: "CloudInstances by provider and phase, as seen in the cache.",
       labelNames: ["provider", "phase"],
+      registers,
+    });
+    this.drifted = new Gauge({
+      name: "cloud_instance_drifted",
+      help: "CloudInstances whose VM was changed outside Kubernetes (status.drift), by provider and field.",
+      labelNames: ["provider", "field"],
       registers,
     });
     this.leaderStatus = new Gauge({

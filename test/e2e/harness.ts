@@ -6,11 +6,14 @@ import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from 
 import type { CloudInstance, InstanceTemplate } from "../../src/api/index.ts";
 import type { Manager } from "../../src/controller/manager.ts";
 import type { DriverRegistry } from "../../src/providers/pool.ts";
+import type { Driver } from "../../src/providers/driver.ts";
+import { DRIVERS } from "../../src/providers/registry.ts";
+import { HttpClientFactory } from "../../src/providers/http/client.ts";
 import { startApi, silentLogger } from "../kube-client/harness.ts";
 import { startM2sSimulator, type M2sSimulator } from "../sim/m2s/index.ts";
 import { credentialsSecret, instanceManifest, SIMULATOR_ENDPOINTS, SIMULATORS } from "../sim/all.ts";
 import type { SimProfile, Simulator } from "../sim/common.ts";
-import type { ProviderName } from "../../src/api/index.ts";
+import { SPEC_DEFAULTS, type ProviderName } from "../../src/api/index.ts";
 
 import { eventually } from "../kube-client/harness.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
@@ -22,6 +25,7 @@ export const ready = (o: CloudInstance): boolean => cond(o, "Ready")?.status ===
 
 export interface Operator {
   manager: Manager;
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -41,6 +45,7 @@ export async function startWorld(
     provider: ProviderName,
     name: string,
     spec?: Partial<CloudInstance["spec"]>,
+    annotations?: Record<string, string>,
   ): Promise<CloudInstance>;
   startOperator(opts?: { drivers?: DriverRegistry }): Promise<Operator>;
   instance(
@@ -92,10 +97,11 @@ export async function startWorld(
       );
       if (outcome.kind !== "config") throw new Error("config");
       const client = await api.newClient();
+      const metrics = new Metrics();
       const manager = buildOperator(outcome.config, {
         logger: silentLogger,
         kube: client,
-        metrics: new Metrics(),
+        metrics,
         resyncMs: 1000,
         instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
         allowedEndpoints: [SIMULATOR_ENDPOINTS],
@@ -105,6 +111,7 @@ export async function startWorld(
       const run = manager.run(ac.signal);
       const op = {
         manager,
+        metrics,
         async stop() {
           ac.abort();
           await run;
@@ -124,24 +131,21 @@ export async function startWorld(
           plan: "business",
           image: "ubuntu-22.04",
           tags: ["e2e"],
-          powerState: "Running",
-          deletionPolicy: "Delete",
-          updatePolicy: "Safe",
+          ...SPEC_DEFAULTS,
           ...spec,
         },
       });
     },
-    async instanceOn(provider, name, spec = {}) {
+    async instanceOn(provider, name, spec = {}, annotations = {}) {
       const sim = sims.get(provider);
       if (!sim) throw new Error(`no ${provider} simulator in this world`);
-      return kube.create(
-        CloudInstanceResource,
-        instanceManifest(
-          provider,
-          { name, namespace: ns, endpoint: sim.url },
-          { powerState: "Running", deletionPolicy: "Delete", updatePolicy: "Safe", ...spec },
-        ) as never,
-      );
+      const manifest = instanceManifest(
+        provider,
+        { name, namespace: ns, endpoint: sim.url },
+        { powerState: "Running", deletionPolicy: "Delete", updatePolicy: "Safe", ...spec },
+      ) as { metadata: Record<string, unknown> };
+      manifest.metadata.annotations = annotations;
+      return kube.create(CloudInstanceResource, manifest as never);
     },
     async get(name) {
       return kube.get(CloudInstanceResource, ns, name);
@@ -175,3 +179,29 @@ export async function startWorld(
 
 export type { InstanceTemplate };
 export { InstanceTemplateResource, CloudInstanceResource };
+
+/**
+ * The provider's API as someone outside Kubernetes uses it (a console, a script): the same
+ * driver over HTTP, with the simulator's credentials, so a test can change a VM behind the
+ * operator's back. Closed after `use`.
+ */
+export async function outsideKubernetes<T>(
+  provider: ProviderName,
+  sim: Simulator,
+  use: (driver: Driver<unknown>) => Promise<T>,
+): Promise<T> {
+  const http = new HttpClientFactory({ logger: silentLogger });
+  const driver = DRIVERS[provider].create({
+    credentials: sim.credentials,
+    secretName: undefined,
+    endpoint: sim.url,
+    http,
+    logger: silentLogger,
+  });
+  try {
+    return await use(driver);
+  } finally {
+    await driver.close();
+    await http.close();
+  }
+}

@@ -7,13 +7,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorld, eventually, CloudInstanceResource } from "./harness.ts";
+import { startWorld, eventually, outsideKubernetes, CloudInstanceResource } from "./harness.ts";
 import { cond, ready } from "./harness.ts";
 import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
 import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
-import { DRIVERS } from "../../src/providers/registry.ts";
-import { HttpClientFactory } from "../../src/providers/http/client.ts";
-import { createLogger } from "../../src/observability/logger.ts";
 import { SIMULATORS } from "../sim/all.ts";
 import { SIM_PROFILES, type Simulator } from "../sim/common.ts";
 
@@ -36,27 +33,11 @@ const total = (sim: Simulator): number => [...sim.requestCounts.values()].reduce
  * What the driver can do on this account, as it knows after reading the VM once: some drivers
  * learn it from the account (vscale without a tags API drops "tags").
  */
-async function capabilitiesOf(
-  provider: ProviderName,
-  sim: Simulator,
-  id: string,
-): Promise<ReadonlySet<string>> {
-  const logger = createLogger({ level: "silent" });
-  const http = new HttpClientFactory({ logger });
-  const driver = DRIVERS[provider].create({
-    credentials: sim.credentials,
-    secretName: undefined,
-    endpoint: sim.url,
-    http,
-    logger,
-  });
-  try {
+function capabilitiesOf(provider: ProviderName, sim: Simulator, id: string): Promise<ReadonlySet<string>> {
+  return outsideKubernetes(provider, sim, async (driver) => {
     await driver.get({ id, providerData: {} });
     return new Set<string>(driver.capabilities);
-  } finally {
-    await driver.close();
-    await http.close();
-  }
+  });
 }
 
 for (const profile of SIM_PROFILES) {

@@ -1,4 +1,4 @@
-import type { CloudInstance } from "../../src/api/index.ts";
+import { SPEC_DEFAULTS, type CloudInstance } from "../../src/api/index.ts";
 import type { Secret } from "../../src/controller/ports.ts";
 
 /** A valid CloudInstance for the in-memory API server's CRD validation. */
@@ -16,9 +16,7 @@ export function instance(
       region: "fr-par-1",
       plan: "business",
       image: "ubuntu-22.04",
-      powerState: "Running",
-      deletionPolicy: "Delete",
-      updatePolicy: "Safe",
+      ...SPEC_DEFAULTS,
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { CloudInstanceStatus } from "../../api/index.ts";
-import type { Observation } from "./decide.ts";
+import type { Observation } from "./decision.ts";
 
 /** One mutating action as the guard tells repeats apart: its type and what it asks for. */
 export type ActionKey = string;

@@ -1,9 +1,11 @@
-import type {
-  CloudInstance,
-  InstanceTemplate,
-  MachineFields,
-  PowerState,
-  ProviderRef,
+import {
+  SPEC_DEFAULTS,
+  type CloudInstance,
+  type InstanceTemplate,
+  type MachineFields,
+  type ManagementPolicy,
+  type PowerState,
+  type ProviderRef,
 } from "../../api/index.ts";
 
 /** The spec a CloudInstance asks for once its template is merged in. */
@@ -18,6 +20,8 @@ export interface ResolvedSpec {
   powerState: PowerState;
   deletionPolicy: "Delete" | "Orphan";
   updatePolicy: "Safe" | "AllowRebuild";
+  managementPolicies: readonly ManagementPolicy[];
+  driftPolicy: "Correct" | "Report";
   /** Provider bookkeeping inherited from the template (e.g. the multicloud remote template id). */
   templateProviderData: Record<string, string>;
 }
@@ -33,6 +37,8 @@ export type ResolveResult =
  */
 export function resolveSpec(instance: CloudInstance, template: InstanceTemplate | undefined): ResolveResult {
   const spec = instance.spec;
+  // Objects written under an older CRD (the operator upgraded first) lack newer defaulted fields.
+  const older: Partial<typeof spec> = spec;
   const ref = spec.templateRef?.name;
   if (ref !== undefined && template === undefined) {
     return {
@@ -70,6 +76,8 @@ export function resolveSpec(instance: CloudInstance, template: InstanceTemplate 
       powerState: spec.powerState,
       deletionPolicy: spec.deletionPolicy,
       updatePolicy: spec.updatePolicy,
+      managementPolicies: older.managementPolicies ?? SPEC_DEFAULTS.managementPolicies,
+      driftPolicy: older.driftPolicy ?? SPEC_DEFAULTS.driftPolicy,
       templateProviderData: { ...template?.status?.providerData },
     },
   };

@@ -3,6 +3,7 @@ import {
   API_VERSION,
   FINALIZER,
   LABEL_TEMPLATE,
+  SPEC_DEFAULTS,
   type CloudInstance,
   type CloudInstanceStatus,
   type InstanceTemplate,
@@ -172,9 +173,7 @@ export class TemplateReconciler {
           },
           spec: {
             templateRef: { name: template.metadata.name ?? "" },
-            powerState: "Running",
-            deletionPolicy: "Delete",
-            updatePolicy: "Safe",
+            ...SPEC_DEFAULTS,
           },
         };
         try {

@@ -27,6 +27,8 @@ function spec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
     powerState: "Running",
     deletionPolicy: "Delete",
     updatePolicy: "Safe",
+    managementPolicies: ["Observe", "Create", "Update", "Delete"],
+    driftPolicy: "Correct",
     templateProviderData: {},
     ...over,
   };
@@ -600,5 +602,119 @@ describe("decide: a provider status no driver table knows", () => {
       input({ deleting: true, status: { instanceID: "vm-1", phase: "Deleting" }, observation: odd() }),
     );
     assert.deepEqual(d.actions, [{ type: "Delete" }]);
+  });
+});
+
+describe("decide: drift (changes made outside Kubernetes) and driftPolicy", () => {
+  const wasRunning: CloudInstanceStatus = {
+    instanceID: "vm-1",
+    phase: "Running",
+    plan: "business",
+    tags: ["web"],
+  };
+  const stoppedOutside = (): Observation => found({ phase: "Stopped", providerStatus: "stopped" });
+
+  test("Correct: the change is listed in status.drift, announced, and undone", () => {
+    const d = decide(input({ status: wasRunning, observation: stoppedOutside() }));
+    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.deepEqual(d.status.drift, [
+      { field: "powerState", desired: "Running", observed: "Stopped", since: new Date(NOW).toISOString() },
+    ]);
+    assert.ok(d.events.some((e) => e.reason === "DriftDetected" && /bringing it back/.test(e.message)));
+  });
+
+  test("Report: listed and announced once, never undone; Ready says what is left", () => {
+    const report = spec({ driftPolicy: "Report" });
+    const d = decide(input({ spec: report, status: wasRunning, observation: stoppedOutside() }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(d.status.drift?.[0]?.field, "powerState");
+    assert.equal(cond(d.status, "Ready")?.status, "True");
+    assert.equal(cond(d.status, "Ready")?.reason, "Observed");
+    assert.match(cond(d.status, "Ready")?.message ?? "", /powerState.*driftPolicy Report/);
+    assert.equal(d.events.filter((e) => e.reason === "DriftDetected").length, 1);
+    const later = decide(
+      input({ spec: report, status: d.status, observation: stoppedOutside(), now: NOW + 60_000 }),
+    );
+    assert.deepEqual(later.actions, []);
+    assert.equal(later.events.length, 0, "no second announcement");
+    assert.equal(later.status.drift?.[0]?.since, d.status.drift?.[0]?.since, "since stays");
+  });
+
+  test("Report still applies the user's own spec changes", () => {
+    const d = decide(
+      input({
+        spec: spec({ driftPolicy: "Report", plan: "performance" }),
+        status: wasRunning,
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "Resize", plan: "performance" }]);
+    assert.equal(d.status.drift, undefined, "a change of the spec is not drift");
+  });
+
+  test("a resize done at the provider is drift; the list empties once the VM matches again", () => {
+    const d = decide(input({ status: wasRunning, observation: found({ plan: "starter" }) }));
+    assert.deepEqual(
+      d.status.drift?.map((x) => [x.field, x.desired, x.observed]),
+      [["plan", "business", "starter"]],
+    );
+    const fixed = decide(input({ status: d.status, observation: found() }));
+    assert.equal(fixed.status.drift, undefined);
+  });
+});
+
+describe("decide: managementPolicies", () => {
+  const observeOnly = spec({ managementPolicies: ["Observe"] });
+
+  test("without Create no VM is made", () => {
+    const d = decide(input({ spec: observeOnly, observation: { kind: "absent" } }));
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "CreateNotAllowed");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /external-id/);
+  });
+
+  test("[Observe] imports read-only: differences are reported, nothing is sent", () => {
+    const d = decide(
+      input({
+        spec: spec({ managementPolicies: ["Observe"], powerState: "Stopped", plan: "enterprise" }),
+        adopted: true,
+        status: { instanceID: "vm-1" },
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Ready")?.reason, "Observed");
+    assert.match(cond(d.status, "Ready")?.message ?? "", /plan, powerState.*without Update/);
+    assert.equal(d.status.instanceID, "vm-1");
+  });
+
+  test("without Update: no hard stop either", () => {
+    const since = new Date(NOW - 600_000).toISOString();
+    const d = decide(
+      input({
+        spec: spec({ powerState: "Stopped", managementPolicies: ["Observe", "Create", "Delete"] }),
+        status: {
+          instanceID: "vm-1",
+          conditions: [
+            { type: "Running", status: "False", reason: "x", message: "", lastTransitionTime: since },
+          ],
+        },
+        observation: found({ phase: "Stopping", providerStatus: "stopping", transitional: true }),
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+  });
+
+  test("without Delete the VM outlives the object", () => {
+    const d = decide(
+      input({
+        deleting: true,
+        spec: spec({ managementPolicies: ["Observe", "Create", "Update"] }),
+        status: { instanceID: "vm-1" },
+        observation: found(),
+      }),
+    );
+    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.match(d.events[0]?.message ?? "", /without Delete: VM vm-1 left/);
   });
 });

@@ -9,7 +9,7 @@ import {
   type TemplateDecideInput,
 } from "../../../src/controller/instancetemplate/decide.ts";
 import type { CloudInstance, InstanceTemplate } from "../../../src/api/index.ts";
-import { API_VERSION } from "../../../src/api/index.ts";
+import { API_VERSION, SPEC_DEFAULTS } from "../../../src/api/index.ts";
 
 const NOW = Date.parse("2026-01-01T00:00:00Z");
 
@@ -32,9 +32,7 @@ function instance(name: string, created: string, ready = true): CloudInstance {
     metadata: { name, namespace: "ns", creationTimestamp: created },
     spec: {
       templateRef: { name: "web" },
-      powerState: "Running",
-      deletionPolicy: "Delete",
-      updatePolicy: "Safe",
+      ...SPEC_DEFAULTS,
     },
     status: {
       conditions: [
