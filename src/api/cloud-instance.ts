@@ -82,6 +82,15 @@ export const CloudInstanceStatusSchema = z
       .describe(
         "Changes made to the VM outside Kubernetes after it matched the spec; corrected or only reported as spec.driftPolicy says.",
       ),
+    connectionSecret: z
+      .object({
+        name: z.string().describe("The Secret written."),
+        digest: z
+          .string()
+          .describe("A digest of what was written, so an unchanged VM costs no Secret write."),
+      })
+      .optional()
+      .describe("The connection Secret as last written (spec.writeConnectionSecretToRef)."),
     lastAction: z
       .object({
         action: z

@@ -122,6 +122,20 @@ export const CloudInstanceSpecSchema = MachineFieldsSchema.extend({
       "What the operator may do with the VM: Observe (read it; always implied), Create, Update (power, plan, image, tags) and Delete. " +
         "[Observe] with the external-id annotation imports a VM read-only; without Delete the VM outlives the object.",
     ),
+  writeConnectionSecretToRef: LocalObjectReferenceSchema.optional().describe(
+    "A Secret in this namespace, owned by this object, that the operator keeps filled with how to reach the VM: " +
+      "instanceID, publicIP, privateIP, sshUser (where the image tells it) and, with sshKeyGeneration, ssh-privatekey and ssh-publickey. " +
+      "It is updated when the addresses change and deleted with the object; an existing Secret not owned by this object is never overwritten.",
+  ),
+  sshKeyGeneration: z
+    .object({
+      type: z.enum(["ed25519"]).describe("Key type; ed25519."),
+    })
+    .optional()
+    .describe(
+      "Generate an SSH key pair for this VM before it is created: the public half is installed on the VM, the private half " +
+        "lives only in the connection Secret (writeConnectionSecretToRef is required). Only for a VM this object creates.",
+    ),
   driftPolicy: z
     .enum(["Correct", "Report"])
     .default("Correct")

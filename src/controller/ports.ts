@@ -40,6 +40,8 @@ export interface EventSink {
 }
 
 export interface Secret {
+  apiVersion?: string;
+  kind?: string;
   metadata: ObjectMeta;
   data?: Record<string, string>;
   stringData?: Record<string, string>;

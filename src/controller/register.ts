@@ -11,6 +11,7 @@ import { EndpointPolicy } from "../providers/endpoint-policy.ts";
 import { shortDigest } from "../util/digest.ts";
 import { isNotFound } from "../kube/errors.ts";
 import { CREDENTIALS_SELECTOR, type ProviderAccessDeps } from "./provider-access.ts";
+import { ConnectionSecrets, type ConnectionSecretStore } from "./cloudinstance/connection-secret.ts";
 import { DRIVERS } from "../providers/registry.ts";
 import { DEFAULT_INSTANCE_TIMING, InstanceReconciler } from "./cloudinstance/reconciler.ts";
 import { TemplateReconciler } from "./instancetemplate/reconciler.ts";
@@ -63,6 +64,31 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
   // (Helm releases, service-account tokens, TLS keys) are never held in this process.
   const secrets = mgr.cache(SecretResource, { labelSelector: CREDENTIALS_SELECTOR });
   const registry = deps.drivers ?? DRIVERS;
+  // Secrets the operator reads beyond the labelled credentials (existence checks, connection
+  // Secrets) go to the API server each time: they are never cached.
+  const secretStore: ConnectionSecretStore = {
+    get: async (namespace, name) => {
+      try {
+        return await mgr.kube.get(SecretResource, namespace, name);
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    create: async (secret) => {
+      await mgr.kube.create(SecretResource, secret);
+    },
+    update: async (secret) => {
+      await mgr.kube.update(SecretResource, secret);
+    },
+    delete: async (namespace, name) => {
+      try {
+        await mgr.kube.delete(SecretResource, namespace, name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+  };
   const access: ProviderAccessDeps = {
     drivers,
     endpoints: new EndpointPolicy(
@@ -70,15 +96,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
       Object.values(registry).map((f) => f.defaultEndpoint),
     ),
     secrets,
-    secretExists: async (namespace, name) => {
-      try {
-        await mgr.kube.get(SecretResource, namespace, name);
-        return true;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        throw err;
-      }
-    },
+    secretExists: async (namespace, name) => (await secretStore.get(namespace, name)) !== undefined,
   };
   trackInstancePhases(instances, deps.metrics);
 
@@ -95,6 +113,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     templates,
     access,
     writer: instanceWriter,
+    connections: new ConnectionSecrets(secretStore),
     events: mgr.events,
     logger: deps.logger,
     timing: {

@@ -40,6 +40,7 @@ const OPERATOR_RULES: Rule[] = [
     verbs: ["update"],
   },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["create", "update", "delete"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
   { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
 ];

@@ -110,7 +110,8 @@ export function rbacProblems(objects: K8sObject[]): string[] {
       for (const verb of ["escalate", "bind", "impersonate"])
         if (rule.verbs.includes(verb)) problems.push(`${at}: ${verb}`);
       if (rule.apiGroups.includes("") && rule.resources.includes("secrets")) {
-        const extra = rule.verbs.filter((v) => !["get", "list", "watch"].includes(v));
+        // Reads, and the writes connection Secrets need; never patch/deletecollection/escalation.
+        const extra = rule.verbs.filter((v) => !["get", "list", "watch", "create", "update", "delete"].includes(v));
         if (extra.length > 0) problems.push(`${at}: secrets ${extra.join(",")}`);
       }
     }

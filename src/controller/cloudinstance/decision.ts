@@ -101,6 +101,7 @@ export function carried(status: CloudInstanceStatus): CloudInstanceStatus {
   if (status.conditions !== undefined) out.conditions = status.conditions;
   if (status.lastHandledReconcileAt !== undefined) out.lastHandledReconcileAt = status.lastHandledReconcileAt;
   if (status.lastAction !== undefined) out.lastAction = status.lastAction;
+  if (status.connectionSecret !== undefined) out.connectionSecret = status.connectionSecret;
   if (status.instanceID !== undefined) out.instanceID = status.instanceID;
   return out;
 }

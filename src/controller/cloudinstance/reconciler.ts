@@ -22,6 +22,7 @@ import { isProviderError, ProviderError, TransientError } from "../../providers/
 import { parseDuration } from "../../util/duration.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { AccessRefusedError, openDriver, type ProviderAccessDeps } from "../provider-access.ts";
+import { ConnectionSecretConflictError, type ConnectionSecrets } from "./connection-secret.ts";
 import { decide, errorStatus, type Decision, type InstanceAction, type Observation } from "./decide.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { statusEqual } from "../status-equal.ts";
@@ -53,6 +54,8 @@ export interface InstanceReconcilerDeps {
   /** Endpoint policy, labelled credentials and the driver pool. */
   access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
+  /** Where spec.writeConnectionSecretToRef is written. */
+  connections: ConnectionSecrets;
   events: EventSink;
   logger: Logger;
   timing: InstanceTiming;
@@ -82,7 +85,8 @@ class ReconcileFailure extends Error {
 
 function fromError(err: unknown): Failure {
   if (err instanceof ReconcileFailure) return err.failure;
-  if (err instanceof AccessRefusedError) return { reason: err.reason, message: err.message, terminal: true };
+  if (err instanceof AccessRefusedError || err instanceof ConnectionSecretConflictError)
+    return { reason: err.reason, message: err.message, terminal: true };
   if (isProviderError(err))
     return { reason: err.reason, message: err.message, terminal: err.terminal, cause: err };
   const message = err instanceof Error ? err.message : String(err);
@@ -140,6 +144,13 @@ export class InstanceReconciler {
     let current = obj;
     try {
       const spec = this.#resolve(obj);
+      if (obj.spec.sshKeyGeneration !== undefined && obj.spec.writeConnectionSecretToRef === undefined)
+        throw new ReconcileFailure({
+          reason: "InvalidSpec",
+          message:
+            "sshKeyGeneration needs writeConnectionSecretToRef: the private key must have a Secret to live in",
+          terminal: true,
+        });
       const { driver, factory } = await openDriver(
         this.#d.access,
         obj.metadata.namespace ?? "",
@@ -321,6 +332,8 @@ export class InstanceReconciler {
         case "Create":
           return await this.#create(current, status, driver, desired);
         case "RemoveFinalizer":
+          if (current.spec.writeConnectionSecretToRef)
+            await this.#d.connections.remove(current, current.spec.writeConnectionSecretToRef.name);
           await this.#d.writer.patchMetadata(current, {
             finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
           });
@@ -330,7 +343,18 @@ export class InstanceReconciler {
           await this.#run(action, driver, ref, desired);
       }
     }
-    return this.#writeStatus(current, status);
+    return this.#writeStatus(current, await this.#connection(current, status, desired));
+  }
+
+  /** Status after the connection Secret (if any) says what status says about the VM. */
+  async #connection(
+    obj: CloudInstance,
+    status: CloudInstanceStatus,
+    desired: DesiredMachine<unknown>,
+  ): Promise<CloudInstanceStatus> {
+    const ref = obj.spec.writeConnectionSecretToRef;
+    if (ref === undefined) return status;
+    return this.#d.connections.sync(obj, ref.name, status, desired.image);
   }
 
   async #run(
@@ -372,6 +396,12 @@ export class InstanceReconciler {
   ): Promise<CloudInstance> {
     let current = obj;
     await driver.validate(desired);
+    const ref = obj.spec.writeConnectionSecretToRef;
+    if (obj.spec.sshKeyGeneration !== undefined && ref !== undefined) {
+      // The key pair is stored before the VM exists: a crash must never lose its private half.
+      const publicKey = await this.#d.connections.keyPairFor(obj, ref.name);
+      desired = { ...desired, sshKeys: [...desired.sshKeys, publicKey] };
+    }
     const marked = !driver.capabilities.has("findByOwner");
     if (marked) {
       current = await this.#d.writer.patchMetadata(current, {
@@ -396,7 +426,7 @@ export class InstanceReconciler {
       next.phase = result.observed.phase;
       next.providerStatus = result.observed.providerStatus;
     }
-    current = await this.#writeStatus(current, next);
+    current = await this.#writeStatus(current, await this.#connection(current, next, desired));
     this.#d.events.record(current, "Normal", "Created", `created VM ${result.id} at ${driver.provider}`);
     if (marked)
       current = await this.#d.writer.patchMetadata(current, {

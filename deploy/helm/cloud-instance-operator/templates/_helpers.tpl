@@ -84,6 +84,11 @@ exact resources, no wildcards; Secrets are read-only.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# Connection Secrets (spec.writeConnectionSecretToRef): the operator writes only Secrets its
+# objects own and refuses any other (RBAC cannot scope this to owned objects).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "update", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
