@@ -25,6 +25,7 @@ import { AccessRefusedError, openDriver, type ProviderAccessDeps } from "../prov
 import { ConnectionSecretConflictError, type ConnectionSecrets } from "./connection-secret.ts";
 import { decide, errorStatus, type Decision, type InstanceAction, type Observation } from "./decide.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
+import { planObservation, type ObservationFacts } from "./observe-plan.ts";
 import { statusEqual } from "../status-equal.ts";
 import { parseProviderOptions } from "../provider-options.ts";
 
@@ -181,13 +182,8 @@ export class InstanceReconciler {
       // Nothing creates a VM before the finalizer is stored, so an object that had none when
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
-      const knownId = annotations[ANNOTATION_EXTERNAL_ID] ?? current.status?.instanceID;
       const adopted = annotations[ANNOTATION_EXTERNAL_ID] !== undefined;
-      // An adopted VM is read before it is deleted: it may be another object's (adoption guard).
-      const observation: Observation =
-        deleting && !adopted && knownId !== undefined && current.status?.phase !== "Deleting"
-          ? { kind: "unobserved", id: knownId }
-          : await this.#observe(current, driver, desired, firstContact, deleting);
+      const observation = await this.#observe(current, driver, desired, firstContact, deleting);
       const decision = decide({
         generation: current.metadata.generation,
         deleting,
@@ -274,6 +270,7 @@ export class InstanceReconciler {
     return { id, providerData: desired.providerData, options: desired.options };
   }
 
+  /** Carries out the pure observation plan: at most a read by id and a lookup by owner. */
   async #observe(
     obj: CloudInstance,
     driver: Driver<unknown>,
@@ -284,37 +281,34 @@ export class InstanceReconciler {
     const uid = desired.ownerUID;
     const recent = this.#created.get(uid);
     if (recent !== undefined && obj.status?.instanceID === recent.id) this.#created.delete(uid);
-    const adopted = obj.metadata.annotations?.[ANNOTATION_EXTERNAL_ID];
-    const id =
-      adopted ?? (recent && recent.id !== obj.status?.instanceID ? recent.id : obj.status?.instanceID);
-    if (id !== undefined) {
-      const ref =
-        recent?.id === id
-          ? {
-              id,
-              providerData: { ...desired.providerData, ...recent.providerData },
-              options: desired.options,
-            }
-          : this.#ref(id, desired);
-      const machine = await driver.get(ref);
+    const annotations = obj.metadata.annotations ?? {};
+    const facts: ObservationFacts = {
+      deleting,
+      externalId: annotations[ANNOTATION_EXTERNAL_ID],
+      statusId: obj.status?.instanceID,
+      statusPhase: obj.status?.phase,
+      recentId: this.#created.get(uid)?.id,
+      firstContact,
+      canFindByOwner: driver.capabilities.has("findByOwner"),
+      createPending: annotations[ANNOTATION_CREATE_PENDING],
+    };
+    let plan = planObservation(facts);
+    if (plan.read === "byId") {
+      const providerData = plan.fromRecentCreate
+        ? { ...desired.providerData, ...recent?.providerData }
+        : desired.providerData;
+      const machine = await driver.get({ id: plan.id, providerData, options: desired.options });
       if (machine) return { kind: "found", machine };
-      // Gone by id: before anything recreates it, make sure no other VM carries our UID.
-      // A deletion recreates nothing, so it takes the provider's word.
-      if (deleting || adopted !== undefined || !driver.capabilities.has("findByOwner"))
-        return { kind: "absent" };
+      plan = plan.ownerLookupIfGone
+        ? { read: "byOwner" }
+        : { read: "nothing", observation: { kind: "absent" } };
     }
-    if (firstContact && id === undefined && recent === undefined) return { kind: "absent" };
-    if (driver.capabilities.has("findByOwner")) {
-      const found = await driver.findByOwner(desired.ownerUID, desired);
-      const [first, ...rest] = found;
-      if (!first) return { kind: "absent" };
-      return rest.length > 0
-        ? { kind: "found", machine: first, duplicates: rest }
-        : { kind: "found", machine: first };
-    }
-    const pending = obj.metadata.annotations?.[ANNOTATION_CREATE_PENDING];
-    if (pending !== undefined) return { kind: "unverifiable", since: pending };
-    return { kind: "absent" };
+    if (plan.read === "nothing") return plan.observation;
+    const [first, ...rest] = await driver.findByOwner(uid, desired);
+    if (!first) return { kind: "absent" };
+    return rest.length > 0
+      ? { kind: "found", machine: first, duplicates: rest }
+      : { kind: "found", machine: first };
   }
 
   async #act(
