@@ -65,6 +65,10 @@ export const CloudInstanceStatusSchema = z
       .int()
       .optional()
       .describe("The metadata.generation the status was computed from."),
+    lastHandledRestartAt: z
+      .string()
+      .optional()
+      .describe("Echo of the restart-requested-at annotation value whose reboot was sent."),
     lastHandledReconcileAt: z
       .string()
       .optional()

@@ -16,5 +16,7 @@ export const ANNOTATION_CREATE_PENDING = `${GROUP}/create-pending`;
  * (a VM moved between objects on purpose). Without it such an adoption is refused.
  */
 export const ANNOTATION_FORCE_ADOPT = `${GROUP}/force-adopt`;
+/** Any new value reboots the VM once (echoed in status.lastHandledRestartAt). */
+export const ANNOTATION_RESTART_REQUESTED_AT = `${GROUP}/restart-requested-at`;
 /** Label put on CloudInstances owned by an InstanceTemplate with replicas. */
 export const LABEL_TEMPLATE = `${GROUP}/template`;

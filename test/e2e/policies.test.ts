@@ -18,6 +18,7 @@ import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
 import { ANNOTATION_EXTERNAL_ID, ANNOTATION_FORCE_ADOPT } from "../../src/api/index.ts";
 import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
 import { SIMULATORS } from "../sim/all.ts";
+import { EventResource } from "../../src/kube/resources.ts";
 import { DRIVERS } from "../../src/providers/registry.ts";
 import { desiredMachine } from "../providers/harness.ts";
 import type { Simulator } from "../sim/common.ts";
@@ -88,6 +89,42 @@ for (const provider of PROVIDER_NAMES) {
         await w.gone(name);
       },
     );
+
+    test("restart-requested-at reboots the VM once per new value (Unsupported where it cannot)", async () => {
+      const name = `${provider}-restart`;
+      await w.instanceOn(provider, name);
+      const o = await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running");
+      const canReboot = await outsideKubernetes(provider, sim(provider), async (d) => {
+        await d.get({ id: o.status?.instanceID ?? "", providerData: {} });
+        return d.capabilities.has("reboot");
+      });
+      await w.kube.patch(CloudInstanceResource, "e2e", name, {
+        metadata: { annotations: { "compute.instance-operator.dev/restart-requested-at": "first" } },
+      });
+      if (canReboot) {
+        const restarted = await w.waitFor(
+          name,
+          (x) => x.status?.lastHandledRestartAt === "first" && ready(x) && x.status.phase === "Running",
+          "restarted and Running again",
+        );
+        assert.equal(restarted.status?.instanceID, o.status?.instanceID);
+        const events = await w.kube.list(EventResource, { namespace: "e2e" });
+        assert.equal(
+          events.items.filter((e) => e.involvedObject.name === name && e.reason === "Restarting").length,
+          1,
+          "one restart for one value",
+        );
+      } else {
+        const refused = await w.waitFor(
+          name,
+          (x) => cond(x, "Synced")?.reason === "Unsupported",
+          "Unsupported",
+        );
+        assert.match(cond(refused, "Synced")?.message ?? "", /restarting/);
+      }
+      await w.kube.delete(CloudInstanceResource, "e2e", name);
+      await w.gone(name);
+    });
 
     test("managementPolicies [Observe] imports a VM read-only and never deletes it", async () => {
       const s = sim(provider);

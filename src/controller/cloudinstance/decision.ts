@@ -23,6 +23,7 @@ export type InstanceAction =
   | { type: "Resize"; plan: string }
   | { type: "Rebuild"; image: string }
   | { type: "SetTags"; tags: string[] }
+  | { type: "Reboot" }
   | { type: "Delete" }
   | { type: "RemoveFinalizer" };
 
@@ -58,6 +59,8 @@ export interface DecideInput {
   };
   /** The reconcile-requested-at annotation's value, when set. */
   reconcileRequestedAt: string | undefined;
+  /** The restart-requested-at annotation's value, when set: a new value reboots the VM once. */
+  restartRequestedAt: string | undefined;
   /** 0..1, spreads resyncs so 10,000 objects do not poll at the same instant. */
   jitter: number;
 }
@@ -100,6 +103,7 @@ export function carried(status: CloudInstanceStatus): CloudInstanceStatus {
   if (status.providerData !== undefined) out.providerData = status.providerData;
   if (status.conditions !== undefined) out.conditions = status.conditions;
   if (status.lastHandledReconcileAt !== undefined) out.lastHandledReconcileAt = status.lastHandledReconcileAt;
+  if (status.lastHandledRestartAt !== undefined) out.lastHandledRestartAt = status.lastHandledRestartAt;
   if (status.lastAction !== undefined) out.lastAction = status.lastAction;
   if (status.connectionSecret !== undefined) out.connectionSecret = status.connectionSecret;
   if (status.instanceID !== undefined) out.instanceID = status.instanceID;
@@ -155,6 +159,8 @@ export function describeAction(a: InstanceAction): string {
       return `rebuilding with image ${a.image}`;
     case "SetTags":
       return `setting tags [${a.tags.join(", ")}]`;
+    case "Reboot":
+      return "restarting the VM";
     case "Delete":
       return "deleting the VM";
     case "RemoveFinalizer":
@@ -170,6 +176,7 @@ export function actionReason(a: InstanceAction): string {
     Resize: "Resizing",
     Rebuild: "Rebuilding",
     SetTags: "TaggingVM",
+    Reboot: "Restarting",
     Delete: "Deleting",
     RemoveFinalizer: "FinalizerRemoved",
   }[a.type];

@@ -6,6 +6,7 @@ import {
   ANNOTATION_PAUSED,
   ANNOTATION_POLL_INTERVAL,
   ANNOTATION_RECONCILE_REQUESTED_AT,
+  ANNOTATION_RESTART_REQUESTED_AT,
   FINALIZER,
   type CloudInstance,
   type CloudInstanceStatus,
@@ -197,6 +198,7 @@ export class InstanceReconciler {
         now: this.#now(),
         timing: { ...this.#d.timing, resyncMs },
         reconcileRequestedAt: annotations[ANNOTATION_RECONCILE_REQUESTED_AT],
+        restartRequestedAt: annotations[ANNOTATION_RESTART_REQUESTED_AT],
         jitter: this.#random(),
       });
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
@@ -318,7 +320,7 @@ export class InstanceReconciler {
     desired: DesiredMachine<unknown>,
   ): Promise<CloudInstance> {
     const current = obj;
-    const status = this.#withEcho(current, decision.status);
+    let status = this.#withEcho(current, decision.status);
     for (const action of decision.actions) {
       const id = status.instanceID ?? current.status?.instanceID ?? "";
       const ref = this.#ref(id, desired);
@@ -335,6 +337,12 @@ export class InstanceReconciler {
           return current;
         default:
           await this.#run(action, driver, ref, desired);
+          // Echoed only once the provider accepted it: each new value restarts the VM once.
+          if (action.type === "Reboot")
+            status = {
+              ...status,
+              lastHandledRestartAt: current.metadata.annotations?.[ANNOTATION_RESTART_REQUESTED_AT] ?? "",
+            };
       }
     }
     return this.#writeStatus(current, await this.#connection(current, status, desired));
@@ -375,6 +383,8 @@ export class InstanceReconciler {
         return driver.setTags(ref, action.tags, desired.ownerUID);
       case "Delete":
         return driver.delete(ref);
+      case "Reboot":
+        return driver.reboot(ref);
     }
   }
 

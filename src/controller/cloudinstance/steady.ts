@@ -38,6 +38,7 @@ const CAPABILITY_FOR: Partial<Record<InstanceAction["type"], Capability>> = {
   Resize: "resize",
   Rebuild: "rebuild",
   SetTags: "tags",
+  Reboot: "reboot",
 };
 
 const sorted = (tags: readonly string[]): string => [...tags].sort().join(", ");
@@ -127,11 +128,22 @@ export function planSteady(input: DecideInput, m: ObservedMachine, now: string):
   const acting = diffs.filter((d) => !tolerated.includes(d));
   const reasons = acting.flatMap((d) => ("type" in d.fix ? [] : [d.fix]));
   const wanted = acting.flatMap((d) => ("type" in d.fix ? [d.fix] : []));
-  const unsupported = wanted.filter((a) => {
+  const supported = (a: InstanceAction): boolean => {
     const cap = CAPABILITY_FOR[a.type];
-    return cap !== undefined && !input.capabilities.has(cap);
-  });
-  const action = wanted.find((a) => !unsupported.includes(a));
+    return cap === undefined || input.capabilities.has(cap);
+  };
+  // A restart asked for with a new annotation value comes once nothing else can be done.
+  const restart = input.restartRequestedAt;
+  if (
+    restart !== undefined &&
+    restart !== input.status.lastHandledRestartAt &&
+    updates &&
+    m.phase === "Running" &&
+    !wanted.some(supported)
+  )
+    wanted.push({ type: "Reboot" });
+  const unsupported = wanted.filter((a) => !supported(a));
+  const action = wanted.find(supported);
   let blocked = reasons[0];
   if (blocked === undefined && unsupported.length > 0)
     blocked = {

@@ -69,6 +69,7 @@ function input(over: Partial<DecideInput> & { observation: Observation }): Decid
       unknownStatusAfterMs: 600_000,
     },
     reconcileRequestedAt: undefined,
+    restartRequestedAt: undefined,
     jitter: 0.5,
     ...over,
   };
@@ -716,5 +717,54 @@ describe("decide: managementPolicies", () => {
     );
     assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
     assert.match(d.events[0]?.message ?? "", /without Delete: VM vm-1 left/);
+  });
+});
+
+describe("decide: restart-requested-at", () => {
+  test("a new value restarts a running VM once; the same value again does nothing", () => {
+    const d = decide(input({ observation: found(), restartRequestedAt: "t1" }));
+    assert.deepEqual(d.actions, [{ type: "Reboot" }]);
+    assert.equal(d.events.find((e) => e.reason === "Restarting")?.type, "Normal");
+    const again = decide(
+      input({ observation: found(), restartRequestedAt: "t1", status: { lastHandledRestartAt: "t1" } }),
+    );
+    assert.deepEqual(again.actions, []);
+  });
+
+  test("it waits until the VM is otherwise as specified, and never restarts a stopped VM", () => {
+    const d = decide(input({ observation: found({ plan: "starter" }), restartRequestedAt: "t1" }));
+    assert.deepEqual(d.actions, [{ type: "Resize", plan: "business" }]);
+    const stopped = decide(
+      input({
+        spec: spec({ powerState: "Stopped" }),
+        observation: found({ phase: "Stopped" }),
+        restartRequestedAt: "t1",
+      }),
+    );
+    assert.deepEqual(stopped.actions, []);
+  });
+
+  test("a provider that cannot reboot: Unsupported while the annotation asks for it", () => {
+    const d = decide(
+      input({
+        capabilities: new Set(ALL.filter((c) => c !== "reboot")),
+        observation: found(),
+        restartRequestedAt: "t1",
+      }),
+    );
+    assert.deepEqual(d.actions, []);
+    assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
+    assert.match(cond(d.status, "Synced")?.message ?? "", /does not support restarting the VM/);
+  });
+
+  test("without Update nothing is restarted", () => {
+    const d = decide(
+      input({
+        spec: spec({ managementPolicies: ["Observe"] }),
+        observation: found(),
+        restartRequestedAt: "t1",
+      }),
+    );
+    assert.deepEqual(d.actions, []);
   });
 });
