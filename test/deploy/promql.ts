@@ -46,6 +46,10 @@ export function exportedSeries(): Map<string, ReadonlySet<string>> {
 
 const GROUPING = new Set(["by", "without", "on", "ignoring", "group_left", "group_right"]);
 const WORDS = new Set(["and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"]);
+// Aggregations may be followed by `by (...)` before their parenthesis: `sum by (a) (x)`.
+const AGGREGATIONS = new Set([
+  "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
+]);
 const MATCHER = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)\s*,?/y;
 
 function stringEnd(s: string, i: number): number {
@@ -101,7 +105,8 @@ export function readsOf(expr: string): Reads {
         const close = expr.indexOf(")", j);
         reads.grouping.push(...expr.slice(j + 1, close).split(",").map((l) => l.trim()).filter(Boolean));
         i = close + 1;
-      } else if (expr[j] === "(" || WORDS.has(word.toLowerCase()) || GROUPING.has(word)) i = j;
+      } else if (expr[j] === "(" || WORDS.has(word.toLowerCase()) || AGGREGATIONS.has(word) || GROUPING.has(word))
+        i = j;
       else if (expr[j] === "{") {
         const [matchers, end] = matchersAt(expr, j);
         reads.selectors.push({ metric: word, matchers });

@@ -32,11 +32,19 @@ export function promtool(args: readonly string[], cwd?: string): { ok: boolean; 
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
 }
 
-/** The chart's PrometheusRule rendered with a values file (and --set values). */
-export function renderRule(valuesFile: string | undefined, sets: readonly string[] = []): K8sObject {
+/**
+ * The chart's PrometheusRule rendered with a values file, --set values and --set-json ones (helm
+ * --set passes 0.05 as a string, which the schema refuses for a number).
+ */
+export function renderRule(
+  valuesFile: string | undefined,
+  sets: readonly string[] = [],
+  setJson: readonly string[] = [],
+): K8sObject {
   const args = ["template", "cio", CHART_DIR, "--namespace", "ops", "--set", "prometheusRule.enabled=true"];
   if (valuesFile !== undefined) args.push("-f", valuesFile);
   for (const s of sets) args.push("--set", s);
+  for (const s of setJson) args.push("--set-json", s);
   const [rule] = find(parseObjects(helm(args)), "PrometheusRule");
   if (!rule) throw new Error("no PrometheusRule rendered");
   return rule;
