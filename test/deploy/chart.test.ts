@@ -255,6 +255,10 @@ test("the PrometheusRule alerts on errors, stuck provisioning, provider errors a
       "CloudInstanceOperatorDown",
       "CloudInstanceReconcileErrorsHigh",
       "CloudInstancesStuckProvisioning",
+      "CloudInstancesStuckDeleting",
+      "CloudInstancesFailed",
+      "CloudInstancesDrifted",
+      "CloudInstanceReconcileHung",
       "CloudInstanceProviderErrorRateHigh",
       "CloudInstanceOperatorNoLeader",
     ],
@@ -265,7 +269,7 @@ test("the PrometheusRule alerts on errors, stuck provisioning, provider errors a
   exported.add("up");
   for (const r of rules) {
     assert.equal(r.labels.team, "platform");
-    assert.match(r.labels.severity, /^(warning|critical)$/);
+    assert.match(r.labels.severity, /^(info|warning|critical)$/);
     assert.ok(r.annotations.summary && r.annotations.description, `${r.alert} annotations`);
     assert.match(r.for, /^\d+[smh]$/);
     // Every series an alert reads is one the operator exports (a rename would silence the alert).
