@@ -10,63 +10,76 @@ import {
   type Simulator,
   type SimVm,
 } from "../common.ts";
+import { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, viewsFor, type VmRecord } from "./views.ts";
+
+export { M2S_IMAGES, M2S_PLANS, M2S_REGIONS };
 
 /**
- * m2s simulator, after ../shared/providers/m2s.txt. Choices where the document is silent:
- * - errors are `{"error": {"code", "message"}}` (the README's first accepted form);
- * - list items carry `tags` and `image` too (the real API returns full objects in lists);
- * - transitional statuses: provisioning, starting, stopping, rebooting, rebuilding, resizing,
- *   deleting; a resize with `reboot: false` on a running VM applies at once without a reboot;
- * - plans: starter < business < performance < enterprise; images and regions from the examples.
+ * m2s simulator, after ../shared/providers/m2s.txt.
+ *
+ * strict (only what the document shows; a choice wherever it is silent):
+ * - paths: `GET|POST /v1/instances`, `GET|PATCH|DELETE /v1/instances/:id`,
+ *   `POST /v1/instances/:id/{start,stop,poweroff,reboot,rebuild}`; anything else (path or
+ *   method) is 404, as for an unknown instance. Auth: `Authorization: Bearer <key>`, else 401.
+ * - list items carry exactly `id, name, status, plan, region, ip_address, created_at,
+ *   updated_at` (no tags, no image); `pagination {page, limit, total, total_pages}`; `limit`
+ *   defaults to 20 and is capped at 100 (a choice); `status` and `region` filter.
+ * - single reads carry exactly the document's fields (`id … tags, created_at`; no
+ *   `updated_at`), `metrics` only with `?include=metrics`; `memory`/`vcpu` follow the plan table
+ *   and `disk_size` doubles per plan from the example's 50 for business (a choice).
+ * - the create answer is 201 with the document's `data {id, name, status: provisioning, plan,
+ *   region, image, created_at}` and `message`; `ip_address` is null until the VM runs (a choice).
+ * - no error envelope is documented: errors are `{"message": "…"}` in French, the one key the
+ *   document's answers use beside `data`. 401 bad key, 404 unknown instance/path, 409 action in
+ *   the wrong state, 422 bad field, 429 + `Retry-After: 1` rate limit, 503 injected faults.
+ * - PATCH (plan, tags, backup_enabled, monitoring_enabled, reboot) answers 200 `{message}`,
+ *   actions 202 `{message}`, DELETE 204 with no body: the document shows no answer for them.
+ * - statuses: the documented `provisioning` -> `running` at create (transitionMs). The rest is
+ *   chosen in the same words: stop `stopping` -> `stopped`; start `starting` -> `running`;
+ *   poweroff `stopped` at once; reboot `rebooting` -> `running`; a plan change on a running VM
+ *   reboots it (the document says so) `rebooting` -> `running`, unless `"reboot": false`
+ *   (the plan is shown at once, no reboot); rebuild `provisioning` (a reinstall) -> the status
+ *   it had; DELETE removes the VM at once (nothing async is documented for it): 404 afterwards.
+ *   An action in a state it cannot start from is 409; a repeated DELETE of a gone VM is 404.
+ * - plans: the document's four; images and regions: the examples' plus two.
+ *
+ * default adds (what the driver was first written against and what public REST APIs of this
+ * kind do; the driver may use it but must not need it):
+ * - list items also carry `tags` and `image` (recorded by the simulator's first author as the
+ *   real API's full objects in lists; unverified against a live account);
+ * - single reads and the create answer also carry `updated_at` and `private_network`;
+ * - errors are `{"error": {"code", "message"}}` (the first envelope the shared README names);
+ * - PATCH and actions answer the VM in `data`; DELETE answers 202 `{data, message}` and shows
+ *   `deleting` for transitionMs before the VM is gone (a repeated DELETE does not restart it);
+ * - transitional statuses `resizing` (plan change with reboot) and `rebuilding` (rebuild), the
+ *   usual ones the shared README expects; a wrong method on a known path is 405.
  */
-export const M2S_PLANS = ["starter", "business", "performance", "enterprise"] as const;
-export const M2S_REGIONS = ["fr-par-1", "fr-par-2", "nl-ams-1"] as const;
-export const M2S_IMAGES = ["ubuntu-22.04", "ubuntu-24.04", "debian-12"] as const;
-
-interface VmRecord {
-  id: string;
-  name: string;
-  status: string;
-  plan: string;
-  region: string;
-  image: string;
-  ip_address: string;
-  ipv6_address: string;
-  tags: string[];
-  ssh_keys: string[];
-  backup_enabled: boolean;
-  monitoring_enabled: boolean;
-  private_network: string | null;
-  created_at: string;
-  updated_at: string;
-  timer?: NodeJS.Timeout | undefined;
-}
 
 export interface M2sSimulator extends Simulator {
   /** Change a VM behind the operator's back (drift tests). */
-  mutate(id: string, change: Partial<Pick<VmRecord, "status" | "plan" | "image" | "tags">>): void;
+  mutate(id: string, change: Partial<Pick<VmRecord, "status" | "plan" | "image" | "tags" | "name">>): void;
   /** Remove a VM behind the operator's back. */
   destroy(id: string): void;
 }
 
+const ACTIONS = new Set(["start", "stop", "poweroff", "reboot", "rebuild"]);
+
 export async function startM2sSimulator(
   opts: { faults?: Partial<FaultKnobs>; profile?: SimProfile; apiKey?: string } = {},
 ): Promise<M2sSimulator> {
+  const profile = opts.profile ?? "default";
+  const views = viewsFor(profile);
+  const transitions =
+    profile === "strict"
+      ? { resize: "rebooting", rebuild: "provisioning", deleting: undefined }
+      : { resize: "resizing", rebuild: "rebuilding", deleting: "deleting" };
   const apiKey = opts.apiKey ?? "m2s-sim-key-0123456789";
   const injector = new FaultInjector(opts.faults);
   const vms = new Map<string, VmRecord>();
   const counts = new Map<string, number>();
   let seq = 0;
+  const error = views.error;
 
-  const error = (
-    res: ServerResponse,
-    status: number,
-    code: string,
-    message: string,
-    headers: Record<string, string> = {},
-  ): void => {
-    sendJson(res, status, { error: { code, message } }, headers);
-  };
   const later = (vm: VmRecord, status: string, then?: () => void): void => {
     clearTimeout(vm.timer);
     vm.timer = setTimeout(() => {
@@ -76,18 +89,23 @@ export async function startM2sSimulator(
       then?.();
     }, injector.knobs.transitionMs);
   };
-  const view = (vm: VmRecord, metrics: boolean): Record<string, unknown> => {
-    const { timer: _t, ssh_keys: _k, ...rest } = vm;
-    const ip = vm.status === "provisioning" ? null : vm.ip_address;
-    return {
-      ...rest,
-      ip_address: ip,
-      disk_size: 25 * 2 ** M2S_PLANS.indexOf(vm.plan as (typeof M2S_PLANS)[number]),
-      ...(metrics
-        ? { metrics: { cpu_usage: 12.5, memory_usage: 40, disk_usage: 20, network_in: 0, network_out: 0 } }
-        : {}),
-    };
+  const remove = (vm: VmRecord): void => {
+    clearTimeout(vm.timer);
+    vms.delete(vm.id);
   };
+
+  /** Answers what is not a documented (method, path) pair; returns true when it did. */
+  function undocumented(res: ServerResponse, method: string, action: string | undefined): boolean {
+    const allowed = action === undefined ? ["GET", "PATCH", "DELETE"] : ["POST"];
+    if (action !== undefined && !ACTIONS.has(action)) {
+      error(res, 404, "not_found", "Ressource introuvable");
+      return true;
+    }
+    if (allowed.includes(method)) return false;
+    if (profile === "strict") error(res, 404, "not_found", "Ressource introuvable");
+    else error(res, 405, "method_not_allowed", "Méthode non autorisée");
+    return true;
+  }
 
   async function handle(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://sim");
@@ -122,44 +140,36 @@ export async function startM2sSimulator(
       }
     }
     await Promise.resolve();
-    if (path === "/v1/instances" && method === "GET") {
-      list(url, res);
-      return;
-    }
-    if (path === "/v1/instances" && method === "POST") {
-      create(json, res);
-      return;
-    }
-    const m = /^\/v1\/instances\/([^/]+)(?:\/(start|stop|poweroff|reboot|rebuild))?$/.exec(path);
-    if (!m?.[1]) {
-      error(res, 404, "not_found", "Ressource introuvable");
-      return;
-    }
-    const vm = vms.get(m[1]);
-    if (!vm || vm.status === "deleted") {
-      error(res, 404, "not_found", `Instance ${m[1]} introuvable`);
-      return;
-    }
+    route(method, path, url, json, res);
+  }
+
+  function route(
+    method: string,
+    path: string,
+    url: URL,
+    json: Record<string, unknown>,
+    res: ServerResponse,
+  ): void {
+    if (path === "/v1/instances" && method === "GET") return list(url, res);
+    if (path === "/v1/instances" && method === "POST") return create(json, res);
+    const m = /^\/v1\/instances\/([^/]+)(?:\/([^/]+))?$/.exec(path);
+    if (!m?.[1]) return error(res, 404, "not_found", "Ressource introuvable");
     const action = m[2];
-    if (!action && method === "GET") {
-      sendJson(res, 200, { data: view(vm, url.searchParams.get("include") === "metrics") });
+    if (undocumented(res, method, action)) return;
+    const vm = vms.get(m[1]);
+    if (!vm || vm.status === "deleted") return error(res, 404, "not_found", `Instance ${m[1]} introuvable`);
+    if (action !== undefined) return act(vm, action, json, res);
+    if (method === "GET") {
+      sendJson(res, 200, { data: views.one(vm, url.searchParams.get("include") === "metrics") });
       return;
     }
-    if (!action && method === "PATCH") {
-      patch(vm, json, res);
-      return;
+    if (method === "PATCH") return patch(vm, json, res);
+    if (transitions.deleting === undefined) remove(vm);
+    else if (vm.status !== transitions.deleting) {
+      vm.status = transitions.deleting;
+      later(vm, "deleted", () => remove(vm));
     }
-    if (!action && method === "DELETE") {
-      vm.status = "deleting";
-      later(vm, "deleted", () => vms.delete(vm.id));
-      sendJson(res, 202, { data: view(vm, false), message: "Suppression en cours" });
-      return;
-    }
-    if (action && method === "POST") {
-      act(vm, action, json, res);
-      return;
-    }
-    error(res, 405, "method_not_allowed", "Méthode non autorisée");
+    views.deleted(res, vm);
   }
 
   function list(url: URL, res: ServerResponse): void {
@@ -168,9 +178,9 @@ export async function startM2sSimulator(
     const status = url.searchParams.get("status");
     const region = url.searchParams.get("region");
     const all = [...vms.values()].filter(
-      (v) => (!status || v.status === status) && (!region || v.region === region),
+      (v) => v.status !== "deleted" && (!status || v.status === status) && (!region || v.region === region),
     );
-    const data = all.slice((page - 1) * limit, page * limit).map((v) => view(v, false));
+    const data = all.slice((page - 1) * limit, page * limit).map((v) => views.listItem(v));
     sendJson(res, 200, {
       data,
       pagination: { page, limit, total: all.length, total_pages: Math.max(1, Math.ceil(all.length / limit)) },
@@ -224,31 +234,31 @@ export async function startM2sSimulator(
     };
     vms.set(vm.id, vm);
     later(vm, "running");
+    injector.knobs.onCreated(vm.id);
     sendJson(res, 201, {
-      data: view(vm, false),
+      data: views.created(vm),
       message: "Instance en cours de création. Comptez 2-3 minutes.",
     });
   }
 
   function patch(vm: VmRecord, json: Record<string, unknown>, res: ServerResponse): void {
     if (!validate({ plan: json.plan }, res)) return;
-    if (json.tags !== undefined) {
-      if (!Array.isArray(json.tags)) return error(res, 422, "invalid_tags", "tags doit être une liste");
-      vm.tags = json.tags.map(String);
-    }
-    if (typeof json.backup_enabled === "boolean") vm.backup_enabled = json.backup_enabled;
-    if (typeof json.monitoring_enabled === "boolean") vm.monitoring_enabled = json.monitoring_enabled;
+    if (json.tags !== undefined && !Array.isArray(json.tags))
+      return error(res, 422, "invalid_tags", "tags doit être une liste");
     if (typeof json.plan === "string" && json.plan !== vm.plan) {
       if (!["running", "stopped"].includes(vm.status))
         return error(res, 409, "busy", `Instance ${vm.status}`);
       vm.plan = json.plan;
       if (vm.status === "running" && json.reboot !== false) {
-        vm.status = "resizing";
+        vm.status = transitions.resize;
         later(vm, "running");
       }
     }
+    if (Array.isArray(json.tags)) vm.tags = json.tags.map(String);
+    if (typeof json.backup_enabled === "boolean") vm.backup_enabled = json.backup_enabled;
+    if (typeof json.monitoring_enabled === "boolean") vm.monitoring_enabled = json.monitoring_enabled;
     vm.updated_at = new Date().toISOString();
-    sendJson(res, 200, { data: view(vm, false) });
+    views.patched(res, vm);
   }
 
   function act(vm: VmRecord, action: string, json: Record<string, unknown>, res: ServerResponse): void {
@@ -285,18 +295,19 @@ export async function startM2sSimulator(
         if (!validate({ image: json.image }, res)) return;
         const after = vm.status;
         vm.image = json.image;
-        vm.status = "rebuilding";
+        vm.status = transitions.rebuild;
         later(vm, after);
         break;
       }
     }
-    sendJson(res, 202, { data: view(vm, false) });
+    vm.updated_at = new Date().toISOString();
+    views.accepted(res, vm, action);
   }
 
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "m2s",
-    profile: opts.profile ?? "default",
+    profile,
     url: `${server.url}/v1`,
     credentials: { apiKey },
     faults: injector.knobs,
@@ -319,8 +330,7 @@ export async function startM2sSimulator(
     },
     destroy(id) {
       const vm = vms.get(id);
-      clearTimeout(vm?.timer);
-      vms.delete(id);
+      if (vm) remove(vm);
     },
     async close() {
       for (const v of vms.values()) clearTimeout(v.timer);
