@@ -2,8 +2,9 @@
  * Finding the VM of one CloudInstance from what the m2s document gives. List items carry
  * `id, name, status, plan, region, ip_address, created_at, updated_at` and no tags; tags are in
  * the single-instance read only. So the VM name carries a mark derived from the owner UID, the
- * list narrows to the VMs whose name has it, and a single read of each confirms the owner tag:
- * one paginated list plus one read per candidate, never a read per VM of the account.
+ * list narrows to the VMs whose name has it (or is the older mark-less name, or our name cut
+ * short by a provider limit), and a single read of each confirms the owner tag: one paginated
+ * list plus one read per candidate, never a read per VM of the account.
  */
 import { createHash } from "node:crypto";
 import type { DesiredMachine } from "../driver.ts";
@@ -17,6 +18,8 @@ const NAME_MAX = 63;
 const PAGE_SIZE = 100;
 /** 20,000 VMs in one region: past that the lookup fails rather than answer from a partial list. */
 const MAX_PAGES = 200;
+/** A listed name this long that starts our name is ours cut by a provider limit, mark and all. */
+const MIN_CUT_NAME = 16;
 
 type Naming = Pick<DesiredMachine<unknown>, "namespace" | "name" | "ownerUID">;
 
@@ -68,6 +71,7 @@ export async function findOwned(
   const tag = OWNER_TAG_PREFIX + ownerUID;
   const mark = ownerMark(ownerUID);
   const legacy = legacyName({ ...desired, ownerUID });
+  const ours = vmName({ ...desired, ownerUID }).toLowerCase();
   const owned: M2sInstance[] = [];
   const candidates: string[] = [];
   for await (const vm of listAll(api, desired.region)) {
@@ -78,15 +82,16 @@ export async function findOwned(
       continue;
     }
     const name = (vm.name ?? "").toLowerCase();
-    if (name.includes(mark) || name === legacy) candidates.push(vm.id);
+    const cut = name.length >= MIN_CUT_NAME && ours.startsWith(name);
+    if (name.includes(mark) || name === legacy || cut) candidates.push(vm.id);
   }
   for (const id of candidates) {
     const vm = await api.get(id);
     if (vm === undefined || vm.status === "deleted") continue;
     // A read without any tags field cannot confirm; the UID-derived mark in its name then does
     // (adopting our own VM beats creating a second one).
-    const ours = vm.tags?.includes(tag) ?? (vm.name ?? "").toLowerCase().includes(mark);
-    if (ours) owned.push(vm);
+    const confirmed = vm.tags?.includes(tag) ?? (vm.name ?? "").toLowerCase().includes(mark);
+    if (confirmed) owned.push(vm);
   }
   return owned;
 }

@@ -102,13 +102,19 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     assert.deepEqual(await driver().findByOwner("uid-nobody", desired({ ownerUID: "uid-nobody" })), []);
   });
 
-  test("a VM named before the mark existed is still found by its owner tag (upgrade)", async () => {
+  test("a VM named before the mark existed, or whose name the provider cut, is still found by its tag", async () => {
     const owner = "uid-legacy";
     const id = await rawCreate("ns-old", [`${OWNER_TAG_PREFIX}${owner}`]);
     const found = await driver().findByOwner(owner, desired({ ownerUID: owner, name: "old" }));
     assert.deepEqual(
       found.map((m) => m.id),
       [id],
+    );
+    const long = desired({ ownerUID: "uid-cut", name: "a-rather-long-instance-name" });
+    const cut = await rawCreate(vmName(long).slice(0, 20), [`${OWNER_TAG_PREFIX}uid-cut`]);
+    assert.deepEqual(
+      (await driver().findByOwner("uid-cut", long)).map((m) => m.id),
+      [cut],
     );
   });
 
