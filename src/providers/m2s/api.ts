@@ -1,8 +1,15 @@
 import { z } from "zod";
 import type { HttpClient, HttpRequest, HttpResponse } from "../http/client.ts";
-import { NotFoundError, QuotaOrBillingError, TransientError } from "../errors.ts";
+import { InvalidRequestError, QuotaOrBillingError, TransientError } from "../errors.ts";
 import { errorForStatus, parseAnswer } from "../http/answer.ts";
 
+/**
+ * The form of the document's instance ids ("i-abc123", "i-xyz789"), a little wider after the
+ * prefix. Only such an id goes into a URL: an id from an annotation cannot reach another path.
+ */
+export const M2S_INSTANCE_ID = /^i-[A-Za-z0-9_-]{1,64}$/;
+
+/** Every field is optional but id and status: list items and single reads show different sets. */
 export const M2sInstanceSchema = z.looseObject({
   id: z.string(),
   name: z.string().optional(),
@@ -29,11 +36,14 @@ const PageSchema = z.looseObject({
   data: z.array(M2sInstanceSchema),
   pagination: z.looseObject({ page: z.number(), total_pages: z.number() }).optional(),
 });
+export type M2sPage = z.infer<typeof PageSchema>;
+/** Answers the document does not show (PATCH, actions, DELETE): whatever they hold is ignored. */
+const AnyAnswer = z.unknown();
 
 /** The provider's own words from any of the error shapes m2s is known to use. */
 function providerMessage(res: HttpResponse): { message: string; code: string | undefined } {
   const body = res.json();
-  const fallback = res.text.trim().slice(0, 300) || `HTTP ${res.status}`;
+  const fallback = res.text.trim().slice(0, 300) || `HTTP ${String(res.status)}`;
   if (typeof body !== "object" || body === null) return { message: fallback, code: undefined };
   const { error, message } = body as { error?: unknown; message?: unknown };
   if (typeof error === "object" && error !== null) {
@@ -48,17 +58,33 @@ function providerMessage(res: HttpResponse): { message: string; code: string | u
   return { message: fallback, code: undefined };
 }
 
-/** Thin typed client of the m2s REST API: one method per documented call. */
+/**
+ * Thin typed client of the m2s REST API: one method per documented call. A 404 is "absent"
+ * only where the document's calls address one instance by id (read, delete); anywhere else it
+ * is an error, since it can only mean a wrong endpoint or a vanished instance under a write.
+ */
 export class M2sApi {
   readonly #http: HttpClient;
   constructor(http: HttpClient) {
     this.#http = http;
   }
 
-  /** undefined on 404; the parsed body otherwise. */
-  async #call<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<T | undefined> {
+  /** The URL path of one instance (and action), refusing any id that is not of the m2s form. */
+  #instancePath(id: string, operation: string, action?: string): string {
+    if (!M2S_INSTANCE_ID.test(id)) {
+      const shown = this.#http.redactor.text(JSON.stringify(id.slice(0, 80)));
+      throw new InvalidRequestError(
+        `m2s ${operation}: ${shown} is not an m2s instance id (i- followed by letters, digits, - or _); nothing was sent`,
+        { provider: "m2s", operation, reason: "InvalidInstanceID" },
+      );
+    }
+    return `/instances/${encodeURIComponent(id)}${action === undefined ? "" : `/${action}`}`;
+  }
+
+  /** The parsed body, or undefined on a 404 when `absentOn404`. */
+  async #call<T>(req: HttpRequest, schema: z.ZodType<T>, absentOn404: boolean): Promise<T | undefined> {
     const res = await this.#http.request(req);
-    if (res.status === 404) return undefined;
+    if (res.status === 404 && absentOn404) return undefined;
     if (res.status >= 400) throw this.#error(req.operation, res);
     return parseAnswer(schema, res.json(), {
       provider: "m2s",
@@ -76,23 +102,22 @@ export class M2sApi {
     return errorForStatus(res, message, details);
   }
 
-  async list(page: number, limit: number, region: string | undefined): Promise<z.infer<typeof PageSchema>> {
+  /** One page of `GET /instances`; a 404 here means the endpoint is not an m2s API. */
+  async list(page: number, limit: number, region: string | undefined): Promise<M2sPage> {
     const out = await this.#call(
       { method: "GET", path: "/instances", query: { page, limit, region }, operation: "list" },
       PageSchema,
+      false,
     );
-    return out ?? { data: [] };
+    if (out === undefined) throw new TransientError("m2s list: empty answer", { provider: "m2s" });
+    return out;
   }
 
   async get(id: string): Promise<M2sInstance | undefined> {
     const out = await this.#call(
-      {
-        method: "GET",
-        path: `/instances/${encodeURIComponent(id)}`,
-        query: { include: "metrics" },
-        operation: "get",
-      },
+      { method: "GET", path: this.#instancePath(id, "get"), query: { include: "metrics" }, operation: "get" },
       OneSchema,
+      true,
     );
     return out?.data;
   }
@@ -101,6 +126,7 @@ export class M2sApi {
     const out = await this.#call(
       { method: "POST", path: "/instances", json: body, operation: "create" },
       OneSchema,
+      false,
     );
     if (!out) throw new TransientError("m2s create: empty answer", { provider: "m2s", operation: "create" });
     return out.data;
@@ -108,18 +134,11 @@ export class M2sApi {
 
   async patch(id: string, body: Record<string, unknown>, operation: string): Promise<void> {
     // PATCH of absolute values is safe to repeat.
-    const found = await this.#call(
-      {
-        method: "PATCH",
-        path: `/instances/${encodeURIComponent(id)}`,
-        json: body,
-        operation,
-        idempotent: true,
-      },
-      OneSchema,
+    await this.#call(
+      { method: "PATCH", path: this.#instancePath(id, operation), json: body, operation, idempotent: true },
+      AnyAnswer,
+      false,
     );
-    if (found === undefined)
-      throw new NotFoundError(`m2s ${operation}: instance ${id} not found`, { provider: "m2s", operation });
   }
 
   async action(
@@ -127,29 +146,27 @@ export class M2sApi {
     action: "start" | "stop" | "poweroff" | "reboot" | "rebuild",
     body?: Record<string, unknown>,
   ): Promise<void> {
-    const found = await this.#call(
+    await this.#call(
       {
         method: "POST",
-        path: `/instances/${encodeURIComponent(id)}/${action}`,
+        path: this.#instancePath(id, action, action),
         ...(body ? { json: body } : {}),
         operation: action,
         // Power actions converge on a state; repeating one is harmless.
         idempotent: action !== "rebuild",
       },
-      z.unknown().transform(() => true),
+      AnyAnswer,
+      false,
     );
-    if (found === undefined)
-      throw new NotFoundError(`m2s ${action}: instance ${id} not found`, {
-        provider: "m2s",
-        operation: action,
-      });
   }
 
-  /** Resolves when deleted or already gone. */
-  async delete(id: string): Promise<void> {
-    await this.#call(
-      { method: "DELETE", path: `/instances/${encodeURIComponent(id)}`, operation: "delete" },
-      z.unknown(),
+  /** true when the API accepted the deletion, false when it answered 404 (nothing to delete). */
+  async delete(id: string): Promise<boolean> {
+    const accepted = await this.#call(
+      { method: "DELETE", path: this.#instancePath(id, "delete"), operation: "delete" },
+      AnyAnswer.transform(() => true),
+      true,
     );
+    return accepted === true;
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Logger } from "pino";
 import { z } from "zod";
 import type {
   Capability,
@@ -10,14 +11,15 @@ import type {
   ObservedMachine,
   StateTable,
 } from "../driver.ts";
-import { InvalidRequestError } from "../errors.ts";
+import { InvalidRequestError, NotFoundError, TransientError } from "../errors.ts";
 import { M2sApi, type M2sInstance } from "./api.ts";
+import { findOwned, ownerMark, OWNER_TAG_PREFIX, vmName } from "./owner.ts";
+
+export { OWNER_TAG_PREFIX, ownerMark, vmName };
 
 export const M2S_DEFAULT_ENDPOINT = "https://api.m2s.cloud/v1";
 /** The documented plans, smallest first. */
 export const M2S_PLANS = ["starter", "business", "performance", "enterprise"];
-/** Tag prefix that marks a VM as owned by one CloudInstance (UID after the colon). */
-export const OWNER_TAG_PREFIX = "cio-owner:";
 
 export const M2sOptionsSchema = z
   .object({
@@ -30,7 +32,11 @@ export const M2sOptionsSchema = z
   .strict();
 export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
 
-const PHASES: StateTable = {
+/**
+ * The document names `provisioning` and `running` only; the rest are the usual words (the
+ * simulator's strict profile picks from them, see test/sim/m2s).
+ */
+const STATES: StateTable = {
   provisioning: { phase: "Provisioning", transitional: true },
   running: { phase: "Running", transitional: false },
   starting: { phase: "Running", transitional: true },
@@ -44,11 +50,24 @@ const PHASES: StateTable = {
   failed: { phase: "Failed", transitional: false },
 };
 
+/**
+ * A status the driver does not know is waited on (transitional: poll, never act on a guess),
+ * but under a steady phase, so that a deletion still sends its DELETE: the reconciler holds a
+ * deletion only behind Provisioning/Stopping/Deleting, and an unknown word could last forever.
+ */
+function mapStatus(status: string): StateTable[string] {
+  return (
+    STATES[status] ?? {
+      phase: "Running",
+      transitional: true,
+      message: `m2s reports status "${status.slice(0, 40)}", which the driver does not know; waiting for a known one`,
+    }
+  );
+}
+
 export function observe(vm: M2sInstance): ObservedMachine {
-  // An undocumented status is treated as transitional: poll, never act on a guess.
-  const mapped = PHASES[vm.status] ?? { phase: "Provisioning", transitional: true };
-  const tags = vm.tags ?? [];
-  const owner = tags.find((t) => t.startsWith(OWNER_TAG_PREFIX))?.slice(OWNER_TAG_PREFIX.length);
+  const mapped = mapStatus(vm.status);
+  const owner = vm.tags?.find((t) => t.startsWith(OWNER_TAG_PREFIX))?.slice(OWNER_TAG_PREFIX.length);
   const usage = vm.metrics
     ? {
         ...(vm.metrics.cpu_usage === undefined ? {} : { cpuPercent: vm.metrics.cpu_usage }),
@@ -61,12 +80,14 @@ export function observe(vm: M2sInstance): ObservedMachine {
     providerStatus: vm.status,
     phase: mapped.phase,
     transitional: mapped.transitional,
+    ...(mapped.message === undefined ? {} : { message: mapped.message }),
     ...(owner === undefined ? {} : { ownerUID: owner }),
     ...(vm.name === undefined ? {} : { name: vm.name }),
     ...(vm.region === undefined ? {} : { region: vm.region }),
     ...(vm.plan === undefined ? {} : { plan: vm.plan }),
     ...(vm.image === undefined ? {} : { image: vm.image }),
-    tags: tags.filter((t) => !t.startsWith(OWNER_TAG_PREFIX)),
+    // No tags field (a list item, a create answer) is "unknown", not "no tags": nothing to fix.
+    ...(vm.tags === undefined ? {} : { tags: vm.tags.filter((t) => !t.startsWith(OWNER_TAG_PREFIX)) }),
     addresses: {
       public: [vm.ip_address, vm.ipv6_address].filter((a): a is string => typeof a === "string" && a !== ""),
       private: typeof vm.private_ip === "string" ? [vm.private_ip] : [],
@@ -90,9 +111,11 @@ class M2sDriver implements Driver<M2sOptions> {
   readonly provider = "m2s" as const;
   readonly capabilities = CAPABILITIES;
   readonly #api: M2sApi;
+  readonly #logger: Logger;
 
-  constructor(api: M2sApi) {
+  constructor(api: M2sApi, logger: Logger) {
     this.#api = api;
+    this.#logger = logger;
   }
 
   // async so a refusal is a rejected promise, like every other driver call.
@@ -112,8 +135,9 @@ class M2sDriver implements Driver<M2sOptions> {
 
   async create(desired: DesiredMachine<M2sOptions>): Promise<{ id: string; observed: ObservedMachine }> {
     const o = desired.options;
+    const name = vmName(desired);
     const vm = await this.#api.create({
-      name: `${desired.namespace}-${desired.name}`.slice(0, 63),
+      name,
       plan: desired.plan,
       region: desired.region,
       image: desired.image,
@@ -123,26 +147,44 @@ class M2sDriver implements Driver<M2sOptions> {
       ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
       tags: [...desired.tags, OWNER_TAG_PREFIX + desired.ownerUID],
     });
+    if (vm.name !== undefined && !vm.name.toLowerCase().includes(ownerMark(desired.ownerUID))) {
+      // The lookup after a crash finds VMs by this mark; say so where an operator will look.
+      this.#logger.warn(
+        { provider: "m2s", id: vm.id, sent: name, kept: vm.name.slice(0, 100) },
+        "m2s changed the VM name: a restart between create and status write would not find this VM by name",
+      );
+    }
     return { id: vm.id, observed: observe(vm) };
   }
 
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
     const vm = await this.#api.get(ref.id);
-    return vm === undefined || vm.status === "deleted" ? undefined : observe(vm);
+    if (vm === undefined) {
+      await this.#confirmApi(ref.id);
+      return undefined;
+    }
+    return vm.status === "deleted" ? undefined : observe(vm);
+  }
+
+  /**
+   * A 404 on one instance is taken as "gone" (the reconciler then recreates it, or lets the
+   * finalizer go) only once the list answers like m2s: a wrong endpoint 404s everything.
+   */
+  async #confirmApi(id: string): Promise<void> {
+    try {
+      await this.#api.list(1, 1, undefined);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      throw new TransientError(
+        `m2s: the endpoint answers 404 for instance ${id} and for the instance list too; check spec.provider.endpoint`,
+        { provider: "m2s", operation: "get", cause: err },
+      );
+    }
   }
 
   async findByOwner(ownerUID: string, desired: DesiredMachine<M2sOptions>): Promise<ObservedMachine[]> {
-    const found: ObservedMachine[] = [];
-    for (let page = 1; ; page++) {
-      const res = await this.#api.list(page, 100, desired.region);
-      for (const vm of res.data) {
-        if (vm.status === "deleted") continue;
-        if (vm.tags?.includes(OWNER_TAG_PREFIX + ownerUID)) found.push(observe(vm));
-      }
-      const pages = res.pagination?.total_pages ?? 1;
-      if (page >= pages || res.data.length === 0) break;
-    }
-    return found;
+    const owned = await findOwned(this.#api, ownerUID, desired);
+    return owned.map(observe);
   }
 
   start(ref: MachineRef): Promise<void> {
@@ -163,8 +205,8 @@ class M2sDriver implements Driver<M2sOptions> {
   setTags(ref: MachineRef, tags: readonly string[], ownerUID: string): Promise<void> {
     return this.#api.patch(ref.id, { tags: [...tags, OWNER_TAG_PREFIX + ownerUID] }, "tags");
   }
-  delete(ref: MachineRef): Promise<void> {
-    return this.#api.delete(ref.id);
+  async delete(ref: MachineRef): Promise<void> {
+    if (!(await this.#api.delete(ref.id))) await this.#confirmApi(ref.id);
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -185,6 +227,6 @@ export const factory: DriverFactory<M2sOptions> = {
       secrets: [apiKey],
       defaultHeaders: { authorization: `Bearer ${apiKey}` },
     });
-    return new M2sDriver(new M2sApi(http));
+    return new M2sDriver(new M2sApi(http), ctx.logger);
   },
 };
