@@ -127,6 +127,14 @@ export async function killsAndFaults(opts: {
       await sleep(100);
     }
     for (const [name, sim] of world.sims) report.vmsLeft[name] = sim.vms().length;
+  } catch (err) {
+    // The caller never gets the world to close: a failed run must not leave it (and its
+    // operator and servers) holding the test file open until its timeout.
+    stopping = true;
+    await Promise.all([killer, watchChaos, sampler]);
+    await operator.stop();
+    await world.close();
+    throw err;
   } finally {
     stopping = true;
     await Promise.all([killer, watchChaos, sampler]);

@@ -10,6 +10,7 @@ import {
 import { cond, ready } from "./harness.ts";
 import { EventResource, SecretResource } from "../../src/kube/resources.ts";
 import { credentialsSecret } from "../sim/all.ts";
+import { vmName } from "../../src/providers/m2s/index.ts";
 import { ANNOTATION_EXTERNAL_ID, ANNOTATION_PAUSED, type CloudInstance } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 
@@ -217,7 +218,7 @@ describe("CloudInstance lifecycle on m2s, end to end over HTTP", () => {
       method: "POST",
       headers: { authorization: `Bearer ${w.m2s.credentials.apiKey!}`, "content-type": "application/json" },
       body: JSON.stringify({
-        name: "crash",
+        name: vmName({ namespace: "e2e", name: "crash", ownerUID: o.metadata.uid! }),
         plan: "business",
         region: "fr-par-1",
         image: "ubuntu-22.04",

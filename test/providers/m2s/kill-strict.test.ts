@@ -29,7 +29,7 @@ test("m2s strict: SIGKILL between the provider's create and the status write lea
   const world = await startChaosWorld({ profile: "strict", namespace: "kill-m2s" });
   const sim = world.sims.get("m2s");
   assert.ok(sim);
-  let operator: OperatorProcess = world.startOperator();
+  let operator: OperatorProcess = await world.startOperator();
   let kills = 0;
   let done = false;
   let maxPerOwner = 0;
@@ -44,8 +44,8 @@ test("m2s strict: SIGKILL between the provider's create and the status write lea
     const dead = operator;
     killed.add(dead);
     dead.kill("SIGKILL");
-    void dead.exited.then(() => {
-      if (!done) operator = world.startOperator();
+    void dead.exited.then(async () => {
+      if (!done) operator = await world.startOperator();
     });
   };
   const sampler = (async () => {
