@@ -178,9 +178,14 @@ export function isUnknownRoute(err: unknown): boolean {
   return err instanceof InvalidRequestError && err.reason === UNKNOWN_ROUTE;
 }
 
-/** 10999 without the ORM's "no row found": the document's only answer for a failed read, whatever the cause. */
+/**
+ * A failed read that does not say whether the thing exists: the document's 10999 (its only
+ * answer for a failed read, whatever the cause), a 5xx, a timeout, a body that is not one
+ * envelope (jupiter's source writes a second envelope after some errors). Worth settling with
+ * another documented read before retrying blindly.
+ */
 export function isAmbiguous(err: unknown): boolean {
-  return err instanceof TransientError && err.providerCode === "10999";
+  return err instanceof TransientError;
 }
 
 /** A path with its ids replaced, for a message that names a route, not a tenant's resource. */

@@ -156,9 +156,10 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
 
   /**
    * The instance, or undefined once it is gone. The document's only failed read is 10999
-   * "get one instance err", for an instance that does not exist as for a service failure; it
-   * is settled with the list of every instance not deleted: absent there, the instance is
-   * gone; present, it is observed from the list; when the list fails too, the read failed.
+   * "get one instance err", for an instance that does not exist as for a service failure; a
+   * failed read is settled with the list of every instance not deleted: absent there, the
+   * instance is gone; present, it is observed from the list; when the list fails too, the
+   * read failed (retried later), so an outage never reads as "gone".
    */
   async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
     const path = `/v1/instance/${instanceSegment(ref.id, "get")}`;

@@ -72,10 +72,15 @@ export class RemoteTemplates {
       if (!isAmbiguous(err)) throw err;
       const still = await this.get(id);
       if (still === undefined) return;
+      const refusal = err as TransientError;
       throw new TransientError(
-        `multicloud deleteTemplate: template ${id} still exists and was not deleted (${(err as TransientError).message}); ` +
-          `jupiter refuses while instances made from it are not deleted`,
-        { provider: "multicloud", operation: "deleteTemplate", providerCode: "10999" },
+        `multicloud deleteTemplate: template ${id} still exists (${refusal.message}); ` +
+          `jupiter refuses to delete a template while instances made from it are not deleted`,
+        {
+          provider: "multicloud",
+          operation: "deleteTemplate",
+          ...(refusal.providerCode === undefined ? {} : { providerCode: refusal.providerCode }),
+        },
       );
     }
   }
