@@ -54,8 +54,8 @@ export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES }
  * - Served: the template paths, `GET /v1/instance/:id`, start, status (GET and POST), delete,
  *   the catalogues (provider, regions, zones, type, image, charge, disk_category), list,
  *   cluster/:id, both log reads and cluster/number. The other documented paths (create by
- *   IP, ssh keys, VPC/subnet/security group, physical devices, OpenStack) are unknown paths:
- *   the driver never calls them.
+ *   IP, ssh keys, VPC/subnet/security group, physical devices, OpenStack, cluster/oldnumber)
+ *   are unknown paths: the driver never calls them.
  *
  * strict: only what the document shows:
  * - missing rows answer the document's own texts: `GET /v1/instance/:id` "get one instance
