@@ -4,15 +4,15 @@ import { errorForStatus, parseAnswer } from "../http/answer.ts";
 import {
   InvalidRequestError,
   NotFoundError,
+  ProviderError,
   TransientError,
   UnauthorizedError,
-  type ProviderError,
 } from "../errors.ts";
 
 /** jupiter's answer to every call. */
 const EnvelopeSchema = z.looseObject({
   code: z.number(),
-  msg: z.string().nullable().optional(),
+  msg: z.unknown().optional(),
   content: z.unknown(),
   ext: z.unknown().optional(),
 });
@@ -35,31 +35,62 @@ export const InstanceSchema = z.looseObject({
   InstanceType: z.string().optional(),
   ImageId: z.string().optional(),
   RegionId: z.string().optional(),
+  Cpu: z.number().optional(),
+  Ram: z.number().optional(),
   PrivateIpAddress: z.string().optional(),
   PublicIpAddress: z.string().optional(),
   CreateTime: z.string().optional(),
   Cluster: z
     .looseObject({ Id: z.number(), Name: z.string(), Zone: ZoneSchema.nullable().optional() })
+    .nullable()
     .optional(),
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 
-export const StatusRowSchema = z.looseObject({
-  instance_id: z.string(),
-  status: z.number(),
-  ip_address: z.string().optional(),
-});
+/** Reason of the error for a path the endpoint does not route (a 404 without jupiter's envelope). */
+export const UNKNOWN_ROUTE = "UnknownRoute";
+
+/**
+ * Instance ids come from the backend cloud ("i-2ze1v31lnkfgubznmmtz", an OpenStack UUID …).
+ * Nothing that could address another resource passes: no "/", no "%", and no "," — jupiter's
+ * source splits `:instanceIds` on commas, so "a,b" would delete two instances.
+ */
+const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const CLUSTER_ID = /^[0-9]{1,18}$/;
+
+function refuseId(kind: string, id: string, operation: string): InvalidRequestError {
+  return new InvalidRequestError(
+    `multicloud ${operation}: ${JSON.stringify(id.slice(0, 80))} is not a valid ${kind} id`,
+    { provider: "multicloud", operation, reason: "InvalidID" },
+  );
+}
+
+/** The instance id, path-escaped, after checking its format (nothing is sent otherwise). */
+export function instanceSegment(id: string, operation: string): string {
+  if (!INSTANCE_ID.test(id)) throw refuseId("instance", id, operation);
+  return encodeURIComponent(id);
+}
+
+/** A remote template id (an integer), after checking its format. */
+export function clusterSegment(id: string, operation: string): string {
+  if (!CLUSTER_ID.test(id)) throw refuseId("template", id, operation);
+  return id;
+}
 
 /** A route the document and the source code spell differently. */
 export interface RouteChoice {
   readonly spellings: readonly { method: "GET" | "POST"; path: (arg: string) => string }[];
-  /** Index of the spelling that answered last; remembered per driver. */
+  /**
+   * Index of the spelling that answered last. A property of the endpoint (the driver is
+   * per endpoint and account), never of one object.
+   */
   working: number;
 }
 
 /**
  * Thin client of the jupiter API: reads the envelope's `code` whatever the HTTP status says
- * (the document shows only bodies) and maps the codes onto typed errors.
+ * (the document shows only bodies) and maps the codes onto typed errors. Every provider text
+ * it puts in an error goes through the HTTP client's redactor.
  */
 export class MulticloudApi {
   readonly #http: HttpClient;
@@ -73,24 +104,36 @@ export class MulticloudApi {
     const where = { provider: "multicloud", operation: req.operation, httpStatus: res.status };
     const envelope = EnvelopeSchema.safeParse(raw);
     if (!envelope.success) {
-      // No envelope: a proxy, a router 404 or an auth layer answered, not jupiter.
+      // No envelope: a router, a proxy or an auth layer answered, not jupiter.
       const text = this.#http.redactor.text(res.text.trim().slice(0, 200) || `HTTP ${String(res.status)}`);
+      if (res.status === 404)
+        throw new InvalidRequestError(
+          `multicloud ${req.operation}: the endpoint has no ${req.method} ${routeOf(req.path)} (HTTP 404: ${text}); check spec.provider.endpoint`,
+          { ...where, reason: UNKNOWN_ROUTE },
+        );
       if (res.status >= 400) throw errorForStatus(res, `multicloud ${req.operation}: ${text}`, where);
       return parseAnswer(schema, raw, where);
     }
     const { code, msg, content } = envelope.data;
-    if (code === 0) return parseAnswer(schema, content, where);
-    throw this.#error(code, msg ?? "", req.operation, res);
+    const text = typeof msg === "string" ? msg : msg == null ? "" : JSON.stringify(msg);
+    // code 0 with a message and no content is a failure (the log reads' documented error,
+    // the source's "over credit limit"): never read it as an empty success.
+    if (code === 0 && (text === "" || content !== null)) return parseAnswer(schema, content, where);
+    throw this.#error(code, text, req.operation, res);
   }
 
   #error(code: number, msg: string, operation: string, res: HttpResponse): ProviderError {
-    const message = `multicloud ${operation}: ${this.#http.redactor.text(msg)} (code ${String(code)})`;
+    const message = `multicloud ${operation}: ${this.#http.redactor.text(msg.slice(0, 300))} (code ${String(code)})`;
     const details = { provider: "multicloud", operation, httpStatus: res.status, providerCode: String(code) };
     if (res.status === 401 || res.status === 403) return new UnauthorizedError(message, details);
     if (res.status === 429) return errorForStatus(res, message, details);
     switch (code) {
+      case 0:
+        return res.status >= 400 && res.status < 500
+          ? new InvalidRequestError(message, { ...details, reason: "Refused" })
+          : new TransientError(message, details);
       case 10999:
-        // The ORM's words for a missing row; anything else is the service failing.
+        // The ORM's words for a missing row; any other text may be the service failing.
         return /no row found/i.test(msg)
           ? new NotFoundError(message, details)
           : new TransientError(message, details);
@@ -106,16 +149,10 @@ export class MulticloudApi {
   }
 
   /**
-   * Calls the spelling that worked last; on a router 404 (no envelope) tries the next one and
-   * remembers it. An envelope 404 is a real answer and is not retried elsewhere.
+   * Calls the spelling that worked last; when the endpoint does not route it (a 404 without
+   * an envelope) tries the other and remembers it. An envelope answer is never retried elsewhere.
    */
-  async routed<T>(
-    route: RouteChoice,
-    arg: string,
-    operation: string,
-    schema: z.ZodType<T>,
-    extra: Partial<HttpRequest> = {},
-  ): Promise<T> {
+  async routed<T>(route: RouteChoice, arg: string, operation: string, schema: z.ZodType<T>): Promise<T> {
     let last: unknown;
     for (let n = 0; n < route.spellings.length; n++) {
       const index = (route.working + n) % route.spellings.length;
@@ -123,16 +160,35 @@ export class MulticloudApi {
       if (!spelling) continue;
       try {
         const out = await this.call(
-          { ...extra, method: spelling.method, path: spelling.path(arg), operation, idempotent: true },
+          { method: spelling.method, path: spelling.path(arg), operation, idempotent: true },
           schema,
         );
         route.working = index;
         return out;
       } catch (err) {
-        if (!(err instanceof NotFoundError) || err.providerCode !== undefined) throw err;
+        if (!isUnknownRoute(err)) throw err;
         last = err;
       }
     }
     throw last instanceof Error ? last : new TransientError(`multicloud ${operation}: no route answered`);
   }
+}
+
+export function isUnknownRoute(err: unknown): boolean {
+  return err instanceof InvalidRequestError && err.reason === UNKNOWN_ROUTE;
+}
+
+/**
+ * A failed read that does not say whether the thing exists: the document's 10999 (its only
+ * answer for a failed read, whatever the cause), a 5xx, a timeout, a body that is not one
+ * envelope (jupiter's source writes a second envelope after some errors). Worth settling with
+ * another documented read before retrying blindly.
+ */
+export function isAmbiguous(err: unknown): boolean {
+  return err instanceof TransientError;
+}
+
+/** A path with its ids replaced, for a message that names a route, not a tenant's resource. */
+function routeOf(path: string): string {
+  return path.replace(/\/[^/]*[0-9][^/]*(?=\/|$)/g, "/:id");
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Logger } from "pino";
 import { z } from "zod";
 import type {
   Capability,
@@ -12,53 +13,27 @@ import type {
   ObservedMachine,
   ObservedPhase,
 } from "../driver.ts";
-import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
-import { TtlCache } from "../ttl-cache.ts";
+import { NotFoundError, ProviderError, TransientError, UnsupportedError } from "../errors.ts";
 import {
-  ClusterSchema,
+  clusterSegment,
   InstanceSchema,
+  instanceSegment,
+  isAmbiguous,
   MulticloudApi,
-  StatusRowSchema,
-  type Cluster,
   type Instance,
   type RouteChoice,
 } from "./api.ts";
+import { Catalogue, catalogueName, refuse } from "./catalogue.ts";
+import { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
+import { correlationId, NAME_PREFIX, Ownership, PRIVATE_TEMPLATE, privateTemplateName } from "./ownership.ts";
+import { DELETED, RemoteTemplates } from "./templates.ts";
+
+export { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
+export { correlationId } from "./ownership.ts";
 
 export const MULTICLOUD_DEFAULT_ENDPOINT = "http://jupiter.example.internal";
-/** Names of the remote templates the operator owns: `cio-<kubernetes uid>[-<spec digest>]`. */
-const NAME_PREFIX = "cio-";
-/** X-CORRELATION-ID of every expand/delete for one CloudInstance. */
-export const correlationId = (ownerUID: string): string => `${NAME_PREFIX}${ownerUID}`;
 
-export const MulticloudOptionsSchema = z
-  .object({
-    cloud: z.string().min(1).describe("Backend cloud of the multi-cloud service: aliyun, aws, openstack …"),
-    zone: z.string().min(1).optional().describe("ZoneName; the region's first zone when unset"),
-    systemDiskCategory: z.string().min(1).default("cloud_efficiency"),
-    dataDiskCategory: z.string().min(1).default("cloud_efficiency"),
-    dataDiskSize: z.number().int().min(0).default(100),
-    dataDiskNum: z.number().int().min(1).max(4).default(1).describe("1 to 4, the service's own limit"),
-    keyName: z.string().optional(),
-    network: z
-      .object({
-        vpcId: z.string().default(""),
-        subnetId: z.string().default(""),
-        securityGroup: z.string().default(""),
-        internetChargeType: z.string().default("PayByBandwidth"),
-        internetMaxBandwidthOut: z.number().int().min(0).default(5),
-      })
-      .strict()
-      .default({
-        vpcId: "",
-        subnetId: "",
-        securityGroup: "",
-        internetChargeType: "PayByBandwidth",
-        internetMaxBandwidthOut: 5,
-      }),
-  })
-  .strict();
-export type MulticloudOptions = z.infer<typeof MulticloudOptionsSchema>;
-
+/** No stop, resize, rebuild or tags in jupiter's API: the reconciler reports those Unsupported. */
 const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "findByOwner", "remoteTemplates"]);
 
 /** jupiter's integer Status. 5 (deleted) is "gone" and never reaches this table. */
@@ -72,11 +47,22 @@ const STATES: Record<number, { phase: ObservedPhase; transitional: boolean; text
   7: { phase: "Failed", transitional: false, text: "error" },
   8: { phase: "Running", transitional: false, text: "in service pool" },
 };
-const DELETED = 5;
 
-export function observe(i: Instance, ownerUID: string | undefined): ObservedMachine {
+/**
+ * An instance in the operator's vocabulary. `types` is the backend cloud's catalogue of
+ * instance types, to report the plan by its catalogue name; without it no plan is reported.
+ */
+export function observe(
+  i: Instance,
+  ownerUID: string | undefined,
+  types: readonly string[] | undefined,
+): ObservedMachine {
   const s = STATES[i.Status] ?? { phase: "Provisioning" as const, transitional: true, text: "unknown" };
   const zone = i.Cluster?.Zone;
+  const plan =
+    types === undefined
+      ? undefined
+      : catalogueName(i.InstanceType || undefined, { cpu: i.Cpu, ram: i.Ram }, types);
   return {
     id: i.InstanceId,
     providerStatus: `${String(i.Status)} (${s.text})`,
@@ -87,7 +73,7 @@ export function observe(i: Instance, ownerUID: string | undefined): ObservedMach
       : {}),
     ...(ownerUID === undefined ? {} : { ownerUID }),
     ...(zone?.RegionName ? { region: zone.RegionName } : i.RegionId ? { region: i.RegionId } : {}),
-    ...(i.InstanceType ? { plan: i.InstanceType } : {}),
+    ...(plan === undefined ? {} : { plan }),
     ...(i.ImageId ? { image: i.ImageId } : {}),
     addresses: {
       public: i.PublicIpAddress ? [i.PublicIpAddress] : [],
@@ -96,283 +82,179 @@ export function observe(i: Instance, ownerUID: string | undefined): ObservedMach
   };
 }
 
-interface TemplateFields {
-  region: string | undefined;
-  plan: string | undefined;
-  image: string | undefined;
-  options: MulticloudOptions;
+const UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
+
+/** The owner UID kept in providerData, when it is one (it names the correlation id of deletes). */
+function ownerOf(providerData: Readonly<Record<string, string>>): string | undefined {
+  const uid = providerData.ownerUID;
+  return uid !== undefined && UID.test(uid) ? uid : undefined;
+}
+
+/** The shared templates an object may have expanded: the template's twin and the ones it replaced. */
+function sharedTemplates(providerData: Readonly<Record<string, string>>): string[] {
+  const ids = [providerData.clusterId ?? "", ...(providerData.retiredClusterIds ?? "").split(",")];
+  return [...new Set(ids.filter((id) => id !== ""))];
 }
 
 class MulticloudDriver implements Driver<MulticloudOptions> {
   readonly provider = "multicloud" as const;
   readonly capabilities = CAPABILITIES;
   readonly #api: MulticloudApi;
-  readonly #catalogue = new Map<string, TtlCache<string[]>>();
-  /** instance id -> owner UID, learnt from expands and log lookups (an optimisation only). */
-  readonly #owners = new Map<string, string>();
+  readonly #catalogue: Catalogue;
+  readonly #templates: RemoteTemplates;
+  readonly #ownership: Ownership;
+  readonly #logger: Logger;
   readonly #start: RouteChoice = {
     spellings: [
-      { method: "GET", path: (id) => `/v1/start/${encodeURIComponent(id)}` },
-      { method: "POST", path: (id) => `/v1/instance/start/${encodeURIComponent(id)}` },
-    ],
-    working: 0,
-  };
-  readonly #status: RouteChoice = {
-    spellings: [
-      { method: "GET", path: (ids) => `/v1/status/${ids}` },
-      { method: "GET", path: (ids) => `/v1/instance/status/${ids}` },
+      { method: "GET", path: (id) => `/v1/start/${id}` },
+      { method: "POST", path: (id) => `/v1/instance/start/${id}` },
     ],
     working: 0,
   };
 
-  constructor(api: MulticloudApi) {
+  constructor(api: MulticloudApi, logger: Logger) {
     this.#api = api;
-  }
-
-  #list(key: string, path: string, pick: (row: unknown) => string | undefined): Promise<string[]> {
-    let cache = this.#catalogue.get(key);
-    if (!cache) {
-      cache = new TtlCache<string[]>();
-      this.#catalogue.set(key, cache);
-    }
-    return cache.get(600_000, async () => {
-      const rows = await this.#api.call(
-        { method: "GET", path, operation: "catalogue" },
-        z.array(z.unknown()),
-      );
-      return rows.map(pick).filter((v): v is string => v !== undefined);
-    });
-  }
-
-  async #zone(fields: TemplateFields): Promise<string> {
-    const { cloud } = fields.options;
-    const region = fields.region ?? "";
-    const zones = await this.#list(
-      `zones/${cloud}/${region}`,
-      `/v1/instance/zones/${encodeURIComponent(cloud)}/${encodeURIComponent(region)}`,
-      (z) => field(z, "ZoneName"),
-    );
-    const zone = fields.options.zone ?? zones[0];
-    if (zone === undefined || !zones.includes(zone))
-      throw refuse(
-        zones.length === 0
-          ? `region "${region}" of ${cloud} has no zones`
-          : `no zone "${String(zone)}" in ${region}; choose one of ${zones.join(", ")}`,
-        "UnknownZone",
-      );
-    return zone;
-  }
-
-  async #validateFields(fields: TemplateFields): Promise<string> {
-    const { cloud } = fields.options;
-    if (fields.region === undefined || fields.plan === undefined || fields.image === undefined)
-      throw refuse("multicloud needs spec.region, spec.plan (instance type) and spec.image", "InvalidSpec");
-    const clouds = await this.#list("clouds", "/v1/instance/provider", (v) =>
-      typeof v === "string" ? v : undefined,
-    );
-    if (!clouds.includes(cloud))
-      throw refuse(
-        `no backend cloud "${cloud}"; providerOptions.cloud is one of ${clouds.join(", ")}`,
-        "UnknownCloud",
-      );
-    const c = encodeURIComponent(cloud);
-    const r = encodeURIComponent(fields.region);
-    const regions = await this.#list(`regions/${cloud}`, `/v1/instance/regions/${c}`, (v) =>
-      field(v, "RegionName"),
-    );
-    if (!regions.includes(fields.region))
-      throw refuse(
-        `${cloud} has no region "${fields.region}"; choose one of ${regions.join(", ")}`,
-        "UnknownRegion",
-      );
-    const types = await this.#list(`types/${cloud}`, `/v1/instance/type/${c}`, (v) =>
-      typeof v === "string" ? v : undefined,
-    );
-    if (!types.includes(fields.plan))
-      throw refuse(
-        `${cloud} has no instance type "${fields.plan}"; choose one of ${types.join(", ")}`,
-        "UnknownPlan",
-      );
-    const images = await this.#list(`images/${cloud}/${fields.region}`, `/v1/instance/image/${c}/${r}`, (v) =>
-      field(v, "ImageId"),
-    );
-    if (!images.includes(fields.image))
-      throw refuse(
-        `${cloud} ${fields.region} has no image "${fields.image}"; choose one of ${images.join(", ")}`,
-        "UnknownImage",
-      );
-    return this.#zone(fields);
+    this.#logger = logger;
+    this.#catalogue = new Catalogue(api);
+    this.#templates = new RemoteTemplates(api);
+    this.#ownership = new Ownership(api);
   }
 
   async validate(desired: DesiredMachine<MulticloudOptions>): Promise<void> {
     if (desired.powerState === "Stopped")
       throw refuse("the multi-cloud API cannot stop machines: powerState must be Running", "Unsupported");
-    await this.#validateFields(desired);
-  }
-
-  /** The template body jupiter takes on create and expand. */
-  async #templateBody(name: string, fields: TemplateFields): Promise<Record<string, unknown>> {
-    const zone = await this.#validateFields(fields);
-    const o = fields.options;
-    return {
-      Id: 0,
-      Name: name,
-      Provider: o.cloud,
-      Cpu: 0,
-      Ram: 0,
-      InstanceType: fields.plan,
-      ImageId: fields.image,
-      KeyName: o.keyName ?? "",
-      Network: {
-        Id: 0,
-        VpcId: o.network.vpcId,
-        SubnetId: o.network.subnetId,
-        SecurityGroup: o.network.securityGroup,
-        InternetChargeType: o.network.internetChargeType,
-        InternetMaxBandwidthOut: o.network.internetMaxBandwidthOut,
-      },
-      Zone: { Id: 0, RegionName: fields.region, ZoneName: zone },
-      Replication: null,
-      SystemDiskCategory: o.systemDiskCategory,
-      DataDiskSize: o.dataDiskSize,
-      DataDiskNum: o.dataDiskNum,
-      DataDiskCategory: o.dataDiskCategory,
-      FlavorId: "",
-    };
-  }
-
-  async #clusters(): Promise<Cluster[]> {
-    return this.#api.call(
-      { method: "GET", path: "/v1/cluster", operation: "templates" },
-      z.array(ClusterSchema),
-    );
-  }
-
-  async #cluster(id: string): Promise<Cluster | undefined> {
-    try {
-      return await this.#api.call(
-        { method: "GET", path: `/v1/cluster/${encodeURIComponent(id)}`, operation: "template" },
-        ClusterSchema,
-      );
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
-  }
-
-  /**
-   * Finds or creates the remote template with this exact name. The name carries the owner's
-   * UID and a digest of the fields, so a create lost in a crash is found, never repeated.
-   */
-  async #ensureCluster(name: string, fields: TemplateFields): Promise<string> {
-    const existing = (await this.#clusters()).find((c) => c.Name === name);
-    if (existing) return String(existing.Id);
-    const body = await this.#templateBody(name, fields);
-    const id = await this.#api.call(
-      { method: "POST", path: "/v1/cluster", json: body, operation: "createTemplate" },
-      z.union([z.number(), z.string()]),
-    );
-    return String(id);
+    await this.#catalogue.validate(desired);
   }
 
   async create(desired: DesiredMachine<MulticloudOptions>): Promise<CreateResult> {
-    let clusterId = desired.providerData.clusterId;
-    let providerData: Record<string, string> = {};
-    if (clusterId === undefined) {
-      // No InstanceTemplate behind this instance: it gets a remote template of its own.
-      clusterId = await this.#ensureCluster(`${NAME_PREFIX}${desired.ownerUID}`, desired);
-      providerData = { privateClusterId: clusterId };
-    }
-    const body = await this.#templateBody(`${NAME_PREFIX}${desired.ownerUID}`, desired);
+    if (!UID.test(desired.ownerUID))
+      throw refuse(`owner UID "${desired.ownerUID}" is not a UID`, "InvalidSpec");
+    const name = privateTemplateName(desired.ownerUID);
+    const body = () => this.#catalogue.templateBody(name, desired);
+    const shared = desired.providerData.clusterId;
+    // No InstanceTemplate behind this instance: it gets a remote template of its own.
+    const clusterId = shared ?? (await this.#templates.ensure(name, body));
     const ids = await this.#api.call(
       {
         method: "POST",
-        path: `/v1/cluster/${encodeURIComponent(clusterId)}/expand/1`,
+        path: `/v1/cluster/${clusterSegment(clusterId, "expand")}/expand/1`,
         headers: { "x-correlation-id": correlationId(desired.ownerUID) },
-        json: body,
+        json: await body(),
         operation: "expand",
       },
-      z.array(z.string()).min(1),
+      z.array(z.string().min(1)).min(1),
     );
-    const id = ids[0] ?? "";
-    this.#owners.set(id, desired.ownerUID);
-    // Kept so a restarted operator still deletes with the object's correlation id.
-    return { id, providerData: { ...providerData, ownerUID: desired.ownerUID } };
-  }
-
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    let instance: Instance;
-    try {
-      instance = await this.#api.call(
-        { method: "GET", path: `/v1/instance/${encodeURIComponent(ref.id)}`, operation: "get" },
-        InstanceSchema,
-      );
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
-    if (instance.Status === DELETED) return undefined;
-    return observe(instance, this.#owners.get(ref.id) ?? ref.providerData.ownerUID);
+    // ownerUID is kept so a restarted operator still deletes under the object's correlation id.
+    return {
+      id: ids[0] ?? "",
+      providerData: {
+        ...(shared === undefined ? { privateClusterId: clusterId } : {}),
+        ownerUID: desired.ownerUID,
+      },
+    };
   }
 
   /**
-   * Instances of the template the object expands carrying its correlation id. A private
-   * template holds only the owner's instances; in a shared one, the instance logs kept under
-   * the correlation id tell whose an instance is (one lookup per instance not yet known).
+   * The instance, or undefined once it is gone. The document's only failed read is 10999
+   * "get one instance err", for an instance that does not exist as for a service failure; a
+   * failed read is settled with the list of every instance not deleted: absent there, the
+   * instance is gone; present, it is observed from the list; when the list fails too, the
+   * read failed (retried later), so an outage never reads as "gone".
+   */
+  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+    const path = `/v1/instance/${instanceSegment(ref.id, "get")}`;
+    let instance: Instance | undefined;
+    try {
+      instance = await this.#api.call({ method: "GET", path, operation: "get" }, InstanceSchema);
+    } catch (err) {
+      if (err instanceof NotFoundError) instance = undefined;
+      else if (isAmbiguous(err)) instance = await this.#settle(ref.id, err);
+      else throw err;
+    }
+    if (instance === undefined || instance.Status === DELETED) {
+      await this.#afterGone(ref.providerData);
+      return undefined;
+    }
+    return observe(instance, ownerOf(ref.providerData), await this.#types(ref.options));
+  }
+
+  /**
+   * jupiter refuses to delete a template while its instances live, so a private template goes
+   * once its instance is gone: the recorded one (a failure is retried with the next read), or,
+   * when the object adopted its instance without learning the template (a lost create answer),
+   * every private template no instance uses (best effort).
+   */
+  async #afterGone(providerData: Readonly<Record<string, string>>): Promise<void> {
+    const own = providerData.privateClusterId;
+    if (own !== undefined) return this.#templates.delete(own);
+    if (providerData.clusterId !== undefined) return;
+    try {
+      const deleted = await this.#templates.sweep((name) => PRIVATE_TEMPLATE.test(name));
+      if (deleted > 0)
+        this.#logger.debug({ deleted }, "multicloud: deleted private templates no instance uses");
+    } catch (err) {
+      this.#logger.debug({ err }, "multicloud: sweeping unused private templates failed; tried again later");
+    }
+  }
+
+  /** Reads the instance from the list of all instances; when that fails too, the read's own error stands. */
+  async #settle(id: string, readError: unknown): Promise<Instance | undefined> {
+    try {
+      return await this.#templates.fromList(id);
+    } catch {
+      throw readError;
+    }
+  }
+
+  /** The catalogue of instance types for the object's cloud, when its options are at hand. */
+  async #types(options: unknown): Promise<string[] | undefined> {
+    const parsed = MulticloudOptionsSchema.safeParse(options);
+    if (!parsed.success) return undefined;
+    return this.#catalogue.types(parsed.data.cloud).catch(() => undefined);
+  }
+
+  /**
+   * Instances carrying this owner: every live instance of its private template (named by its
+   * UID), and the live instances of the shared templates it may have expanded whose logs are
+   * kept under its correlation id (see Ownership).
    */
   async findByOwner(
     ownerUID: string,
     desired: DesiredMachine<MulticloudOptions>,
   ): Promise<ObservedMachine[]> {
-    const privateName = `${NAME_PREFIX}${ownerUID}`;
-    const shared = desired.providerData.clusterId;
-    const clusterIds = new Set<string>();
-    if (shared !== undefined) clusterIds.add(shared);
-    for (const c of await this.#clusters()) if (c.Name === privateName) clusterIds.add(String(c.Id));
+    const privateName = privateTemplateName(ownerUID);
+    const types = await this.#types(desired.options);
     const found: ObservedMachine[] = [];
-    for (const clusterId of clusterIds) {
-      const rows = await this.#api.call(
-        { method: "GET", path: `/v1/instance/cluster/${encodeURIComponent(clusterId)}`, operation: "list" },
-        z.array(InstanceSchema),
-      );
-      const live = rows.filter((i) => i.Status !== DELETED);
-      if (live.length === 0) continue;
-      // One batched status read confirms which of them are still alive.
-      const statuses = await this.#api.routed(
-        this.#status,
-        live.map((i) => encodeURIComponent(i.InstanceId)).join(","),
-        "status",
-        z.array(StatusRowSchema),
-      );
-      const alive = new Set(statuses.filter((s) => s.status !== DELETED).map((s) => s.instance_id));
-      for (const i of live) {
-        if (!alive.has(i.InstanceId)) continue;
-        const mine = i.Cluster?.Name === privateName || (await this.#ownedBy(i.InstanceId, ownerUID));
-        if (mine) found.push(observe(i, ownerUID));
-      }
+    const own = (await this.#templates.list()).filter((c) => c.Name === privateName).map((c) => String(c.Id));
+    for (const id of own) {
+      const instances = await this.#templates.instances(id);
+      for (const i of instances) found.push(observe(i, ownerUID, types));
+      // Empty: made before a crash that came before its expand, or left by a deletion that
+      // never knew it. A create makes a new one; an object being deleted leaves none behind.
+      if (instances.length === 0)
+        await this.#templates.delete(id).catch((err: unknown) => {
+          this.#logger.debug(
+            { err },
+            "multicloud: an empty private template was not deleted; tried again later",
+          );
+        });
+    }
+    for (const id of sharedTemplates(desired.providerData)) {
+      if (own.includes(id)) continue;
+      for (const i of await this.#templates.instances(id))
+        if (await this.#ownership.owns(i.InstanceId, ownerUID, id)) found.push(observe(i, ownerUID, types));
     }
     return found;
   }
 
-  async #ownedBy(instanceId: string, ownerUID: string): Promise<boolean> {
-    const known = this.#owners.get(instanceId);
-    if (known !== undefined) return known === ownerUID;
-    const entries = await this.#api.call(
-      {
-        method: "GET",
-        path: `/v1/instance/log/${encodeURIComponent(correlationId(ownerUID))}/${encodeURIComponent(instanceId)}`,
-        operation: "log",
-      },
-      z.array(z.unknown()).nullable(),
-    );
-    const mine = (entries ?? []).length > 0;
-    if (mine) this.#owners.set(instanceId, ownerUID);
-    return mine;
-  }
-
   async start(ref: MachineRef): Promise<void> {
-    const ok = await this.#api.routed(this.#start, encodeURIComponent(ref.id), "start", z.boolean());
-    if (!ok)
+    const started = await this.#api.routed(
+      this.#start,
+      instanceSegment(ref.id, "start"),
+      "start",
+      z.boolean(),
+    );
+    if (!started)
       throw new TransientError(`multicloud start: instance ${ref.id} did not start`, {
         provider: "multicloud",
       });
@@ -390,49 +272,25 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
   rebuild(): Promise<void> {
     return unsupported("rebuild");
   }
+  /** jupiter keeps no tags: refused, never dropped (the capability is not declared either). */
   setTags(): Promise<void> {
     return unsupported("tags");
   }
 
+  /** Asks jupiter to delete the instance; `get` tells when it is gone (and removes its private template). */
   async delete(ref: MachineRef): Promise<void> {
-    const owner = this.#owners.get(ref.id) ?? ref.providerData.ownerUID;
-    await this.#api.call(
-      {
-        method: "DELETE",
-        path: `/v1/instance/${encodeURIComponent(ref.id)}`,
-        headers: { "x-correlation-id": owner === undefined ? `cio-delete-${ref.id}` : correlationId(owner) },
-        operation: "delete",
-      },
-      z.unknown(),
-    );
-    const own = ref.providerData.privateClusterId;
-    if (own !== undefined) await this.deleteTemplate({ clusterId: own });
-  }
-
-  async syncTemplate(desired: DesiredTemplate<MulticloudOptions>): Promise<Record<string, string>> {
-    // jupiter cannot update a template: a changed spec gets a new one (named by its digest)
-    // and the old one is deleted; instances already made keep their own copy.
-    const digest = createHash("sha256")
-      .update(JSON.stringify([desired.region, desired.plan, desired.image, desired.options]))
-      .digest("hex")
-      .slice(0, 10);
-    const id = await this.#ensureCluster(`${NAME_PREFIX}${desired.ownerUID}-${digest}`, desired);
-    const previous = desired.providerData.clusterId;
-    if (previous !== undefined && previous !== id) await this.deleteTemplate({ clusterId: previous });
-    return { clusterId: id };
-  }
-
-  async templateExists(providerData: Readonly<Record<string, string>>): Promise<boolean> {
-    const id = providerData.clusterId;
-    return id !== undefined && (await this.#cluster(id)) !== undefined;
-  }
-
-  async deleteTemplate(providerData: Readonly<Record<string, string>>): Promise<void> {
-    const id = providerData.clusterId;
-    if (id === undefined) return;
+    const segment = instanceSegment(ref.id, "delete");
+    const owner = ownerOf(ref.providerData);
     try {
       await this.#api.call(
-        { method: "DELETE", path: `/v1/cluster/${encodeURIComponent(id)}`, operation: "deleteTemplate" },
+        {
+          method: "DELETE",
+          path: `/v1/instance/${segment}`,
+          headers: {
+            "x-correlation-id": owner === undefined ? `${NAME_PREFIX}delete-${ref.id}` : correlationId(owner),
+          },
+          operation: "delete",
+        },
         z.unknown(),
       );
     } catch (err) {
@@ -440,18 +298,46 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
     }
   }
 
+  /**
+   * jupiter cannot update a template: a changed spec gets a new one (named by its digest).
+   * The one it replaces is deleted once no instance uses it; until then it is kept in
+   * `retiredClusterIds` and tried again at the next sync and when the template is deleted.
+   */
+  async syncTemplate(desired: DesiredTemplate<MulticloudOptions>): Promise<Record<string, string>> {
+    const digest = createHash("sha256")
+      .update(JSON.stringify([desired.region, desired.plan, desired.image, desired.options]))
+      .digest("hex")
+      .slice(0, 10);
+    const name = `${NAME_PREFIX}${desired.ownerUID}-${digest}`;
+    const id = await this.#templates.ensure(name, () => this.#catalogue.templateBody(name, desired));
+    const retired: string[] = [];
+    for (const old of sharedTemplates(desired.providerData)) {
+      if (old === id) continue;
+      try {
+        await this.#templates.delete(old);
+      } catch (err) {
+        if (!(err instanceof ProviderError)) throw err;
+        retired.push(old);
+      }
+    }
+    return { clusterId: id, retiredClusterIds: retired.join(",") };
+  }
+
+  async templateExists(providerData: Readonly<Record<string, string>>): Promise<boolean> {
+    const id = providerData.clusterId;
+    return id !== undefined && (await this.#templates.get(id)) !== undefined;
+  }
+
+  async deleteTemplate(providerData: Readonly<Record<string, string>>): Promise<void> {
+    const failures: unknown[] = [];
+    for (const id of sharedTemplates(providerData))
+      await this.#templates.delete(id).catch((err: unknown) => failures.push(err));
+    if (failures.length > 0) throw failures[0];
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-function field(row: unknown, name: string): string | undefined {
-  const v = typeof row === "object" && row !== null ? (row as Record<string, unknown>)[name] : undefined;
-  return typeof v === "string" ? v : undefined;
-}
-
-function refuse(message: string, reason: string): InvalidRequestError {
-  return new InvalidRequestError(`multicloud: ${message}`, { provider: "multicloud", reason });
 }
 
 function unsupported(what: string): Promise<never> {
@@ -480,6 +366,6 @@ export const factory: DriverFactory<MulticloudOptions> = {
       secrets: token === undefined ? [] : [token],
       ...(token === undefined ? {} : { defaultHeaders: { authorization: `Bearer ${token}` } }),
     });
-    return new MulticloudDriver(new MulticloudApi(http));
+    return new MulticloudDriver(new MulticloudApi(http), ctx.logger);
   },
 };

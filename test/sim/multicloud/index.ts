@@ -10,146 +10,122 @@ import {
   type Simulator,
   type SimVm,
 } from "../common.ts";
+import {
+  instanceView,
+  MC_CLOUDS,
+  MC_IMAGES,
+  MC_REGIONS,
+  MC_TYPES,
+  MC_ZONES,
+  readTemplate,
+  RULES,
+} from "./model.ts";
+import type { Cluster, Instance } from "./model.ts";
+
+export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES } from "./model.ts";
 
 /**
- * Multi-cloud API simulator (Weibo OpenDCP "jupiter"), after ../shared/providers/multicloud.md
- * and the multicloud section of providers/README.md. Choices where the document is silent:
- * - every answer is the envelope `{code, msg, content, ext}`; code 10999 goes with HTTP 500,
- *   11996/12996/12997 with HTTP 400 (as the source does); injected faults are HTTP 503 with
- *   10999 (a proxy in front of the service), rate limits 429 + Retry-After with 10999;
- * - a missing row is 10999 with the ORM's text "QuerySeter no row found" (the document's
- *   example); for an instance: "get one instance err: QuerySeter no row found";
- * - `routes: "document"` serves `GET /v1/start/:id` and `GET /v1/status/:ids`, `"source"`
- *   serves `POST /v1/instance/start/:id` and `GET /v1/instance/status/:ids`; the other
- *   spelling is a plain 404 (no envelope), as a router answers an unknown path;
- * - expand needs `X-CORRELATION-ID` (12997 otherwise) and logs "expand" lines under it, which
- *   `GET /v1/instance/log/:correlationId/:instanceId` returns (`content: []` when none);
- * - instances go 0 pending -> 3 initialising -> 1 success, one `transitionMs` per step;
- *   `DELETE /v1/instance/:ids` goes 6 deleting -> 5 deleted; deleted rows stay readable;
- * - a template may be deleted while instances made from it live (instances keep a copy);
- * - the document has no authentication; with `token` set the simulator requires
- *   `Authorization: Bearer <token>` and answers 401 with 10999 otherwise.
+ * Multi-cloud API simulator (Weibo OpenDCP "jupiter"), after ../shared/providers/multicloud.md.
+ * Where the document is silent, both profiles follow jupiter's source (weibocom/opendcp):
+ * - Every answer is the envelope `{code, msg, content, ext}`: code 0 with HTTP 200, 10999 with
+ *   500, 11996/12996/12997 with 400. Injected faults: 503 + 10999 (a proxy in front); rate
+ *   limits: 429 + Retry-After + 10999. An unknown path or method: a plain-text 404 without an
+ *   envelope, as a Go router answers.
+ * - Status integers (the document shows 1, 3 and 7 but no table; meanings as in
+ *   providers/README.md): an expanded instance goes 0 pending -> 3 initialising -> 1 success,
+ *   one `transitionMs` per step; `DELETE /v1/instance/:id` answers at once, then 6 deleting ->
+ *   5 deleted. A deleted instance is in no list and no single read (the source's queries exclude
+ *   status 5): the read answers 10999 as for an id never issued, the status read the document's
+ *   own example row (status 7, empty ip_address), as the source does for any id it cannot read.
+ * - A template whose instances are not all deleted cannot be deleted (10999), as in the source;
+ *   instances keep a copy of their template.
+ * - aliyun templates store the cloud's own instance type for the catalogue name they were
+ *   given ("1Core-1GB" -> "ecs.n1.tiny"; the document creates "1核1G" and reads back
+ *   "ecs.n1.tiny", Cpu 1, Ram 1); Cpu and Ram are the numbers in the catalogue name.
+ * - Expand logs a line under its X-CORRELATION-ID for each instance, delete under its own;
+ *   `GET /v1/instance/log/:correlationId/:instanceId` answers those lines as one string (the
+ *   source's shape; the document shows only "{日志信息}"), "" when there are none.
+ * - `routes: "document"` (default) serves `GET /v1/start/:id` and `GET /v1/status/:id`;
+ *   `"source"` serves jupiter's own routing instead, `POST /v1/instance/start/:id` and
+ *   `GET /v1/instance/status/:ids`. A real jupiter routes the latter, so the driver must hold
+ *   on either spelling in either profile; the other spelling is an unknown path.
+ * - The document has no authentication; with `token` set, `Authorization: Bearer <token>` is
+ *   required (401 + 10999 otherwise), as a gateway in front of jupiter would.
+ * - Served: the template paths, `GET /v1/instance/:id`, start, status (GET and POST), delete,
+ *   the catalogues (provider, regions, zones, type, image, charge, disk_category), list,
+ *   cluster/:id, both log reads and cluster/number. The other documented paths (create by
+ *   IP, ssh keys, VPC/subnet/security group, physical devices, OpenStack, cluster/oldnumber)
+ *   are unknown paths: the driver never calls them.
+ *
+ * strict: only what the document shows:
+ * - missing rows answer the document's own texts: `GET /v1/instance/:id` "get one instance
+ *   err" (no hint whether the instance is gone or the service failed), a template read or
+ *   expand "QuerySeter no row found", a template delete "Delete cluster err" whether the
+ *   template is unknown or still in use;
+ * - `:instanceId`/`:instanceIds` is one id (the document shows no separator);
+ * - a missing documented field (template fields, X-CORRELATION-ID on expand) is 12996
+ *   "Input error!"; X-CORRELATION-ID on delete 12997 (the document's example).
+ * default adds what jupiter's source does:
+ * - every missing row answers the ORM's error, "<QuerySeter> no row found" (the document's
+ *   "QuerySeter no row found" lost its <…> to Markdown), a template in use the source's
+ *   "Can't delete this cluster, because still exsit instance by cluster model created.";
+ * - comma-separated ids in the status read and delete (the source splits on ",");
+ * - expand without X-CORRELATION-ID is 12997 "Missing requisite parameter(X-CORRELATION-ID)!";
+ * - the log read by correlation id ends with the host's own lines once the instance has an IP
+ *   (the source appends what octans logged for that IP, whatever the correlation id).
  */
-export const MC_CLOUDS = ["aliyun", "aws", "openstack"] as const;
-export const MC_REGIONS: Record<string, string[]> = {
-  aliyun: ["cn-beijing", "cn-zhangjiakou"],
-  aws: ["cn-north-1"],
-  openstack: ["dc1"],
-};
-export const MC_ZONES: Record<string, string[]> = {
-  "cn-beijing": ["cn-beijing-a", "cn-beijing-c", "cn-beijing-d"],
-  "cn-zhangjiakou": ["cn-zhangjiakou-a"],
-  "cn-north-1": ["cn-north-1a"],
-  dc1: ["dc1-az1"],
-};
-export const MC_TYPES = ["1Core-1GB", "1Core-2GB", "4Cores-8GB", "16Cores-16GB", "16Cores-64GB"] as const;
-export const MC_IMAGES = ["centos7u2_64_40G_cloudinit_20160728.raw", "m-2zefnwiq237sjwnt7oez"] as const;
-
-interface Cluster {
-  Id: number;
-  Name: string;
-  Provider: string;
-  LastestPartNum: number;
-  Desc: string;
-  CreateTime: string;
-  DeleteTime: string;
-  Cpu: number;
-  Ram: number;
-  InstanceType: string;
-  ImageId: string;
-  PostScript: string;
-  KeyName: string;
-  Network: Record<string, unknown>;
-  Zone: { Id: number; RegionName: string; ZoneName: string };
-  Replication: null;
-  SystemDiskCategory: string;
-  DataDiskSize: number;
-  DataDiskNum: number;
-  DataDiskCategory: string;
-  FlavorId: string;
-}
-
-interface Instance {
-  Id: number;
-  Cluster: Cluster;
-  InstanceId: string;
-  Status: number;
-  Provider: string;
-  CreateTime: string;
-  InstanceType: string;
-  ImageId: string;
-  RegionId: string;
-  ZoneId: string;
-  PrivateIpAddress: string;
-  PublicIpAddress: string;
-  correlationId: string;
-  timer?: NodeJS.Timeout | undefined;
-}
-
 export interface MulticloudSimulator extends Simulator {
   /** Remote templates that exist (not deleted). */
   clusters(): { id: number; name: string; instanceType: string; imageId: string }[];
-  /** Delete a template behind the operator's back. */
+  /** Delete a template behind the operator's back (even one still in use). */
   dropCluster(id: number): void;
   /** Make the next expand's instance end in status 4 (initialisation timed out). */
   failNextInit(): void;
   setStatus(instanceId: string, status: number): void;
 }
 
+export interface MulticloudSimOptions {
+  faults?: Partial<FaultKnobs>;
+  profile?: SimProfile;
+  routes?: "document" | "source";
+  token?: string;
+}
+
 export async function startMulticloudSimulator(
-  opts: {
-    faults?: Partial<FaultKnobs>;
-    profile?: SimProfile;
-    routes?: "document" | "source";
-    token?: string;
-  } = {},
+  opts: MulticloudSimOptions = {},
 ): Promise<MulticloudSimulator> {
+  const profile = opts.profile ?? "default";
+  const rules = RULES[profile];
   const routes = opts.routes ?? "document";
   const injector = new FaultInjector(opts.faults);
   const clusters = new Map<number, Cluster>();
   const instances = new Map<string, Instance>();
-  const logs = new Map<string, { time: string; message: string }[]>();
+  const logs = new Map<string, string[]>();
   const counts = new Map<string, number>();
   let clusterSeq = 0;
   let instanceSeq = 0;
   let failInit = false;
 
-  const envelope = (
+  const answer = (
     res: ServerResponse,
-    http: number,
     code: number,
     msg: string | null,
-    content: unknown,
+    content: unknown = null,
     ext: unknown = null,
-  ): void => sendJson(res, http, { code, msg, content, ext });
+  ) => sendJson(res, code === 0 ? 200 : code === 10999 ? 500 : 400, { code, msg, content, ext });
   const ok = (res: ServerResponse, content: unknown, ext: unknown = null): void =>
-    envelope(res, 200, 0, null, content, ext);
-  const serviceError = (res: ServerResponse, msg: string): void => envelope(res, 500, 10999, msg, null);
-  const badRequest = (res: ServerResponse, code: 11996 | 12996 | 12997, msg: string): void =>
-    envelope(res, 400, code, msg, null);
-
-  const publicInstance = (i: Instance): Record<string, unknown> => {
-    const { timer: _t, correlationId: _c, ...rest } = i;
-    return {
-      ...rest,
-      Cpu: i.Cluster.Cpu,
-      Ram: i.Cluster.Ram,
-      KeyName: i.Cluster.KeyName,
-      VpcId: "",
-      SubnetId: "",
-      SecurityGroupId: "",
-      DataDiskNum: i.Cluster.DataDiskNum,
-      DataDiskSize: i.Cluster.DataDiskSize,
-      DataDiskCategory: i.Cluster.DataDiskCategory,
-      SystemDiskCategory: i.Cluster.SystemDiskCategory,
-      CostWay: "",
-      PreBuyMonth: 0,
-      NatIpAddress: "",
-      TenantID: "",
-      UserID: "",
-      Name: "",
-    };
+    answer(res, 0, null, content, ext);
+  const notFound = (res: ServerResponse): void => {
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("404 page not found");
   };
+  /** An instance the API shows: issued and not deleted. */
+  const shown = (id: string): Instance | undefined => {
+    const i = instances.get(id);
+    return i && i.Status !== 5 ? i : undefined;
+  };
+  const ids = (segment: string): string[] =>
+    (rules.commaLists ? segment.split(",") : [segment]).filter((s) => s !== "");
   const step = (i: Instance, next: number, then?: () => void): void => {
     clearTimeout(i.timer);
     i.timer = setTimeout(() => {
@@ -160,361 +136,260 @@ export async function startMulticloudSimulator(
   };
   const log = (correlationId: string, instanceId: string, message: string): void => {
     const key = `${correlationId}\u0000${instanceId}`;
-    const list = logs.get(key) ?? [];
-    list.push({ time: new Date().toISOString(), message });
-    logs.set(key, list);
+    logs.set(key, [...(logs.get(key) ?? []), `${new Date().toISOString()} ${message}`]);
   };
 
-  /** Validates a template body as jupiter's create does; returns an error already sent, or the cluster. */
-  function readTemplate(json: Record<string, unknown>, res: ServerResponse): Cluster | undefined {
-    for (const f of ["Name", "Provider", "InstanceType", "SystemDiskCategory", "DataDiskCategory"]) {
-      if (typeof json[f] !== "string" || json[f] === "") {
-        badRequest(res, 12997, `Missing requisite parameter(${f})!`);
-        return undefined;
-      }
+  function expand(c: Cluster, n: number, correlation: string): string[] {
+    const made: string[] = [];
+    for (let k = 0; k < n; k++) {
+      const seq = ++instanceSeq;
+      const i: Instance = {
+        Id: seq,
+        Cluster: { ...c },
+        InstanceId: `i-${seq.toString(36).padStart(12, "0")}`,
+        Status: 0,
+        Provider: c.Provider,
+        CreateTime: new Date().toISOString(),
+        InstanceType: c.InstanceType,
+        ImageId: c.ImageId,
+        RegionId: c.Zone.RegionName,
+        ZoneId: c.Zone.ZoneName,
+        PrivateIpAddress: "",
+        PublicIpAddress: "",
+        correlationId: correlation,
+      };
+      instances.set(i.InstanceId, i);
+      log(correlation, i.InstanceId, `expand cluster ${String(c.Id)}: instance ${i.InstanceId} created`);
+      const fails = failInit;
+      failInit = false;
+      step(i, 3, () => {
+        i.PrivateIpAddress = `10.41.${String((seq >> 8) & 255)}.${String(seq & 255)}`;
+        i.PublicIpAddress = `101.1.${String((seq >> 8) & 255)}.${String(seq & 255)}`;
+        step(i, fails ? 4 : 1);
+      });
+      injector.knobs.onCreated(i.InstanceId);
+      made.push(i.InstanceId);
     }
-    const provider = json.Provider as string;
-    if (!MC_CLOUDS.includes(provider as never)) {
-      serviceError(res, `unknown backend provider driver: ${provider}`);
-      return undefined;
-    }
-    const num = typeof json.DataDiskNum === "number" ? json.DataDiskNum : -1;
-    if (num <= 0 || num > 4) {
-      badRequest(
-        res,
-        11996,
-        "The paramter (DataDiskNum) over size limited and the size range is larger than 0 and less equal 4.!",
-      );
-      return undefined;
-    }
-    const zone = (json.Zone ?? {}) as { RegionName?: unknown; ZoneName?: unknown };
-    const region = typeof zone.RegionName === "string" ? zone.RegionName : "";
-    const zoneName = typeof zone.ZoneName === "string" ? zone.ZoneName : "";
-    if (!MC_REGIONS[provider]?.includes(region) || !MC_ZONES[region]?.includes(zoneName)) {
-      badRequest(res, 12996, "Input error!");
-      return undefined;
-    }
-    if (!MC_TYPES.includes(json.InstanceType as never) || !MC_IMAGES.includes(json.ImageId as never)) {
-      badRequest(res, 12996, "Input error!");
-      return undefined;
-    }
-    const [cpu, ram] = (json.InstanceType as string).match(/\d+/g)?.map(Number) ?? [0, 0];
-    return {
-      Id: 0,
-      Name: json.Name as string,
-      Provider: provider,
-      LastestPartNum: 0,
-      Desc: typeof json.Desc === "string" ? json.Desc : "",
-      CreateTime: new Date().toISOString(),
-      DeleteTime: "0001-01-01T00:00:00Z",
-      Cpu: cpu ?? 0,
-      Ram: ram ?? 0,
-      InstanceType: json.InstanceType as string,
-      ImageId: json.ImageId as string,
-      PostScript: typeof json.PostScript === "string" ? json.PostScript : "",
-      KeyName: typeof json.KeyName === "string" ? json.KeyName : "",
-      Network:
-        typeof json.Network === "object" && json.Network !== null
-          ? (json.Network as Record<string, unknown>)
-          : {},
-      Zone: { Id: 0, RegionName: region, ZoneName: zoneName },
-      Replication: null,
-      SystemDiskCategory: json.SystemDiskCategory as string,
-      DataDiskSize: typeof json.DataDiskSize === "number" ? json.DataDiskSize : 0,
-      DataDiskNum: num,
-      DataDiskCategory: json.DataDiskCategory as string,
-      FlavorId: "",
-    };
+    return made;
   }
 
-  async function handle(req: IncomingMessage, body: string, res: ServerResponse): Promise<void> {
-    await Promise.resolve();
-    const url = new URL(req.url ?? "/", "http://sim");
-    const method = req.method ?? "GET";
-    const path = url.pathname.replace(/\/+$/, "");
-    const operation = `${method} ${path.replace(/\/(i-[a-z0-9]+|\d+)(,[^/]*)?(?=\/|$)/g, "/:id")}`;
-    countRequest(counts, operation);
-    const auth = req.headers.authorization ?? "";
-    const decision = injector.decide(auth, operation);
-    if (applyConnectionFault(decision, res)) return;
-    if (decision.kind === "rateLimited") {
-      res.setHeader("Retry-After", String(decision.retryAfterSeconds ?? 1));
-      envelope(res, 429, 10999, "too many requests", null);
-      return;
+  function templates(
+    method: string,
+    p: string[],
+    json: Record<string, unknown>,
+    correlation: string,
+    res: ServerResponse,
+  ): void {
+    if (p.length === 2 && method === "GET") return ok(res, [...clusters.values()]);
+    if (p.length === 2 && method === "POST") {
+      const c = readTemplate(json);
+      if ("code" in c) return answer(res, c.code, c.msg);
+      c.Id = ++clusterSeq;
+      c.Zone.Id = c.Id;
+      clusters.set(c.Id, c);
+      return ok(res, c.Id);
     }
-    if (decision.kind === "error") {
-      envelope(res, 503, 10999, "service unavailable", null);
-      return;
-    }
-    if (opts.token !== undefined && auth !== `Bearer ${opts.token}`) {
-      envelope(res, 401, 10999, "unauthorized: bad or missing token", null);
-      return;
-    }
-
-    let json: Record<string, unknown> = {};
-    if (body.trim() !== "") {
-      try {
-        json = JSON.parse(body) as Record<string, unknown>;
-      } catch {
-        badRequest(res, 12996, "Input error!");
-        return;
-      }
-    }
-    const p = path.split("/").filter(Boolean);
-    if (p[0] !== "v1") {
-      notFound(res);
-      return;
-    }
-    const correlation = req.headers["x-correlation-id"];
-
-    // Templates.
-    if (p[1] === "cluster") {
-      if (p.length === 2 && method === "GET") {
-        ok(res, [...clusters.values()]);
-        return;
-      }
-      if (p.length === 2 && method === "POST") {
-        const c = readTemplate(json, res);
-        if (!c) return;
-        c.Id = ++clusterSeq;
-        c.Zone.Id = c.Id;
-        clusters.set(c.Id, c);
-        ok(res, c.Id);
-        return;
-      }
-      const id = Number(p[2]);
-      if (!Number.isInteger(id)) {
-        badRequest(res, 12996, "Input error!");
-        return;
-      }
-      const c = clusters.get(id);
-      if (p.length === 3 && method === "GET") {
-        if (c) ok(res, c);
-        else serviceError(res, "QuerySeter no row found");
-        return;
-      }
-      if (p.length === 3 && method === "DELETE") {
-        if (!c) {
-          serviceError(res, "QuerySeter no row found");
-          return;
-        }
-        clusters.delete(id);
-        ok(res, true);
-        return;
-      }
-      if (p.length === 5 && p[3] === "expand" && method === "POST") {
-        if (typeof correlation !== "string" || correlation === "") {
-          badRequest(res, 12997, "Missing requisite parameter(X-CORRELATION-ID)!");
-          return;
-        }
-        if (!c) {
-          serviceError(res, "QuerySeter no row found");
-          return;
-        }
-        const n = Number(p[4]);
-        if (!Number.isInteger(n) || n < 1 || n > 100) {
-          badRequest(res, 12996, "Input error!");
-          return;
-        }
-        const ids: string[] = [];
-        for (let k = 0; k < n; k++) {
-          const seq = ++instanceSeq;
-          const instanceId = `i-${seq.toString(36).padStart(12, "0")}`;
-          const i: Instance = {
-            Id: seq,
-            Cluster: { ...c },
-            InstanceId: instanceId,
-            Status: 0,
-            Provider: c.Provider,
-            CreateTime: new Date().toISOString(),
-            InstanceType: c.InstanceType,
-            ImageId: c.ImageId,
-            RegionId: c.Zone.RegionName,
-            ZoneId: c.Zone.ZoneName,
-            PrivateIpAddress: "",
-            PublicIpAddress: "",
-            correlationId: correlation,
-          };
-          instances.set(instanceId, i);
-          log(correlation, instanceId, `expand cluster ${String(c.Id)}: instance ${instanceId} created`);
-          const fails = failInit;
-          failInit = false;
-          step(i, 3, () => {
-            i.PrivateIpAddress = `10.41.${String((seq >> 8) & 255)}.${String(seq & 255)}`;
-            i.PublicIpAddress = `101.1.${String((seq >> 8) & 255)}.${String(seq & 255)}`;
-            step(i, fails ? 4 : 1);
-          });
-          ids.push(instanceId);
-        }
-        ok(res, ids, c.Id);
-        return;
-      }
-      if (p.length === 4 && p[2] === "number") {
-        ok(res, [{ Time: new Date().toISOString(), Number: instances.size }]);
-        return;
-      }
-      notFound(res);
-      return;
-    }
-
-    const startRoute =
-      routes === "document"
-        ? method === "GET" && p[1] === "start" && p.length === 3
-        : method === "POST" && p[1] === "instance" && p[2] === "start" && p.length === 4;
-    if (startRoute) {
-      const i = instances.get(p[p.length - 1] ?? "");
-      if (!i || i.Status === 5) {
-        envelope(res, 500, 10999, "Could not start instances", false);
-        return;
-      }
-      if (i.Status === 2 || i.Status === 4 || i.Status === 7) {
-        i.Status = 3;
-        step(i, 1);
-      }
-      ok(res, true);
-      return;
-    }
-    const statusRoute =
-      method === "GET" &&
-      (routes === "document"
-        ? p[1] === "status" && p.length === 3
-        : p[1] === "instance" && p[2] === "status" && p.length === 4);
-    if (statusRoute) {
-      const ids = (p[p.length - 1] ?? "").split(",").filter(Boolean);
-      if (ids.length === 0) {
-        badRequest(res, 12997, "Missing requisite parameter!");
-        return;
-      }
-      ok(
-        res,
-        ids
-          .map((id) => instances.get(id))
-          .filter((i): i is Instance => i !== undefined)
-          .map((i) => ({ instance_id: i.InstanceId, status: i.Status, ip_address: i.PrivateIpAddress })),
+    if (p.length === 4 && p[2] === "number" && method === "GET") {
+      const byCloud = Object.fromEntries(
+        MC_CLOUDS.map((cloud) => [
+          cloud,
+          String([...instances.values()].filter((i) => i.Status !== 5 && i.Provider === cloud).length),
+        ]),
       );
-      return;
+      const total = [...instances.values()].filter((i) => i.Status !== 5).length;
+      return ok(res, [{ ...byCloud, time: new Date().toISOString(), total: String(total) }]);
     }
-    if (method === "POST" && p[1] === "status" && p.length === 2) {
-      const i = instances.get(typeof json.InstanceId === "string" ? json.InstanceId : "");
-      if (!i || typeof json.Status !== "number") {
-        badRequest(res, 12996, "Input error");
-        return;
-      }
-      i.Status = json.Status;
-      ok(res, 1);
-      return;
+    const id = Number(p[2]);
+    if (!/^\d+$/.test(p[2] ?? "")) return answer(res, 12996, "Input error!");
+    const c = clusters.get(id);
+    if (p.length === 3 && method === "GET") return c ? ok(res, c) : answer(res, 10999, rules.noTemplate);
+    if (p.length === 3 && method === "DELETE") {
+      if (!c) return answer(res, 10999, rules.noTemplateOnDelete);
+      if ([...instances.values()].some((i) => i.Cluster.Id === id && i.Status !== 5))
+        return answer(res, 10999, rules.templateInUse);
+      clusters.delete(id);
+      return ok(res, true);
     }
+    if (p.length === 5 && p[3] === "expand" && method === "POST") {
+      if (correlation === "") return answer(res, ...rules.missingCorrelationOnExpand);
+      if (!c) return answer(res, 10999, rules.noTemplate);
+      const n = Number(p[4]);
+      if (!Number.isInteger(n) || n < 1 || n > 100) return answer(res, 12996, "Input error!");
+      return ok(res, expand(c, n, correlation), c.Id);
+    }
+    notFound(res);
+  }
 
-    if (p[1] !== "instance") {
-      notFound(res);
-      return;
+  function statusRows(segment: string): Record<string, unknown>[] {
+    return ids(segment).map((id) => {
+      const i = shown(id);
+      return {
+        instance_id: id,
+        status: i?.Status ?? 7,
+        ip_address: i ? i.PublicIpAddress || i.PrivateIpAddress : "",
+      };
+    });
+  }
+
+  function start(id: string, res: ServerResponse): void {
+    const i = shown(id);
+    if (!i || i.Status === 6) return answer(res, 10999, "Could not start instances", false);
+    if (i.Status === 2 || i.Status === 4 || i.Status === 7) {
+      i.Status = 3;
+      step(i, 1);
     }
-    if (p.length === 3 && p[2] === "provider" && method === "GET") {
-      ok(res, [...MC_CLOUDS]);
-      return;
+    ok(res, true);
+  }
+
+  function deleteInstances(segment: string, correlation: string, res: ServerResponse): void {
+    if (correlation === "") return answer(res, 12997, "Missing requisite parameter(X-CORRELATION-ID)!");
+    for (const id of ids(segment)) {
+      const i = shown(id);
+      if (!i || i.Status === 6) continue;
+      i.Status = 6;
+      log(correlation, id, `delete instance ${id} requested`);
+      step(i, 5, () => log(correlation, id, `delete instance ${id} success`));
     }
-    if (p.length === 3 && p[2] === "list" && method === "GET") {
-      ok(res, [...instances.values()].filter((i) => i.Status !== 5).map(publicInstance));
-      return;
-    }
-    if (p.length === 4 && p[2] === "regions" && method === "GET") {
-      const regions = MC_REGIONS[p[3] ?? ""];
-      if (!regions) {
-        serviceError(res, `unknown backend provider driver: ${p[3] ?? ""}`);
-        return;
-      }
-      ok(
-        res,
-        regions.map((r) => ({ Endpoint: "", RegionName: r })),
-      );
-      return;
-    }
-    if (p.length === 5 && p[2] === "zones" && method === "GET") {
-      if (!MC_REGIONS[p[3] ?? ""]) {
-        serviceError(res, `unknown backend provider driver: ${p[3] ?? ""}`);
-        return;
-      }
-      ok(
-        res,
-        (MC_ZONES[p[4] ?? ""] ?? []).map((z) => ({
-          Messages: null,
-          RegionName: p[4],
-          State: "",
-          ZoneName: z,
-        })),
-      );
-      return;
-    }
-    if (p.length === 4 && p[2] === "type" && method === "GET") {
-      if (!MC_REGIONS[p[3] ?? ""]) {
-        serviceError(res, `unknown backend provider driver: ${p[3] ?? ""}`);
-        return;
-      }
-      ok(res, [...MC_TYPES]);
-      return;
-    }
-    if (p.length === 5 && p[2] === "image" && method === "GET") {
-      if (!MC_REGIONS[p[3] ?? ""]) {
-        serviceError(res, `unknown backend provider driver: ${p[3] ?? ""}`);
-        return;
-      }
-      ok(
-        res,
+    ok(res, null);
+  }
+
+  /** The catalogues: `/v1/instance/<what>/:provider[/:regionId]`. */
+  function catalogue(p: string[], res: ServerResponse): void {
+    const cloud = p[3] ?? "";
+    if (!MC_REGIONS[cloud]) return answer(res, 10999, `unknown backend provider driver: ${cloud}`);
+    const region = p[4] ?? "";
+    const rows: Record<string, () => unknown[] | undefined> = {
+      regions: () => MC_REGIONS[cloud]?.map((r) => ({ Endpoint: "", RegionName: r })),
+      zones: () =>
+        (MC_ZONES[region] ?? []).map((z) => ({ Messages: null, RegionName: region, State: "", ZoneName: z })),
+      type: () => [...MC_TYPES],
+      charge: () => ["PayByBandwidth", "PayByTraffic"],
+      disk_category: () => ["cloud_efficiency", "cloud_ssd"],
+      image: () =>
         MC_IMAGES.map((id) => ({
           ImageId: id,
           Name: id,
           State: "Available",
           OwnerId: "self",
           Public: false,
+          Tags: null,
         })),
-      );
-      return;
-    }
-    if (p.length === 4 && p[2] === "cluster" && method === "GET") {
-      const id = Number(p[3]);
-      ok(
+    };
+    const arity: Record<string, number> = {
+      regions: 4,
+      type: 4,
+      charge: 4,
+      disk_category: 4,
+      zones: 5,
+      image: 5,
+    };
+    const make = rows[p[2] ?? ""];
+    if (!make || arity[p[2] ?? ""] !== p.length) return notFound(res);
+    ok(res, make() ?? []);
+  }
+
+  function instanceRoutes(method: string, p: string[], correlation: string, res: ServerResponse): void {
+    const live = (): Instance[] => [...instances.values()].filter((i) => i.Status !== 5);
+    if (method === "GET" && p.length === 3 && p[2] === "provider") return ok(res, [...MC_CLOUDS]);
+    if (method === "GET" && p.length === 3 && p[2] === "list") return ok(res, live().map(instanceView));
+    if (method === "GET" && p.length === 4 && p[2] === "cluster") {
+      if (!/^\d+$/.test(p[3] ?? "")) return answer(res, 12996, "Input error!");
+      return ok(
         res,
-        [...instances.values()].filter((i) => i.Cluster.Id === id && i.Status !== 5).map(publicInstance),
+        live()
+          .filter((i) => i.Cluster.Id === Number(p[3]))
+          .map(instanceView),
       );
-      return;
     }
-    if (p.length === 5 && p[2] === "log" && method === "GET") {
-      ok(res, logs.get(`${p[3] ?? ""}\u0000${p[4] ?? ""}`) ?? []);
-      return;
+    if (method === "GET" && p[2] === "log" && (p.length === 4 || p.length === 5)) {
+      const [corr, id] = p.length === 5 ? [p[3] ?? "", p[4] ?? ""] : [undefined, p[3] ?? ""];
+      const lines = [...logs.entries()]
+        .filter(([key]) => (corr === undefined ? key.endsWith(`\u0000${id}`) : key === `${corr}\u0000${id}`))
+        .flatMap(([, l]) => l);
+      // The source appends the host's own logs (from octans, by IP) to the filtered read.
+      const ip = corr !== undefined && rules.hostLogs ? instances.get(id)?.PrivateIpAddress : undefined;
+      return ok(res, ip ? `${lines.join("\n")}\nhost ${ip}: initialised by octans` : lines.join("\n"));
     }
-    if (p.length === 3 && method === "GET") {
-      const i = instances.get(p[2] ?? "");
-      if (i) ok(res, publicInstance(i));
-      else serviceError(res, "get one instance err: QuerySeter no row found");
-      return;
+    if (
+      method === "GET" &&
+      ["regions", "zones", "type", "charge", "disk_category", "image"].includes(p[2] ?? "")
+    )
+      return catalogue(p, res);
+    if (p.length !== 3) return notFound(res);
+    if (method === "GET") {
+      const i = shown(p[2] ?? "");
+      return i ? ok(res, instanceView(i)) : answer(res, 10999, rules.noInstance);
     }
-    if (p.length === 3 && method === "DELETE") {
-      if (typeof correlation !== "string" || correlation === "") {
-        badRequest(res, 12997, "Missing requisite parameter(X-CORRELATION-ID)!");
-        return;
-      }
-      for (const id of (p[2] ?? "").split(",")) {
-        const i = instances.get(id);
-        if (!i || i.Status === 5 || i.Status === 6) continue;
-        i.Status = 6;
-        log(correlation, id, "delete requested");
-        step(i, 5);
-      }
-      ok(res, null);
-      return;
-    }
+    if (method === "DELETE") return deleteInstances(p[2] ?? "", correlation, res);
     notFound(res);
   }
 
-  function notFound(res: ServerResponse): void {
-    res.writeHead(404, { "content-type": "text/plain" });
-    res.end("404 page not found");
+  function handle(req: IncomingMessage, body: string, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://sim");
+    const method = req.method ?? "GET";
+    const path = url.pathname.replace(/\/+$/, "");
+    const label = path.replace(/\/log\/[^/]+\/(?=[^/]+$)/, "/log/:correlationId/");
+    const operation = `${method} ${label.replace(/\/(i-[a-z0-9]+|\d+)(,[^/]*)?(?=\/|$)/g, "/:id")}`;
+    countRequest(counts, operation);
+    const auth = req.headers.authorization ?? "";
+    const decision = injector.decide(auth, operation);
+    if (applyConnectionFault(decision, res)) return;
+    if (decision.kind === "rateLimited") {
+      res.setHeader("Retry-After", String(decision.retryAfterSeconds ?? 1));
+      return sendJson(res, 429, { code: 10999, msg: "too many requests", content: null, ext: null });
+    }
+    if (decision.kind === "error")
+      return sendJson(res, 503, { code: 10999, msg: "service unavailable", content: null, ext: null });
+    if (opts.token !== undefined && auth !== `Bearer ${opts.token}`)
+      return sendJson(res, 401, {
+        code: 10999,
+        msg: "unauthorized: bad or missing token",
+        content: null,
+        ext: null,
+      });
+
+    let json: Record<string, unknown> = {};
+    try {
+      if (body.trim() !== "") json = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return answer(res, 12996, "Input error!");
+    }
+    let p: string[];
+    try {
+      p = path.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return answer(res, 12996, "Input error!");
+    }
+    const header = req.headers["x-correlation-id"];
+    const correlation = typeof header === "string" ? header : "";
+    if (p[0] !== "v1") return notFound(res);
+    if (p[1] === "cluster") return templates(method, p, json, correlation, res);
+    const doc = routes === "document";
+    if (
+      doc
+        ? method === "GET" && p[1] === "start" && p.length === 3
+        : method === "POST" && p[1] === "instance" && p[2] === "start" && p.length === 4
+    )
+      return start(p[p.length - 1] ?? "", res);
+    if (
+      method === "GET" &&
+      (doc ? p[1] === "status" && p.length === 3 : p[1] === "instance" && p[2] === "status" && p.length === 4)
+    )
+      return ok(res, statusRows(p[p.length - 1] ?? ""));
+    if (method === "POST" && p[1] === "status" && p.length === 2) {
+      const i = shown(typeof json.InstanceId === "string" ? json.InstanceId : "");
+      if (!i || typeof json.Status !== "number") return answer(res, 12996, "Input error");
+      i.Status = json.Status;
+      return ok(res, json.Status);
+    }
+    if (p[1] === "instance") return instanceRoutes(method, p, correlation, res);
+    notFound(res);
   }
 
   const server = await listen(handle, () => injector.knobs.latencyMs);
   return {
     provider: "multicloud",
-    profile: opts.profile ?? "default",
+    profile,
     url: server.url,
     credentials: opts.token === undefined ? {} : { token: opts.token },
     faults: injector.knobs,

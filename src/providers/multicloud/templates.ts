@@ -1,0 +1,149 @@
+import { z } from "zod";
+import { NotFoundError, TransientError } from "../errors.ts";
+import {
+  ClusterSchema,
+  clusterSegment,
+  InstanceSchema,
+  isAmbiguous,
+  type Cluster,
+  type Instance,
+  type MulticloudApi,
+} from "./api.ts";
+
+/** jupiter's Status for a deleted instance (the document's lists and reads leave such rows out). */
+export const DELETED = 5;
+
+/** jupiter's machine templates (`/v1/cluster`) and the instances made from them. */
+export class RemoteTemplates {
+  readonly #api: MulticloudApi;
+  constructor(api: MulticloudApi) {
+    this.#api = api;
+  }
+
+  list(): Promise<Cluster[]> {
+    return this.#api.call(
+      { method: "GET", path: "/v1/cluster", operation: "templates" },
+      z.array(ClusterSchema),
+    );
+  }
+
+  /** The template, or undefined when jupiter says it has no such row. */
+  async get(id: string): Promise<Cluster | undefined> {
+    try {
+      return await this.#api.call(
+        { method: "GET", path: `/v1/cluster/${clusterSegment(id, "template")}`, operation: "template" },
+        ClusterSchema,
+      );
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Finds or creates the template with this exact name. The name carries an owner's UID (and
+   * a digest of the fields), so a create whose answer a crash lost is found, never repeated.
+   */
+  async ensure(name: string, body: () => Promise<Record<string, unknown>>): Promise<string> {
+    const existing = (await this.list()).find((c) => c.Name === name);
+    if (existing) return String(existing.Id);
+    const id = await this.#api.call(
+      { method: "POST", path: "/v1/cluster", json: await body(), operation: "createTemplate" },
+      z.union([z.number().int(), z.string().regex(/^\d+$/)]),
+    );
+    return String(id);
+  }
+
+  /**
+   * Deletes a template; one already gone counts as deleted. The document answers "Delete
+   * cluster err" both for a template that does not exist and for one it will not delete (the
+   * source refuses while instances of it are not deleted), so an ambiguous refusal is settled
+   * by reading the template back.
+   */
+  async delete(id: string): Promise<void> {
+    const segment = clusterSegment(id, "deleteTemplate");
+    try {
+      await this.#api.call(
+        { method: "DELETE", path: `/v1/cluster/${segment}`, operation: "deleteTemplate" },
+        z.unknown(),
+      );
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      if (!isAmbiguous(err)) throw err;
+      const still = await this.get(id);
+      if (still === undefined) return;
+      const refusal = err as TransientError;
+      throw new TransientError(
+        `multicloud deleteTemplate: template ${id} still exists (${refusal.message}); ` +
+          `jupiter refuses to delete a template while instances made from it are not deleted`,
+        {
+          provider: "multicloud",
+          operation: "deleteTemplate",
+          ...(refusal.providerCode === undefined ? {} : { providerCode: refusal.providerCode }),
+        },
+      );
+    }
+  }
+
+  /** Instances made from a template that are not deleted. */
+  async instances(id: string): Promise<Instance[]> {
+    const rows = await this.#api.call(
+      { method: "GET", path: `/v1/instance/cluster/${clusterSegment(id, "list")}`, operation: "list" },
+      z.array(InstanceSchema),
+    );
+    return rows.filter((i) => i.Status !== DELETED);
+  }
+
+  /**
+   * Deletes the private templates (see PRIVATE_TEMPLATE) no instance uses any more. A private
+   * template holds its object's only instance, so an empty one is left over from a create
+   * whose answer was lost (the object then adopted its instance without learning the
+   * template's id). jupiter refuses to delete a template in use, so a race with an expand
+   * costs that object one retry, never its instance. Returns how many were deleted.
+   */
+  async sweep(isPrivate: (name: string) => boolean): Promise<number> {
+    const clusters = await this.list();
+    const rows = await this.#all();
+    const used = new Set(rows.map((r) => (r as { Cluster?: { Id?: unknown } } | null)?.Cluster?.Id));
+    let deleted = 0;
+    for (const c of clusters) {
+      if (!isPrivate(c.Name) || used.has(c.Id)) continue;
+      // One that cannot be deleted now is tried again at the next sweep.
+      if (
+        await this.delete(String(c.Id)).then(
+          () => true,
+          () => false,
+        )
+      )
+        deleted++;
+    }
+    return deleted;
+  }
+
+  #all(): Promise<unknown[]> {
+    return this.#api.call(
+      { method: "GET", path: "/v1/instance/list", operation: "listAll" },
+      z.array(z.unknown()),
+    );
+  }
+
+  /**
+   * One instance from the list of every instance not deleted (`GET /v1/instance/list`), or
+   * undefined when it is not in it. Only the row asked for is parsed, so one odd row of
+   * another tenant cannot hide it.
+   */
+  async fromList(instanceId: string): Promise<Instance | undefined> {
+    const rows = await this.#all();
+    const row = rows.find(
+      (r) => typeof r === "object" && r !== null && (r as { InstanceId?: unknown }).InstanceId === instanceId,
+    );
+    if (row === undefined) return undefined;
+    const parsed = InstanceSchema.safeParse(row);
+    if (!parsed.success)
+      throw new TransientError(`multicloud listAll: malformed row for instance ${instanceId}`, {
+        provider: "multicloud",
+        operation: "listAll",
+      });
+    return parsed.data;
+  }
+}
