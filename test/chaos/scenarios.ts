@@ -7,13 +7,17 @@ import { CloudInstanceResource, EventResource } from "../../src/kube/resources.t
 import { PROVIDER_NAMES, type ProviderName } from "../../src/api/provider-names.ts";
 import type { CloudInstance } from "../../src/api/index.ts";
 import { persist, sleep, startChaosWorld, type ChaosWorld, type OperatorProcess } from "./world.ts";
+import type { SimProfile } from "../sim/common.ts";
 
 const ready = (o: CloudInstance): boolean =>
   o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 export interface KillReport {
   lifecycles: number;
+  profile: SimProfile;
   kills: number;
+  /** Kills sent in the window between a provider's create and the answer reaching the operator. */
+  createWindowKills: number;
   watchDrops: number;
   historyExpiries: number;
   maxVmsPerOwner: number;
@@ -23,23 +27,34 @@ export interface KillReport {
 
 /**
  * `lifecycles` CloudInstances across the five providers go create -> Running -> delete while
- * the operator is SIGKILLed every 1–5 s (scaled by `killEveryMs`) and restarted, the providers
- * fail 10 % of requests, time out 2 % and drop 1 %, and the API server drops every watch every
- * few seconds and expires its history. At the end no VM is left and no owner ever had two.
+ * the operator is SIGKILLed every 1–5 s (scaled by `killEveryMs`) and restarted, and also
+ * right after a provider has made a VM and before its answer leaves the simulator (the window
+ * where the VM exists and the operator has no id for it), for `createWindowKillRate` of the
+ * creates; the providers fail 10 % of requests, time out 2 % and drop 1 %, and the API server
+ * drops every watch every few seconds and expires its history. At the end no VM is left and
+ * no owner ever had two. `profile` picks the simulators' API: the document's minimum or the
+ * real providers' extras.
  */
 export async function killsAndFaults(opts: {
   lifecycles: number;
   concurrency: number;
   killEveryMs: [number, number];
+  createWindowKillRate: number;
   timeoutMs: number;
+  profile: SimProfile;
 }): Promise<{ report: KillReport; world: ChaosWorld }> {
-  const world = await startChaosWorld({ faults: { errorRate: 0.1, timeoutRate: 0.02, dropRate: 0.01 } });
+  const world = await startChaosWorld({
+    faults: { errorRate: 0.1, timeoutRate: 0.02, dropRate: 0.01 },
+    profile: opts.profile,
+  });
   const started = performance.now();
   let operator: OperatorProcess = await world.startOperator();
   let stopping = false;
   const report: KillReport = {
     lifecycles: opts.lifecycles,
+    profile: opts.profile,
     kills: 0,
+    createWindowKills: 0,
     watchDrops: 0,
     historyExpiries: 0,
     maxVmsPerOwner: 0,
@@ -48,14 +63,29 @@ export async function killsAndFaults(opts: {
   };
   const between = ([a, b]: [number, number]): number => a + Math.random() * (b - a);
 
+  // The simulators call this synchronously, before they answer the create.
+  let windowOpen = true;
+  for (const sim of world.sims.values())
+    sim.faults.onCreated = () => {
+      if (stopping || !windowOpen || Math.random() >= opts.createWindowKillRate) return;
+      windowOpen = false;
+      report.createWindowKills++;
+      operator.kill("SIGKILL");
+    };
   const killer = (async () => {
     while (!stopping) {
-      await sleep(between(opts.killEveryMs));
+      // The interval counts from when the process is working, not from its spawn.
+      await operator.started;
+      const timedOut = await Promise.race([
+        sleep(between(opts.killEveryMs)).then(() => true),
+        operator.exited.then(() => false),
+      ]);
       if (stopping) break;
-      operator.kill("SIGKILL");
+      if (timedOut) operator.kill("SIGKILL");
       await operator.exited;
       report.kills++;
       operator = await world.startOperator();
+      windowOpen = true;
     }
   })();
   const watchChaos = (async () => {

@@ -25,6 +25,11 @@ export interface OperatorProcess {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
+  /**
+   * Resolves once the process has its caches synced and its workers running (or has exited):
+   * a kill scenario waits for it, so a slow start on a loaded machine cannot starve the run.
+   */
+  readonly started: Promise<void>;
   /** Its /metrics (plain HTTP on loopback), for the secret scan. */
   readonly metricsUrl: string;
   /** SIGTERM, then SIGKILL if the process has not exited within `graceMs`: a test hook never hangs. */
@@ -102,17 +107,27 @@ export async function startChaosWorld(
         { stdio: ["ignore", "pipe", "pipe"] },
       );
       running.add(child);
-      child.stdout.on("data", (b: Buffer) => logs.push(b.toString()));
+      let markStarted: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => {
+        markStarted = resolve;
+      });
+      child.stdout.on("data", (b: Buffer) => {
+        const text = b.toString();
+        logs.push(text);
+        if (text.includes('"msg":"starting workers"')) markStarted();
+      });
       child.stderr.on("data", (b: Buffer) => logs.push(b.toString()));
       const exited = new Promise<number | null>((resolve) =>
         child.once("exit", (code) => {
           running.delete(child);
+          markStarted();
           resolve(code);
         }),
       );
       const op = {
         pid: child.pid,
         metricsUrl: `http://127.0.0.1:${String(port)}/metrics`,
+        started,
         exited,
         kill: (signal: NodeJS.Signals) => {
           child.kill(signal);
