@@ -18,7 +18,7 @@ after(async () => {
 });
 
 /** Fast backoff so reconnects in these tests take milliseconds, not seconds. */
-const fastBackoff = { initialMs: 5, maxMs: 50, resetAfterMs: 120_000, jitter: 0 };
+const fastBackoff = { initialMs: 5, maxMs: 50, resetAfterMs: 120_000 };
 
 function informer(namespace: string, clock: Clock = systemClock) {
   const inf = new Informer<CloudInstance>({
