@@ -173,7 +173,8 @@ test("list/watch errors back off 800 ms doubling (injected clock), then recover"
     },
     logger: silentLogger,
     clock: recording,
-    random: () => 0.5,
+    // The backoff draws from [nominal/2, nominal]; 1 pins the nominal doubling.
+    random: () => 1,
   });
   await api.client.create(CloudInstanceResource, instance("backoff", "x"));
   api.server.faults.failNext(4, 500);
