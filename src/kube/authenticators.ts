@@ -27,6 +27,8 @@ export const TOKEN_FILE_PROVIDER = "cloud-instance-operator/token-file";
 /** A credential source the connection can tell that the server refused what it gave. */
 export interface RefreshableAuthenticator extends Authenticator {
   invalidate(): void;
+  /** Until when the credential it last gave may be reused (epoch ms), if it gave one. */
+  validUntil(): number | undefined;
 }
 
 export const ExecConfigSchema = z.looseObject({
@@ -101,6 +103,10 @@ export class ExecAuthenticator implements RefreshableAuthenticator {
   invalidate(): void {
     this.#cached = undefined;
     this.#generation++;
+  }
+
+  validUntil(): number | undefined {
+    return this.#cached?.until;
   }
 
   /** One plugin run at a time: concurrent requests wait for the same run (client-go holds a mutex). */
@@ -210,5 +216,9 @@ export class TokenFileAuthenticator implements RefreshableAuthenticator {
 
   invalidate(): void {
     this.#cached = undefined;
+  }
+
+  validUntil(): number | undefined {
+    return this.#cached?.until;
   }
 }

@@ -58,8 +58,7 @@ export class KubeCredentials implements AuthSource {
     const generation = this.#generation;
     this.#pending = derive(this.#loaded)
       .then((material) => {
-        if (generation === this.#generation)
-          this.#cached = { material, until: this.#now() + MATERIAL_TTL_MS };
+        if (generation === this.#generation) this.#cached = { material, until: this.#until() };
         this.#onTls(material.tls);
         return material;
       })
@@ -67,6 +66,13 @@ export class KubeCredentials implements AuthSource {
         this.#pending = undefined;
       });
     return this.#pending;
+  }
+
+  /** Never past what a plugin or token file said its credential is good for. */
+  #until(): number {
+    let until = this.#now() + MATERIAL_TTL_MS;
+    for (const a of this.#loaded.refreshable) until = Math.min(until, a.validUntil() ?? until);
+    return until;
   }
 
   async headers(): Promise<HeaderMap> {
