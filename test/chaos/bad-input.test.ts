@@ -94,7 +94,7 @@ before(async () => {
         kind: "Secret",
         metadata: { name: `${p}-creds`, namespace: c.namespace },
         stringData: { ...world.sims.get(p)?.credentials },
-      } as never);
+      });
   }
 });
 after(

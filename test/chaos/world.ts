@@ -64,7 +64,7 @@ export async function startChaosWorld(
       kind: "Secret",
       metadata: { name: `${provider}-creds`, namespace },
       stringData: { ...sim.credentials },
-    } as never);
+    });
   }
   const logs: string[] = [];
   const running = new Set<ChildProcess>();

@@ -64,7 +64,7 @@ export async function startWorld(
     kind: "Secret",
     metadata: { name: "m2s-creds", namespace: ns },
     stringData: { apiKey: m2s.credentials.apiKey! },
-  } as never);
+  });
   const sims = new Map<ProviderName, Simulator>([["m2s", m2s]]);
   for (const provider of opts.providers ?? []) {
     const sim = await SIMULATORS[provider].start({ transitionMs: 30 }, opts.profile);
@@ -74,7 +74,7 @@ export async function startWorld(
       kind: "Secret",
       metadata: { name: `${provider}-creds`, namespace: ns },
       stringData: { ...sim.credentials },
-    } as never);
+    });
   }
   const operators: Operator[] = [];
   return {

@@ -232,7 +232,7 @@ describe("Kubernetes API conformance", () => {
       kind: "Secret",
       metadata: { name: "s1", namespace: NS },
       stringData: { k: "v" },
-    } as never);
+    });
     assert.equal((s as { data?: Record<string, string> }).data?.k, Buffer.from("v").toString("base64"));
   });
 });
