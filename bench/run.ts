@@ -215,7 +215,7 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     kind: "Secret",
     metadata: { name: "m2s-creds", namespace: "bench" },
     stringData: { apiKey: sim.credentials.apiKey ?? "" },
-  } as never);
+  });
   const port = await freePortPair();
   const operator: ChildProcess = spawn(
     process.execPath,
