@@ -1,3 +1,5 @@
+// client-node's patch content types: a module of constants with no imports of its own.
+import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { Dispatcher } from "undici";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../util/clock.ts";
@@ -42,10 +44,10 @@ export interface WatchOptions extends CallOptions {
 }
 
 export type PatchType = "merge" | "json" | "strategic";
-const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
-  merge: "application/merge-patch+json",
-  json: "application/json-patch+json",
-  strategic: "application/strategic-merge-patch+json",
+const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
+  merge: PatchStrategy.MergePatch,
+  json: PatchStrategy.JsonPatch,
+  strategic: PatchStrategy.StrategicMergePatch,
 };
 
 export type DeleteCallOptions = DeleteOptions & CallOptions;

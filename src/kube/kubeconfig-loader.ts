@@ -83,14 +83,14 @@ export async function resolveKubeConfig(source: KubeConfigSource): Promise<Loade
     return finish(merge([doc], source.context, "kubeconfig text"), new KubeConfig());
   }
   const { env } = source;
-  if (source.kubeconfig !== undefined && source.kubeconfig !== "") {
+  const explicit = source.kubeconfig ?? "";
+  // The operator's --kubeconfig also takes KUBECONFIG's value (src/config.ts), which may be a list.
+  if (explicit !== "" && !explicit.includes(delimiter)) {
     // An explicitly named file must exist (client-go's ExplicitPath).
-    return finish(
-      merge([readDoc(new KubeConfig(), source.kubeconfig)], source.context, source.kubeconfig),
-      new KubeConfig(),
-    );
+    const doc = readDoc(new KubeConfig(), explicit);
+    return finish(merge([doc], source.context, explicit), new KubeConfig());
   }
-  const list = (env.KUBECONFIG ?? "").split(delimiter).filter((p) => p !== "");
+  const list = (explicit || (env.KUBECONFIG ?? "")).split(delimiter).filter((p) => p !== "");
   if (list.length > 0) {
     const present = list.filter((p) => existsSync(p));
     if (present.length === 0) configError(`none of the KUBECONFIG files exist (${list.join(delimiter)})`);
