@@ -102,7 +102,10 @@ contexts: [{name: prod, context: {cluster: prod, user: me}}]
     assert.equal(flagged.server.host, "dev.example:6443");
     await rejectsConfig(loadKubeConfig({ kubeconfig: join(dir, "nope.yaml"), env }), /cannot read/);
     // KUBECONFIG's value reaches the operator's --kubeconfig (src/config.ts): a list stays a list.
-    const listed = loadKubeConfig({ kubeconfig: [join(dir, "nope.yaml"), a(), b()].join(delimiter), env: {} });
+    const listed = loadKubeConfig({
+      kubeconfig: [join(dir, "nope.yaml"), a(), b()].join(delimiter),
+      env: {},
+    });
     assert.equal((await resolveKubeConfig(listed)).server.host, "dev.example:6443");
   });
 
