@@ -116,7 +116,7 @@ export class KubeClient {
       },
       auth: opts.connection.auth,
       deadlineMs: opts.requestTimeoutMs ?? 30_000,
-      ...(logger
+      ...(logger?.isLevelEnabled("debug") === true
         ? {
             onAttempt: (a) => {
               logger.debug(
