@@ -7,6 +7,7 @@ import {
   describeError,
   failureKind,
   type Attempt,
+  type AuthSource,
   type TransportOptions,
 } from "../../util/transport/transport.ts";
 import { TransientError } from "../errors.ts";
@@ -77,6 +78,11 @@ export interface HttpClientOptions {
   retry?: Partial<RetryPolicy>;
   limits?: Partial<LimitPolicy>;
   requestTimeoutMs?: number;
+  /**
+   * Credentials obtained at runtime (a session token): asked for on every attempt, dropped when
+   * the provider answers 401, after which the request is repeated once with fresh ones.
+   */
+  auth?: AuthSource;
 }
 
 /** What a provider call may repeat: 502/503/504 for idempotent requests, a 429 for any. */
@@ -121,7 +127,9 @@ export class HttpClient {
         ...retry,
         retryStatus: (status) => RETRY_STATUSES.has(status),
         maxRetryAfterMs: retry.maxDelayMs,
+        refreshOn401: opts.auth !== undefined,
       },
+      auth: opts.auth,
       limiter: deps.limiter,
       deadlineMs: opts.requestTimeoutMs ?? 30_000,
       onAttempt: (attempt) => {
