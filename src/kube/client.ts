@@ -4,7 +4,16 @@ import type { Dispatcher } from "undici";
 import type { Logger } from "pino";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { buildTransport, describeError, type TransportOptions } from "../util/transport/transport.ts";
-import type { DeleteOptions, KubeObject, KubeStatus, ListMeta, WatchEvent } from "./core-types.ts";
+import type {
+  CallOptions,
+  DeleteCallOptions,
+  KubeRetryPolicy,
+  ListOptions,
+  ListResult,
+  PatchType,
+  WatchOptions,
+} from "./client-options.ts";
+import type { KubeObject, KubeStatus, ListMeta, WatchEvent } from "./core-types.ts";
 import type { KubeConnection } from "./connection.ts";
 import { ConnectionError, KubeApiError, errorFromResponse } from "./errors.ts";
 import { KubeConfigError } from "./kubeconfig-errors.ts";
@@ -12,51 +21,13 @@ import { readNdjson } from "./ndjson.ts";
 import { collectionPath, objectPath, type Resource } from "./resources.ts";
 
 export type { WatchEvent, WatchEventType } from "./core-types.ts";
+export type * from "./client-options.ts";
 
-/** Every call takes a signal: aborting it ends the call at once, waiting retries included. */
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface ListOptions extends CallOptions {
-  namespace?: string | undefined;
-  labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
-  limit?: number | undefined;
-  continue?: string | undefined;
-  resourceVersion?: string | undefined;
-  resourceVersionMatch?: "Exact" | "NotOlderThan" | undefined;
-}
-
-export interface ListResult<T> {
-  items: T[];
-  resourceVersion: string;
-  continue: string | undefined;
-}
-
-export interface WatchOptions extends CallOptions {
-  namespace?: string | undefined;
-  labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
-  resourceVersion?: string | undefined;
-  allowWatchBookmarks?: boolean | undefined;
-  timeoutSeconds?: number | undefined;
-}
-
-export type PatchType = "merge" | "json" | "strategic";
 const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
   merge: PatchStrategy.MergePatch,
   json: PatchStrategy.JsonPatch,
   strategic: PatchStrategy.StrategicMergePatch,
 };
-
-export type DeleteCallOptions = DeleteOptions & CallOptions;
-
-export interface KubeRetryPolicy {
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
 
 export interface KubeClientOptions {
   connection: KubeConnection;
