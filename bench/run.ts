@@ -27,6 +27,19 @@ const args = new Map(
     return [k, v.length === 0 ? "true" : v.join("=")] as const;
   }),
 );
+if (args.get("help") === "true") {
+  process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
+  --sizes=100,1000,10000      operator runs, one per instance count
+  --baseline-sizes=100,1000   baseline runs (empty: none)
+  --smoke                     the short run npm test makes (30 instances)
+  --out=DIR                   where the JSON result goes (default bench/results)
+  --heap-snapshot             a heap snapshot of the operator at steady state, into --out
+  --sim-qps=N, --env="K=V;K=V", --node-args="..."   exploratory runs (see README)
+Memory at 10,000 instances alone (peak RSS through a resync, smaps breakdown, heap):
+  node bench/run.ts --sizes=10000 --baseline-sizes= --out=/tmp/bench
+`);
+  process.exit(0);
+}
 const smoke = args.get("smoke") === "true";
 const sizes = (args.get("sizes") ?? (smoke ? "30" : "100,1000,10000")).split(",").map(Number);
 const baselineSizes = (args.get("baseline-sizes") ?? (smoke ? "30" : "100,1000"))

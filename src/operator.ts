@@ -55,16 +55,22 @@ export function buildOperator(config: ManagerConfig, deps: OperatorDeps): Manage
   return mgr;
 }
 
-/** A kube client for the configured kubeconfig/context (or the in-cluster service account). */
+/**
+ * A kube client for the configured kubeconfig/context: --kubeconfig, else KUBECONFIG, else the
+ * in-cluster service account, else ~/.kube/config (controller-runtime's order).
+ */
 export async function connectKube(
   config: Pick<OperatorConfig, "kubeconfig" | "context">,
   logger: Logger,
 ): Promise<KubeClient> {
-  const kc = loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context });
-  return new KubeClient({
-    connection: await connect(kc),
-    logger: logger.child({ component: "kube-client" }),
-  });
+  const connection = await connect(
+    loadKubeConfig({ kubeconfig: config.kubeconfig, context: config.context }),
+  );
+  logger.info(
+    { server: connection.server.origin, source: connection.source },
+    "Kubernetes configuration loaded",
+  );
+  return new KubeClient({ connection, logger: logger.child({ component: "kube-client" }) });
 }
 
 export function createMetrics(): Metrics {

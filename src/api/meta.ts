@@ -1,35 +1,31 @@
+import type { V1ObjectMeta, V1OwnerReference } from "@kubernetes/client-node";
 import { z } from "zod";
 
 /**
- * The parts of Kubernetes ObjectMeta the operator reads and writes. Loose, because the API
- * server adds fields (managedFields …) that must survive a read-modify-write untouched.
- * Not part of the CRD schema: the API server owns metadata.
+ * A @kubernetes/client-node model as JSON carries it. client-node's own ObjectSerializer turns
+ * date-time fields into Date objects; the operator's client reads plain JSON, so they stay
+ * RFC 3339 strings. Type-only: nothing of client-node is loaded at runtime for these.
  */
-export const OwnerReferenceSchema = z.looseObject({
-  apiVersion: z.string(),
-  kind: z.string(),
-  name: z.string(),
-  uid: z.string(),
-  controller: z.boolean().optional(),
-  blockOwnerDeletion: z.boolean().optional(),
-});
-export type OwnerReference = z.infer<typeof OwnerReferenceSchema>;
+export type Wire<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Wire<U>[]
+    : T extends object
+      ? { [K in keyof T]: Wire<T[K]> }
+      : T;
 
-export const ObjectMetaSchema = z.looseObject({
-  name: z.string().optional(),
-  generateName: z.string().optional(),
-  namespace: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  generation: z.number().int().optional(),
-  creationTimestamp: z.string().optional(),
-  deletionTimestamp: z.string().optional(),
-  labels: z.record(z.string(), z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  finalizers: z.array(z.string()).optional(),
-  ownerReferences: z.array(OwnerReferenceSchema).optional(),
-});
-export type ObjectMeta = z.infer<typeof ObjectMetaSchema>;
+/** Kubernetes ObjectMeta (client-node's V1ObjectMeta). Not part of the CRD schema: the API server owns metadata. */
+export type ObjectMeta = Wire<V1ObjectMeta>;
+export type OwnerReference = Wire<V1OwnerReference>;
+
+/**
+ * Metadata of a manifest the operator reads (examples, tests): an object, checked no further
+ * here — the API server validates metadata, and its fields must survive a round trip untouched.
+ */
+export const ObjectMetaSchema = z.custom<ObjectMeta>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "metadata must be an object",
+);
 
 /** metav1.Condition, as `kubectl wait --for=condition=X` and every dashboard expect it. */
 export const ConditionSchema = z

@@ -1,14 +1,11 @@
-import type { ObjectMeta } from "../api/index.ts";
+import type { KubeObject } from "../kube/core-types.ts";
 
 /**
  * What reconcilers need from the Kubernetes side, kept this narrow so the decision code
  * never depends on transport details. Implemented over the kube client and the caches.
+ * The object types themselves are client-node's (src/kube/core-types.ts).
  */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-}
+export type { KubeObject, Secret } from "../kube/core-types.ts";
 
 export interface ReadCache<T> {
   get(namespace: string, name: string): T | undefined;
@@ -37,12 +34,4 @@ export interface ObjectWriter<T extends KubeObject, S> {
 export interface EventSink {
   /** Never throws: events are best-effort, a failure is logged by the implementation. */
   record(obj: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void;
-}
-
-export interface Secret {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
 }

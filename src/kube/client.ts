@@ -1,78 +1,43 @@
-import { errors as undiciErrors, type Dispatcher } from "undici";
+// client-node's patch content types: a module of constants with no imports of its own.
+import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
+import type { Dispatcher } from "undici";
 import type { Logger } from "pino";
-import type { AnyObject as KubeObject } from "./object.ts";
-import { backoffDelay } from "../util/backoff.ts";
-import { sleep } from "../util/clock.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
+import { buildTransport, describeError, type TransportOptions } from "../util/transport/transport.ts";
+import type {
+  CallOptions,
+  DeleteCallOptions,
+  KubeRetryPolicy,
+  ListOptions,
+  ListResult,
+  PatchType,
+  WatchOptions,
+} from "./client-options.ts";
+import type { KubeObject, KubeStatus, ListMeta, WatchEvent } from "./core-types.ts";
 import type { KubeConnection } from "./connection.ts";
-import {
-  ConnectionError,
-  KubeApiError,
-  ServerError,
-  TooManyRequestsError,
-  UnauthorizedError,
-  errorFromResponse,
-  type KubeStatus,
-} from "./errors.ts";
+import { ConnectionError, KubeApiError, errorFromResponse } from "./errors.ts";
+import { KubeConfigError } from "./kubeconfig-errors.ts";
 import { readNdjson } from "./ndjson.ts";
 import { collectionPath, objectPath, type Resource } from "./resources.ts";
 
-export interface ListOptions {
-  namespace?: string | undefined;
-  labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
-  limit?: number | undefined;
-  continue?: string | undefined;
-  resourceVersion?: string | undefined;
-  resourceVersionMatch?: "Exact" | "NotOlderThan" | undefined;
-}
+export type { WatchEvent, WatchEventType } from "./core-types.ts";
+export type * from "./client-options.ts";
 
-export interface ListResult<T> {
-  items: T[];
-  resourceVersion: string;
-  continue: string | undefined;
-}
-
-export interface WatchOptions {
-  namespace?: string | undefined;
-  labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
-  resourceVersion?: string | undefined;
-  allowWatchBookmarks?: boolean | undefined;
-  timeoutSeconds?: number | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
-export interface WatchEvent<T> {
-  type: WatchEventType;
-  object: T;
-}
-
-export type PatchType = "merge" | "json" | "strategic";
-const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
-  merge: "application/merge-patch+json",
-  json: "application/json-patch+json",
-  strategic: "application/strategic-merge-patch+json",
+const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
+  merge: PatchStrategy.MergePatch,
+  json: PatchStrategy.JsonPatch,
+  strategic: PatchStrategy.StrategicMergePatch,
 };
-
-export interface DeleteOptions {
-  preconditions?: { uid?: string; resourceVersion?: string };
-  propagationPolicy?: "Foreground" | "Background" | "Orphan";
-}
-
-export interface KubeRetryPolicy {
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
 
 export interface KubeClientOptions {
   connection: KubeConnection;
   logger?: Logger;
   retry?: Partial<KubeRetryPolicy>;
   userAgent?: string;
-  /** Per-request timeout for non-watch calls. */
+  /** Per-attempt deadline for non-watch calls. */
   requestTimeoutMs?: number;
+  clock?: Clock;
+  random?: () => number;
 }
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -89,44 +54,79 @@ interface Call {
   signal?: AbortSignal | undefined;
 }
 
-/** Connection failures where the request cannot have reached the server. */
-const NOT_SENT = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "ENOTFOUND", "EAI_AGAIN"]);
-
 /**
- * A small typed REST client for the Kubernetes API on undici. Every call is typed by its
- * resource descriptor; every failure is a KubeApiError subclass. Idempotent calls (GET, PUT,
- * DELETE) are retried on 429/5xx/connection errors with jittered backoff honouring
- * Retry-After; a 429 is retried for every verb because the server refused it unprocessed.
+ * A small typed REST client for the Kubernetes API on the operator's transport core. Every
+ * call is typed by its resource descriptor; every failure is a KubeApiError subclass. The
+ * policy is the kube client's own: idempotent calls (GET, PUT, DELETE) repeat on 5xx and
+ * connection failures, every verb on 429 and on failures that never reached the server, and
+ * once on 401 with fresh credentials. Watches have a pool of their own and are never retried
+ * here (the reflector resumes or relists).
  */
 export class KubeClient {
   readonly #conn: KubeConnection;
-  readonly #logger: Logger | undefined;
-  readonly #retry: KubeRetryPolicy;
+  readonly #requests: Dispatcher;
+  readonly #watches: Dispatcher;
   readonly #userAgent: string;
-  readonly #timeoutMs: number;
 
   constructor(opts: KubeClientOptions) {
     this.#conn = opts.connection;
-    this.#logger = opts.logger;
-    this.#retry = { retries: 4, baseDelayMs: 200, maxDelayMs: 5_000, ...opts.retry };
     this.#userAgent = opts.userAgent ?? "cloud-instance-operator";
-    this.#timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    const clock = opts.clock ?? systemClock;
+    const logger = opts.logger;
+    this.#requests = buildTransport(opts.connection.dispatcher, {
+      clock,
+      random: opts.random,
+      retry: {
+        retries: 4,
+        baseDelayMs: 200,
+        maxDelayMs: 5_000,
+        ...opts.retry,
+        retryStatus: (status) => status >= 500,
+        maxRetryAfterMs: 60_000,
+        refreshOn401: true,
+      },
+      auth: opts.connection.auth,
+      deadlineMs: opts.requestTimeoutMs ?? 30_000,
+      ...(logger?.isLevelEnabled("debug") === true
+        ? {
+            onAttempt: (a) => {
+              logger.debug(
+                {
+                  method: a.opts.method,
+                  path: a.opts.path,
+                  code: a.statusCode,
+                  ms: Math.round(a.ms),
+                  err: a.error?.message,
+                },
+                "Kubernetes API request",
+              );
+            },
+          }
+        : {}),
+    });
+    this.#watches = buildTransport(opts.connection.watchDispatcher, { clock, auth: opts.connection.auth });
   }
 
   get server(): URL {
     return this.#conn.server;
   }
 
-  /** Closes the connection pool (ends open watches). */
+  /** Closes the connection pools (ends open watches). */
   async close(): Promise<void> {
     await this.#conn.close();
   }
 
-  async get<T extends KubeObject>(res: Resource<T>, namespace: string | undefined, name: string): Promise<T> {
+  async get<T extends KubeObject>(
+    res: Resource<T>,
+    namespace: string | undefined,
+    name: string,
+    opts: CallOptions = {},
+  ): Promise<T> {
     return (await this.#call({
       method: "GET",
       path: objectPath(res, namespace, name),
       what: `get ${res.plural} ${key(namespace, name)}`,
+      signal: opts.signal,
     })) as T;
   }
 
@@ -144,8 +144,9 @@ export class KubeClient {
         resourceVersionMatch: opts.resourceVersionMatch,
       },
       what: `list ${res.plural}`,
-    })) as { items?: T[] | null; metadata?: { resourceVersion?: string; continue?: string } };
-    const cont = body.metadata?.continue;
+      signal: opts.signal,
+    })) as { items?: T[] | null; metadata?: ListMeta };
+    const cont = body.metadata?.["continue"];
     return {
       items: body.items ?? [],
       resourceVersion: body.metadata?.resourceVersion ?? "",
@@ -195,20 +196,10 @@ export class KubeClient {
     if (opts.signal?.aborted) return;
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#conn.dispatcher.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: "GET",
-        headers: {
-          ...(await this.#conn.headers()),
-          accept: "application/json",
-          "user-agent": this.#userAgent,
-        },
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      response = await this.#watches.request(this.#request("GET", url, undefined, undefined, opts.signal));
     } catch (err) {
       if (opts.signal?.aborted) return;
-      throw new ConnectionError(`${what}: ${describe(err)}`, err);
+      throw failure(what, err);
     }
     const body = response.body;
     try {
@@ -239,30 +230,31 @@ export class KubeClient {
     } catch (err) {
       if (opts.signal?.aborted) return;
       if (err instanceof KubeApiError) throw err;
-      throw new ConnectionError(`${what}: stream broken: ${describe(err)}`, err);
+      throw new ConnectionError(`${what}: stream broken: ${describeError(err)}`, err);
     } finally {
       // An early return by the consumer must release the connection.
       if (!body.destroyed) body.destroy();
     }
   }
 
-  async create<T extends KubeObject>(res: Resource<T>, obj: T): Promise<T> {
+  async create<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {
     const ns = obj.metadata.namespace;
     return (await this.#call({
       method: "POST",
       path: collectionPath(res, ns),
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
       what: `create ${res.plural} ${key(ns, obj.metadata.name ?? obj.metadata.generateName ?? "")}`,
+      signal: opts.signal,
     })) as T;
   }
 
   /** PUT; a stale metadata.resourceVersion answers ConflictError. */
-  async update<T extends KubeObject>(res: Resource<T>, obj: T): Promise<T> {
-    return this.#put(res, obj, "");
+  async update<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {
+    return this.#put(res, obj, "", opts);
   }
 
-  async updateStatus<T extends KubeObject>(res: Resource<T>, obj: T): Promise<T> {
-    return this.#put(res, obj, "/status");
+  async updateStatus<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {
+    return this.#put(res, obj, "/status", opts);
   }
 
   async patch<T extends KubeObject>(
@@ -271,8 +263,9 @@ export class KubeClient {
     name: string,
     patch: unknown,
     type: PatchType = "merge",
+    opts: CallOptions = {},
   ): Promise<T> {
-    return this.#patch(res, namespace, name, patch, type, "");
+    return this.#patch(res, { namespace, name, patch, type, sub: "", signal: opts.signal });
   }
 
   async patchStatus<T extends KubeObject>(
@@ -281,8 +274,9 @@ export class KubeClient {
     name: string,
     patch: unknown,
     type: PatchType = "merge",
+    opts: CallOptions = {},
   ): Promise<T> {
-    return this.#patch(res, namespace, name, patch, type, "/status");
+    return this.#patch(res, { namespace, name, patch, type, sub: "/status", signal: opts.signal });
   }
 
   /** Resolves with the server's answer (the object while finalizers hold it, or a Status). */
@@ -290,7 +284,7 @@ export class KubeClient {
     res: Resource,
     namespace: string | undefined,
     name: string,
-    opts: DeleteOptions = {},
+    opts: DeleteCallOptions = {},
   ): Promise<unknown> {
     const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
     if (opts.preconditions) body["preconditions"] = opts.preconditions;
@@ -300,10 +294,11 @@ export class KubeClient {
       path: objectPath(res, namespace, name),
       body,
       what: `delete ${res.plural} ${key(namespace, name)}`,
+      signal: opts.signal,
     });
   }
 
-  async #put<T extends KubeObject>(res: Resource<T>, obj: T, sub: string): Promise<T> {
+  async #put<T extends KubeObject>(res: Resource<T>, obj: T, sub: string, opts: CallOptions): Promise<T> {
     const ns = obj.metadata.namespace;
     const name = obj.metadata.name ?? "";
     return (await this.#call({
@@ -311,23 +306,28 @@ export class KubeClient {
       path: objectPath(res, ns, name) + sub,
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
       what: `update${sub} ${res.plural} ${key(ns, name)}`,
+      signal: opts.signal,
     })) as T;
   }
 
   async #patch<T extends KubeObject>(
     res: Resource<T>,
-    namespace: string | undefined,
-    name: string,
-    patch: unknown,
-    type: PatchType,
-    sub: string,
+    p: {
+      namespace: string | undefined;
+      name: string;
+      patch: unknown;
+      type: PatchType;
+      sub: string;
+      signal: AbortSignal | undefined;
+    },
   ): Promise<T> {
     return (await this.#call({
       method: "PATCH",
-      path: objectPath(res, namespace, name) + sub,
-      body: patch,
-      contentType: PATCH_CONTENT_TYPE[type],
-      what: `patch${sub} ${res.plural} ${key(namespace, name)}`,
+      path: objectPath(res, p.namespace, p.name) + p.sub,
+      body: p.patch,
+      contentType: PATCH_CONTENT_TYPE[p.type],
+      what: `patch${p.sub} ${res.plural} ${key(p.namespace, p.name)}`,
+      signal: p.signal,
     })) as T;
   }
 
@@ -339,72 +339,51 @@ export class KubeClient {
     return url;
   }
 
-  async #call(call: Call): Promise<unknown> {
-    const idempotent = call.method === "GET" || call.method === "PUT" || call.method === "DELETE";
-    for (let attempt = 0; ; attempt++) {
-      let failure: KubeApiError;
-      try {
-        return await this.#once(call);
-      } catch (err) {
-        if (!(err instanceof KubeApiError)) throw err;
-        failure = err;
-      }
-      // A 401 after a token rotated: drop the cached credential and ask once more (the
-      // server refused before doing anything, so any verb may repeat).
-      if (failure instanceof UnauthorizedError && attempt === 0 && this.#conn.invalidate) {
-        this.#conn.invalidate();
-        continue;
-      }
-      const retriable =
-        failure instanceof TooManyRequestsError ||
-        (idempotent && (failure instanceof ServerError || failure instanceof ConnectionError)) ||
-        (failure instanceof ConnectionError && NOT_SENT.has(errorCode(failure.cause)));
-      if (!retriable || attempt >= this.#retry.retries || call.signal?.aborted) throw failure;
-      const delay = Math.max(
-        backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs),
-        failure instanceof TooManyRequestsError ? Math.min(failure.retryAfterMs ?? 0, 60_000) : 0,
-      );
-      this.#logger?.debug(
-        { what: call.what, attempt: attempt + 1, delayMs: delay, err: failure.message },
-        "retrying Kubernetes API call",
-      );
-      await sleep(delay, call.signal);
-    }
+  #request(
+    method: Method,
+    url: URL,
+    body: string | undefined,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): TransportOptions {
+    return {
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method,
+      headers: {
+        accept: "application/json",
+        "user-agent": this.#userAgent,
+        ...(contentType === undefined ? {} : { "content-type": contentType }),
+      },
+      ...(body === undefined ? {} : { body }),
+      ...(signal ? { signal } : {}),
+    };
   }
 
-  async #once(call: Call): Promise<unknown> {
+  async #call(call: Call): Promise<unknown> {
     const url = this.#url(call.path, call.query);
-    const headers: Record<string, string> = {
-      ...(await this.#conn.headers()),
-      accept: "application/json",
-      "user-agent": this.#userAgent,
-    };
-    let body: string | undefined;
-    if (call.body !== undefined) {
-      body = JSON.stringify(call.body);
-      headers["content-type"] = call.contentType ?? "application/json";
-    }
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+    const body = call.body === undefined ? undefined : JSON.stringify(call.body);
+    const contentType = body === undefined ? undefined : (call.contentType ?? "application/json");
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
-      response = await this.#conn.dispatcher.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: call.method,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        signal,
-      });
+      response = await this.#requests.request(
+        this.#request(call.method, url, body, contentType, call.signal),
+      );
       text = await response.body.text();
     } catch (err) {
-      throw new ConnectionError(`${call.what}: ${describe(err)}`, err);
+      throw failure(call.what, err);
     }
     const parsed = tryJson(text);
     if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
     throw errorFromResponse(response.statusCode, parsed, header(response.headers, "retry-after"), call.what);
   }
+}
+
+/** No answer: a credential that could not be obtained stays itself, anything else is a ConnectionError. */
+function failure(what: string, err: unknown): Error {
+  if (err instanceof KubeConfigError) return err;
+  return new ConnectionError(`${what}: ${describeError(err)}`, err);
 }
 
 function key(namespace: string | undefined, name: string): string {
@@ -423,16 +402,4 @@ function tryJson(text: string): unknown {
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function errorCode(err: unknown): string {
-  if (typeof err !== "object" || err === null) return "";
-  const code = (err as { code?: unknown }).code;
-  return typeof code === "string" ? code : "";
-}
-
-function describe(err: unknown): string {
-  if (err instanceof undiciErrors.UndiciError) return `${err.code}: ${err.message}`;
-  if (err instanceof Error) return errorCode(err) ? `${errorCode(err)}: ${err.message}` : err.message;
-  return String(err);
 }

@@ -1,52 +1,129 @@
-import { Agent, type Dispatcher } from "undici";
-import { Credentials, type KubeConfig } from "./kubeconfig.ts";
+import type { Dispatcher } from "undici";
+import type { AuthSource, HeaderMap } from "../util/transport/transport.ts";
+import { KubeCredentials, type TlsMaterial } from "./credentials.ts";
+import { resolveKubeConfig, type KubeConfigSource, type LoadedKubeConfig } from "./kubeconfig-loader.ts";
+import { chooseProxy, makePool, type ProxyChoice } from "./proxy.ts";
 
-export { KubeConfigError, kubeConfigFromString, loadKubeConfig, type KubeConfig } from "./kubeconfig.ts";
+export { KubeConfigError } from "./kubeconfig-errors.ts";
+export {
+  kubeConfigFromString,
+  loadKubeConfig,
+  resolveKubeConfig,
+  type KubeConfigSource,
+} from "./kubeconfig-loader.ts";
 
 /**
- * How to reach and authenticate to the API server: one undici pool with the cluster's TLS
- * settings, and fresh auth headers per request (token files and exec plugins rotate).
+ * How to reach and authenticate to the API server. Authentication and TLS material come from
+ * @kubernetes/client-node's KubeConfig; requests never go through the library's own
+ * transport (with any TLS setting it opens a new connection per call) but through two undici
+ * pools of ours: a capped one for ordinary requests, and an uncapped one for watches, which
+ * hold a connection for minutes each and must never starve lists, status writes, Events and
+ * Lease renewals.
  */
 export interface KubeConnection {
   readonly server: URL;
-  /** One keep-alive pool for every request and watch of this process. */
+  /** The context's namespace (in a pod: the service account's). */
+  readonly namespace: string | undefined;
+  /** Where the configuration came from, for messages. */
+  readonly source: string;
+  /** Ordinary requests: at most `connections` sockets. */
   readonly dispatcher: Dispatcher;
-  /** Fresh auth headers per request: token files and exec plugins rotate credentials. */
-  headers(): Promise<Record<string, string>>;
-  /** Forgets cached credentials (after a 401), so the next request fetches fresh ones. */
-  invalidate?(): void;
+  /** Watches: one socket each, never taken from the ordinary pool. */
+  readonly watchDispatcher: Dispatcher;
+  /** Fresh auth headers per attempt; forgets cached credentials after a 401. */
+  readonly auth: AuthSource;
+  headers(): Promise<HeaderMap>;
+  invalidate(): void;
   close(): Promise<void>;
 }
 
-export function connect(config: KubeConfig): Promise<KubeConnection> {
-  const connectOpts: Record<string, unknown> = {};
-  if (config.ca !== undefined) connectOpts["ca"] = config.ca;
-  if (config.cert !== undefined) connectOpts["cert"] = config.cert;
-  if (config.key !== undefined) connectOpts["key"] = config.key;
-  if (config.skipTLSVerify) connectOpts["rejectUnauthorized"] = false;
-  if (config.servername !== undefined) connectOpts["servername"] = config.servername;
-  const dispatcher = new Agent({
-    connect: connectOpts,
-    keepAliveTimeout: 30_000,
-    // Watches are long-lived: the body timeout must not cut a quiet watch; the server's
-    // timeoutSeconds ends it instead.
-    bodyTimeout: 0,
-    headersTimeout: 60_000,
-    connections: 64,
+export interface ConnectOptions {
+  /** Sockets of the ordinary pool (default 32). */
+  connections?: number;
+  /** Where HTTPS_PROXY/NO_PROXY are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function connect(
+  source: KubeConfigSource | LoadedKubeConfig,
+  opts: ConnectOptions = {},
+): Promise<KubeConnection> {
+  const loaded = "kc" in source ? source : await resolveKubeConfig(source);
+  const proxy = chooseProxy(loaded.server, loaded.proxyUrl, opts.env ?? process.env);
+  const credentials = new KubeCredentials(loaded);
+  // The first derivation gives the TLS material the pools start with (and fails early on a
+  // credential that cannot work, e.g. a plugin that is not installed).
+  const first = await credentials.material();
+  const p = new Pools(proxy, first.tls, opts.connections ?? 32);
+  credentials.onTls((tls) => {
+    p.use(tls);
   });
-  const credentials = new Credentials(config.auth);
-  return Promise.resolve({
-    server: config.server,
-    dispatcher,
-    async headers() {
-      const authorization = await credentials.authorization();
-      return authorization === undefined ? {} : { authorization };
-    },
-    invalidate() {
+  return {
+    server: loaded.server,
+    namespace: loaded.namespace,
+    source: loaded.source,
+    dispatcher: p.ordinary,
+    watchDispatcher: p.watch,
+    auth: credentials,
+    headers: () => credentials.headers(),
+    invalidate: () => {
       credentials.invalidate();
     },
-    async close() {
-      await dispatcher.close();
-    },
-  });
+    close: () => p.close(),
+  };
+}
+
+/**
+ * The two pools for the current TLS material. An exec plugin may hand out a new client
+ * certificate; new connections must present it, so the pools are rebuilt and the old ones
+ * closed once their requests (watches included) have ended.
+ */
+class Pools {
+  readonly ordinary: Dispatcher;
+  readonly watch: Dispatcher;
+  readonly #proxy: ProxyChoice;
+  readonly #connections: number;
+  readonly #all: Dispatcher[] = [];
+  #key: string;
+  #current: { ordinary: Dispatcher; watch: Dispatcher };
+
+  constructor(proxy: ProxyChoice, tls: TlsMaterial, connections: number) {
+    this.#proxy = proxy;
+    this.#connections = connections;
+    this.#key = fingerprint(tls);
+    this.#current = this.#build(tls);
+    // Stable dispatchers for callers, routing each request to the pool of the moment.
+    this.ordinary = this.#current.ordinary.compose(
+      (_dispatch) => (o, h) => this.#current.ordinary.dispatch(o, h),
+    );
+    this.watch = this.#current.watch.compose((_dispatch) => (o, h) => this.#current.watch.dispatch(o, h));
+  }
+
+  use(tls: TlsMaterial): void {
+    const key = fingerprint(tls);
+    if (key === this.#key) return;
+    const old = this.#current;
+    this.#key = key;
+    this.#current = this.#build(tls);
+    void Promise.allSettled([old.ordinary.close(), old.watch.close()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#all.map((d) => d.close()));
+  }
+
+  #build(tls: TlsMaterial): { ordinary: Dispatcher; watch: Dispatcher } {
+    const built = {
+      ordinary: makePool(this.#proxy, tls, this.#connections),
+      watch: makePool(this.#proxy, tls, undefined),
+    };
+    this.#all.push(built.ordinary, built.watch);
+    return built;
+  }
+}
+
+function fingerprint(tls: TlsMaterial): string {
+  const s = (v: string | Buffer | undefined): string =>
+    v === undefined ? "" : Buffer.from(v).toString("base64");
+  return [s(tls.ca), s(tls.cert), s(tls.key), String(tls.rejectUnauthorized), tls.servername ?? ""].join("|");
 }

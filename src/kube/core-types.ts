@@ -1,48 +1,31 @@
-import { z } from "zod";
-import { ObjectMetaSchema } from "../api/index.ts";
+import type {
+  CoreV1Event,
+  KubernetesObject,
+  V1DeleteOptions,
+  V1Lease,
+  V1ListMeta,
+  V1ObjectReference,
+  V1Secret,
+  V1Status,
+  V1WatchEvent,
+} from "@kubernetes/client-node";
+import type { ObjectMeta, Wire } from "../api/index.ts";
 
 /**
- * The core Kubernetes kinds the operator writes itself (Events, Leases), as zod schemas so the
- * types come from one place. Loose: the API server adds fields that must survive a round trip.
+ * The Kubernetes core types the operator reads and writes, taken from @kubernetes/client-node
+ * (type-only imports: nothing of it loads at runtime) as they travel as JSON (see `Wire`).
+ * Objects the API server returns always carry metadata, so it is required here.
  */
-export const ObjectReferenceSchema = z.looseObject({
-  apiVersion: z.string().optional(),
-  kind: z.string().optional(),
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-});
-export type ObjectReference = z.infer<typeof ObjectReferenceSchema>;
+export type KubeObject = Wire<KubernetesObject> & { metadata: ObjectMeta };
+export type ObjectReference = Wire<V1ObjectReference>;
+export type KubeEvent = Wire<CoreV1Event>;
+export type Lease = Wire<V1Lease> & { metadata: ObjectMeta };
+export type Secret = Wire<V1Secret> & { metadata: ObjectMeta };
+export type KubeStatus = Wire<V1Status>;
+/** client-node renames the JSON field `continue` (a reserved word) to `_continue`; on the wire it is `continue`. */
+export type ListMeta = Omit<Wire<V1ListMeta>, "_continue"> & { continue?: string };
+export type DeleteOptions = Pick<Wire<V1DeleteOptions>, "preconditions" | "propagationPolicy">;
 
-export const EventSchema = z.looseObject({
-  apiVersion: z.string().optional(),
-  kind: z.string().optional(),
-  metadata: ObjectMetaSchema,
-  involvedObject: ObjectReferenceSchema,
-  reason: z.string().optional(),
-  message: z.string().optional(),
-  type: z.enum(["Normal", "Warning"]).optional(),
-  count: z.number().int().optional(),
-  firstTimestamp: z.string().optional(),
-  lastTimestamp: z.string().optional(),
-  source: z.looseObject({ component: z.string().optional(), host: z.string().optional() }).optional(),
-  reportingComponent: z.string().optional(),
-  reportingInstance: z.string().optional(),
-});
-export type KubeEvent = z.infer<typeof EventSchema>;
-
-export const LeaseSpecSchema = z.looseObject({
-  holderIdentity: z.string().nullable().optional(),
-  leaseDurationSeconds: z.number().int().optional(),
-  acquireTime: z.string().nullable().optional(),
-  renewTime: z.string().nullable().optional(),
-  leaseTransitions: z.number().int().optional(),
-});
-export const LeaseSchema = z.looseObject({
-  apiVersion: z.string().optional(),
-  kind: z.string().optional(),
-  metadata: ObjectMetaSchema,
-  spec: LeaseSpecSchema.optional(),
-});
-export type Lease = z.infer<typeof LeaseSchema>;
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK";
+/** client-node's V1WatchEvent with its `type` and `object` narrowed to what a typed watch yields. */
+export type WatchEvent<T> = Omit<V1WatchEvent, "type" | "object"> & { type: WatchEventType; object: T };

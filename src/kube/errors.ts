@@ -1,4 +1,7 @@
 import { parseRetryAfter } from "../util/backoff.ts";
+import type { KubeStatus } from "./core-types.ts";
+
+export type { KubeStatus } from "./core-types.ts";
 
 /**
  * Errors of the Kubernetes API, one class per answer a caller decides on. Built from the
@@ -16,20 +19,6 @@ export type KubeErrorCode =
   | "ERR_KUBE_BAD_REQUEST"
   | "ERR_KUBE_SERVER"
   | "ERR_KUBE_CONNECTION";
-
-export interface StatusCause {
-  reason?: string;
-  message?: string;
-  field?: string;
-}
-
-/** The parts of a metav1.Status an error carries. */
-export interface KubeStatus {
-  message?: string;
-  reason?: string;
-  code?: number;
-  details?: { name?: string; kind?: string; causes?: StatusCause[]; retryAfterSeconds?: number };
-}
 
 export abstract class KubeApiError extends Error {
   abstract readonly code: KubeErrorCode;
@@ -65,7 +54,7 @@ export class AlreadyExistsError extends KubeApiError {
 export class InvalidError extends KubeApiError {
   override readonly name = "InvalidError";
   readonly code = "ERR_KUBE_INVALID";
-  get causes(): StatusCause[] {
+  get causes(): NonNullable<NonNullable<KubeStatus["details"]>["causes"]> {
     return this.status.details?.causes ?? [];
   }
 }

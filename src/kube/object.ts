@@ -1,14 +1,11 @@
-import type { ObjectMeta } from "../api/index.ts";
+import type { KubeObject } from "./core-types.ts";
 
-/** Anything with Kubernetes object metadata: the constraint of every typed kube call. */
-export interface AnyObject {
-  apiVersion?: string | undefined;
-  kind?: string | undefined;
-  metadata: ObjectMeta;
-}
+export type { KubeObject } from "./core-types.ts";
+/** The name src/controller/manager.ts still imports; the same type as KubeObject. */
+export type AnyObject = KubeObject;
 
 /** The cache and queue key of an object: `namespace/name`, or `name` for cluster-scoped kinds. */
-export function objectKey(obj: AnyObject): string {
+export function objectKey(obj: KubeObject): string {
   const ns = obj.metadata.namespace;
   const name = obj.metadata.name ?? "";
   return ns ? `${ns}/${name}` : name;

@@ -1,7 +1,5 @@
 import { GROUP, VERSION, type CloudInstance, type InstanceTemplate } from "../api/index.ts";
-import type { Secret } from "../controller/ports.ts";
-import type { AnyObject as KubeObject } from "./object.ts";
-import type { KubeEvent, Lease } from "./core-types.ts";
+import type { KubeEvent, KubeObject, Lease, Secret } from "./core-types.ts";
 
 /**
  * Where a kind lives in the REST API. `T` is the object type the client returns for it

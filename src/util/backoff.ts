@@ -1,6 +1,8 @@
 /**
- * Exponential backoff with full jitter between base*2^attempt/2 and base*2^attempt, capped.
- * `random` is injectable so tests can pin it.
+ * The one exponential backoff of the operator (HTTP retries, the reflector, the work queue):
+ * base·2^attempt capped at `maxMs`, with "equal jitter" — drawn from [exp/2, exp] so retries
+ * of many clients spread out yet never wait less than half the nominal delay. `random` is
+ * injectable so tests can pin it; `() => 1` gives the plain un-jittered doubling.
  */
 export function backoffDelay(
   attempt: number,

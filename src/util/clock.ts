@@ -13,15 +13,16 @@ export const systemClock: Clock = {
   },
 };
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms` on the given clock, or at once when `signal` aborts (never rejects). */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) {
       resolve();
       return;
     }
-    const t = setTimeout(done, ms);
+    const handle = clock.setTimeout(done, ms);
     function done(): void {
-      clearTimeout(t);
+      clock.clearTimeout(handle);
       signal?.removeEventListener("abort", done);
       resolve();
     }

@@ -5,7 +5,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from "../../kube/err
 import { LeaseResource } from "../../kube/resources.ts";
 import type { Metrics } from "../../observability/metrics.ts";
 import type { Clock } from "../../util/clock.ts";
-import { clockSleep } from "./backoff-manager.ts";
+import { sleep } from "../../util/clock.ts";
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -62,12 +62,12 @@ export class LeaderElector {
       "waiting for leadership",
     );
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew()) {
+      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal))) {
         this.#setLeading(true);
         log.info({ identity: this.#o.identity }, "became leader");
         return true;
       }
-      await clockSleep(this.#o.clock, this.#jittered(), signal);
+      await sleep(this.#jittered(), signal, this.#o.clock);
     }
     return false;
   }
@@ -80,9 +80,9 @@ export class LeaderElector {
     const o = this.#o;
     let lastRenew = o.clock.now();
     while (!signal.aborted) {
-      await clockSleep(o.clock, o.retryPeriodMs, signal);
+      await sleep(o.retryPeriodMs, signal, o.clock);
       if (signal.aborted) break;
-      if (await this.#tryAcquireOrRenew()) {
+      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal))) {
         lastRenew = o.clock.now();
         continue;
       }
@@ -96,23 +96,27 @@ export class LeaderElector {
   }
 
   /** Gives the lease up so a standby takes over at once instead of waiting for expiry. */
-  async release(): Promise<void> {
+  async release(signal?: AbortSignal): Promise<void> {
     if (!this.#leading) return;
     this.#setLeading(false);
     const lease = this.#lease;
     if (!lease?.spec || lease.spec.holderIdentity !== this.#o.identity) return;
     const now = new Date(this.#o.clock.now()).toISOString();
     try {
-      await this.#o.client.update(LeaseResource, {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          holderIdentity: null,
-          leaseDurationSeconds: 1,
-          renewTime: now,
-          acquireTime: now,
+      await this.#o.client.update(
+        LeaseResource,
+        {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            renewTime: now,
+            acquireTime: now,
+          },
         },
-      });
+        { signal: signal ?? AbortSignal.timeout(this.#o.renewDeadlineMs) },
+      );
       this.#o.logger.info("released leadership");
     } catch (err) {
       this.#o.logger.warn({ err }, "could not release the lease; it will expire");
@@ -128,34 +132,47 @@ export class LeaderElector {
     this.#o.metrics?.leaderStatus.set({ name: this.#o.name }, leading ? 1 : 0);
   }
 
+  /**
+   * One acquire/renew attempt ends with the caller's signal or after the renew deadline,
+   * whichever comes first (client-go bounds each renewal the same way): a hung connection
+   * must not hold the leader past the point where a standby may take over.
+   */
+  #attemptSignal(signal: AbortSignal): AbortSignal {
+    return AbortSignal.any([signal, AbortSignal.timeout(this.#o.renewDeadlineMs)]);
+  }
+
   #jittered(): number {
     return Math.round(this.#o.retryPeriodMs * (1 + this.#random() * 0.2));
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const o = this.#o;
     const nowMs = o.clock.now();
     const now = new Date(nowMs).toISOString();
     const leaseSeconds = Math.max(1, Math.ceil(o.leaseDurationMs / 1000));
     let current: Lease;
     try {
-      current = await o.client.get(LeaseResource, o.namespace, o.name);
+      current = await o.client.get(LeaseResource, o.namespace, o.name, { signal });
     } catch (err) {
       if (!(err instanceof NotFoundError)) {
         o.logger.warn({ err }, "could not read the leader lease");
         return false;
       }
       try {
-        this.#lease = await o.client.create(LeaseResource, {
-          metadata: { name: o.name, namespace: o.namespace },
-          spec: {
-            holderIdentity: o.identity,
-            leaseDurationSeconds: leaseSeconds,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: 0,
+        this.#lease = await o.client.create(
+          LeaseResource,
+          {
+            metadata: { name: o.name, namespace: o.namespace },
+            spec: {
+              holderIdentity: o.identity,
+              leaseDurationSeconds: leaseSeconds,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
           },
-        });
+          { signal },
+        );
         this.#observe(this.#lease, nowMs);
         return true;
       } catch (createErr) {
@@ -173,17 +190,21 @@ export class LeaderElector {
       ours || holder === "" ? 0 : Math.max(o.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000);
     if (!ours && holder !== "" && this.#observedAt + durationMs > nowMs) return false;
     try {
-      this.#lease = await o.client.update(LeaseResource, {
-        ...current,
-        spec: {
-          ...spec,
-          holderIdentity: o.identity,
-          leaseDurationSeconds: leaseSeconds,
-          renewTime: now,
-          acquireTime: ours ? (spec.acquireTime ?? now) : now,
-          leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
+      this.#lease = await o.client.update(
+        LeaseResource,
+        {
+          ...current,
+          spec: {
+            ...spec,
+            holderIdentity: o.identity,
+            leaseDurationSeconds: leaseSeconds,
+            renewTime: now,
+            acquireTime: ours ? (spec.acquireTime ?? now) : now,
+            leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
+          },
         },
-      });
+        { signal },
+      );
       this.#observe(this.#lease, nowMs);
       return true;
     } catch (err) {

@@ -1,4 +1,6 @@
+import { backoffDelay } from "../../util/backoff.ts";
 import type { Clock } from "../../util/clock.ts";
+import { TokenBucket } from "../../util/token-bucket.ts";
 
 /** Decides how long an item waits before it is retried (client-go's workqueue.RateLimiter). */
 export interface RateLimiter {
@@ -23,8 +25,8 @@ export class ItemExponentialRateLimiter implements RateLimiter {
   when(item: string): number {
     const n = this.#failures.get(item) ?? 0;
     this.#failures.set(item, n + 1);
-    // 2**n overflows to Infinity for large n; min() keeps it at the cap.
-    return Math.min(this.#maxMs, this.#baseMs * 2 ** n);
+    // client-go's item limiter has no jitter: random fixed at 1 is the plain doubling.
+    return backoffDelay(n, this.#baseMs, this.#maxMs, () => 1);
   }
 
   forget(item: string): void {
@@ -41,26 +43,14 @@ export class ItemExponentialRateLimiter implements RateLimiter {
  * possibly in the future, and waits until it is due.
  */
 export class BucketRateLimiter implements RateLimiter {
-  readonly #qps: number;
-  readonly #burst: number;
-  readonly #clock: Clock;
-  #tokens: number;
-  #last: number;
+  readonly #bucket: TokenBucket;
 
   constructor(qps: number, burst: number, clock: Clock) {
-    this.#qps = qps;
-    this.#burst = burst;
-    this.#clock = clock;
-    this.#tokens = burst;
-    this.#last = clock.now();
+    this.#bucket = new TokenBucket(qps, burst, clock);
   }
 
   when(_item: string): number {
-    const now = this.#clock.now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#qps);
-    this.#last = now;
-    this.#tokens -= 1;
-    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.#qps) * 1000);
+    return this.#bucket.reserve();
   }
 
   forget(_item: string): void {

@@ -3,8 +3,8 @@ import type { KubeClient } from "../../kube/client.ts";
 import { GoneError } from "../../kube/errors.ts";
 import { objectKey, type AnyObject } from "../../kube/object.ts";
 import type { Resource } from "../../kube/resources.ts";
-import type { Clock } from "../../util/clock.ts";
-import { BackoffManager, REFLECTOR_BACKOFF, clockSleep, type BackoffPolicy } from "./backoff-manager.ts";
+import { sleep, type Clock } from "../../util/clock.ts";
+import { BackoffManager, REFLECTOR_BACKOFF, type BackoffPolicy } from "./backoff-manager.ts";
 import type { Store } from "./store.ts";
 
 /** What a reflector tells its owner about each change it applied to the store. */
@@ -95,7 +95,7 @@ export class Reflector<T extends AnyObject> {
         }
         const delay = this.#backoff.next();
         log.warn({ err, delayMs: delay }, "list/watch failed, retrying after backoff");
-        await clockSleep(this.#o.clock, delay, signal);
+        await sleep(delay, signal, this.#o.clock);
       }
     }
   }
@@ -103,25 +103,24 @@ export class Reflector<T extends AnyObject> {
   async #list(signal: AbortSignal): Promise<void> {
     const o = this.#o;
     const items: T[] = [];
-    let page = await o.client.list(o.resource, {
-      namespace: o.namespace,
-      labelSelector: o.labelSelector,
-      fieldSelector: o.fieldSelector,
-      limit: o.pageSize ?? 500,
-    });
-    items.push(...page.items);
-    const resourceVersion = page.resourceVersion;
-    while (page.continue !== undefined) {
+    let resourceVersion: string | undefined;
+    let cont: string | undefined;
+    // One list call for every page, so every page passes the same choke point (#admit).
+    do {
       if (signal.aborted) return;
-      page = await o.client.list(o.resource, {
+      const page = await o.client.list(o.resource, {
         namespace: o.namespace,
         labelSelector: o.labelSelector,
         fieldSelector: o.fieldSelector,
         limit: o.pageSize ?? 500,
-        continue: page.continue,
+        continue: cont,
+        signal,
       });
-      items.push(...(o.transform ? page.items.map(o.transform) : page.items));
-    }
+      // The first page's version: the continue tokens keep the later pages consistent with it.
+      resourceVersion ??= page.resourceVersion;
+      for (const obj of page.items) items.push(this.#admit(obj));
+      cont = page.continue;
+    } while (cont !== undefined);
     if (signal.aborted) return;
     const ns = o.namespace;
     const diff = o.store.replace(items, (obj) => ns === undefined || obj.metadata.namespace === ns);
@@ -133,6 +132,14 @@ export class Reflector<T extends AnyObject> {
     for (const { old, obj } of diff.updated) o.sink.onUpdate(old, obj);
     o.sink.onListed();
     o.logger.debug({ items: items.length, resourceVersion }, "listed");
+  }
+
+  /**
+   * Every object on its way into the cache, from a list page or a watch event: the single
+   * place the transform applies (client-go applies it once, in the informer's queue).
+   */
+  #admit(obj: T): T {
+    return this.#o.transform ? this.#o.transform(obj) : obj;
   }
 
   async #watch(signal: AbortSignal): Promise<void> {
@@ -159,9 +166,9 @@ export class Reflector<T extends AnyObject> {
       const key = objectKey(ev.object);
       if (ev.type === "DELETED") {
         const old = o.store.delete(key);
-        o.sink.onDelete(old ?? ev.object);
+        o.sink.onDelete(old ?? this.#admit(ev.object));
       } else {
-        const obj = o.transform ? o.transform(ev.object) : ev.object;
+        const obj = this.#admit(ev.object);
         const old = o.store.upsert(obj);
         if (old) o.sink.onUpdate(old, obj);
         else o.sink.onAdd(obj);

@@ -1,8 +1,15 @@
-import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { Metrics } from "../../observability/metrics.ts";
-import { systemClock, sleep, type Clock } from "../../util/clock.ts";
-import { backoffDelay, parseRetryAfter } from "../../util/backoff.ts";
+import { systemClock, type Clock } from "../../util/clock.ts";
+import {
+  buildTransport,
+  describeError,
+  failureKind,
+  type Attempt,
+  type AuthSource,
+  type TransportOptions,
+} from "../../util/transport/transport.ts";
 import { TransientError } from "../errors.ts";
 import { Redactor } from "./redact.ts";
 import { RequestLimiter } from "./token-bucket.ts";
@@ -71,37 +78,31 @@ export interface HttpClientOptions {
   retry?: Partial<RetryPolicy>;
   limits?: Partial<LimitPolicy>;
   requestTimeoutMs?: number;
+  /**
+   * Credentials obtained at runtime (a session token): asked for on every attempt, dropped when
+   * the provider answers 401, after which the request is repeated once with fresh ones.
+   */
+  auth?: AuthSource;
 }
 
-const RETRY_STATUSES = new Set([429, 502, 503, 504]);
-/** Errors raised before a request can have reached the server: always safe to retry. */
-const NOT_SENT_CODES = new Set([
-  "ECONNREFUSED",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-]);
+/** What a provider call may repeat: 502/503/504 for idempotent requests, a 429 for any. */
+const RETRY_STATUSES = new Set([502, 503, 504]);
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
 export const DEFAULT_LIMITS: LimitPolicy = { qps: 20, burst: 40, maxConcurrent: 16 };
 
 /**
  * One provider endpoint with one credential. Returns every HTTP answer (drivers interpret the
- * provider's envelopes); throws TransientError only when no answer came at all.
+ * provider's envelopes); throws TransientError only when no answer came at all. Retries,
+ * limits, deadlines and metrics come from the shared transport core (util/transport); this
+ * class holds only the provider policy: which answers repeat, how failures are named.
  */
 export class HttpClient {
   readonly provider: string;
   readonly baseUrl: URL;
   readonly redactor: Redactor;
-  readonly #dispatcher: Dispatcher;
-  readonly #limiter: RequestLimiter;
-  readonly #retry: RetryPolicy;
-  readonly #timeoutMs: number;
+  readonly #transport: Dispatcher;
   readonly #defaultHeaders: Record<string, string>;
-  readonly #logger: Logger;
-  readonly #metrics: Metrics | undefined;
-  readonly #random: () => number;
 
   constructor(
     opts: HttpClientOptions,
@@ -110,20 +111,31 @@ export class HttpClient {
       limiter: RequestLimiter;
       logger: Logger;
       metrics: Metrics | undefined;
+      clock?: Clock;
       random?: () => number;
     },
   ) {
     this.provider = opts.provider;
     this.baseUrl = new URL(opts.baseUrl);
     this.redactor = new Redactor(opts.secrets);
-    this.#dispatcher = deps.dispatcher;
-    this.#limiter = deps.limiter;
-    this.#retry = { ...DEFAULT_RETRY, ...opts.retry };
-    this.#timeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.#defaultHeaders = opts.defaultHeaders ?? {};
-    this.#logger = deps.logger;
-    this.#metrics = deps.metrics;
-    this.#random = deps.random ?? Math.random;
+    const retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.#transport = buildTransport(deps.dispatcher, {
+      clock: deps.clock ?? systemClock,
+      random: deps.random,
+      retry: {
+        ...retry,
+        retryStatus: (status) => RETRY_STATUSES.has(status),
+        maxRetryAfterMs: retry.maxDelayMs,
+        refreshOn401: opts.auth !== undefined,
+      },
+      auth: opts.auth,
+      limiter: deps.limiter,
+      deadlineMs: opts.requestTimeoutMs ?? 30_000,
+      onAttempt: (attempt) => {
+        this.#record(attempt, deps.logger, deps.metrics);
+      },
+    });
   }
 
   prepare(req: HttpRequest): PreparedRequest {
@@ -148,120 +160,69 @@ export class HttpClient {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const idempotent = req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method);
-    for (let attempt = 0; ; attempt++) {
-      let prepared = this.prepare(req);
-      if (req.sign) prepared = req.sign(prepared);
-      const release = await this.#limiter.acquire();
-      const started = performance.now();
-      let outcome: { response: HttpResponse } | { error: unknown };
-      try {
-        outcome = { response: await this.#send(prepared) };
-      } catch (error) {
-        outcome = { error };
-      } finally {
-        release();
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const code = "response" in outcome ? String(outcome.response.status) : errorKind(outcome.error);
-      this.#metrics?.providerRequests.inc({ provider: this.provider, operation: req.operation, code });
-      this.#metrics?.providerRequestDuration.observe(
-        { provider: this.provider, operation: req.operation },
-        seconds,
+    const prepared = this.prepare(req);
+    const { sign } = req;
+    const opts: ProviderRequest = {
+      ...toDispatch(prepared),
+      idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
+      operation: req.operation,
+      ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
+    };
+    try {
+      const res = await this.#transport.request(opts);
+      const text = await res.body.text();
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+      return { status: res.statusCode, headers, text, json: () => parseJson(text) };
+    } catch (error) {
+      throw new TransientError(
+        `${this.provider} ${req.operation}: ${this.redactor.text(describeError(error))}`,
+        { provider: this.provider, operation: req.operation, cause: error },
       );
-      this.#logger.debug(
-        {
-          provider: this.provider,
-          operation: req.operation,
-          method: prepared.method,
-          url: this.redactor.text(prepared.url.href),
-          code,
-          attempt,
-          ms: Math.round(seconds * 1000),
-        },
-        "provider request",
-      );
-
-      const canRetry = attempt < this.#retry.retries;
-      if ("response" in outcome) {
-        const { response } = outcome;
-        // A 429 means the request was refused before doing anything, so even a create may repeat.
-        const retryable = response.status === 429 || (idempotent && RETRY_STATUSES.has(response.status));
-        if (!retryable || !canRetry) return response;
-        const retryAfter = parseRetryAfter(response.headers["retry-after"]);
-        // A long Retry-After goes back to the driver (RateLimitedError -> requeue after it)
-        // rather than holding a worker and a limiter slot for that long.
-        if (retryAfter !== undefined && retryAfter > this.#retry.maxDelayMs) return response;
-        await sleep(retryAfter ?? this.#delay(attempt));
-        continue;
-      }
-      const { error } = outcome;
-      const notSent = NOT_SENT_CODES.has(errorCode(error) ?? "");
-      if (!canRetry || !(idempotent || notSent)) {
-        throw new TransientError(
-          `${this.provider} ${req.operation}: ${this.redactor.text(errorMessage(error))}`,
-          { provider: this.provider, operation: req.operation, cause: error },
-        );
-      }
-      await sleep(this.#delay(attempt));
     }
   }
 
-  #delay(attempt: number): number {
-    return backoffDelay(attempt, this.#retry.baseDelayMs, this.#retry.maxDelayMs, this.#random);
-  }
-
-  async #send(req: PreparedRequest): Promise<HttpResponse> {
-    const res = await this.#dispatcher.request({
-      origin: req.url.origin,
-      path: req.url.pathname + req.url.search,
-      method: req.method,
-      headers: req.headers,
-      body: req.body ?? null,
-      headersTimeout: this.#timeoutMs,
-      bodyTimeout: this.#timeoutMs,
-    });
-    const text = await res.body.text();
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers))
-      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
-    return {
-      status: res.statusCode,
-      headers,
-      text,
-      json: () => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          return undefined;
-        }
+  #record(attempt: Attempt, logger: Logger, metrics: Metrics | undefined): void {
+    const operation = (attempt.opts as ProviderRequest).operation ?? "unknown";
+    const code = attempt.statusCode === undefined ? failureKind(attempt.error) : String(attempt.statusCode);
+    metrics?.providerRequests.inc({ provider: this.provider, operation, code });
+    metrics?.providerRequestDuration.observe({ provider: this.provider, operation }, attempt.ms / 1000);
+    logger.debug(
+      {
+        provider: this.provider,
+        operation,
+        method: attempt.opts.method,
+        url: this.redactor.text(`${String(attempt.opts.origin)}${attempt.opts.path}`),
+        code,
+        ms: Math.round(attempt.ms),
       },
-    };
+      "provider request",
+    );
   }
 }
 
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "string") return code;
-  const cause = (err as { cause?: unknown }).cause;
-  return cause === undefined ? undefined : errorCode(cause);
+/** A provider request as the transport carries it: the operation labels metrics and logs. */
+interface ProviderRequest extends TransportOptions {
+  operation?: string;
 }
 
-function errorKind(err: unknown): string {
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError)
-    return "timeout";
-  const code = errorCode(err);
-  if (code === "UND_ERR_CONNECT_TIMEOUT") return "timeout";
-  return "error";
+function toDispatch(req: PreparedRequest): TransportOptions {
+  return {
+    origin: req.url.origin,
+    path: req.url.pathname + req.url.search,
+    method: req.method,
+    headers: req.headers,
+    body: req.body ?? null,
+  };
 }
 
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const code = errorCode(err);
-    return code !== undefined && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
-  return String(err);
 }
 
 export interface HttpClientFactoryOptions {
@@ -318,6 +279,7 @@ export class HttpClientFactory {
         limiter,
         logger: this.#opts.logger,
         metrics: this.#opts.metrics,
+        ...(this.#opts.clock ? { clock: this.#opts.clock } : {}),
         ...(this.#opts.random ? { random: this.#opts.random } : {}),
       },
     );

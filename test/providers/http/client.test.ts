@@ -248,6 +248,35 @@ describe("retries", () => {
   });
 });
 
+describe("runtime credentials", () => {
+  test("an auth source's headers go on every attempt; a 401 drops them and the request repeats once", async () => {
+    fresh();
+    let session = 1;
+    let invalidated = 0;
+    const c = client({
+      auth: {
+        headers: () => Promise.resolve({ "x-session": `s${String(session)}` }),
+        invalidate: () => {
+          invalidated++;
+          session++;
+        },
+      },
+    });
+    script = [status(401), ok];
+    const res = await c.request({ method: "POST", path: "/servers", json: {}, operation: "create" });
+    assert.equal(res.status, 200, "even a create: a 401 was refused before anything happened");
+    assert.deepEqual(
+      seen.map((r) => r.headers["x-session"]),
+      ["s1", "s2"],
+    );
+    assert.equal(invalidated, 1);
+    script = [status(401)];
+    seen = [];
+    assert.equal((await c.request({ method: "GET", path: "/x", operation: "get" })).status, 401);
+    assert.equal(seen.length, 2, "one repeat, not a loop");
+  });
+});
+
 describe("limits and metrics", () => {
   test("the per-credential concurrency cap holds across clients of the same credential", async () => {
     fresh({ limits: { test: { maxConcurrent: 2, qps: 1000, burst: 1000 } } });

@@ -1,0 +1,43 @@
+import type { DeleteOptions } from "./core-types.ts";
+
+// The options of the KubeClient's calls (src/kube/client.ts re-exports them).
+
+/** Every call takes a signal: aborting it ends the call at once, waiting retries included. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface ListOptions extends CallOptions {
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  limit?: number | undefined;
+  continue?: string | undefined;
+  resourceVersion?: string | undefined;
+  resourceVersionMatch?: "Exact" | "NotOlderThan" | undefined;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+  continue: string | undefined;
+}
+
+export interface WatchOptions extends CallOptions {
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  resourceVersion?: string | undefined;
+  allowWatchBookmarks?: boolean | undefined;
+  timeoutSeconds?: number | undefined;
+}
+
+export type PatchType = "merge" | "json" | "strategic";
+
+export type DeleteCallOptions = DeleteOptions & CallOptions;
+
+export interface KubeRetryPolicy {
+  retries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}

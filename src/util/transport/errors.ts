@@ -1,0 +1,73 @@
+/**
+ * How the transport core classifies failures, written once for the kube client and the
+ * provider clients.
+ */
+
+/** The error code of a failure, following `cause` (undici and fetch wrap socket errors). */
+export function errorCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Failures raised before a single byte of the request can have reached the server: repeating
+ * them is safe for every verb, a create included.
+ */
+const NEVER_SENT = new Set([
+  "ECONNREFUSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+/** The one definition of "the request was never sent". */
+export function neverSent(err: unknown): boolean {
+  return NEVER_SENT.has(errorCode(err) ?? "");
+}
+
+/**
+ * A failure of the network or the peer (socket, TLS, timeout), as opposed to a local one such
+ * as a credential plugin that failed: only these are worth repeating.
+ */
+export function isTransportFailure(err: unknown): boolean {
+  if (err instanceof DeadlineExceededError) return true;
+  const code = errorCode(err) ?? "";
+  return (
+    code.startsWith("UND_ERR_") ||
+    /^E[A-Z]+$/.test(code) ||
+    code.startsWith("ERR_TLS_") ||
+    code.startsWith("ERR_SSL_")
+  );
+}
+
+const TIMEOUT_CODES = new Set([
+  "ERR_TRANSPORT_DEADLINE",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "ETIMEDOUT",
+]);
+
+/** "timeout" or "error": the label metrics give a request that got no answer. */
+export function failureKind(err: unknown): "timeout" | "error" {
+  return TIMEOUT_CODES.has(errorCode(err) ?? "") ? "timeout" : "error";
+}
+
+/** A one-line description with the code, for error messages (callers redact it). */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = errorCode(err);
+  return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}
+
+/** One attempt took longer than its deadline. */
+export class DeadlineExceededError extends Error {
+  override readonly name = "DeadlineExceededError";
+  readonly code = "ERR_TRANSPORT_DEADLINE";
+}
