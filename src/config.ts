@@ -56,6 +56,11 @@ export const OPTIONS = [
   },
   { flag: "poll-max", description: "Longest poll interval of a VM in transition.", defaultText: "30s" },
   {
+    flag: "cluster-id",
+    description:
+      "This cluster's identity in VM ownership marks (2-16 of [a-z0-9]); unset: derived from the kube-system namespace's UID.",
+  },
+  {
     flag: "max-replicas",
     description:
       "Most CloudInstances one InstanceTemplate may own (its CRD allows at most 1000); more is reported as TooManyReplicas.",
@@ -224,6 +229,10 @@ export const ConfigSchema = z
     "poll-max": duration("poll-max").default(30_000),
     "no-progress-limit": z.string().default("3").pipe(positiveInt),
     "max-replicas": z.string().default("100").pipe(positiveInt.max(1000)),
+    "cluster-id": z
+      .string()
+      .regex(/^[a-z0-9]{2,16}$/, "2 to 16 lowercase letters or digits")
+      .optional(),
     "allowed-endpoints": z
       .string()
       .default("")
@@ -290,6 +299,7 @@ export const ConfigSchema = z
     pollMaxMs: c["poll-max"],
     noProgressLimit: c["no-progress-limit"],
     maxReplicas: c["max-replicas"],
+    clusterID: c["cluster-id"],
     providerLimits: {
       default: {
         qps: c["provider-qps"],

@@ -1,6 +1,6 @@
 import { ConfigError, parseConfig } from "./config.ts";
 import { createLogger } from "./observability/logger.ts";
-import { connectKube, buildOperator, createMetrics } from "./operator.ts";
+import { clusterIdentity, connectKube, buildOperator, createMetrics } from "./operator.ts";
 
 /** Entry point: config -> logger -> kube client -> manager.run(). Exit 2 on bad flags, 1 on failure. */
 async function main(): Promise<number> {
@@ -42,6 +42,7 @@ async function main(): Promise<number> {
       providerTimeoutMs: config.providerTimeoutMs,
       allowedEndpoints: config.allowedEndpoints,
       maxReplicas: config.maxReplicas,
+      clusterID: config.clusterID ?? (await clusterIdentity(kube, logger)),
     });
     await mgr.run(stop.signal);
     return 0;

@@ -1,4 +1,6 @@
 import type { Logger } from "pino";
+import { NamespaceResource } from "./kube/resources.ts";
+import { shortDigest } from "./util/digest.ts";
 import type { OperatorConfig } from "./config.ts";
 import { registerControllers } from "./controller/register.ts";
 import { KubeClient } from "./kube/client.ts";
@@ -29,6 +31,11 @@ export interface OperatorDeps {
    * driver's documented endpoint only).
    */
   allowedEndpoints?: readonly string[];
+  /**
+   * This cluster's short identity for ownership marks (clusterIdentity()); tests pass one,
+   * "" leaves marks without it.
+   */
+  clusterID?: string;
   /** --max-replicas: the most CloudInstances one template may own (default 100). */
   maxReplicas?: number;
   /** How long one provider request may take. */
@@ -75,4 +82,20 @@ export async function connectKube(
 
 export function createMetrics(): Metrics {
   return new Metrics({ processMetrics: true });
+}
+
+/**
+ * A short, stable identity of the cluster: a digest of the kube-system namespace's UID (it
+ * lives as long as the cluster). Ownership marks carry it, so two clusters sharing a provider
+ * account never take each other's VMs for orphans. "" when it cannot be read (then marks
+ * carry no cluster and the orphan sweeper stays off).
+ */
+export async function clusterIdentity(kube: KubeClient, logger: Logger): Promise<string> {
+  try {
+    const ns = await kube.get(NamespaceResource, undefined, "kube-system");
+    return ns.metadata.uid === undefined ? "" : shortDigest("cluster", ns.metadata.uid).slice(0, 8);
+  } catch (err) {
+    logger.warn({ err }, "cannot read the kube-system namespace: ownership marks carry no cluster identity");
+    return "";
+  }
 }

@@ -114,6 +114,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     access,
     writer: instanceWriter,
     connections: new ConnectionSecrets(secretStore),
+    clusterID: deps.clusterID ?? "",
     events: mgr.events,
     logger: deps.logger,
     timing: {

@@ -49,6 +49,7 @@ export const InstanceTemplateResource = resource<InstanceTemplate>(
   true,
 );
 export const SecretResource = resource<Secret>("", "v1", "Secret", "secrets", true);
+export const NamespaceResource = resource<KubeObject>("", "v1", "Namespace", "namespaces", false);
 export const EventResource = resource<KubeEvent>("", "v1", "Event", "events", true);
 export const LeaseResource = resource<Lease>("coordination.k8s.io", "v1", "Lease", "leases", true);
 

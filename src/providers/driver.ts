@@ -34,6 +34,12 @@ export interface DesiredMachine<Options = Record<string, unknown>> {
   options: Options;
   /** Bookkeeping persisted in status.providerData (from earlier reconciles, template's data merged in). */
   providerData: Readonly<Record<string, string>>;
+  /**
+   * A short identity of this cluster (from the kube-system namespace UID), put in the ownership
+   * mark beside the owner UID where the provider leaves room, so two clusters sharing an
+   * account never sweep each other's VMs. "" when unknown.
+   */
+  clusterID: string;
 }
 
 /** Phases a VM can be observed in ("Pending" is ours alone: nothing exists yet). */
@@ -82,6 +88,14 @@ export interface ObservedMachine {
   unknownStatus?: true;
   /** UID found on the VM (tag, name, hostname …), when the provider exposes it. */
   ownerUID?: string;
+  /** The cluster identity found in the mark, when there is one. */
+  ownerCluster?: string;
+  /**
+   * A prepaid lease that the object's options ask to renew now (MOS `autoRenew`): the
+   * reconciler decides and sends `renew`, a billed call, as an action with an Event — never
+   * a side effect of a read.
+   */
+  renewalDue?: { message: string };
   name?: string;
   region?: string;
   plan?: string;
@@ -116,9 +130,29 @@ export interface StopOptions {
   hard: boolean;
 }
 
-export interface ResizeOptions {
-  /** Whether the provider may reboot the VM to apply the plan (m2s `reboot`). */
-  allowReboot: boolean;
+/**
+ * What every driver call carries: the reconcile's signal, aborted when the reconcile is
+ * cancelled (leadership lost, shutdown). A driver passes it to every request it sends
+ * (`HttpRequest.signal`), so a cancelled reconcile sends nothing more.
+ */
+export interface CallContext {
+  signal: AbortSignal;
+}
+
+/** A VM the operator's ownership mark names, as the orphan sweeper lists them. */
+export interface OwnedMachine {
+  id: string;
+  ownerUID: string;
+  /** The cluster identity in the mark; undefined for VMs marked before marks carried one. */
+  cluster: string | undefined;
+}
+
+/** What a plan costs, as the provider's documented catalogue says. */
+export interface Price {
+  /** Decimal string, as the provider gives it (no float rounding). */
+  amount: string;
+  currency: string;
+  period: "hour" | "month";
 }
 
 /** A remote twin of an InstanceTemplate (multicloud machine templates). */
@@ -147,25 +181,39 @@ export interface Driver<Options = Record<string, unknown>> {
    * Checks region/plan/image/options against the provider's catalogues (cached by the driver)
    * and throws InvalidRequestError naming the valid choices. Called before create and resize.
    */
-  validate(desired: DesiredMachine<Options>): Promise<void>;
-  create(desired: DesiredMachine<Options>): Promise<CreateResult>;
+  validate(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<void>;
+  create(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<CreateResult>;
   /** undefined when the provider says the VM does not exist (or is deleted). */
-  get(ref: MachineRef): Promise<ObservedMachine | undefined>;
+  get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined>;
   /** VMs carrying this owner UID; requires capability findByOwner. */
-  findByOwner(ownerUID: string, desired: DesiredMachine<Options>): Promise<ObservedMachine[]>;
-  start(ref: MachineRef): Promise<void>;
-  stop(ref: MachineRef, opts: StopOptions): Promise<void>;
-  reboot(ref: MachineRef): Promise<void>;
-  resize(ref: MachineRef, plan: string, opts: ResizeOptions): Promise<void>;
-  rebuild(ref: MachineRef, image: string, desired: DesiredMachine<Options>): Promise<void>;
-  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string): Promise<void>;
+  findByOwner(
+    ownerUID: string,
+    desired: DesiredMachine<Options>,
+    ctx?: CallContext,
+  ): Promise<ObservedMachine[]>;
+  start(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  stop(ref: MachineRef, opts: StopOptions, ctx?: CallContext): Promise<void>;
+  reboot(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /** Provider-specific ways of resizing (m2s without a reboot) are read from `ref.options`. */
+  resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void>;
+  rebuild(ref: MachineRef, image: string, desired: DesiredMachine<Options>, ctx?: CallContext): Promise<void>;
+  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string, ctx?: CallContext): Promise<void>;
   /** Resolves when the provider accepted the deletion; NotFound counts as deleted (resolve). */
-  delete(ref: MachineRef): Promise<void>;
+  delete(ref: MachineRef, ctx?: CallContext): Promise<void>;
   /** Remote templates (capability remoteTemplates): create or update, returns providerData to keep. */
-  syncTemplate?(desired: DesiredTemplate<Options>): Promise<Record<string, string>>;
-  deleteTemplate?(providerData: Readonly<Record<string, string>>): Promise<void>;
+  syncTemplate?(desired: DesiredTemplate<Options>, ctx?: CallContext): Promise<Record<string, string>>;
+  deleteTemplate?(providerData: Readonly<Record<string, string>>, ctx?: CallContext): Promise<void>;
   /** Whether the remote template recorded in providerData still exists (drift check at resync). */
-  templateExists?(providerData: Readonly<Record<string, string>>): Promise<boolean>;
+  templateExists?(providerData: Readonly<Record<string, string>>, ctx?: CallContext): Promise<boolean>;
+  /**
+   * Every VM of the account carrying the operator's ownership mark (the orphan sweeper); only
+   * drivers whose provider can list VMs with their marks have it.
+   */
+  listOwned?(ctx?: CallContext): Promise<OwnedMachine[]>;
+  /** The plan's price where the provider's documented catalogue gives one; undefined otherwise. */
+  price?(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<Price | undefined>;
+  /** Renews a prepaid lease (billed) when the observation says `renewalDue`. */
+  renew?(ref: MachineRef, ctx?: CallContext): Promise<void>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

@@ -70,7 +70,9 @@ function container(objects: K8sObject[]): K8sObject {
 const kinds = (objects: K8sObject[]): string[] => objects.map((o) => o.kind as string).sort();
 /** The operator's own role (not the metrics-auth or metrics-reader ones). */
 const operatorClusterRoles = (objects: K8sObject[]): K8sObject[] =>
-  find(objects, "ClusterRole").filter((r) => !/-metrics-(auth|reader)$/.test(r.metadata.name as string));
+  find(objects, "ClusterRole").filter(
+    (r) => !/-(metrics-auth|metrics-reader|cluster-identity)$/.test(r.metadata.name as string),
+  );
 
 const METRICS_AUTH_RULES = [
   { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
@@ -98,6 +100,8 @@ test("default values render a restricted, least-privilege, cluster-wide install"
     "ClusterRole",
     "ClusterRole",
     "ClusterRole",
+    "ClusterRole",
+    "ClusterRoleBinding",
     "ClusterRoleBinding",
     "ClusterRoleBinding",
     "Deployment",
@@ -122,7 +126,11 @@ test("default values render a restricted, least-privilege, cluster-wide install"
   const bindings = find(objects, "ClusterRoleBinding");
   assert.deepEqual(bindings.map((b) => b.roleRef.name).sort(), [
     operatorRole!.metadata.name,
+    "cio-cloud-instance-operator-cluster-identity",
     "cio-cloud-instance-operator-metrics-auth",
+  ]);
+  assert.deepEqual(byName.get("cio-cloud-instance-operator-cluster-identity")!.rules, [
+    { apiGroups: [""], resources: ["namespaces"], resourceNames: ["kube-system"], verbs: ["get"] },
   ]);
   for (const binding of bindings)
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: sa!.metadata.name, namespace: "ops" }]);
@@ -204,7 +212,7 @@ test("non-default values: namespaced Roles per watched namespace, flags, PDB, mo
   assert.equal(operatorClusterRoles(objects).length, 0, "no cluster-wide access to objects when namespaces are set");
   assert.deepEqual(
     find(objects, "ClusterRoleBinding").map((b) => b.roleRef.name),
-    ["cio-cloud-instance-operator-metrics-auth"],
+    ["cio-cloud-instance-operator-cluster-identity", "cio-cloud-instance-operator-metrics-auth"],
     "only the (cluster-scoped) reviews behind secure metrics",
   );
   const operatorRoles = find(objects, "Role").filter((r) => !r.metadata.name.endsWith("-leader-election"));

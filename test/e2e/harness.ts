@@ -105,6 +105,7 @@ export async function startWorld(
         resyncMs: 1000,
         instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
         allowedEndpoints: [SIMULATOR_ENDPOINTS],
+        clusterID: "e2e",
         ...(opts.drivers ? { drivers: opts.drivers } : {}),
       });
       const ac = new AbortController();

@@ -233,7 +233,7 @@ function runDriverContractOn<O>(subject: ContractSubject<O>, profile: SimProfile
         await waitFor(ref, "Stopped", settled("Stopped"));
       }
       await capture(driver.validate(subject.desired({ plan: to })));
-      await capture(driver.resize(ref, to, { allowReboot: true }));
+      await capture(driver.resize(ref, to));
       await waitFor(ref, `resized to ${to}`, (m) => m !== undefined && m.plan === to && !m.transitional);
     });
 

@@ -56,6 +56,8 @@ export interface InstanceReconcilerDeps {
   /** Endpoint policy, labelled credentials and the driver pool. */
   access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
+  /** This cluster's short identity, put in ownership marks ("" when unknown). */
+  clusterID: string;
   /** Where spec.writeConnectionSecretToRef is written. */
   connections: ConnectionSecrets;
   events: EventSink;
@@ -255,6 +257,7 @@ export class InstanceReconciler {
   #desired(obj: CloudInstance, spec: ResolvedSpec, options: unknown): DesiredMachine<unknown> {
     return {
       ownerUID: obj.metadata.uid ?? "",
+      clusterID: this.#d.clusterID,
       namespace: obj.metadata.namespace ?? "",
       name: obj.metadata.name ?? "",
       region: spec.region,
@@ -372,10 +375,7 @@ export class InstanceReconciler {
         return driver.stop(ref, { hard: action.hard });
       case "Resize": {
         await driver.validate({ ...desired, plan: action.plan });
-        // providerOptions.resizeReboot: false asks drivers that can (m2s) to resize without a reboot.
-        const allowReboot =
-          (desired.options as { resizeReboot?: unknown } | undefined)?.resizeReboot !== false;
-        return driver.resize(ref, action.plan, { allowReboot });
+        return driver.resize(ref, action.plan);
       }
       case "Rebuild":
         return driver.rebuild(ref, action.image, desired);

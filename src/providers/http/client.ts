@@ -37,6 +37,11 @@ export interface HttpRequest {
   idempotent?: boolean;
   /** Called per attempt to sign the request (MOS signs the timestamp, so every retry re-signs). */
   sign?: (req: PreparedRequest) => PreparedRequest;
+  /**
+   * The reconcile's signal (driver methods get it in their CallContext): aborted when the
+   * reconcile is cancelled — leadership lost, shutdown — the request and its retries stop.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface PreparedRequest {
@@ -166,6 +171,7 @@ export class HttpClient {
       ...toDispatch(prepared),
       idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
       operation: req.operation,
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
       ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
     };
     try {

@@ -196,8 +196,10 @@ class M2sDriver implements Driver<M2sOptions> {
   reboot(ref: MachineRef): Promise<void> {
     return this.#api.action(ref.id, "reboot");
   }
-  resize(ref: MachineRef, plan: string, opts: { allowReboot: boolean }): Promise<void> {
-    return this.#api.patch(ref.id, { plan, ...(opts.allowReboot ? {} : { reboot: false }) }, "resize");
+  resize(ref: MachineRef, plan: string): Promise<void> {
+    // providerOptions.resizeReboot: false resizes without the reboot m2s does by default.
+    const noReboot = M2sOptionsSchema.safeParse(ref.options ?? {}).data?.resizeReboot === false;
+    return this.#api.patch(ref.id, { plan, ...(noReboot ? { reboot: false } : {}) }, "resize");
   }
   rebuild(ref: MachineRef, image: string): Promise<void> {
     return this.#api.action(ref.id, "rebuild", { image });

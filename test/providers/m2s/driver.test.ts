@@ -13,6 +13,7 @@ import { SIM_PROFILES, type SimProfile } from "../../sim/common.ts";
 function desired(over: Partial<DesiredMachine<M2sOptions>> = {}): DesiredMachine<M2sOptions> {
   return {
     ownerUID: "uid-1",
+    clusterID: "test-cluster",
     namespace: "ns",
     name: "web",
     region: "fr-par-1",
@@ -94,7 +95,7 @@ function describeOn(profile: SimProfile): void {
       await observeUntil(d, ref, (m) => m?.providerStatus === "running");
       await d.stop(ref, { hard: true });
       assert.equal((await d.get(ref))?.phase, "Stopped");
-      await d.resize(ref, "performance", { allowReboot: true });
+      await d.resize(ref, "performance");
       assert.equal((await d.get(ref))?.plan, "performance");
       await d.rebuild(ref, "debian-12", desired());
       await observeUntil(d, ref, (m) => m?.providerStatus === "stopped");

@@ -133,7 +133,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     const steady = (phase: string) => (m: { phase: string; transitional: boolean } | undefined) =>
       m?.phase === phase && !m.transitional;
     await observeUntil(d, ref, steady("Running"));
-    await d.resize(ref, "performance", { allowReboot: true });
+    await d.resize(ref, "performance");
     await observeUntil(d, ref, (m) => steady("Running")(m) && m?.plan === "performance");
     await d.rebuild(ref, "debian-12", desired());
     await observeUntil(d, ref, (m) => steady("Running")(m) && m?.image === "debian-12");
@@ -185,7 +185,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     await assert.rejects(() => wrong.get(ref), TransientError);
     await assert.rejects(() => wrong.delete(ref), TransientError);
     await assert.rejects(() => wrong.findByOwner("uid-endpoint", desired()), ProviderError);
-    await assert.rejects(() => wrong.resize(ref, "enterprise", { allowReboot: true }), ProviderError);
+    await assert.rejects(() => wrong.resize(ref, "enterprise"), ProviderError);
     assert.ok(
       sim.vms().some((v) => v.id === id),
       "the VM is still there",

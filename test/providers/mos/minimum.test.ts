@@ -161,7 +161,7 @@ describe("mos: requests carry only what they should", () => {
     await assert.rejects(() => d.start(bad), named);
     await assert.rejects(() => d.stop(bad, { hard: true }), named);
     await assert.rejects(() => d.setTags(bad, ["x"], "u"), named);
-    await assert.rejects(() => d.resize(bad, "medium_net", { allowReboot: true }), named);
+    await assert.rejects(() => d.resize(bad, "medium_net"), named);
     assert.equal(total(sim), before, "no request sent");
   });
 
@@ -169,7 +169,7 @@ describe("mos: requests carry only what they should", () => {
     const { sim, d } = await world("strict");
     const ref = await running(d, desired());
     await assert.rejects(
-      () => d.resize({ ...ref, options: { duration: "forever" } }, "medium_net", { allowReboot: true }),
+      () => d.resize({ ...ref, options: { duration: "forever" } }, "medium_net"),
       (e: unknown) => e instanceof InvalidRequestError && /duration/.test(e.message),
     );
     assert.equal(calls(sim, "ChangeInstanceType"), 0);

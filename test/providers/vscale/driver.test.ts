@@ -67,7 +67,7 @@ describe("vscale driver (default profile)", () => {
     const ref = { id, providerData: {} };
     await observeUntil(w.d, ref, settled("started"));
     await assert.rejects(
-      () => w.d.resize(ref, "small", { allowReboot: true }),
+      () => w.d.resize(ref, "small"),
       (e: unknown) => e instanceof InvalidRequestError && e.reason === "DowngradeRefused" && e.terminal,
     );
     assert.equal(w.sim.requestCounts.get("POST /v1/scalets/:id/upgrade") ?? 0, 0);

@@ -74,7 +74,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
 
   test("the document's upgrade answer (updated, unlocked, old rplan) is waited on, never upgraded twice", async () => {
     const { ref } = await running({ plan: "medium" });
-    await w.d.resize(ref, "large", { allowReboot: true });
+    await w.d.resize(ref, "large");
     const right = await w.d.get(ref);
     assert.equal(right?.providerStatus, "updated");
     assert.equal(right?.plan, "medium", "the answer still shows the old rplan, as the document does");
@@ -146,7 +146,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     );
     const { ref } = await running({ plan: "huge" });
     await assert.rejects(
-      () => w.d.resize(ref, "medium", { allowReboot: true }),
+      () => w.d.resize(ref, "medium"),
       (e: unknown) => e instanceof InvalidRequestError && e.reason === "DowngradeRefused",
     );
   });
@@ -162,7 +162,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
   test("a 404 on a write is an error, never success", async () => {
     const gone = { id: "999999", providerData: {} };
     await assert.rejects(() => w.d.start(gone), NotFoundError);
-    await assert.rejects(() => w.d.resize(gone, "large", { allowReboot: true }), NotFoundError);
+    await assert.rejects(() => w.d.resize(gone, "large"), NotFoundError);
     await w.d.delete(gone); // deleting what does not exist is what delete wants
   });
 

@@ -79,13 +79,13 @@ describe("zomro against the strict API (only what the document shows)", () => {
       (await d.findByOwner(want.ownerUID, want)).map((f) => [f.id, f.plan]),
       [[ref.id, "3601"]],
     );
-    await d.resize(ref, "3601", { allowReboot: true });
+    await d.resize(ref, "3601");
     assert.equal(
       sim.requestCounts.get("service.changepricelist") ?? 0,
       0,
       "no change sent for the same tariff",
     );
-    await d.resize(ref, "3603", { allowReboot: true });
+    await d.resize(ref, "3603");
     await observeUntil(d, ref, (o) => o?.plan === "3603" && !o.transitional, "resized");
     assert.equal(sim.requestCounts.get("service.changepricelist"), 1);
     const edits = sim.requestCounts.get("instances.edit") ?? 0;
