@@ -229,7 +229,15 @@ export interface DriverContext {
   logger: Logger;
   /** Reports the account balance of providers that bill a prepaid balance (a metric). */
   reportBalance?: (account: string, balance: number) => void;
+  /**
+   * Most pages one paginated list may take (--provider-max-pages): a list that never ends
+   * stops here with ProviderLimitError reason TooManyPages.
+   */
+  maxPages?: number;
 }
+
+/** The page cap a driver applies when its context sets none. */
+export const DEFAULT_MAX_PAGES = 100;
 
 export interface DriverFactory<Options = Record<string, unknown>> {
   readonly provider: ProviderName;

@@ -11,7 +11,8 @@ export type ProviderErrorCode =
   | "ERR_PROVIDER_RATE_LIMITED"
   | "ERR_PROVIDER_TRANSIENT"
   | "ERR_PROVIDER_UNSUPPORTED"
-  | "ERR_PROVIDER_CREDENTIALS";
+  | "ERR_PROVIDER_CREDENTIALS"
+  | "ERR_PROVIDER_LIMIT";
 
 export interface ProviderErrorDetails {
   provider?: string;
@@ -110,6 +111,25 @@ export class CredentialsError extends ProviderError {
   readonly code = "ERR_PROVIDER_CREDENTIALS";
   readonly terminal = true;
   readonly reason = "InvalidCredentials";
+}
+
+/**
+ * An answer past the operator's bounds: a body over the size cap, a request past its total
+ * deadline, a list past the page cap. Retried with backoff (the provider may recover), and
+ * the reason says which bound and its value.
+ */
+export class ProviderLimitError extends ProviderError {
+  override readonly name = "ProviderLimitError";
+  readonly code = "ERR_PROVIDER_LIMIT";
+  readonly terminal = false;
+  readonly reason: string;
+  constructor(
+    message: string,
+    details: ProviderErrorDetails & { reason: "ResponseTooLarge" | "RequestTooSlow" | "TooManyPages" },
+  ) {
+    super(message, details);
+    this.reason = details.reason;
+  }
 }
 
 export function isProviderError(err: unknown): err is ProviderError {
