@@ -51,8 +51,11 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await kube?.close();
+    // What could still keep the process alive (the shutdown test reads it at debug level).
+    logger.debug({ resources: process.getActiveResourcesInfo() }, "stopped");
   }
 }
 
-// Exit explicitly: nothing the operator started may keep a stopped process alive.
-process.exit(await main());
+// No process.exit: the manager stops and closes everything it started, and the process ends
+// when nothing is left (the shutdown chaos test checks it exits by itself, handles closed).
+process.exitCode = await main();

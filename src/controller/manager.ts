@@ -3,7 +3,7 @@ import type { OperatorConfig } from "../config.ts";
 import { stripUnread } from "./runtime/predicates.ts";
 import { Controller, type Reconcile } from "./runtime/controller.ts";
 import { Informer } from "./runtime/informer.ts";
-import { DEFAULT_LEASE_TIMING, LeaderElector } from "./runtime/leader-election.ts";
+import { DEFAULT_LEASE_TIMING, LeaderElector, NotLeaderError } from "./runtime/leader-election.ts";
 import { defaultControllerRateLimiter } from "./runtime/rate-limiter.ts";
 import type { IndexFunc } from "./runtime/store.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -80,6 +80,16 @@ export interface ControllerSpec<T extends AnyObject> {
   maxConcurrentReconciles?: number;
 }
 
+/**
+ * Something with a lifecycle the manager owns, as controller-runtime's Runnables: it runs
+ * until `signal` aborts and then returns. `needsLeader` ones run only while this replica leads.
+ */
+export interface Runnable {
+  name: string;
+  needsLeader: boolean;
+  run(signal: AbortSignal): Promise<void>;
+}
+
 export class LeaderElectionLostError extends Error {
   override readonly name = "LeaderElectionLostError";
   readonly code = "ERR_LEADER_ELECTION_LOST";
@@ -106,6 +116,9 @@ export class Manager {
   #started = false;
   #servers: RunningServer[] = [];
   #elector: LeaderElector | undefined;
+  readonly #runnables: Runnable[] = [];
+  /** Closed in reverse order after everything stopped (driver pools, HTTP agents …). */
+  readonly #closers: { name: string; close: () => Promise<void> }[] = [];
 
   constructor(deps: ManagerDeps) {
     this.#d = deps;
@@ -180,6 +193,27 @@ export class Manager {
     return controller;
   }
 
+  addRunnable(r: Runnable): void {
+    this.#assertNotStarted();
+    this.#runnables.push(r);
+  }
+
+  /** `close` runs when the manager has stopped, after the caches and servers, last added first. */
+  onStop(name: string, close: () => Promise<void>): void {
+    this.#closers.push({ name, close });
+  }
+
+  /**
+   * Throws NotLeaderError unless this replica may act on providers right now: with leader
+   * election, it holds an unexpired lease by its own monotonic clock. Checked immediately
+   * before every mutating provider call (fencing); reads are not fenced.
+   */
+  fence(): void {
+    if (!this.#d.config.leaderElect) return;
+    if (!this.#elector) throw new NotLeaderError("not leading yet: no provider mutation is sent");
+    this.#elector.fence();
+  }
+
   /** Every cache has completed its first list. */
   hasSynced(): boolean {
     for (const c of this.#caches.values()) if (!c.hasSynced()) return false;
@@ -195,21 +229,28 @@ export class Manager {
     return this.#servers.map((s) => s.url);
   }
 
-  /** Runs until `signal` aborts (resolves) or leadership is lost (rejects LeaderElectionLostError). */
+  /**
+   * Runs until `signal` aborts (resolves) or leadership is lost (rejects
+   * LeaderElectionLostError). A SIGTERM stops new work and lets in-flight reconciles finish
+   * within the grace period while the lease is still renewed; losing the lease cancels every
+   * in-flight reconcile at once (their signals abort, fencing refuses mutations) and returns
+   * without waiting for them to drain.
+   */
   async run(signal: AbortSignal): Promise<void> {
     this.#assertNotStarted();
     this.#started = true;
     const log = this.#logger;
     const c = this.#d.config;
     const cacheStop = new AbortController();
-    const ctrlStop = new AbortController();
-    const hardStop = new AbortController();
+    /** Stop taking work: SIGTERM, or leadership lost. */
+    const work = new AbortController();
+    /** Cancel what is in flight: grace period over, or leadership lost. */
+    const cancel = new AbortController();
     const leaderStop = new AbortController();
-    const stopAll = (): void => {
-      ctrlStop.abort();
-      leaderStop.abort();
+    const stopWork = (): void => {
+      work.abort();
     };
-    signal.addEventListener("abort", stopAll, { once: true });
+    signal.addEventListener("abort", stopWork, { once: true });
     let lost = false;
     let cacheRuns: Promise<void>[] = [];
     try {
@@ -225,57 +266,47 @@ export class Manager {
 
       let held: Promise<"stopped" | "lost"> | undefined;
       if (c.leaderElect) {
-        this.#elector = new LeaderElector({
-          client: this.#d.kube,
-          namespace: c.leaderElectionNamespace,
-          name: c.leaderElectionId,
-          identity: c.podName,
-          leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
-          renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
-          retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
-          clock: this.#clock,
-          logger: log.child({ component: "leader-election" }),
-          metrics: this.#d.metrics,
-          ...(this.#d.random ? { random: this.#d.random } : {}),
-        });
-        if (!(await this.#elector.acquire(leaderStop.signal))) return;
+        this.#elector = this.#newElector();
+        if (!(await this.#elector.acquire(signal))) return;
         held = this.#elector.hold(leaderStop.signal).then((outcome) => {
           if (outcome === "lost") {
             lost = true;
-            ctrlStop.abort();
+            work.abort();
+            cancel.abort();
           }
           return outcome;
         });
       }
 
-      const controllerRuns = this.#controllers.map((ctrl) =>
-        ctrl.run(ctrlStop.signal, hardStop.signal).catch((err: unknown) => {
-          log.error({ err, controller: ctrl.name }, "controller stopped with an error");
-        }),
-      );
-      await new Promise<void>((resolve) => {
-        if (ctrlStop.signal.aborted) resolve();
-        else
-          ctrlStop.signal.addEventListener(
-            "abort",
-            () => {
-              resolve();
-            },
-            { once: true },
-          );
-      });
-      log.info(
-        lost ? "leadership lost, stopping controllers" : "shutting down: draining in-flight reconciles",
-      );
-      await this.#drain(controllerRuns, hardStop, c.shutdownGracePeriodMs);
+      const runs = [
+        ...this.#controllers.map((ctrl) =>
+          ctrl.run(work.signal, cancel.signal).catch((err: unknown) => {
+            log.error({ err, controller: ctrl.name }, "controller stopped with an error");
+          }),
+        ),
+        ...this.#runnables.map((r) =>
+          r.run(work.signal).catch((err: unknown) => {
+            log.error({ err, runnable: r.name }, "runnable stopped with an error");
+          }),
+        ),
+      ];
+      await aborted(work.signal);
+      if (lost) {
+        log.error("leadership lost: in-flight reconciles cancelled, stopping");
+        // Their signals are aborted: they end at their next await. Not waited on for long.
+        await Promise.race([Promise.all(runs), clockSleep(this.#clock, 2_000)]);
+      } else {
+        log.info("shutting down: draining in-flight reconciles (the lease is still renewed)");
+        await this.#drain(runs, cancel, c.shutdownGracePeriodMs);
+      }
       leaderStop.abort();
       await held;
     } finally {
-      signal.removeEventListener("abort", stopAll);
-      ctrlStop.abort();
-      hardStop.abort();
+      signal.removeEventListener("abort", stopWork);
+      work.abort();
+      cancel.abort();
       leaderStop.abort();
-      await this.#elector?.release();
+      if (!lost) await this.#elector?.release();
       cacheStop.abort();
       await Promise.all(cacheRuns);
       // Events are best-effort: an unreachable API server must not hold the shutdown.
@@ -288,9 +319,30 @@ export class Manager {
       ]);
       await Promise.all(this.#servers.map((s) => s.close()));
       this.#servers = [];
+      for (const closer of [...this.#closers].reverse())
+        await closer.close().catch((err: unknown) => {
+          log.warn({ err, closer: closer.name }, "closing failed");
+        });
       log.info("manager stopped");
     }
     if (lost) throw new LeaderElectionLostError("leader election lost");
+  }
+
+  #newElector(): LeaderElector {
+    const c = this.#d.config;
+    return new LeaderElector({
+      client: this.#d.kube,
+      namespace: c.leaderElectionNamespace,
+      name: c.leaderElectionId,
+      identity: c.podName,
+      leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
+      renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
+      retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
+      clock: this.#clock,
+      logger: this.#logger.child({ component: "leader-election" }),
+      metrics: this.#d.metrics,
+      ...(this.#d.random ? { random: this.#d.random } : {}),
+    });
   }
 
   async #drain(runs: Promise<void>[], hardStop: AbortController, graceMs: number): Promise<void> {
@@ -344,4 +396,12 @@ export class Manager {
         "the manager is already running: register caches and controllers before run()",
       );
   }
+}
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

@@ -20,15 +20,15 @@ export interface MetadataPatch {
 
 export interface ObjectWriter<T extends KubeObject, S> {
   /** Merge-patches metadata guarded by the object's resourceVersion; returns the updated object. */
-  patchMetadata(obj: T, patch: MetadataPatch): Promise<T>;
+  patchMetadata(obj: T, patch: MetadataPatch, signal?: AbortSignal): Promise<T>;
   /**
    * Replaces .status through the status subresource. Status belongs to the controller alone,
    * so a conflict is resolved by re-reading and writing again (last writer wins on status).
    */
-  replaceStatus(obj: T, status: S): Promise<T>;
-  create(obj: T): Promise<T>;
+  replaceStatus(obj: T, status: S, signal?: AbortSignal): Promise<T>;
+  create(obj: T, signal?: AbortSignal): Promise<T>;
   /** Resolves when deleted or already gone. */
-  delete(namespace: string, name: string): Promise<void>;
+  delete(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
 }
 
 export interface EventSink {

@@ -25,7 +25,7 @@ const key = (namespace: string | undefined, name: string | undefined): string =>
  * Secrets and templates are watch-mapped onto the instances that use them, so a missing
  * Secret or template is retried the moment it appears, not by polling.
  */
-export function registerControllers(mgr: Manager, deps: OperatorDeps): { close(): Promise<void> } {
+export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
   const http = new HttpClientFactory({
     logger: deps.logger,
     metrics: deps.metrics,
@@ -115,6 +115,9 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     writer: instanceWriter,
     connections: new ConnectionSecrets(secretStore),
     clusterID: deps.clusterID ?? "",
+    fence: () => {
+      mgr.fence();
+    },
     events: mgr.events,
     logger: deps.logger,
     timing: {
@@ -134,6 +137,9 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
     logger: deps.logger,
     resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
     maxReplicas: deps.maxReplicas ?? 100,
+    fence: () => {
+      mgr.fence();
+    },
   });
 
   const instancesOfTemplate = (t: InstanceTemplate): string[] =>
@@ -158,7 +164,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
         },
       },
     ],
-    reconcile: (_key, ctx) => instanceReconciler.reconcile(ctx.namespace, ctx.name),
+    reconcile: (_key, ctx) => instanceReconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
   });
   mgr.addController({
     name: "instancetemplate",
@@ -179,12 +185,11 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): { close()
             .map((t) => key(t.metadata.namespace, t.metadata.name)),
       },
     ],
-    reconcile: (_key, ctx) => templateReconciler.reconcile(ctx.namespace, ctx.name),
+    reconcile: (_key, ctx) => templateReconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
   });
-  return {
-    close: async () => {
-      await drivers.close();
-      await http.close();
-    },
-  };
+  // The manager closes them once everything that could use them has stopped.
+  mgr.onStop("provider drivers and HTTP agents", async () => {
+    await drivers.close();
+    await http.close();
+  });
 }

@@ -22,32 +22,41 @@ export class KubeObjectWriter<T extends KubeObject & { status?: S | undefined },
    * A merge patch carrying the object's resourceVersion: the API server rejects it with 409
    * if the object changed since it was read, so a finalizer list is never written stale.
    */
-  async patchMetadata(obj: T, patch: MetadataPatch): Promise<T> {
+  async patchMetadata(obj: T, patch: MetadataPatch, signal?: AbortSignal): Promise<T> {
     const metadata: Record<string, unknown> = { resourceVersion: obj.metadata.resourceVersion };
     if (patch.finalizers !== undefined) metadata["finalizers"] = patch.finalizers;
     if (patch.annotations !== undefined) metadata["annotations"] = patch.annotations;
-    return this.#client.patch(this.#resource, obj.metadata.namespace, obj.metadata.name ?? "", { metadata });
+    return this.#client.patch(
+      this.#resource,
+      obj.metadata.namespace,
+      obj.metadata.name ?? "",
+      { metadata },
+      "merge",
+      { signal },
+    );
   }
 
-  async replaceStatus(obj: T, status: S): Promise<T> {
+  async replaceStatus(obj: T, status: S, signal?: AbortSignal): Promise<T> {
     let current: T = obj;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#client.updateStatus(this.#resource, { ...current, status });
+        return await this.#client.updateStatus(this.#resource, { ...current, status }, { signal });
       } catch (err) {
         if (!(err instanceof ConflictError) || attempt >= STATUS_CONFLICT_RETRIES) throw err;
-        current = await this.#client.get(this.#resource, obj.metadata.namespace, obj.metadata.name ?? "");
+        current = await this.#client.get(this.#resource, obj.metadata.namespace, obj.metadata.name ?? "", {
+          signal,
+        });
       }
     }
   }
 
-  async create(obj: T): Promise<T> {
-    return this.#client.create(this.#resource, obj);
+  async create(obj: T, signal?: AbortSignal): Promise<T> {
+    return this.#client.create(this.#resource, obj, { signal });
   }
 
-  async delete(namespace: string, name: string): Promise<void> {
+  async delete(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.#client.delete(this.#resource, namespace, name);
+      await this.#client.delete(this.#resource, namespace, name, { signal });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }

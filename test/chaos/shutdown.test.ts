@@ -42,7 +42,20 @@ test("SIGTERM during 100 in-flight reconciles loses nothing and leaves a consist
   while (calls() < 50 && Date.now() < deadline) await sleep(20);
   operator.kill("SIGTERM");
   const code = await operator.exited;
-  assert.equal(code, 0, "a clean exit after draining");
+  assert.equal(code, 0, "a clean exit after draining, without process.exit");
+  // What was still open when main returned: nothing but the process's own stdio may remain.
+  const last = world.logs
+    .join("")
+    .split("\n")
+    .filter((l) => l.includes(`"pid":${String(operator.pid)}`) && l.includes('"msg":"stopped"'))
+    .map((l) => JSON.parse(l) as { resources: string[] })[0];
+  assert.ok(last, "main logged what was left open");
+  process.stdout.write(`# open at exit: ${JSON.stringify(last.resources)}\n`);
+  assert.deepEqual(
+    last.resources.filter((r) => !["PipeWrap", "TTYWrap", "FSReqCallback"].includes(r)),
+    [],
+    "no socket, server or timer left open",
+  );
 
   // Consistent: every VM that exists is the one its object records.
   const byUid = new Map(world.instances().map((o) => [o.metadata.uid ?? "", o]));

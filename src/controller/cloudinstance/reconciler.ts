@@ -13,6 +13,7 @@ import {
   type InstanceTemplate,
 } from "../../api/index.ts";
 import type {
+  CallContext,
   CreateResult,
   DesiredMachine,
   Driver,
@@ -29,6 +30,9 @@ import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { planObservation, type ObservationFacts } from "./observe-plan.ts";
 import { statusEqual } from "../status-equal.ts";
 import { parseProviderOptions } from "../provider-options.ts";
+
+/** The signal of a reconcile nobody cancels (tests and direct calls). */
+const NEVER = new AbortController().signal;
 
 export interface InstanceTiming {
   pollInitialMs: number;
@@ -56,6 +60,8 @@ export interface InstanceReconcilerDeps {
   /** Endpoint policy, labelled credentials and the driver pool. */
   access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
+  /** Throws unless this replica may send provider mutations now (leader election fencing). */
+  fence: () => void;
   /** This cluster's short identity, put in ownership marks ("" when unknown). */
   clusterID: string;
   /** Where spec.writeConnectionSecretToRef is written. */
@@ -119,7 +125,12 @@ export class InstanceReconciler {
     this.#random = deps.random ?? Math.random;
   }
 
-  async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
+  /**
+   * `signal` aborts when the reconcile is cancelled (leadership lost, shutdown grace over): it
+   * goes to every kube and provider call of this pass.
+   */
+  async reconcile(namespace: string, name: string, signal: AbortSignal = NEVER): Promise<ReconcileResult> {
+    const ctx: CallContext = { signal };
     const obj = this.#d.instances.get(namespace, name);
     if (!obj) return {};
     const deleting = obj.metadata.deletionTimestamp !== undefined;
@@ -141,6 +152,7 @@ export class InstanceReconciler {
             obj.status?.phase ?? "Pending",
           ),
         ),
+        ctx,
       );
       return {};
     }
@@ -177,16 +189,20 @@ export class InstanceReconciler {
       }
       if (!deleting && !hasFinalizer) {
         // Before the first provider call: a VM must never exist without a finalizer guarding it.
-        current = await this.#d.writer.patchMetadata(current, {
-          finalizers: [...(current.metadata.finalizers ?? []), FINALIZER],
-        });
+        current = await this.#d.writer.patchMetadata(
+          current,
+          {
+            finalizers: [...(current.metadata.finalizers ?? []), FINALIZER],
+          },
+          ctx.signal,
+        );
       }
       const desired = this.#desired(current, spec, options);
       // Nothing creates a VM before the finalizer is stored, so an object that had none when
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
       const adopted = annotations[ANNOTATION_EXTERNAL_ID] !== undefined;
-      const observation = await this.#observe(current, driver, desired, firstContact, deleting);
+      const observation = await this.#observe(current, driver, desired, firstContact, deleting, ctx);
       const decision = decide({
         generation: current.metadata.generation,
         deleting,
@@ -204,7 +220,7 @@ export class InstanceReconciler {
         jitter: this.#random(),
       });
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
-      current = await this.#act(current, decision, driver, desired);
+      current = await this.#act(current, decision, driver, desired, ctx);
       return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
     } catch (err) {
       const failure = fromError(err);
@@ -217,7 +233,7 @@ export class InstanceReconciler {
       const changed = !statusEqual(latest.status, status);
       if (changed) {
         this.#d.events.record(latest, "Warning", failure.reason, failure.message);
-        await this.#writeStatus(latest, status);
+        await this.#writeStatus(latest, status, ctx);
       }
       if (failure.terminal) return { requeueAfterMs: resyncMs };
       throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
@@ -282,6 +298,7 @@ export class InstanceReconciler {
     desired: DesiredMachine<unknown>,
     firstContact: boolean,
     deleting: boolean,
+    ctx: CallContext,
   ): Promise<Observation> {
     const uid = desired.ownerUID;
     const recent = this.#created.get(uid);
@@ -302,14 +319,14 @@ export class InstanceReconciler {
       const providerData = plan.fromRecentCreate
         ? { ...desired.providerData, ...recent?.providerData }
         : desired.providerData;
-      const machine = await driver.get({ id: plan.id, providerData, options: desired.options });
+      const machine = await driver.get({ id: plan.id, providerData, options: desired.options }, ctx);
       if (machine) return { kind: "found", machine };
       plan = plan.ownerLookupIfGone
         ? { read: "byOwner" }
         : { read: "nothing", observation: { kind: "absent" } };
     }
     if (plan.read === "nothing") return plan.observation;
-    const [first, ...rest] = await driver.findByOwner(uid, desired);
+    const [first, ...rest] = await driver.findByOwner(uid, desired, ctx);
     if (!first) return { kind: "absent" };
     return rest.length > 0
       ? { kind: "found", machine: first, duplicates: rest }
@@ -321,6 +338,7 @@ export class InstanceReconciler {
     decision: Decision,
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
+    ctx: CallContext,
   ): Promise<CloudInstance> {
     const current = obj;
     let status = this.#withEcho(current, decision.status);
@@ -329,17 +347,21 @@ export class InstanceReconciler {
       const ref = this.#ref(id, desired);
       switch (action.type) {
         case "Create":
-          return await this.#create(current, status, driver, desired);
+          return await this.#create(current, status, driver, desired, ctx);
         case "RemoveFinalizer":
           if (current.spec.writeConnectionSecretToRef)
             await this.#d.connections.remove(current, current.spec.writeConnectionSecretToRef.name);
-          await this.#d.writer.patchMetadata(current, {
-            finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-          });
+          await this.#d.writer.patchMetadata(
+            current,
+            {
+              finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+            },
+            ctx.signal,
+          );
           // The object may be gone now; nothing more to write.
           return current;
         default:
-          await this.#run(action, driver, ref, desired);
+          await this.#run(action, driver, ref, desired, ctx);
           // Echoed only once the provider accepted it: each new value restarts the VM once.
           if (action.type === "Reboot")
             status = {
@@ -348,7 +370,7 @@ export class InstanceReconciler {
             };
       }
     }
-    return this.#writeStatus(current, await this.#connection(current, status, desired));
+    return this.#writeStatus(current, await this.#connection(current, status, desired), ctx);
   }
 
   /** Status after the connection Secret (if any) says what status says about the VM. */
@@ -367,24 +389,26 @@ export class InstanceReconciler {
     driver: Driver<unknown>,
     ref: MachineRef,
     desired: DesiredMachine<unknown>,
+    ctx: CallContext,
   ): Promise<void> {
+    if (action.type === "Resize") await driver.validate({ ...desired, plan: action.plan }, ctx);
+    // Fencing: every call below changes a VM; a replica that may no longer lead sends none.
+    this.#d.fence();
     switch (action.type) {
       case "Start":
-        return driver.start(ref);
+        return driver.start(ref, ctx);
       case "Stop":
-        return driver.stop(ref, { hard: action.hard });
-      case "Resize": {
-        await driver.validate({ ...desired, plan: action.plan });
-        return driver.resize(ref, action.plan);
-      }
+        return driver.stop(ref, { hard: action.hard }, ctx);
+      case "Resize":
+        return driver.resize(ref, action.plan, ctx);
       case "Rebuild":
-        return driver.rebuild(ref, action.image, desired);
+        return driver.rebuild(ref, action.image, desired, ctx);
       case "SetTags":
-        return driver.setTags(ref, action.tags, desired.ownerUID);
+        return driver.setTags(ref, action.tags, desired.ownerUID, ctx);
       case "Delete":
-        return driver.delete(ref);
+        return driver.delete(ref, ctx);
       case "Reboot":
-        return driver.reboot(ref);
+        return driver.reboot(ref, ctx);
     }
   }
 
@@ -397,9 +421,10 @@ export class InstanceReconciler {
     status: CloudInstanceStatus,
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
+    ctx: CallContext,
   ): Promise<CloudInstance> {
     let current = obj;
-    await driver.validate(desired);
+    await driver.validate(desired, ctx);
     const ref = obj.spec.writeConnectionSecretToRef;
     if (obj.spec.sshKeyGeneration !== undefined && ref !== undefined) {
       // The key pair is stored before the VM exists: a crash must never lose its private half.
@@ -408,18 +433,27 @@ export class InstanceReconciler {
     }
     const marked = !driver.capabilities.has("findByOwner");
     if (marked) {
-      current = await this.#d.writer.patchMetadata(current, {
-        annotations: { [ANNOTATION_CREATE_PENDING]: new Date(this.#now()).toISOString() },
-      });
+      current = await this.#d.writer.patchMetadata(
+        current,
+        {
+          annotations: { [ANNOTATION_CREATE_PENDING]: new Date(this.#now()).toISOString() },
+        },
+        ctx.signal,
+      );
     }
     let result: CreateResult;
     try {
-      result = await driver.create(desired);
+      this.#d.fence();
+      result = await driver.create(desired, ctx);
     } catch (err) {
       // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was
       // created, so the marker would only block the retry. An ambiguous failure keeps it.
-      if (marked && err instanceof ProviderError && !(err instanceof TransientError)) {
-        await this.#d.writer.patchMetadata(current, { annotations: { [ANNOTATION_CREATE_PENDING]: null } });
+      if (marked && err instanceof ProviderError && !(err instanceof TransientError) && !ctx.signal.aborted) {
+        await this.#d.writer.patchMetadata(
+          current,
+          { annotations: { [ANNOTATION_CREATE_PENDING]: null } },
+          ctx.signal,
+        );
       }
       throw err;
     }
@@ -430,12 +464,16 @@ export class InstanceReconciler {
       next.phase = result.observed.phase;
       next.providerStatus = result.observed.providerStatus;
     }
-    current = await this.#writeStatus(current, await this.#connection(current, next, desired));
+    current = await this.#writeStatus(current, await this.#connection(current, next, desired), ctx);
     this.#d.events.record(current, "Normal", "Created", `created VM ${result.id} at ${driver.provider}`);
     if (marked)
-      current = await this.#d.writer.patchMetadata(current, {
-        annotations: { [ANNOTATION_CREATE_PENDING]: null },
-      });
+      current = await this.#d.writer.patchMetadata(
+        current,
+        {
+          annotations: { [ANNOTATION_CREATE_PENDING]: null },
+        },
+        ctx.signal,
+      );
     return current;
   }
 
@@ -444,8 +482,12 @@ export class InstanceReconciler {
     return requested === undefined ? status : { ...status, lastHandledReconcileAt: requested };
   }
 
-  async #writeStatus(obj: CloudInstance, status: CloudInstanceStatus): Promise<CloudInstance> {
+  async #writeStatus(
+    obj: CloudInstance,
+    status: CloudInstanceStatus,
+    ctx: CallContext,
+  ): Promise<CloudInstance> {
     if (statusEqual(obj.status, status)) return obj;
-    return this.#d.writer.replaceStatus(obj, status);
+    return this.#d.writer.replaceStatus(obj, status, ctx.signal);
   }
 }

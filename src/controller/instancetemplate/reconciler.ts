@@ -10,7 +10,7 @@ import {
   type InstanceTemplateStatus,
 } from "../../api/index.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import type { Driver, DriverFactory } from "../../providers/driver.ts";
+import type { CallContext, Driver, DriverFactory } from "../../providers/driver.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
@@ -31,6 +31,8 @@ export interface TemplateReconcilerDeps {
   resyncMs: number;
   /** --max-replicas: the most CloudInstances one template may own. */
   maxReplicas: number;
+  /** Throws unless this replica may send provider mutations now (leader election fencing). */
+  fence: () => void;
   now?: () => number;
 }
 
@@ -48,16 +50,26 @@ export class TemplateReconciler {
     this.#now = deps.now ?? Date.now;
   }
 
-  async reconcile(namespace: string, name: string): Promise<{ requeueAfterMs?: number }> {
+  /** `signal` aborts when the reconcile is cancelled; it goes to every kube and provider call. */
+  async reconcile(
+    namespace: string,
+    name: string,
+    signal: AbortSignal = new AbortController().signal,
+  ): Promise<{ requeueAfterMs?: number }> {
+    const ctx: CallContext = { signal };
     let template = this.#d.templates.get(namespace, name);
     if (!template) return {};
     const deleting = template.metadata.deletionTimestamp !== undefined;
     const hasFinalizer = template.metadata.finalizers?.includes(FINALIZER) ?? false;
     if (deleting && !hasFinalizer) return {};
     if (!deleting && !hasFinalizer) {
-      template = await this.#d.templateWriter.patchMetadata(template, {
-        finalizers: [...(template.metadata.finalizers ?? []), FINALIZER],
-      });
+      template = await this.#d.templateWriter.patchMetadata(
+        template,
+        {
+          finalizers: [...(template.metadata.finalizers ?? []), FINALIZER],
+        },
+        ctx.signal,
+      );
     }
     const referencing = this.#d.referencing(namespace, name);
     const owned = referencing.filter((i) =>
@@ -80,7 +92,7 @@ export class TemplateReconciler {
         template.metadata.deletionTimestamp === undefined &&
         Object.keys(recorded).length > 0 &&
         driver?.templateExists
-          ? await driver.templateExists(recorded)
+          ? await driver.templateExists(recorded, ctx)
           : undefined;
       const decision = decideTemplate({
         template,
@@ -95,7 +107,7 @@ export class TemplateReconciler {
       for (const e of decision.events) this.#d.events.record(template, e.type, e.reason, e.message);
       status = decision.status;
       for (const action of decision.actions)
-        status = await this.#act(template, action, status, driver, options);
+        status = await this.#act(template, action, status, driver, options, ctx);
       if (decision.actions.some((a) => a.type === "RemoveFinalizer")) return {};
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -110,11 +122,11 @@ export class TemplateReconciler {
         ),
       };
       this.#d.events.record(template, "Warning", reason, message);
-      await this.#writeStatus(template, status);
+      await this.#writeStatus(template, status, ctx);
       if (isProviderError(err) && err.terminal) return { requeueAfterMs: this.#d.resyncMs };
       throw err;
     }
-    await this.#writeStatus(template, status);
+    await this.#writeStatus(template, status, ctx);
     return deleting ? { requeueAfterMs: 2000 } : {};
   }
 
@@ -149,6 +161,7 @@ export class TemplateReconciler {
     status: InstanceTemplateStatus,
     driver: Driver<unknown> | undefined,
     options: unknown,
+    ctx: CallContext,
   ): Promise<InstanceTemplateStatus> {
     const namespace = template.metadata.namespace ?? "";
     switch (action.type) {
@@ -177,7 +190,7 @@ export class TemplateReconciler {
           },
         };
         try {
-          await this.#d.instanceWriter.create(instance);
+          await this.#d.instanceWriter.create(instance, ctx.signal);
         } catch (err) {
           // A re-run after a lagging cache: the name is taken by our own earlier create.
           if ((err as { code?: unknown }).code !== "ERR_KUBE_ALREADY_EXISTS") throw err;
@@ -185,23 +198,27 @@ export class TemplateReconciler {
         return status;
       }
       case "DeleteInstance":
-        await this.#d.instanceWriter.delete(namespace, action.name);
+        await this.#d.instanceWriter.delete(namespace, action.name, ctx.signal);
         return status;
       case "SyncRemoteTemplate": {
         if (!driver?.syncTemplate) return status;
         const spec = template.spec;
-        const providerData = await driver.syncTemplate({
-          ownerUID: template.metadata.uid ?? "",
-          namespace,
-          name: template.metadata.name ?? "",
-          region: spec.region,
-          plan: spec.plan,
-          image: spec.image,
-          sshKeys: spec.sshKeys ?? [],
-          tags: spec.tags ?? [],
-          options,
-          providerData: status.providerData ?? {},
-        });
+        this.#d.fence();
+        const providerData = await driver.syncTemplate(
+          {
+            ownerUID: template.metadata.uid ?? "",
+            namespace,
+            name: template.metadata.name ?? "",
+            region: spec.region,
+            plan: spec.plan,
+            image: spec.image,
+            sshKeys: spec.sshKeys ?? [],
+            tags: spec.tags ?? [],
+            options,
+            providerData: status.providerData ?? {},
+          },
+          ctx,
+        );
         this.#d.events.record(
           template,
           "Normal",
@@ -211,18 +228,29 @@ export class TemplateReconciler {
         return { ...status, providerData: { ...status.providerData, ...providerData } };
       }
       case "DeleteRemoteTemplate":
-        if (driver?.deleteTemplate) await driver.deleteTemplate(status.providerData ?? {});
+        if (driver?.deleteTemplate) {
+          this.#d.fence();
+          await driver.deleteTemplate(status.providerData ?? {}, ctx);
+        }
         return status;
       case "RemoveFinalizer":
-        await this.#d.templateWriter.patchMetadata(template, {
-          finalizers: (template.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
-        });
+        await this.#d.templateWriter.patchMetadata(
+          template,
+          {
+            finalizers: (template.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+          },
+          ctx.signal,
+        );
         return status;
     }
   }
 
-  async #writeStatus(template: InstanceTemplate, status: InstanceTemplateStatus): Promise<void> {
+  async #writeStatus(
+    template: InstanceTemplate,
+    status: InstanceTemplateStatus,
+    ctx: CallContext,
+  ): Promise<void> {
     if (statusEqual(template.status, status)) return;
-    await this.#d.templateWriter.replaceStatus(template, status);
+    await this.#d.templateWriter.replaceStatus(template, status, ctx.signal);
   }
 }

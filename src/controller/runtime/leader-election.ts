@@ -30,10 +30,27 @@ export const DEFAULT_LEASE_TIMING = {
   retryPeriodMs: 2_000,
 };
 
+/** Leadership is gone (or not held long enough to be sure): no provider mutation may be sent. */
+export class NotLeaderError extends Error {
+  override readonly name = "NotLeaderError";
+  readonly code = "ERR_NOT_LEADER";
+}
+
+/**
+ * Lease times are metav1.MicroTime: RFC 3339 with exactly six fractional digits. A real API
+ * server refuses milliseconds (400); JavaScript has milliseconds, so three zeros are added.
+ */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
 /**
  * client-go's leader election on a coordination.k8s.io Lease. Expiry is judged by when
- * *we* last saw the lease record change (local clock), never by comparing the holder's
- * renewTime with our clock, so clock skew between nodes cannot cause two leaders.
+ * *we* last saw the lease record change, on our monotonic clock, never by comparing the
+ * holder's renewTime with our wall clock, so clock skew between nodes cannot cause two
+ * leaders. Our own tenure is measured from the start of the last renewal that succeeded: a
+ * standby cannot take over before that moment + the lease duration, so until that moment −
+ * what the renew deadline leaves, acting is safe (`fence`).
  */
 export class LeaderElector {
   readonly #o: LeaderElectionOptions;
@@ -42,6 +59,9 @@ export class LeaderElector {
   #observedAt = 0;
   #lease: Lease | undefined;
   #leading = false;
+  /** Monotonic start of the last acquire/renew that succeeded. */
+  #renewedAt = 0;
+  readonly #lost = new AbortController();
 
   constructor(opts: LeaderElectionOptions) {
     this.#o = opts;
@@ -50,6 +70,22 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.#leading;
+  }
+
+  /** Aborts the moment leadership is lost: everything acting as leader stops on it. */
+  get lostSignal(): AbortSignal {
+    return this.#lost.signal;
+  }
+
+  /**
+   * Throws NotLeaderError unless this process holds the lease by its own monotonic clock: led,
+   * and renewed less than the renew deadline ago (a standby waits the whole lease duration,
+   * which is longer, so the difference is the margin for clock-rate drift and a slow call).
+   */
+  fence(): void {
+    const held = this.#leading && this.#o.clock.monotonic() - this.#renewedAt < this.#o.renewDeadlineMs;
+    if (!held)
+      throw new NotLeaderError("this replica does not hold the leader lease: no provider mutation is sent");
   }
 
   /**
@@ -62,7 +98,9 @@ export class LeaderElector {
       "waiting for leadership",
     );
     while (!signal.aborted) {
-      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal))) {
+      const started = this.#o.clock.monotonic();
+      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal, this.#o.renewDeadlineMs))) {
+        this.#renewedAt = started;
         this.#setLeading(true);
         log.info({ identity: this.#o.identity }, "became leader");
         return true;
@@ -78,16 +116,20 @@ export class LeaderElector {
    */
   async hold(signal: AbortSignal): Promise<"stopped" | "lost"> {
     const o = this.#o;
-    let lastRenew = o.clock.now();
     while (!signal.aborted) {
       await sleep(o.retryPeriodMs, signal, o.clock);
       if (signal.aborted) break;
-      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal))) {
-        lastRenew = o.clock.now();
+      const started = o.clock.monotonic();
+      // An attempt may only use what is left of the renew deadline: a renewal that answers
+      // after it would come too late to keep the lease safe.
+      const left = this.#renewedAt + o.renewDeadlineMs - started;
+      if (left > 0 && (await this.#tryAcquireOrRenew(this.#attemptSignal(signal, left)))) {
+        this.#renewedAt = started;
         continue;
       }
-      if (o.clock.now() - lastRenew >= o.renewDeadlineMs || !this.#heldByUs()) {
+      if (o.clock.monotonic() - this.#renewedAt >= o.renewDeadlineMs || !this.#heldByUs()) {
         this.#setLeading(false);
+        this.#lost.abort(new NotLeaderError("leadership lost"));
         o.logger.error({ identity: o.identity }, "leadership lost");
         return "lost";
       }
@@ -101,7 +143,7 @@ export class LeaderElector {
     this.#setLeading(false);
     const lease = this.#lease;
     if (!lease?.spec || lease.spec.holderIdentity !== this.#o.identity) return;
-    const now = new Date(this.#o.clock.now()).toISOString();
+    const now = microTime(this.#o.clock.now());
     try {
       await this.#o.client.update(
         LeaseResource,
@@ -137,8 +179,8 @@ export class LeaderElector {
    * whichever comes first (client-go bounds each renewal the same way): a hung connection
    * must not hold the leader past the point where a standby may take over.
    */
-  #attemptSignal(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(this.#o.renewDeadlineMs)]);
+  #attemptSignal(signal: AbortSignal, ms: number): AbortSignal {
+    return AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.round(ms)))]);
   }
 
   #jittered(): number {
@@ -147,8 +189,8 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const o = this.#o;
-    const nowMs = o.clock.now();
-    const now = new Date(nowMs).toISOString();
+    const nowMs = o.clock.monotonic();
+    const now = microTime(o.clock.now());
     const leaseSeconds = Math.max(1, Math.ceil(o.leaseDurationMs / 1000));
     let current: Lease;
     try {

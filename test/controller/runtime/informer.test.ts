@@ -149,6 +149,7 @@ test("list/watch errors back off 800 ms doubling (injected clock), then recover"
   const delays: number[] = [];
   // Records each requested delay and fires at once: timing asserted without waiting.
   const recording: Clock = {
+    monotonic: () => performance.now(),
     now: () => Date.now(),
     setTimeout: (fn, ms) => {
       delays.push(ms);

@@ -16,6 +16,10 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
+  monotonic(): number {
+    return this.#now;
+  }
+
   setTimeout(fn: () => void, ms: number): NodeJS.Timeout {
     const id = ++this.#seq;
     this.requested.push(ms);
