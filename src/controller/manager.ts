@@ -131,6 +131,11 @@ export class Manager {
     });
   }
 
+  /** This replica's name (--pod-name): the leader identity, and the User-Agent of its calls. */
+  get identity(): string {
+    return this.#d.config.podName;
+  }
+
   get kube(): KubeClient {
     return this.#d.kube;
   }

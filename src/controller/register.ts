@@ -28,6 +28,7 @@ const key = (namespace: string | undefined, name: string | undefined): string =>
 export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
   const http = new HttpClientFactory({
     logger: deps.logger,
+    userAgent: `cloud-instance-operator (${mgr.identity})`,
     metrics: deps.metrics,
     ...(deps.providerLimits?.default ? { defaultLimits: deps.providerLimits.default } : {}),
     ...(deps.providerLimits?.perProvider ? { limits: deps.providerLimits.perProvider } : {}),

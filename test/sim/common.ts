@@ -31,7 +31,21 @@ export interface FaultKnobs {
    * heard of. Every simulator calls it, with the new VM's id.
    */
   onCreated: (id: string) => void;
+  /**
+   * Sees every request as it arrives (before any fault): which process sent it (its
+   * User-Agent names the operator's pod), when, and what — a leadership test counts the
+   * mutations each replica sent.
+   */
+  onRequest: (r: SeenRequest) => void;
   random: () => number;
+}
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  userAgent: string | undefined;
+  /** Date.now() when it arrived. */
+  at: number;
 }
 
 export const DEFAULT_FAULTS: FaultKnobs = {
@@ -44,6 +58,7 @@ export const DEFAULT_FAULTS: FaultKnobs = {
   failOperation: "",
   transitionMs: 200,
   onCreated: () => undefined,
+  onRequest: () => undefined,
   random: Math.random,
 };
 
@@ -134,9 +149,17 @@ export class FaultInjector {
 /** Starts an HTTP server on 127.0.0.1 with a random free port; closes idle and hung sockets on close. */
 export async function listen(
   handler: SimHandler,
-  latency: () => number,
+  knobs: FaultKnobs | (() => number),
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const latency = typeof knobs === "function" ? knobs : () => knobs.latencyMs;
   const server = createServer((req, res) => {
+    if (typeof knobs !== "function")
+      knobs.onRequest({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        userAgent: req.headers["user-agent"],
+        at: Date.now(),
+      });
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {

@@ -151,8 +151,7 @@ function decideTransitional(
     input.capabilities.has("hardStop") &&
     allows(spec, "Update")
   ) {
-    const since = getCondition(prev.conditions, "Running")?.lastTransitionTime;
-    if (since !== undefined && input.now - Date.parse(since) > timing.hardStopAfterMs) {
+    if (input.stoppingForMs !== undefined && input.stoppingForMs > timing.hardStopAfterMs) {
       b.set("Ready", "False", "Stopping", "graceful stop took too long; powering off");
       b.set("Synced", "True", "Stopping", "powering off");
       events.push({

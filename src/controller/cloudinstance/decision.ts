@@ -63,6 +63,12 @@ export interface DecideInput {
   restartRequestedAt: string | undefined;
   /** 0..1, spreads resyncs so 10,000 objects do not poll at the same instant. */
   jitter: number;
+  /**
+   * How long this process has watched the VM stay in a graceful stop, on its own monotonic
+   * clock (undefined: not watching). A power-off is never decided from a time another replica
+   * wrote with its own, possibly skewed, wall clock.
+   */
+  stoppingForMs: number | undefined;
 }
 
 export interface Decision {

@@ -70,6 +70,8 @@ export interface InstanceReconcilerDeps {
   logger: Logger;
   timing: InstanceTiming;
   now?: () => number;
+  /** Monotonic ms for durations this process measures itself (tests inject one). */
+  monotonic?: () => number;
   random?: () => number;
 }
 
@@ -118,11 +120,15 @@ export class InstanceReconciler {
    * (controller-runtime calls this "expectations").
    */
   readonly #created = new Map<string, { id: string; providerData: Record<string, string> | undefined }>();
+  /** When this process first saw each VM in a graceful stop (monotonic ms), by owner UID. */
+  readonly #stoppingSince = new Map<string, number>();
+  readonly #monotonic: () => number;
 
   constructor(deps: InstanceReconcilerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
     this.#random = deps.random ?? Math.random;
+    this.#monotonic = deps.monotonic ?? (() => performance.now());
   }
 
   /**
@@ -203,6 +209,7 @@ export class InstanceReconciler {
       const firstContact = !hasFinalizer && !deleting;
       const adopted = annotations[ANNOTATION_EXTERNAL_ID] !== undefined;
       const observation = await this.#observe(current, driver, desired, firstContact, deleting, ctx);
+      const stoppingForMs = this.#stoppingFor(current.metadata.uid ?? "", observation);
       const decision = decide({
         generation: current.metadata.generation,
         deleting,
@@ -218,6 +225,7 @@ export class InstanceReconciler {
         reconcileRequestedAt: annotations[ANNOTATION_RECONCILE_REQUESTED_AT],
         restartRequestedAt: annotations[ANNOTATION_RESTART_REQUESTED_AT],
         jitter: this.#random(),
+        stoppingForMs,
       });
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
       current = await this.#act(current, decision, driver, desired, ctx);
@@ -238,6 +246,22 @@ export class InstanceReconciler {
       if (failure.terminal) return { requeueAfterMs: resyncMs };
       throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
     }
+  }
+
+  /**
+   * Time this process has seen the VM in a graceful stop, by its monotonic clock. Restarts at 0
+   * in a new leader: a hard stop may come later than asked, never earlier.
+   */
+  #stoppingFor(uid: string, observation: Observation): number | undefined {
+    const stopping = observation.kind === "found" && observation.machine.phase === "Stopping";
+    if (!stopping) {
+      this.#stoppingSince.delete(uid);
+      return undefined;
+    }
+    const now = this.#monotonic();
+    const since = this.#stoppingSince.get(uid) ?? now;
+    this.#stoppingSince.set(uid, since);
+    return now - since;
   }
 
   #resyncFor(obj: CloudInstance): number {

@@ -233,6 +233,8 @@ function parseJson(text: string): unknown {
 
 export interface HttpClientFactoryOptions {
   logger: Logger;
+  /** Sent on every provider request unless a driver sets its own. */
+  userAgent?: string;
   metrics?: Metrics;
   clock?: Clock;
   /** Limits for every provider credential (from config), over DEFAULT_LIMITS. */
@@ -278,8 +280,18 @@ export class HttpClientFactory {
     }
     const retry = { ...this.#opts.retry, ...opts.retry };
     const requestTimeoutMs = opts.requestTimeoutMs ?? this.#opts.requestTimeoutMs;
+    // Providers (and a leadership test) can tell which replica called: the User-Agent names it.
+    const defaultHeaders =
+      this.#opts.userAgent === undefined
+        ? opts.defaultHeaders
+        : { "user-agent": this.#opts.userAgent, ...opts.defaultHeaders };
     return new HttpClient(
-      { ...opts, retry, ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }) },
+      {
+        ...opts,
+        ...(defaultHeaders === undefined ? {} : { defaultHeaders }),
+        retry,
+        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+      },
       {
         dispatcher: this.#agent,
         limiter,

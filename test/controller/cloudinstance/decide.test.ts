@@ -70,6 +70,7 @@ function input(over: Partial<DecideInput> & { observation: Observation }): Decid
     },
     reconcileRequestedAt: undefined,
     restartRequestedAt: undefined,
+    stoppingForMs: undefined,
     jitter: 0.5,
     ...over,
   };
@@ -191,9 +192,34 @@ describe("decide: a living CloudInstance", () => {
           ],
         },
         observation: found({ phase: "Stopping", transitional: true, providerStatus: "stopping" }),
+        stoppingForMs: 121_000,
       }),
     );
     assert.deepEqual(d.actions, [{ type: "Stop", hard: true }]);
+  });
+
+  test("a power-off is decided from this process's own stopwatch, never from a time another replica wrote", () => {
+    // The Running condition says the stop began 10 minutes ago (a replica with a clock 180 s
+    // ahead would read it so), but this process has watched the stop for 5 s only.
+    const d = decide(
+      input({
+        spec: spec({ powerState: "Stopped" }),
+        status: {
+          conditions: [
+            {
+              type: "Running",
+              status: "False",
+              reason: "Stopping",
+              message: "",
+              lastTransitionTime: new Date(NOW - 600_000).toISOString(),
+            },
+          ],
+        },
+        observation: found({ phase: "Stopping", transitional: true, providerStatus: "stopping" }),
+        stoppingForMs: 5_000,
+      }),
+    );
+    assert.deepEqual(d.actions, []);
   });
 
   test("a stopped VM with powerState Running -> Start; stopped outside Kubernetes is reported as drift", () => {

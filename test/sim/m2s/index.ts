@@ -108,7 +108,7 @@ export async function startM2sSimulator(
     cloud.route(method, path, url, json, res);
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  const server = await listen(handle, injector.knobs);
   return {
     provider: "m2s",
     profile,

@@ -170,7 +170,7 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
     sendError(res, format, 400, `Unknown Action ${action}`);
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  const server = await listen(handle, injector.knobs);
   return {
     provider: "mos",
     profile: profile.name,

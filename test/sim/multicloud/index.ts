@@ -386,7 +386,7 @@ export async function startMulticloudSimulator(
     notFound(res);
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  const server = await listen(handle, injector.knobs);
   return {
     provider: "multicloud",
     profile,

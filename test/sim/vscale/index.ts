@@ -134,7 +134,7 @@ export async function startVscaleSimulator(
     acc.fail(res, 404, "Not found");
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  const server = await listen(handle, injector.knobs);
   return {
     provider: "vscale",
     profile,

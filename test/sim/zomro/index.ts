@@ -371,7 +371,7 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
     c.doc({ ok: {} });
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  const server = await listen(handle, injector.knobs);
   const ownerOf = (s: Service): string | undefined => {
     const mark = [s.hostname, s.domain].find((n) => n.startsWith(OWNER_PREFIX));
     return mark?.slice(OWNER_PREFIX.length);
