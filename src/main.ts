@@ -1,6 +1,7 @@
 import { ConfigError, parseConfig } from "./config.ts";
 import { createLogger } from "./observability/logger.ts";
 import { clusterIdentity, connectKube, buildOperator, createMetrics } from "./operator.ts";
+import { LeaderElectionLostError } from "./controller/manager.ts";
 
 /** Entry point: config -> logger -> kube client -> manager.run(). Exit 2 on bad flags, 1 on failure. */
 async function main(): Promise<number> {
@@ -26,6 +27,7 @@ async function main(): Promise<number> {
     });
   }
   let kube;
+  let lost = false;
   try {
     kube = await connectKube(config, logger);
     const mgr = buildOperator(config, {
@@ -47,10 +49,13 @@ async function main(): Promise<number> {
     await mgr.run(stop.signal);
     return 0;
   } catch (err) {
+    // A lost lease exits at once (the Deployment restarts the pod as a standby): requests
+    // still in flight to an API server that stopped answering are not waited for.
+    if (err instanceof LeaderElectionLostError) lost = true;
     logger.fatal({ err }, "operator failed");
     return 1;
   } finally {
-    await kube?.close();
+    await kube?.close(lost ? 300 : 5_000);
     // What could still keep the process alive (the shutdown test reads it at debug level).
     logger.debug({ resources: process.getActiveResourcesInfo() }, "stopped");
   }

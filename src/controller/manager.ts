@@ -299,7 +299,7 @@ export class Manager {
       if (lost) {
         log.error("leadership lost: in-flight reconciles cancelled, stopping");
         // Their signals are aborted: they end at their next await. Not waited on for long.
-        await Promise.race([Promise.all(runs), clockSleep(this.#clock, 2_000)]);
+        await Promise.race([Promise.all(runs), clockSleep(this.#clock, 1_000)]);
       } else {
         log.info("shutting down: draining in-flight reconciles (the lease is still renewed)");
         await this.#drain(runs, cancel, c.shutdownGracePeriodMs);
@@ -320,7 +320,8 @@ export class Manager {
         this.events.flush().finally(() => {
           flushed.abort();
         }),
-        clockSleep(this.#clock, 5_000, flushed.signal),
+        // After a lost lease the API server is likely out of reach: do not wait long for it.
+        clockSleep(this.#clock, lost ? 300 : 5_000, flushed.signal),
       ]);
       await Promise.all(this.#servers.map((s) => s.close()));
       this.#servers = [];

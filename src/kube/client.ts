@@ -111,9 +111,21 @@ export class KubeClient {
     return this.#conn.server;
   }
 
-  /** Closes the connection pools (ends open watches). */
-  async close(): Promise<void> {
-    await this.#conn.close();
+  /**
+   * Closes the connection pools (ends open watches), waiting at most `graceMs` for requests in
+   * flight; after that every connection is destroyed (an API server that stopped answering
+   * must not keep a stopping process alive).
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      this.#conn.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) await this.#conn.destroy();
   }
 
   async get<T extends KubeObject>(

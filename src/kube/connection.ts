@@ -35,6 +35,8 @@ export interface KubeConnection {
   headers(): Promise<HeaderMap>;
   invalidate(): void;
   close(): Promise<void>;
+  /** Ends every connection at once, requests in flight included. */
+  destroy(): Promise<void>;
 }
 
 export interface ConnectOptions {
@@ -70,6 +72,7 @@ export async function connect(
       credentials.invalidate();
     },
     close: () => p.close(),
+    destroy: () => p.destroy(),
   };
 }
 
@@ -110,6 +113,11 @@ class Pools {
 
   async close(): Promise<void> {
     await Promise.allSettled(this.#all.map((d) => d.close()));
+  }
+
+  /** Ends every connection at once, in-flight requests included (an API server that stopped answering). */
+  async destroy(): Promise<void> {
+    await Promise.allSettled(this.#all.map((d) => d.destroy()));
   }
 
   #build(tls: TlsMaterial): { ordinary: Dispatcher; watch: Dispatcher } {

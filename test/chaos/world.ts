@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer, type KubeApiServer } from "../kube/server.ts";
@@ -36,6 +36,14 @@ export interface OperatorProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
+export interface OperatorStartOptions {
+  /** Another kubeconfig (e.g. through a proxy this test can partition). */
+  kubeconfig?: string;
+  /** Node flags before the script (e.g. --import of a clock skew). */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
 export interface ChaosWorld {
   api: KubeApiServer;
   kube: KubeClient;
@@ -43,7 +51,9 @@ export interface ChaosWorld {
   namespace: string;
   /** Everything every operator process wrote (debug logs). */
   logs: string[];
-  startOperator(extra?: string[]): Promise<OperatorProcess>;
+  startOperator(extra?: string[], opts?: OperatorStartOptions): Promise<OperatorProcess>;
+  /** A kubeconfig file reaching the API server through `server` (a proxy) instead of directly. */
+  kubeconfigVia(server: string): string;
   /** The /metrics text of every operator process still running. */
   scrapeMetrics(): Promise<string>;
   instance(provider: ProviderName, name: string, spec?: Record<string, unknown>): Promise<CloudInstance>;
@@ -75,6 +85,7 @@ export async function startChaosWorld(
     );
   }
   const logs: string[] = [];
+  let kubeconfigs = 0;
   const running = new Set<ChildProcess>();
   const operators = new Map<ChildProcess, string>();
 
@@ -84,13 +95,19 @@ export async function startChaosWorld(
     sims,
     namespace,
     logs,
-    async startOperator(extra = []) {
+    kubeconfigVia(server: string) {
+      const file = join(dir, `kubeconfig-${String(++kubeconfigs)}`);
+      writeFileSync(file, api.kubeconfigYaml().replaceAll(api.url, server));
+      return file;
+    },
+    async startOperator(extra = [], opts = {}) {
       const port = await freePort();
       const child = spawn(
         process.execPath,
         [
+          ...(opts.nodeArgs ?? []),
           join(root, "src/main.ts"),
-          `--kubeconfig=${kubeconfig}`,
+          `--kubeconfig=${opts.kubeconfig ?? kubeconfig}`,
           `--metrics-bind-address=127.0.0.1:${String(port)}`,
           "--metrics-secure=false",
           "--health-probe-bind-address=0",
@@ -104,7 +121,7 @@ export async function startChaosWorld(
           `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
           ...extra,
         ],
-        { stdio: ["ignore", "pipe", "pipe"] },
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } },
       );
       running.add(child);
       let markStarted: () => void = () => undefined;
