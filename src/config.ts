@@ -22,7 +22,8 @@ interface OptionSpec {
 export const OPTIONS = [
   {
     flag: "kubeconfig",
-    description: "Path to a kubeconfig file (in-cluster config when unset).",
+    description:
+      "Path to a kubeconfig file; unset: the KUBECONFIG list, then the in-cluster service account, then ~/.kube/config.",
     env: ["KUBECONFIG"],
   },
   { flag: "context", description: "kubeconfig context to use (its current context when unset)." },
