@@ -62,6 +62,23 @@ export const OPTIONS = [
       "This cluster's identity in VM ownership marks (2-16 of [a-z0-9]); unset: derived from the kube-system namespace's UID.",
   },
   {
+    flag: "orphan-scan-period",
+    description:
+      "How often (jittered) each account's VMs carrying this cluster's mark are listed to find orphans (VMs whose object is gone); 0 turns the sweeper off.",
+    defaultText: "30m",
+  },
+  {
+    flag: "orphan-policy",
+    description:
+      "Report orphaned VMs (metric, Event, log), or Delete them once still orphaned after --orphan-grace.",
+    defaultText: "Report",
+  },
+  {
+    flag: "orphan-grace",
+    description: "How long a VM must stay orphaned before Delete removes it.",
+    defaultText: "24h",
+  },
+  {
     flag: "max-replicas",
     description:
       "Most CloudInstances one InstanceTemplate may own (its CRD allows at most 1000); more is reported as TooManyReplicas.",
@@ -230,6 +247,20 @@ export const ConfigSchema = z
     "poll-max": duration("poll-max").default(30_000),
     "no-progress-limit": z.string().default("3").pipe(positiveInt),
     "max-replicas": z.string().default("100").pipe(positiveInt.max(1000)),
+    "orphan-scan-period": z
+      .string()
+      .default("30m")
+      .transform((v, ctx) => {
+        if (v === "0") return 0;
+        try {
+          return parseDuration(v);
+        } catch {
+          ctx.addIssue({ code: "custom", message: `invalid duration "${v}"` });
+          return z.NEVER;
+        }
+      }),
+    "orphan-policy": z.enum(["Report", "Delete"]).default("Report"),
+    "orphan-grace": duration("orphan-grace").default(24 * 3_600_000),
     "cluster-id": z
       .string()
       .regex(/^[a-z0-9]{2,16}$/, "2 to 16 lowercase letters or digits")
@@ -300,6 +331,11 @@ export const ConfigSchema = z
     pollMaxMs: c["poll-max"],
     noProgressLimit: c["no-progress-limit"],
     maxReplicas: c["max-replicas"],
+    orphans: {
+      scanPeriodMs: c["orphan-scan-period"],
+      policy: c["orphan-policy"],
+      graceMs: c["orphan-grace"],
+    },
     clusterID: c["cluster-id"],
     providerLimits: {
       default: {

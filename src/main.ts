@@ -44,6 +44,10 @@ async function main(): Promise<number> {
       providerTimeoutMs: config.providerTimeoutMs,
       allowedEndpoints: config.allowedEndpoints,
       maxReplicas: config.maxReplicas,
+      orphans: config.orphans,
+      ...(process.env.POD_NAMESPACE
+        ? { operatorPod: { name: config.podName, namespace: process.env.POD_NAMESPACE } }
+        : {}),
       clusterID: config.clusterID ?? (await clusterIdentity(kube, logger)),
     });
     await mgr.run(stop.signal);

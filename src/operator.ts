@@ -36,6 +36,10 @@ export interface OperatorDeps {
    * "" leaves marks without it.
    */
   clusterID?: string;
+  /** The orphan sweeper (--orphan-*); scanPeriodMs 0 (the default here) leaves it off. */
+  orphans?: { scanPeriodMs: number; policy: "Report" | "Delete"; graceMs: number };
+  /** The operator's own Pod, which Events about orphaned VMs are recorded on. */
+  operatorPod?: { name: string; namespace: string };
   /** --max-replicas: the most CloudInstances one template may own (default 100). */
   maxReplicas?: number;
   /** How long one provider request may take. */

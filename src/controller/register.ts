@@ -10,7 +10,10 @@ import { DriverPool } from "../providers/pool.ts";
 import { EndpointPolicy } from "../providers/endpoint-policy.ts";
 import { shortDigest } from "../util/digest.ts";
 import { isNotFound } from "../kube/errors.ts";
-import { CREDENTIALS_SELECTOR, type ProviderAccessDeps } from "./provider-access.ts";
+import { CREDENTIALS_SELECTOR, openDriver, type ProviderAccessDeps } from "./provider-access.ts";
+import { OrphanSweeper } from "./orphans.ts";
+import { systemClock } from "../util/clock.ts";
+import type { Driver } from "../providers/driver.ts";
 import { ConnectionSecrets, type ConnectionSecretStore } from "./cloudinstance/connection-secret.ts";
 import { DRIVERS } from "../providers/registry.ts";
 import { DEFAULT_INSTANCE_TIMING, InstanceReconciler } from "./cloudinstance/reconciler.ts";
@@ -188,9 +191,59 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     ],
     reconcile: (_key, ctx) => templateReconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
   });
+  const sweep = deps.orphans;
+  if (sweep !== undefined && sweep.scanPeriodMs > 0)
+    mgr.addRunnable(
+      new OrphanSweeper({
+        instances: () => instances.list(),
+        accounts: () => accountsInUse(access, instances.list(), (ns, name) => templates.get(ns, name)),
+        clusterID: deps.clusterID ?? "",
+        periodMs: sweep.scanPeriodMs,
+        policy: sweep.policy,
+        graceMs: sweep.graceMs,
+        reportOn: deps.operatorPod
+          ? { apiVersion: "v1", kind: "Pod", metadata: { ...deps.operatorPod } }
+          : undefined,
+        events: mgr.events,
+        metrics: deps.metrics,
+        logger: deps.logger.child({ component: "orphan-sweeper" }),
+        clock: deps.clock ?? systemClock,
+        fence: () => {
+          mgr.fence();
+        },
+        ...(deps.random ? { random: deps.random } : {}),
+      }),
+    );
   // The manager closes them once everything that could use them has stopped.
   mgr.onStop("provider drivers and HTTP agents", async () => {
     await drivers.close();
     await http.close();
   });
+}
+
+/**
+ * One driver per provider account the live objects name (a pooled driver is one account), with
+ * a digest naming the account: the orphan sweeper scans exactly those. An object whose Secret
+ * or endpoint is refused is skipped (its own reconcile reports why).
+ */
+async function accountsInUse(
+  access: ProviderAccessDeps,
+  objects: readonly CloudInstance[],
+  template: (namespace: string, name: string) => InstanceTemplate | undefined,
+): Promise<{ driver: Driver<unknown>; account: string }[]> {
+  const seen = new Map<Driver<unknown>, string>();
+  for (const o of objects) {
+    const ns = o.metadata.namespace ?? "";
+    const ref = o.spec.templateRef?.name;
+    const provider = o.spec.provider ?? (ref === undefined ? undefined : template(ns, ref)?.spec.provider);
+    if (provider === undefined) continue;
+    try {
+      const { driver } = await openDriver(access, ns, provider);
+      if (!seen.has(driver))
+        seen.set(driver, shortDigest(ns, provider.credentialsSecretRef?.name ?? "", provider.endpoint ?? ""));
+    } catch {
+      // Not reachable for this object; nothing to scan through it.
+    }
+  }
+  return [...seen].map(([driver, account]) => ({ driver, account }));
 }

@@ -23,6 +23,7 @@ export class Metrics {
   readonly leaderStatus: Gauge<"name">;
   readonly providerBalance: Gauge<"provider" | "account_digest">;
   readonly drifted: Gauge<"provider" | "field">;
+  readonly orphans: Gauge<"provider" | "account_digest">;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
@@ -120,6 +121,12 @@ export class Metrics {
       name: "cloud_instance_drifted",
       help: "CloudInstances whose VM was changed outside Kubernetes (status.drift), by provider and field.",
       labelNames: ["provider", "field"],
+      registers,
+    });
+    this.orphans = new Gauge({
+      name: "cloud_instance_orphaned_vms",
+      help: "VMs marked by this cluster whose owning CloudInstance no longer exists, per provider account (last orphan scan).",
+      labelNames: ["provider", "account_digest"],
       registers,
     });
     this.leaderStatus = new Gauge({

@@ -1,5 +1,5 @@
 import { parseConfig } from "../../src/config.ts";
-import { buildOperator } from "../../src/operator.ts";
+import { buildOperator, type OperatorDeps } from "../../src/operator.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../../src/kube/resources.ts";
@@ -47,7 +47,7 @@ export async function startWorld(
     spec?: Partial<CloudInstance["spec"]>,
     annotations?: Record<string, string>,
   ): Promise<CloudInstance>;
-  startOperator(opts?: { drivers?: DriverRegistry }): Promise<Operator>;
+  startOperator(opts?: { drivers?: DriverRegistry; orphans?: OperatorDeps["orphans"] }): Promise<Operator>;
   instance(
     name: string,
     spec?: Partial<CloudInstance["spec"]>,
@@ -106,6 +106,8 @@ export async function startWorld(
         instanceTiming: { pollInitialMs: 20, pollMaxMs: 200 },
         allowedEndpoints: [SIMULATOR_ENDPOINTS],
         clusterID: "e2e",
+        operatorPod: { name: "e2e-operator", namespace: ns },
+        ...(opts.orphans ? { orphans: opts.orphans } : {}),
         ...(opts.drivers ? { drivers: opts.drivers } : {}),
       });
       const ac = new AbortController();
