@@ -86,6 +86,14 @@ export const CloudInstanceStatusSchema = z
       .describe(
         "Changes made to the VM outside Kubernetes after it matched the spec; corrected or only reported as spec.driftPolicy says.",
       ),
+    price: z
+      .object({
+        amount: z.string().describe("The price as the provider's catalogue states it (a decimal)."),
+        currency: z.string().describe("Its currency."),
+        period: z.enum(["hour", "month"]).describe("What the amount pays for."),
+      })
+      .optional()
+      .describe("What the VM's plan costs, where the provider's documented API gives a price; never estimated."),
     connectionSecret: z
       .object({
         name: z.string().describe("The Secret written."),

@@ -59,7 +59,7 @@ export function desiredMachine<O>(
     powerState: "Running",
     options,
     providerData: {},
-    clusterID: "test-cluster",
+    clusterID: "testcluster",
     ...over,
   };
 }

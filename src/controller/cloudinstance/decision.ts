@@ -24,6 +24,7 @@ export type InstanceAction =
   | { type: "Rebuild"; image: string }
   | { type: "SetTags"; tags: string[] }
   | { type: "Reboot" }
+  | { type: "Renew"; message: string }
   | { type: "Delete" }
   | { type: "RemoveFinalizer" };
 
@@ -112,6 +113,7 @@ export function carried(status: CloudInstanceStatus): CloudInstanceStatus {
   if (status.lastHandledRestartAt !== undefined) out.lastHandledRestartAt = status.lastHandledRestartAt;
   if (status.lastAction !== undefined) out.lastAction = status.lastAction;
   if (status.connectionSecret !== undefined) out.connectionSecret = status.connectionSecret;
+  if (status.price !== undefined) out.price = status.price;
   if (status.instanceID !== undefined) out.instanceID = status.instanceID;
   return out;
 }
@@ -167,6 +169,8 @@ export function describeAction(a: InstanceAction): string {
       return `setting tags [${a.tags.join(", ")}]`;
     case "Reboot":
       return "restarting the VM";
+    case "Renew":
+      return `renewing the prepaid lease (${a.message})`;
     case "Delete":
       return "deleting the VM";
     case "RemoveFinalizer":
@@ -183,6 +187,7 @@ export function actionReason(a: InstanceAction): string {
     Rebuild: "Rebuilding",
     SetTags: "TaggingVM",
     Reboot: "Restarting",
+    Renew: "Renewing",
     Delete: "Deleting",
     RemoveFinalizer: "FinalizerRemoved",
   }[a.type];

@@ -20,7 +20,7 @@ import type {
   DriverFactory,
   MachineRef,
 } from "../../providers/driver.ts";
-import { isProviderError, ProviderError, TransientError } from "../../providers/errors.ts";
+import { isProviderError, ProviderError, TransientError, UnsupportedError } from "../../providers/errors.ts";
 import { parseDuration } from "../../util/duration.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { AccessRefusedError, openDriver, type ProviderAccessDeps } from "../provider-access.ts";
@@ -433,6 +433,9 @@ export class InstanceReconciler {
         return driver.delete(ref, ctx);
       case "Reboot":
         return driver.reboot(ref, ctx);
+      case "Renew":
+        if (!driver.renew) throw new UnsupportedError(`${driver.provider} cannot renew a lease`);
+        return driver.renew(ref, ctx);
     }
   }
 

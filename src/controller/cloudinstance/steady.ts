@@ -142,6 +142,8 @@ export function planSteady(input: DecideInput, m: ObservedMachine, now: string):
     !wanted.some(supported)
   )
     wanted.push({ type: "Reboot" });
+  // A prepaid lease about to run out comes first: letting it lapse stops the VM.
+  if (m.renewalDue !== undefined && updates) wanted.unshift({ type: "Renew", message: m.renewalDue.message });
   const unsupported = wanted.filter((a) => !supported(a));
   const action = wanted.find(supported);
   let blocked = reasons[0];

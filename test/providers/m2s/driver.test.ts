@@ -13,7 +13,7 @@ import { SIM_PROFILES, type SimProfile } from "../../sim/common.ts";
 function desired(over: Partial<DesiredMachine<M2sOptions>> = {}): DesiredMachine<M2sOptions> {
   return {
     ownerUID: "uid-1",
-    clusterID: "test-cluster",
+    clusterID: "testcluster",
     namespace: "ns",
     name: "web",
     region: "fr-par-1",
