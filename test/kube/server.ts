@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { applyDefaultsAndPrune, validate, type FieldError, type Schema } from "./schema.ts";
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts";
+import { metadataErrors } from "./metadata-validation.ts";
 
 /**
  * An in-memory Kubernetes API server speaking the real REST + watch protocol over HTTP, the
@@ -388,6 +389,19 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return obj;
   }
 
+  /** The real server's ValidateObjectMeta: a 422 naming each bad field, before anything is stored. */
+  function checkMetadata(kind: Kind, obj: KubeObj): void {
+    const errors = metadataErrors(obj.metadata);
+    if (errors.length === 0) return;
+    const name = obj.metadata.name ?? "";
+    throw new HttpError(
+      422,
+      "Invalid",
+      `${kind.kind}${kind.group ? "." + kind.group : ""} "${name}" is invalid: ${errors.map((e) => `${e.field}: ${e.message}`).join(", ")}`,
+      { name, group: kind.group, kind: kind.kind, causes: errors },
+    );
+  }
+
   /** Writes `next` over `current` (update semantics shared by PUT and PATCH). */
   function write(
     kind: Kind,
@@ -442,6 +456,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         if (current.status === undefined) delete result.status;
         else result.status = structuredClone(current.status);
       }
+      checkMetadata(kind, result);
       prepareCustom(kind, result);
       if (withoutMetaStatus(result) !== withoutMetaStatus(current))
         result.metadata.generation = (current.metadata.generation ?? 1) + 1;
@@ -762,6 +777,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
             { name: obj.metadata.name, group: kind.group, kind: kind.plural },
           );
         if (kind.status) delete obj.status;
+        checkMetadata(kind, obj);
         prepareCustom(kind, obj);
         Object.assign(obj.metadata, {
           uid: randomUUID(),
