@@ -37,15 +37,13 @@ describe("real API server: the operator SIGKILLed mid-lifecycle", { skip: SKIP }
   before(async () => {
     w = await startRealWorld({
       namespace: NS,
-      faults: {
-        // Synchronous inside the simulator's create handler: the response never reaches the
-        // operator, which dies with a VM it has not recorded anywhere.
-        onCreated: () => {
-          if (KILL_ON_CREATE.has(++creates)) {
-            operator.kill("SIGKILL");
-            kills++;
-          }
-        },
+      // Before the provider's answer goes back: the operator dies with a VM it has not
+      // recorded anywhere yet.
+      onProviderCreate: () => {
+        if (KILL_ON_CREATE.has(++creates)) {
+          operator.kill("SIGKILL");
+          kills++;
+        }
       },
     });
     operator = w.startOperator();

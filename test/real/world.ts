@@ -5,7 +5,6 @@
  * is applied first: a permission the manifests lack fails these tests with a 403.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { instanceManifest, SIMULATORS } from "../sim/all.ts";
 import type { FaultKnobs, Simulator } from "../sim/common.ts";
@@ -16,6 +15,7 @@ import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
 import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
 import { kubeClientFor } from "./client.ts";
 import { ROOT, startEnvtest, type Envtest } from "./envtest.ts";
+import { startCreateProxy } from "./create-proxy.ts";
 import { spawnGuarded, type Guarded } from "./processes.ts";
 
 export const ready = (o: CloudInstance): boolean =>
@@ -75,19 +75,28 @@ export async function until<T>(
 }
 
 export async function startRealWorld(
-  opts: { namespace?: string; providers?: readonly ProviderName[]; faults?: Partial<FaultKnobs> } = {},
+  opts: {
+    namespace?: string;
+    providers?: readonly ProviderName[];
+    faults?: Partial<FaultKnobs>;
+    /** Put a proxy before every simulator that calls this right after a VM was created. */
+    onProviderCreate?: () => void;
+  } = {},
 ): Promise<RealWorld> {
   const namespace = opts.namespace ?? "real";
   const env = await startEnvtest({
     operator: { namespace: "cloud-instance-operator", serviceAccount: "cloud-instance-operator" },
   });
   const sims = new Map<ProviderName, Simulator>();
+  const endpoints = new Map<ProviderName, string>();
+  const proxies: { close(): Promise<void> }[] = [];
   const procs: Guarded[] = [];
   const finished: string[] = [];
   let kube: KubeClient | undefined;
   const close = async (): Promise<void> => {
     for (const p of procs) await p.stop(10_000);
     await kube?.close();
+    for (const proxy of proxies) await proxy.close();
     for (const sim of sims.values()) await sim.close();
     await env.stop();
   };
@@ -98,6 +107,12 @@ export async function startRealWorld(
     for (const provider of opts.providers ?? PROVIDER_NAMES) {
       const sim = await SIMULATORS[provider].start({ transitionMs: 150, ...opts.faults });
       sims.set(provider, sim);
+      endpoints.set(provider, sim.url);
+      if (opts.onProviderCreate) {
+        const proxy = await startCreateProxy(sim.url, () => sim.vms().length, opts.onProviderCreate);
+        proxies.push(proxy);
+        endpoints.set(provider, proxy.url);
+      }
       await kube.create(SecretResource, {
         apiVersion: "v1",
         kind: "Secret",
@@ -129,11 +144,11 @@ export async function startRealWorld(
     },
     logs: () => [...finished, ...procs.filter((p) => p.alive()).map((p) => p.output())].join("\n"),
     async instance(provider, name, spec = {}) {
-      const sim = sims.get(provider);
-      if (!sim) throw new Error(`no ${provider} simulator`);
+      const endpoint = endpoints.get(provider);
+      if (!endpoint) throw new Error(`no ${provider} simulator`);
       return client.create(
         CloudInstanceResource,
-        instanceManifest(provider, { name, namespace, endpoint: sim.url }, spec) as never,
+        instanceManifest(provider, { name, namespace, endpoint }, spec) as never,
       );
     },
     get,
@@ -161,8 +176,4 @@ export async function startRealWorld(
 /** Lines of the operator's logs that report a 403 from the API server. */
 export function forbiddenLines(logs: string): string[] {
   return logs.split("\n").filter((l) => /\b403\b|forbidden|ERR_KUBE_FORBIDDEN/i.test(l));
-}
-
-export function readText(path: string): string {
-  return readFileSync(path, "utf8");
 }
