@@ -95,7 +95,7 @@ describe("real API server: templates, kubectl scale/wait/explain", { skip: SKIP 
     );
     const columns = await w.env.kubectl(["-n", NS, "get", "instancetemplate", "web"]);
     assert.match(columns, /READY-REPLICAS/);
-    assert.match(columns, /\bweb\s+\S*\s*3\s+3\b/, columns);
+    assert.match(columns, /^web\s+m2s\s+business\s+3\s+3\s+True\s/m, columns);
 
     await w.env.kubectl(["-n", NS, "scale", "instancetemplate/web", "--replicas=1"]);
     await until(
