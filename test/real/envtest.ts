@@ -176,7 +176,7 @@ export function run(command: string, args: readonly string[], input?: string): P
     child.once("error", reject);
     child.once("close", (code) => {
       if (code === 0) resolve(out);
-      else reject(new Error(`${command} ${args.join(" ")} (exit ${code}): ${err || out}`));
+      else reject(new Error(`${command} ${args.join(" ")} (exit ${code}): ${err}${out}`));
     });
     child.stdin.end(input ?? "");
   });

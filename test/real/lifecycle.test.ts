@@ -67,7 +67,7 @@ describe("real API server: the lifecycle of every provider", { skip: SKIP }, () 
   test("the operator's ServiceAccount (deploy/manifests RBAC) never got a 403", async () => {
     // The identity is not an admin: RBAC really applies to it.
     const canDelete = await w.env
-      .kubectl(["auth", "can-i", "delete", "namespaces"], { kubeconfig: w.env.operatorKubeconfig })
+      .kubectl(["auth", "can-i", "create", "clusterrolebindings"], { kubeconfig: w.env.operatorKubeconfig })
       .catch((err: unknown) => String(err));
     assert.match(canDelete, /\bno\b/);
     assert.match(w.logs(), /"level":/, "the operator logged");
