@@ -119,7 +119,7 @@ done
 log "compiling kube-apiserver (log: $work/build.log)"
 started=$SECONDS
 if ! (cd "$src" && env PATH="$GOROOT_DIR/bin:$PATH" GOPROXY=off GOFLAGS=-mod=vendor CGO_ENABLED=0 \
-  GOCACHE="$work/gocache" GOPATH="$work/gopath" HOME="$work/home" GOLDFLAGS="-s -w" \
+  GOCACHE="$work/gocache" GOPATH="$work/gopath" HOME="$work/home" \
   make WHAT=cmd/kube-apiserver) >"$work/build.log" 2>&1; then
   tail -n 40 "$work/build.log" >&2
   log "the kube-apiserver build failed"
