@@ -14,6 +14,13 @@ import { metadataErrors } from "./metadata-validation.ts";
  * stand-in for a cluster in tests, the demo and the benchmarks. It serves the CRDs in crds/
  * (validated and defaulted from their schemas, status and scale subresources) plus core
  * Secrets, Events, Namespaces and coordination.k8s.io Leases.
+ *
+ * Where it differs from a real kube-apiserver (test/real runs the same checks there; README,
+ * "Tests against a real API server"): no managedFields, so a write that changes nothing visible
+ * never moves resourceVersion; objects may live in namespaces that do not exist; no RBAC; no
+ * server-side apply or OpenAPI; Lease times are not checked for MicroTime's 6 fractional digits
+ * (a real server answers 400); BOOKMARKs every `bookmarkIntervalMs` (v1.20 sends one shortly
+ * before timeoutSeconds). Names and label values are validated as a real server does.
  */
 export interface KubeApiServerOptions {
   crdDir?: string;
