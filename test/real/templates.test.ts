@@ -134,6 +134,29 @@ describe("real API server: templates, kubectl scale/wait/explain", { skip: SKIP 
       assert.match(spec, new RegExp(`\\b${field}\\b`));
   });
 
+  test("a template name longer than a label value (63) surfaces as a Synced=False condition naming the limit", async () => {
+    // The operator labels each replica with its template's name; a real server refuses a label
+    // value over 63 characters, while a template's name may have 253.
+    const long = `t${"x".repeat(69)}`;
+    await w.kube.create(InstanceTemplateResource, template(long, 1) as never);
+    const t = await until(
+      () => w.kube.get(InstanceTemplateResource, NS, long),
+      (x) => x.status?.conditions?.some((c) => c.type === "Synced" && c.status === "False") ?? false,
+      "Synced=False on the long-named template",
+    );
+    const synced = t.status?.conditions?.find((c) => c.type === "Synced");
+    assert.match(synced?.message ?? "", /must be no more than 63 characters/);
+    // Not by label: a selector with that value is itself a 400 on a real server.
+    const all = await w.kube.list(CloudInstanceResource, { namespace: NS });
+    assert.equal(all.items.filter((o) => o.metadata.ownerReferences?.some((r) => r.name === long)).length, 0);
+    await w.kube.delete(InstanceTemplateResource, NS, long);
+    await until(
+      () => w.kube.list(InstanceTemplateResource, { namespace: NS }),
+      (l) => l.items.every((x) => x.metadata.name !== long),
+      "the long-named template deleted",
+    );
+  });
+
   test("deleting the template removes its CloudInstances and their VMs (the operator, not a garbage collector)", async () => {
     await w.kube.delete(InstanceTemplateResource, NS, "web");
     await until(
