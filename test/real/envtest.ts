@@ -199,6 +199,51 @@ export async function startEnvtest(opts: { operator?: Identity } = {}): Promise<
   }
 }
 
+function etcdArgs(dir: string, clientUrl: string, peerUrl: string): string[] {
+  return [
+    `--data-dir=${join(dir, "etcd")}`,
+    `--listen-client-urls=${clientUrl}`,
+    `--advertise-client-urls=${clientUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=default=${peerUrl}`,
+    "--log-level=warn",
+  ];
+}
+
+function apiserverArgs(dir: string, etcdUrl: string, port: number): string[] {
+  return [
+    `--etcd-servers=${etcdUrl}`,
+    "--bind-address=127.0.0.1",
+    "--advertise-address=127.0.0.1",
+    `--secure-port=${port}`,
+    "--insecure-port=0",
+    `--tls-cert-file=${join(dir, "apiserver.crt")}`,
+    `--tls-private-key-file=${join(dir, "apiserver.key")}`,
+    `--token-auth-file=${join(dir, "tokens.csv")}`,
+    "--authorization-mode=RBAC",
+    `--service-account-key-file=${join(dir, "sa.pub")}`,
+    `--service-account-signing-key-file=${join(dir, "sa.key")}`,
+    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+    "--service-cluster-ip-range=10.0.0.0/24",
+    "--profiling=false",
+    "--v=1",
+  ];
+}
+
+/** The admin (system:masters) and the operator's ServiceAccount identity, as static tokens. */
+function writeTokens(dir: string, operator: Identity): { admin: string; operator: string } {
+  const tokens = { admin: randomBytes(16).toString("hex"), operator: randomBytes(16).toString("hex") };
+  const saUser = `system:serviceaccount:${operator.namespace}:${operator.serviceAccount}`;
+  const groups = `system:serviceaccounts,system:serviceaccounts:${operator.namespace}`;
+  writeFileSync(
+    join(dir, "tokens.csv"),
+    `${tokens.admin},envtest-admin,envtest-admin,"system:masters"\n` +
+      `${tokens.operator},${saUser},envtest-operator,"${groups}"\n`,
+  );
+  return tokens;
+}
+
 async function startOnce(opts: { operator?: Identity }): Promise<Envtest> {
   if (!ASSETS) throw new Error(SKIP || "KUBEBUILDER_ASSETS");
   const apiserverBin = join(ASSETS, "kube-apiserver");
@@ -219,74 +264,32 @@ async function startOnce(opts: { operator?: Identity }): Promise<Envtest> {
   try {
     makeCertificates(dir);
     const operator = opts.operator ?? { namespace: "cio-system", serviceAccount: "cloud-instance-operator" };
-    const adminToken = randomBytes(16).toString("hex");
-    const operatorToken = randomBytes(16).toString("hex");
-    const saUser = `system:serviceaccount:${operator.namespace}:${operator.serviceAccount}`;
-    writeFileSync(
-      join(dir, "tokens.csv"),
-      `${adminToken},envtest-admin,envtest-admin,"system:masters"\n` +
-        `${operatorToken},${saUser},envtest-operator,"system:serviceaccounts,system:serviceaccounts:${operator.namespace}"\n`,
-    );
+    const tokens = writeTokens(dir, operator);
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    const etcdLog = { logFile: join(dir, "etcd.log") };
     procs.push(
-      spawnGuarded(
-        "etcd",
-        etcdBin,
-        [
-          `--data-dir=${join(dir, "etcd")}`,
-          `--listen-client-urls=${etcdUrl}`,
-          `--advertise-client-urls=${etcdUrl}`,
-          `--listen-peer-urls=${peerUrl}`,
-          `--initial-advertise-peer-urls=${peerUrl}`,
-          `--initial-cluster=default=${peerUrl}`,
-          "--log-level=warn",
-        ],
-        { logFile: join(dir, "etcd.log") },
-      ),
+      spawnGuarded("etcd", etcdBin, etcdArgs(dir, etcdUrl, `http://127.0.0.1:${peerPort}`), etcdLog),
     );
+    const apiserverLog = { logFile: join(dir, "kube-apiserver.log") };
+    const apiserver = spawnGuarded(
+      "kube-apiserver",
+      apiserverBin,
+      apiserverArgs(dir, etcdUrl, apiPort),
+      apiserverLog,
+    );
+    procs.push(apiserver);
     const url = `https://127.0.0.1:${apiPort}`;
-    procs.push(
-      spawnGuarded(
-        "kube-apiserver",
-        apiserverBin,
-        [
-          `--etcd-servers=${etcdUrl}`,
-          "--bind-address=127.0.0.1",
-          "--advertise-address=127.0.0.1",
-          `--secure-port=${apiPort}`,
-          "--insecure-port=0",
-          `--tls-cert-file=${join(dir, "apiserver.crt")}`,
-          `--tls-private-key-file=${join(dir, "apiserver.key")}`,
-          `--token-auth-file=${join(dir, "tokens.csv")}`,
-          "--authorization-mode=RBAC",
-          `--service-account-key-file=${join(dir, "sa.pub")}`,
-          `--service-account-signing-key-file=${join(dir, "sa.key")}`,
-          "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-          "--service-cluster-ip-range=10.0.0.0/24",
-          "--allow-privileged=true",
-          "--profiling=false",
-          "--v=1",
-        ],
-        { logFile: join(dir, "kube-apiserver.log") },
-      ),
-    );
     const caPem = readFileSync(join(dir, "ca.crt"), "utf8");
-    await waitReady(url, adminToken, caPem, procs, 90_000);
+    await waitReady(url, tokens.admin, caPem, procs, 90_000);
     const adminKubeconfig = join(dir, "admin.kubeconfig");
     const operatorKubeconfig = join(dir, "operator.kubeconfig");
-    writeFileSync(adminKubeconfig, kubeconfigYaml(url, caPem, "envtest-admin", adminToken));
-    writeFileSync(operatorKubeconfig, kubeconfigYaml(url, caPem, "operator", operatorToken));
-    const apiserver = procs[1]!;
-    const kubectl: Envtest["kubectl"] = async (args, o = {}) => {
-      // A private discovery cache: another server may have had this port, with other CRDs.
-      const base = [
-        `--kubeconfig=${o.kubeconfig ?? adminKubeconfig}`,
-        `--cache-dir=${join(dir, "kubectl-cache")}`,
-      ];
-      return run(kubectlBinary(), [...base, ...args], o.input);
-    };
+    writeFileSync(adminKubeconfig, kubeconfigYaml(url, caPem, "envtest-admin", tokens.admin));
+    writeFileSync(operatorKubeconfig, kubeconfigYaml(url, caPem, "operator", tokens.operator));
+    // A private discovery cache: another server may have had this port, with other CRDs.
+    const cache = `--cache-dir=${join(dir, "kubectl-cache")}`;
+    const kubectl: Envtest["kubectl"] = (args, o = {}) =>
+      run(kubectlBinary(), [`--kubeconfig=${o.kubeconfig ?? adminKubeconfig}`, cache, ...args], o.input);
     await kubectl(["apply", "-f", join(ROOT, "crds")]);
     await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
     return {
