@@ -7,12 +7,20 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { applyDefaultsAndPrune, validate, type FieldError, type Schema } from "./schema.ts";
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./selectors.ts";
+import { metadataErrors } from "./metadata-validation.ts";
 
 /**
  * An in-memory Kubernetes API server speaking the real REST + watch protocol over HTTP, the
  * stand-in for a cluster in tests, the demo and the benchmarks. It serves the CRDs in crds/
  * (validated and defaulted from their schemas, status and scale subresources) plus core
  * Secrets, Events, Namespaces and coordination.k8s.io Leases.
+ *
+ * Where it differs from a real kube-apiserver (test/real runs the same checks there; README,
+ * "Tests against a real API server"): no managedFields, so a write that changes nothing visible
+ * never moves resourceVersion; objects may live in namespaces that do not exist; no RBAC; no
+ * server-side apply or OpenAPI; Lease times are not checked for MicroTime's 6 fractional digits
+ * (a real server answers 400); BOOKMARKs every `bookmarkIntervalMs` (v1.20 sends one shortly
+ * before timeoutSeconds). Names and label values are validated as a real server does.
  */
 export interface KubeApiServerOptions {
   crdDir?: string;
@@ -393,6 +401,19 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return obj;
   }
 
+  /** The real server's ValidateObjectMeta: a 422 naming each bad field, before anything is stored. */
+  function checkMetadata(kind: Kind, obj: KubeObj): void {
+    const errors = metadataErrors(obj.metadata);
+    if (errors.length === 0) return;
+    const name = obj.metadata.name ?? "";
+    throw new HttpError(
+      422,
+      "Invalid",
+      `${kind.kind}${kind.group ? "." + kind.group : ""} "${name}" is invalid: ${errors.map((e) => `${e.field}: ${e.message}`).join(", ")}`,
+      { name, group: kind.group, kind: kind.kind, causes: errors },
+    );
+  }
+
   /** Writes `next` over `current` (update semantics shared by PUT and PATCH). */
   function write(
     kind: Kind,
@@ -447,6 +468,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
         if (current.status === undefined) delete result.status;
         else result.status = structuredClone(current.status);
       }
+      checkMetadata(kind, result);
       prepareCustom(kind, result);
       if (withoutMetaStatus(result) !== withoutMetaStatus(current))
         result.metadata.generation = (current.metadata.generation ?? 1) + 1;
@@ -811,6 +833,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
             { name: obj.metadata.name, group: kind.group, kind: kind.plural },
           );
         if (kind.status) delete obj.status;
+        checkMetadata(kind, obj);
         prepareCustom(kind, obj);
         Object.assign(obj.metadata, {
           uid: randomUUID(),
