@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { instanceManifest, SIMULATORS } from "../sim/all.ts";
+import { instanceManifest, SIMULATORS, credentialsSecret, SIMULATOR_ENDPOINTS } from "../sim/all.ts";
 import type { FaultKnobs, Simulator } from "../sim/common.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
@@ -30,6 +30,7 @@ export const FAST_FLAGS = [
   "--poll-max=1s",
   "--provider-timeout=3s",
   "--log-level=debug",
+  `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
 ];
 
 export interface RealWorld {
@@ -113,12 +114,10 @@ export async function startRealWorld(
         proxies.push(proxy);
         endpoints.set(provider, proxy.url);
       }
-      await kube.create(SecretResource, {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: `${provider}-creds`, namespace },
-        stringData: { ...sim.credentials },
-      } as never);
+      await kube.create(
+        SecretResource,
+        credentialsSecret({ name: `${provider}-creds`, namespace }, sim.credentials) as never,
+      );
     }
   } catch (err) {
     await close();
