@@ -73,7 +73,8 @@ export { ZOMRO_IMAGES, ZOMRO_LOCATIONS, ZOMRO_PRICELISTS } from "./views.ts";
  * Test knobs, off in both profiles: `notFound` (another not-found spelling),
  * `echoFieldsInErrors` (every error's `$object` carries the raw request body, as a careless
  * BILLmanager plug-in does: the driver must keep its secrets out of messages) and
- * `endlessList` (a list that never ends, see views.ts).
+ * `endlessList` (a list that never ends, see views.ts) and `absentFunctions` (functions this
+ * BILLmanager does not have, as an installation without `instances` has only `vds`).
  *
  * The driver's ownership mark (`cio-<uid>`, `cio-<uid>.<cluster>`) is read back only for
  * tests (`vms()`, `service()`); BILLmanager itself gives the name no meaning.
@@ -100,6 +101,7 @@ export interface ZomroSimulatorOptions {
   notFound?: { type: string; object?: string };
   echoFieldsInErrors?: boolean;
   endlessList?: EndlessList;
+  absentFunctions?: readonly string[];
 }
 
 export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Promise<ZomroSimulator> {
@@ -161,7 +163,7 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
       fail("auth", "Сессия истекла / Session expired, log in again");
       return;
     }
-    if (!rules.functions.has(func)) {
+    if (!rules.functions.has(func) || opts.absentFunctions?.includes(func)) {
       fail("missing", `Функция не найдена / Function "${func}" not found`, "func");
       return;
     }
