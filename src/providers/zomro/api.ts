@@ -134,7 +134,7 @@ export class ZomroApi {
 
   async call(func: string, fields: Record<string, string>, opts: CallOptions): Promise<Row> {
     for (let attempt = 0; ; attempt++) {
-      const session = await this.#session.get(opts.signal, "auth", (signal) => this.#open(signal));
+      const session = await this.#session.get(opts.signal, opts.operation, (signal) => this.#open(signal));
       try {
         return await this.#send(
           session.http,

@@ -20,7 +20,7 @@ import { Catalogues } from "./catalogue.ts";
 import { DELETED, listRows, markFor, observe, ownedRow } from "./services.ts";
 
 export const ZOMRO_DEFAULT_ENDPOINT = "https://api.zomro.com/";
-export { observe, OWNER_PREFIX, parseMark } from "./services.ts";
+export { observe, OWNER_PREFIX } from "./services.ts";
 
 const FunctionName = z
   .string()
