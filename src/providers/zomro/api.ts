@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { HttpClient } from "../http/client.ts";
 import { REDACTED, type Redactor } from "../http/redact.ts";
 import { errorForStatus } from "../http/answer.ts";
+import { cancelled, SharedValue } from "./shared.ts";
 import {
   InvalidRequestError,
   NotFoundError,
@@ -67,6 +68,11 @@ export interface CallOptions {
   submit?: boolean;
   /** Safe to repeat after an ambiguous failure (reads, converging actions); never an order. */
   idempotent: boolean;
+  /**
+   * The driver call's signal (CallContext), on every request it leads to, the login included:
+   * once it is aborted nothing more is sent. Required, so no call site can forget it.
+   */
+  signal: AbortSignal | undefined;
 }
 
 /**
@@ -88,6 +94,10 @@ const LONG_HEX = /\b[0-9a-f]{20,}\b/gi;
  * `authinfo`, so the password crosses the wire once an hour instead of with every call; the
  * session is renewed once when BILLmanager says it expired. Each session gets its own HTTP
  * client whose redactor knows the session id, so it is a secret wherever text is scrubbed.
+ *
+ * Not the HTTP client's auth source: that one sets headers and renews on an HTTP 401, while
+ * BILLmanager takes the session as a form field (`auth=`) and says it expired in an HTTP 200
+ * body (`$type: auth`).
  */
 export class ZomroApi {
   /** An HTTP client for the account whose redactor also knows `extraSecrets`. */
@@ -95,7 +105,8 @@ export class ZomroApi {
   readonly #login: HttpClient;
   readonly #username: string;
   readonly #password: string;
-  #session: Promise<Session> | undefined;
+  /** Kept until BILLmanager says it expired; one login shared by the calls that need it. */
+  readonly #session = new SharedValue<Session>(Number.POSITIVE_INFINITY);
 
   constructor(client: (extraSecrets: readonly string[]) => HttpClient, username: string, password: string) {
     this.#client = client;
@@ -104,12 +115,12 @@ export class ZomroApi {
     this.#password = password;
   }
 
-  async #open(): Promise<Session> {
+  async #open(signal: AbortSignal): Promise<Session> {
     const doc = await this.#send(
       this.#login,
       "auth",
       { username: this.#username, password: this.#password },
-      { operation: "auth", idempotent: true },
+      { operation: "auth", idempotent: true, signal },
     );
     const auth = doc.auth as { $id?: unknown } | undefined;
     const id = typeof auth?.$id === "string" ? auth.$id : scalar(auth);
@@ -121,21 +132,9 @@ export class ZomroApi {
     return { id, http: this.#client([id]) };
   }
 
-  #sessionClient(): Promise<Session> {
-    if (!this.#session) {
-      const attempt = this.#open();
-      this.#session = attempt;
-      attempt.catch(() => {
-        if (this.#session === attempt) this.#session = undefined;
-      });
-    }
-    return this.#session;
-  }
-
   async call(func: string, fields: Record<string, string>, opts: CallOptions): Promise<Row> {
     for (let attempt = 0; ; attempt++) {
-      const pending = this.#sessionClient();
-      const session = await pending;
+      const session = await this.#session.get(opts.signal, opts.operation, (signal) => this.#open(signal));
       try {
         return await this.#send(
           session.http,
@@ -146,7 +145,7 @@ export class ZomroApi {
       } catch (err) {
         const expired = err instanceof UnauthorizedError && err.providerCode === "auth";
         if (!expired || attempt > 0) throw err;
-        if (this.#session === pending) this.#session = undefined;
+        this.#session.forget(session);
       }
     }
   }
@@ -157,12 +156,16 @@ export class ZomroApi {
     fields: Record<string, string>,
     opts: CallOptions,
   ): Promise<Row> {
+    // The transport would abort an aborted request too, but only after the limiter let it
+    // through: here nothing at all leaves.
+    if (opts.signal?.aborted) throw cancelled(opts.operation, opts.signal);
     const res = await http.request({
       method: "POST",
       path: "/",
       form: [["func", func], ["out", "json"], ...Object.entries(fields)],
       operation: opts.operation,
       idempotent: opts.idempotent,
+      signal: opts.signal,
     });
     const where = { provider: "zomro", operation: opts.operation };
     if (res.status !== 200) {

@@ -1,6 +1,6 @@
-import { TtlCache } from "../ttl-cache.ts";
 import { ProviderError, UnsupportedError } from "../errors.ts";
 import { elems, scalar, UnknownFunctionError, type Row, type ZomroApi } from "./api.ts";
+import { SharedValue } from "./shared.ts";
 
 /** What the order form offers, read from its preview (BILLmanager answers a form without `sok`). */
 export interface Catalogue {
@@ -37,40 +37,43 @@ function choices(form: Row, name: string): { key: string; name: string }[] {
  */
 export class Catalogues {
   readonly #api: ZomroApi;
-  readonly #caches = new Map<string, TtlCache<Catalogue>>();
+  readonly #caches = new Map<string, SharedValue<Catalogue>>();
 
   constructor(api: ZomroApi) {
     this.#api = api;
   }
 
-  get(fn: { order: string; pricelist: string }): Promise<Catalogue> {
+  get(fn: { order: string; pricelist: string }, signal: AbortSignal | undefined): Promise<Catalogue> {
     const key = `${fn.order}\u0000${fn.pricelist}`;
     let cache = this.#caches.get(key);
     if (!cache) {
       if (this.#caches.size >= MAX_ENTRIES) this.#caches.clear();
-      cache = new TtlCache<Catalogue>();
+      cache = new SharedValue<Catalogue>(TTL_MS);
       this.#caches.set(key, cache);
     }
-    return cache.get(TTL_MS, () => this.#load(fn));
+    return cache.get(signal, "orderForm", (shared) => this.#load(fn, shared));
   }
 
   /**
    * For observing: an order form that cannot be read for good (no such function, refused) must
    * not keep a VM from being seen or deleted; its tariff names then stay unmapped (no plan).
    */
-  async orEmpty(fn: { order: string; pricelist: string }): Promise<Catalogue> {
+  async orEmpty(
+    fn: { order: string; pricelist: string },
+    signal: AbortSignal | undefined,
+  ): Promise<Catalogue> {
     try {
-      return await this.get(fn);
+      return await this.get(fn, signal);
     } catch (err) {
       if (err instanceof ProviderError && err.terminal) return EMPTY;
       throw err;
     }
   }
 
-  async #load(fn: { order: string; pricelist: string }): Promise<Catalogue> {
-    const form = await this.#api.call(fn.order, {}, { operation: "orderForm", idempotent: true });
+  async #load(fn: { order: string; pricelist: string }, signal: AbortSignal): Promise<Catalogue> {
+    const form = await this.#api.call(fn.order, {}, { operation: "orderForm", idempotent: true, signal });
     let tariffs = choices(form, "pricelist").map((c) => ({ id: c.key, name: c.name }));
-    if (tariffs.length === 0) tariffs = await this.#tariffs(fn.pricelist);
+    if (tariffs.length === 0) tariffs = await this.#tariffs(fn.pricelist, signal);
     return {
       tariffs,
       images: choices(form, "ostempl").map((c) => c.key),
@@ -80,9 +83,9 @@ export class Catalogues {
     };
   }
 
-  async #tariffs(func: string): Promise<{ id: string; name: string }[]> {
+  async #tariffs(func: string, signal: AbortSignal): Promise<{ id: string; name: string }[]> {
     try {
-      const doc = await this.#api.call(func, {}, { operation: "pricelist", idempotent: true });
+      const doc = await this.#api.call(func, {}, { operation: "pricelist", idempotent: true, signal });
       return elems(doc).map((r) => ({
         id: scalar(r.pricelist) ?? scalar(r.id) ?? "",
         name: scalar(r.name) ?? "",

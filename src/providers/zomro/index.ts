@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import {
-  mapState,
+  DEFAULT_MAX_PAGES,
+  type CallContext,
   type Capability,
   type CreateResult,
   type DesiredMachine,
@@ -10,15 +11,16 @@ import {
   type DriverFactory,
   type MachineRef,
   type ObservedMachine,
-  type StateTable,
+  type OwnedMachine,
+  type StopOptions,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
-import { elems, scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
-import { Catalogues, datacenterKey, tariffId, type Catalogue } from "./catalogue.ts";
+import { scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
+import { Catalogues } from "./catalogue.ts";
+import { DELETED, listRows, markFor, observe, ownedRow } from "./services.ts";
 
 export const ZOMRO_DEFAULT_ENDPOINT = "https://api.zomro.com/";
-/** Hostname (or domain) of every VM the operator orders: `cio-<uid>`; the UID is the ownership mark. */
-export const OWNER_PREFIX = "cio-";
+export { observe, OWNER_PREFIX } from "./services.ts";
 
 const FunctionName = z
   .string()
@@ -54,50 +56,15 @@ export type ZomroOptions = z.infer<typeof ZomroOptionsSchema>;
 /** No "tags": BILLmanager services have none, and the reconciler reports that as Unsupported. */
 const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "stop", "resize", "rebuild", "findByOwner"]);
 
-const STATES: StateTable = {
-  "1": { phase: "Provisioning", transitional: true, message: "ordered" },
-  "5": { phase: "Provisioning", transitional: true, message: "processing" },
-  "2": { phase: "Running", transitional: false },
-  "3": { phase: "Stopped", transitional: false, message: "suspended" },
-};
-/** BILLmanager's "deleted": the service is gone although a list may still show it. */
-const DELETED = "4";
 /** A BILLmanager service id: a positive integer. */
 const ELID = /^[1-9][0-9]{0,18}$/;
-/** Lists are read in pages of this size where BILLmanager pages them; more pages than this is refused. */
-const PAGE_SIZE = 500;
-const MAX_PAGES = 100;
 /** How long "this BILLmanager has no such function" is believed before the function is tried again. */
 const ABSENT_FUNCTION_MS = 600_000;
-
-/** A BILLmanager row (list item or `<list>.edit` form) as the operator sees it. */
-export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachine | undefined {
-  const status = scalar(row.status) ?? "";
-  if (status === DELETED) return undefined;
-  const id = scalar(row.id) || scalar(row.elid) || fallbackId;
-  const mapped = mapState(STATES, status, "zomro");
-  const names = [row.hostname, row.domain, row.name].map(scalar).filter((n): n is string => !!n);
-  const owner = names.find((n) => n.startsWith(OWNER_PREFIX));
-  const name = owner ?? names[0];
-  const ip = scalar(row.ip);
-  const plan = tariffId(c, scalar(row.pricelist));
-  const image = scalar(row.ostempl);
-  const region = datacenterKey(c, scalar(row.datacenter));
-  return {
-    id,
-    providerStatus: status,
-    phase: mapped.phase,
-    transitional: mapped.transitional,
-    ...(mapped.message === undefined ? {} : { message: mapped.message }),
-    ...(mapped.unknownStatus ? { unknownStatus: true as const } : {}),
-    ...(owner === undefined ? {} : { ownerUID: owner.slice(OWNER_PREFIX.length) }),
-    ...(name === undefined ? {} : { name }),
-    ...(plan === undefined ? {} : { plan }),
-    ...(image === undefined || image === "" ? {} : { image }),
-    ...(region === undefined || region === "" ? {} : { region }),
-    addresses: { public: ip ? ip.split(/[\s,]+/).filter(Boolean) : [], private: [] },
-  };
-}
+/**
+ * The lists the orphan sweeper reads, in order: BILLmanager names its service list one way or
+ * the other (README), and the second is read only where the first does not exist.
+ */
+const SWEPT_LISTS = ["instances", "vds"] as const;
 
 /** The options of the object a call is for: drivers are shared by every object on an account. */
 function optionsOf(raw: unknown): ZomroOptions {
@@ -124,23 +91,26 @@ class ZomroDriver implements Driver<ZomroOptions> {
   readonly capabilities = CAPABILITIES;
   readonly #api: ZomroApi;
   readonly #catalogues: Catalogues;
+  readonly #maxPages: number;
   /**
    * Functions this endpoint answered "no such function" for, until when: a fact about the
    * account's BILLmanager, not about any object (the key is the function's name).
    */
   readonly #absent = new Map<string, number>();
 
-  constructor(api: ZomroApi) {
+  constructor(api: ZomroApi, maxPages: number) {
     this.#api = api;
     this.#catalogues = new Catalogues(api);
+    this.#maxPages = maxPages;
   }
 
-  async validate(desired: DesiredMachine<ZomroOptions>): Promise<void> {
+  async validate(desired: DesiredMachine<ZomroOptions>, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(desired.options);
     const { plan, image, region } = desired;
     if (plan === undefined || image === undefined)
       throw refuse("zomro needs spec.plan (a pricelist id) and spec.image (an OS template)", "InvalidSpec");
-    const c = await this.#catalogues.get(fn);
+    markOrRefuse(desired);
+    const c = await this.#catalogues.get(fn, ctx?.signal);
     if (!c.tariffs.some((p) => p.id === plan))
       throw refuse(
         `no pricelist "${plan}"; choose one of ${c.tariffs.map((p) => `${p.id} (${p.name})`).join(", ")}`,
@@ -153,9 +123,10 @@ class ZomroDriver implements Driver<ZomroOptions> {
       throw refuse(`no datacenter "${region}"; choose one of ${keys.join(", ")}`, "UnknownRegion");
   }
 
-  async create(desired: DesiredMachine<ZomroOptions>): Promise<CreateResult> {
+  async create(desired: DesiredMachine<ZomroOptions>, ctx?: CallContext): Promise<CreateResult> {
     const { functions: fn, period } = optionsOf(desired.options);
-    const c = await this.#catalogues.get(fn);
+    const mark = markOrRefuse(desired);
+    const c = await this.#catalogues.get(fn, ctx?.signal);
     // Without the mark a crash between the order and the status write would order twice.
     if (c.markFields.length === 0)
       throw new UnsupportedError(
@@ -167,7 +138,6 @@ class ZomroDriver implements Driver<ZomroOptions> {
         `the order form "${fn.order}" takes no SSH keys (instances_ssh_keys)`,
         "SshKeysUnsupported",
       );
-    const mark = `${OWNER_PREFIX}${desired.ownerUID}`;
     // An order bills the account: never repeated blindly (findByOwner finds a lost one).
     const doc = await this.#api.call(
       fn.order,
@@ -180,7 +150,7 @@ class ZomroDriver implements Driver<ZomroOptions> {
         licence_agreement: "on",
         ...(desired.sshKeys.length > 0 ? { instances_ssh_keys: desired.sshKeys.join("\n") } : {}),
       },
-      { operation: "order", submit: true, idempotent: false },
+      { operation: "order", submit: true, idempotent: false, signal: ctx?.signal },
     );
     const id = scalar(doc.id) ?? scalar(doc["service.id"]) ?? scalar(doc.elid);
     if (id === undefined || !ELID.test(id))
@@ -191,23 +161,27 @@ class ZomroDriver implements Driver<ZomroOptions> {
     return { id };
   }
 
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+  async get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined> {
     const id = elidOf(ref.id);
     const { functions: fn } = optionsOf(ref.options);
-    const c = await this.#catalogues.orEmpty(fn);
+    const signal = ctx?.signal;
+    const c = await this.#catalogues.orEmpty(fn, signal);
     if (!this.#lacks(fn.get)) {
       try {
-        const row = await this.#api.call(fn.get, { elid: id }, { operation: "get", idempotent: true });
+        const row = await this.#api.call(
+          fn.get,
+          { elid: id },
+          { operation: "get", idempotent: true, signal },
+        );
         return observe(row, c, id);
       } catch (err) {
         if (err instanceof NotFoundError) return undefined;
         if (!(err instanceof UnknownFunctionError)) throw err;
         // The document shows no single read: the list is the way to see one service.
-        if (this.#absent.size >= 64) this.#absent.clear();
-        this.#absent.set(fn.get, Date.now() + ABSENT_FUNCTION_MS);
+        this.#remember(fn.get);
       }
     }
-    const row = (await this.#rows(fn.list)).find((r) => scalar(r.id) === id);
+    const row = (await this.#rows(fn.list, ctx)).find((r) => scalar(r.id) === id);
     return row === undefined ? undefined : observe(row, c, id);
   }
 
@@ -219,60 +193,84 @@ class ZomroDriver implements Driver<ZomroOptions> {
     return false;
   }
 
-  async findByOwner(ownerUID: string, desired: DesiredMachine<ZomroOptions>): Promise<ObservedMachine[]> {
+  #remember(func: string): void {
+    if (this.#absent.size >= 64) this.#absent.clear();
+    this.#absent.set(func, Date.now() + ABSENT_FUNCTION_MS);
+  }
+
+  /**
+   * Every VM carrying the owner UID, whichever cluster its mark names (or none, marked before
+   * marks carried one): a UID is one object's, and the mark's cluster is reported beside it.
+   */
+  async findByOwner(
+    ownerUID: string,
+    desired: DesiredMachine<ZomroOptions>,
+    ctx?: CallContext,
+  ): Promise<ObservedMachine[]> {
     const { functions: fn } = optionsOf(desired.options);
-    const c = await this.#catalogues.orEmpty(fn);
-    return (await this.#rows(fn.list))
+    const c = await this.#catalogues.orEmpty(fn, ctx?.signal);
+    return (await this.#rows(fn.list, ctx))
       .map((r) => observe(r, c))
       .filter((m): m is ObservedMachine => m?.ownerUID === ownerUID);
   }
 
-  /** Every service row, paging where BILLmanager pages (`p_elems`) and reading once where it does not. */
-  async #rows(list: string): Promise<Row[]> {
-    const rows = new Map<string, Row>();
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const doc = await this.#api.call(
-        list,
-        { p_cnt: String(PAGE_SIZE), p_num: String(page) },
-        { operation: "list", idempotent: true },
-      );
-      const got = elems(doc);
-      for (const r of got) rows.set(scalar(r.id) ?? `#${String(rows.size)}`, r);
-      const total = Number(scalar(doc.p_elems));
-      if (!Number.isFinite(total) || got.length === 0 || rows.size >= total) return [...rows.values()];
+  /**
+   * The list shows each service's `domain`, which carries the whole mark, so one paged list
+   * names every marked VM with its owner and cluster: no per-VM read.
+   */
+  async listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
+    let rows: Row[] | undefined;
+    for (const list of SWEPT_LISTS) {
+      if (this.#lacks(list)) continue;
+      try {
+        rows = await this.#rows(list, ctx);
+        break;
+      } catch (err) {
+        if (!(err instanceof UnknownFunctionError)) throw err;
+        this.#remember(list);
+      }
     }
-    // Stopping early could miss a VM and order a second one.
-    throw new TransientError(`zomro list: more than ${String(MAX_PAGES * PAGE_SIZE)} services`, {
-      provider: "zomro",
-      operation: "list",
+    if (rows === undefined)
+      throw new UnsupportedError(
+        `zomro: this BILLmanager lists services neither as "${SWEPT_LISTS.join('" nor as "')}", so its VMs cannot be swept`,
+        { provider: "zomro", operation: "list" },
+      );
+    return rows.flatMap((r) => {
+      const owned = ownedRow(r);
+      return owned && ELID.test(owned.id) ? [owned] : [];
     });
+  }
+
+  #rows(list: string, ctx: CallContext | undefined): Promise<Row[]> {
+    return listRows(this.#api, list, { signal: ctx?.signal, maxPages: this.#maxPages });
   }
 
   async #act(
     func: string,
     ref: MachineRef,
-    fields: Record<string, string>,
     operation: string,
-    submit: boolean,
-  ) {
-    await this.#api.call(func, { elid: elidOf(ref.id), ...fields }, { operation, submit, idempotent: true });
+    opts: { submit: boolean; signal: AbortSignal | undefined },
+  ): Promise<void> {
+    await this.#api.call(func, { elid: elidOf(ref.id) }, { operation, idempotent: true, ...opts });
   }
 
-  start(ref: MachineRef): Promise<void> {
+  start(ref: MachineRef, ctx?: CallContext): Promise<void> {
     // The document's examples send no `sok`: start and stop act at once.
-    return this.#act(optionsOf(ref.options).functions.start, ref, {}, "start", false);
+    const { functions: fn } = optionsOf(ref.options);
+    return this.#act(fn.start, ref, "start", { submit: false, signal: ctx?.signal });
   }
-  stop(ref: MachineRef): Promise<void> {
-    return this.#act(optionsOf(ref.options).functions.stop, ref, {}, "stop", false);
+  stop(ref: MachineRef, _opts: StopOptions, ctx?: CallContext): Promise<void> {
+    const { functions: fn } = optionsOf(ref.options);
+    return this.#act(fn.stop, ref, "stop", { submit: false, signal: ctx?.signal });
   }
   reboot(): Promise<void> {
     return Promise.reject(new UnsupportedError("zomro: no documented reboot", { provider: "zomro" }));
   }
 
-  async resize(ref: MachineRef, plan: string): Promise<void> {
+  async resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(ref.options);
     // A tariff change may be billed: read first and never send one the service already has.
-    const now = await this.get(ref);
+    const now = await this.get(ref, ctx);
     if (now === undefined)
       throw new NotFoundError(`zomro resize: service ${ref.id} does not exist`, {
         provider: "zomro",
@@ -282,17 +280,22 @@ class ZomroDriver implements Driver<ZomroOptions> {
     await this.#api.call(
       fn.resize,
       { elid: elidOf(ref.id), pricelist: plan },
-      { operation: "resize", submit: true, idempotent: false },
+      { operation: "resize", submit: true, idempotent: false, signal: ctx?.signal },
     );
   }
 
-  async rebuild(ref: MachineRef, image: string, desired: DesiredMachine<ZomroOptions>): Promise<void> {
+  async rebuild(
+    ref: MachineRef,
+    image: string,
+    desired: DesiredMachine<ZomroOptions>,
+    ctx?: CallContext,
+  ): Promise<void> {
     const { functions: fn } = optionsOf(desired.options);
     const keys = desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys.join("\n") } : {};
     await this.#api.call(
       fn.rebuild,
       { elid: elidOf(ref.id), select_rebuild: image, ...keys },
-      { operation: "rebuild", submit: true, idempotent: false },
+      { operation: "rebuild", submit: true, idempotent: false, signal: ctx?.signal },
     );
   }
 
@@ -300,15 +303,15 @@ class ZomroDriver implements Driver<ZomroOptions> {
     return Promise.reject(new UnsupportedError("zomro has no tags", { provider: "zomro" }));
   }
 
-  async delete(ref: MachineRef): Promise<void> {
+  async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(ref.options);
     try {
-      await this.#act(fn.delete, ref, {}, "delete", true);
+      await this.#act(fn.delete, ref, "delete", { submit: true, signal: ctx?.signal });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       // BILLmanager spells "no such service" several ways; the list decides, so a refusal that
       // only looks like one never leaves a running VM behind a removed finalizer.
-      const row = (await this.#rows(fn.list)).find((r) => scalar(r.id) === ref.id);
+      const row = (await this.#rows(fn.list, ctx)).find((r) => scalar(r.id) === ref.id);
       if (row !== undefined && scalar(row.status) !== DELETED)
         throw new TransientError(
           `zomro delete: BILLmanager refused service ${ref.id} as unknown but still lists it (${err.message})`,
@@ -320,6 +323,16 @@ class ZomroDriver implements Driver<ZomroOptions> {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** The ownership mark for this desire; refused before anything is sent when no host name can hold it. */
+function markOrRefuse(desired: DesiredMachine<unknown>): string {
+  const mark = markFor(desired.ownerUID, desired.clusterID);
+  if (mark !== undefined) return mark;
+  throw refuse(
+    `the owner mark for UID ${JSON.stringify(desired.ownerUID.slice(0, 64))} and cluster ${JSON.stringify(desired.clusterID.slice(0, 64))} is not a valid host name (each part one DNS label: a-z, 0-9, "-", at most 63)`,
+    "InvalidOwnerMark",
+  );
 }
 
 function refuse(message: string, reason: string): InvalidRequestError {
@@ -346,6 +359,6 @@ export const factory: DriverFactory<ZomroOptions> = {
         credentialKey,
         secrets: [password, username, ...extra],
       });
-    return new ZomroDriver(new ZomroApi(client, username, password));
+    return new ZomroDriver(new ZomroApi(client, username, password), ctx.maxPages ?? DEFAULT_MAX_PAGES);
   },
 };

@@ -38,7 +38,7 @@ describe("BILLmanager envelope", () => {
 });
 
 describe("zomro driver", () => {
-  test("an order goes 1 ordered -> 5 processing -> 2 active; the hostname carries the owner", async () => {
+  test("an order goes 1 ordered -> 5 processing -> 2 active; the hostname carries owner and cluster", async () => {
     const want = desired();
     await d.validate(want);
     const { id } = await d.create(want);
@@ -46,7 +46,8 @@ describe("zomro driver", () => {
     const m = await observeUntil(d, ref, (o) => o?.providerStatus === "2");
     assert.equal(m?.phase, "Running");
     assert.equal(m?.ownerUID, want.ownerUID);
-    assert.equal(m?.name, `cio-${want.ownerUID}`);
+    assert.equal(m?.name, `cio-${want.ownerUID}.${want.clusterID}`);
+    assert.equal(m.ownerCluster, want.clusterID);
     assert.equal(
       sim.previews.get("v2.instances.order.param") ?? 0,
       1,

@@ -13,14 +13,17 @@ import {
 } from "../common.ts";
 import {
   editView,
+  listView,
+  markOf,
   previewView,
   rulesFor,
   wrap,
   ZOMRO_IMAGES,
-  ZOMRO_LOCATIONS,
   ZOMRO_PRICELISTS,
+  type EndlessList,
   type Service,
 } from "./views.ts";
+import { checkOrder, ghostService, orderForm } from "./order.ts";
 
 export { ZOMRO_IMAGES, ZOMRO_LOCATIONS, ZOMRO_PRICELISTS } from "./views.ts";
 
@@ -67,13 +70,15 @@ export { ZOMRO_IMAGES, ZOMRO_LOCATIONS, ZOMRO_PRICELISTS } from "./views.ts";
  * - list rows with `name, hostname, ostempl, period, createdate`; paging with `p_cnt`/`p_num`
  *   answering `p_elems` (BILLmanager's paging); deleted services leave the list at once.
  *
- * Test knobs, off in both profiles: `notFound` (another not-found spelling) and
+ * Test knobs, off in both profiles: `notFound` (another not-found spelling),
  * `echoFieldsInErrors` (every error's `$object` carries the raw request body, as a careless
- * BILLmanager plug-in does: the driver must keep its secrets out of messages).
+ * BILLmanager plug-in does: the driver must keep its secrets out of messages) and
+ * `endlessList` (a list that never ends, see views.ts) and `absentFunctions` (functions this
+ * BILLmanager does not have, as an installation without `instances` has only `vds`).
+ *
+ * The driver's ownership mark (`cio-<uid>`, `cio-<uid>.<cluster>`) is read back only for
+ * tests (`vms()`, `service()`); BILLmanager itself gives the name no meaning.
  */
-
-/** Hostnames the driver gives: `cio-<uid>` (the UID is the ownership mark). */
-const OWNER_PREFIX = "cio-";
 
 export interface ZomroSimulator extends Simulator {
   /** Forget every session (as after an hour idle): the next call with one answers `auth`. */
@@ -82,6 +87,8 @@ export interface ZomroSimulator extends Simulator {
   mutate(id: string, change: Partial<Pick<Service, "status" | "pricelist">>): void;
   /** Calls that were previews (no `sok`), by func. */
   readonly previews: Map<string, number>;
+  /** A service as the simulator holds it, with the cluster its mark names (tests only). */
+  service(id: string): (Readonly<Service> & { cluster: string | undefined }) | undefined;
 }
 
 export interface ZomroSimulatorOptions {
@@ -93,6 +100,8 @@ export interface ZomroSimulatorOptions {
   /** How an unknown or deleted `elid` is refused (default: per profile, see above). */
   notFound?: { type: string; object?: string };
   echoFieldsInErrors?: boolean;
+  endlessList?: EndlessList;
+  absentFunctions?: readonly string[];
 }
 
 export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Promise<ZomroSimulator> {
@@ -154,7 +163,7 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
       fail("auth", "Сессия истекла / Session expired, log in again");
       return;
     }
-    if (!rules.functions.has(func)) {
+    if (!rules.functions.has(func) || opts.absentFunctions?.includes(func)) {
       fail("missing", `Функция не найдена / Function "${func}" not found`, "func");
       return;
     }
@@ -263,47 +272,24 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
     }
   }
 
+  /** An unmarked service nobody ordered, listed by the endless-list knob only. */
+  let ghosts = 0;
+  const ghost = (): Service => ghostService(opts.endlessList === "fresh" ? ++ghosts : 0);
+
   function list(c: Call): void {
     const all = [...services.values()].filter((s) => rules.listsDeleted || s.status !== 4);
-    let page = all;
-    let paging = {};
-    if (rules.paging) {
-      const cnt = Math.max(1, Number(c.fields.p_cnt ?? all.length) || all.length || 1);
-      const num = Math.max(1, Number(c.fields.p_num ?? 1) || 1);
-      page = all.slice((num - 1) * cnt, num * cnt);
-      paging = { p_elems: wrap(all.length), p_num: wrap(num), p_cnt: wrap(cnt) };
-    }
-    // BILLmanager sends one row as an object and an empty list without `elem`.
-    const rows = page.map((s) => rules.listRow(s));
-    c.doc({ ...(rows.length === 0 ? {} : { elem: rows.length === 1 ? rows[0] : rows }), ...paging });
+    c.doc(listView(all, rules, c.fields, { mode: opts.endlessList, ghost }));
   }
 
   function order(c: Call): void {
-    const f = c.fields;
-    const form: Record<string, string> = {
-      pricelist: f.pricelist ?? "",
-      ostempl: f.ostempl ?? "",
-      datacenter: f.datacenter ?? "",
-      ...Object.fromEntries(rules.orderFields.map((k) => [k, f[k] ?? (k === "order_period" ? "1" : "")])),
-    };
+    const form = orderForm(c.fields, rules);
     if (!c.sok) {
       preview(c, form);
       return;
     }
-    const plan = ZOMRO_PRICELISTS.find((p) => p.id === form.pricelist);
-    if (!plan)
-      return c.fail("value", `Неверное значение поля / Invalid value of field "pricelist"`, "pricelist");
-    if (!ZOMRO_IMAGES.includes(form.ostempl as never))
-      return c.fail("value", `Invalid value of field "ostempl"`, "ostempl");
-    const datacenter = form.datacenter || ZOMRO_LOCATIONS[0].key;
-    if (!ZOMRO_LOCATIONS.some((l) => l.key === datacenter))
-      return c.fail("value", `Invalid value of field "datacenter"`, "datacenter");
-    const name = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9-]+)*$/i;
-    for (const field of ["domain", "hostname"])
-      if (form[field] && !name.test(form[field]))
-        return c.fail("value", `Invalid value of field "${field}"`, field);
-    if (f.licence_agreement !== "on")
-      return c.fail("value", "You must accept the licence agreement", "licence_agreement");
+    const checked = checkOrder(form, c.fields);
+    if ("refusal" in checked) return c.fail(...checked.refusal);
+    const { plan, datacenter } = checked;
     const period = form.order_period ?? "1";
     const cost = plan.price * Number(period || "1");
     if (state.balance < cost)
@@ -372,10 +358,6 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
   }
 
   const server = await listen(handle, injector.knobs);
-  const ownerOf = (s: Service): string | undefined => {
-    const mark = [s.hostname, s.domain].find((n) => n.startsWith(OWNER_PREFIX));
-    return mark?.slice(OWNER_PREFIX.length);
-  };
   return {
     provider: "zomro",
     profile,
@@ -395,12 +377,16 @@ export async function startZomroSimulator(opts: ZomroSimulatorOptions = {}): Pro
         .filter((s) => s.status !== 4)
         .map((s) => ({
           id: s.id,
-          ownerUID: ownerOf(s),
+          ownerUID: markOf(s)?.ownerUID,
           status: String(s.status),
           plan: s.pricelist,
           image: s.ostempl,
           region: s.datacenter,
         }));
+    },
+    service(id) {
+      const s = services.get(id);
+      return s && { ...s, cluster: markOf(s)?.cluster };
     },
     expireSessions() {
       sessions.clear();

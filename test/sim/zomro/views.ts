@@ -140,3 +140,49 @@ export function previewView(fields: Record<string, string>): Record<string, unkn
     ],
   };
 }
+
+/**
+ * Test knob (off by default): a list that never ends. "fresh" answers every page, whatever
+ * `p_num`, with one more unmarked service nobody listed before and a `p_elems` it never
+ * reaches; "repeat" ignores `p_num` and answers the same page, claiming more services than it
+ * ever shows. Both profiles honour it (a strict list otherwise sends no `p_elems`).
+ */
+export type EndlessList = "fresh" | "repeat";
+const ENDLESS_TOTAL = 1_000_000_000;
+
+/** A list answer: a page of `all` (where the profile pages), shaped as BILLmanager sends it. */
+export function listView(
+  all: readonly Service[],
+  rules: ProfileRules,
+  fields: Record<string, string>,
+  endless: { mode: EndlessList | undefined; ghost: () => Service },
+): Record<string, unknown> {
+  let page = [...all];
+  let paging = {};
+  if (rules.paging) {
+    const cnt = Math.max(1, Number(fields.p_cnt ?? all.length) || all.length || 1);
+    const num = endless.mode === "repeat" ? 1 : Math.max(1, Number(fields.p_num ?? 1) || 1);
+    page = all.slice((num - 1) * cnt, num * cnt);
+    paging = { p_elems: wrap(all.length), p_num: wrap(num), p_cnt: wrap(cnt) };
+  }
+  if (endless.mode !== undefined) {
+    page.push(endless.ghost());
+    paging = { ...paging, p_elems: wrap(ENDLESS_TOTAL) };
+  }
+  // BILLmanager sends one row as an object and an empty list without `elem`.
+  const rows = page.map((s) => rules.listRow(s));
+  return { ...(rows.length === 0 ? {} : { elem: rows.length === 1 ? rows[0] : rows }), ...paging };
+}
+
+/** Names the driver gives: `cio-<uid>`, or `cio-<uid>.<cluster>` (the cluster's identity). */
+const OWNER_PREFIX = "cio-";
+
+/** The owner UID and cluster a service's hostname or domain carries, if any. */
+export function markOf(s: Service): { ownerUID: string; cluster: string | undefined } | undefined {
+  const mark = [s.hostname, s.domain].find((n) => n.startsWith(OWNER_PREFIX))?.slice(OWNER_PREFIX.length);
+  if (mark === undefined) return undefined;
+  const dot = mark.lastIndexOf(".");
+  return dot < 0
+    ? { ownerUID: mark, cluster: undefined }
+    : { ownerUID: mark.slice(0, dot), cluster: mark.slice(dot + 1) };
+}
