@@ -78,7 +78,10 @@ export { MOS_TEMPLATES, MOS_TYPES, type ListFault } from "./views.ts";
  */
 export interface MosSimulator extends Simulator {
   balance: number;
-  mutate(id: string, change: Partial<Pick<Vm, "status" | "instanceType" | "expireAt">>): void;
+  mutate(
+    id: string,
+    change: Partial<Pick<Vm, "status" | "instanceType" | "expireAt" | "instanceName">>,
+  ): void;
   keyPairs(): { keyName: string; publicKey: string }[];
   /** Metadata the instance holds (what PutInstanceMetadata wrote, plus the system keys). */
   metadata(id: string): Record<string, string> | undefined;
