@@ -15,7 +15,7 @@ import {
 import { ProviderError, ProviderLimitError } from "../../../src/providers/errors.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
 import type { MosSimulator } from "../../sim/mos/index.ts";
-import { calls, closeWorlds, desired, OTHER_IMAGE, running, total, world } from "./world.ts";
+import { calls, closeWorlds, desired, FAST, OTHER_IMAGE, running, total, world } from "./world.ts";
 
 after(closeWorlds);
 
@@ -147,7 +147,7 @@ for (const profile of SIM_PROFILES) {
     });
 
     test("without a cap in the context the driver stops at DEFAULT_MAX_PAGES", async () => {
-      const { sim, d } = await world(profile);
+      const { sim, d } = await world(profile, {}, undefined, FAST);
       sim.listFault = "endless";
       await assert.rejects(() => d.listOwned?.() ?? Promise.resolve(), tooMany(/100 pages/));
       assert.equal(calls(sim, "DescribeInstances"), DEFAULT_MAX_PAGES);

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { markOf, ownerName } from "../../../src/providers/mos/index.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
-import { closeWorlds, desired, running, total, world } from "./world.ts";
+import { closeWorlds, desired, FAST, running, total, world } from "./world.ts";
 
 after(closeWorlds);
 
@@ -55,7 +55,7 @@ for (const profile of SIM_PROFILES) {
     });
 
     test("listOwned lists marked VMs only, over every page, one DescribeInstances per 100 VMs", async () => {
-      const { sim, d } = await world(profile);
+      const { sim, d } = await world(profile, {}, undefined, FAST);
       const refs = await Promise.all(
         Array.from({ length: 103 }, (_, n) =>
           d.create(desired({ clusterID: n % 2 === 0 ? "c1" : "" })).then((r) => r.id),

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { MosOptionsSchema } from "../../../src/providers/mos/index.ts";
 import type { MachineRef } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, QuotaOrBillingError } from "../../../src/providers/errors.ts";
+import { SIMULATORS } from "../../sim/all.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
+import { MOS_TYPES } from "../../sim/mos/index.ts";
 import { calls, closeWorlds, desired, running, world } from "./world.ts";
 
 after(closeWorlds);
@@ -34,7 +36,12 @@ for (const profile of SIM_PROFILES) {
       const balance = sim.balance;
       await d.renew?.(renewing);
       assert.equal(calls(sim, "RenewInstance"), 1);
-      assert.ok(sim.balance < balance, "billed");
+      const price = MOS_TYPES.find((t) => t.name === SIMULATORS.mos.spec.plan)?.price ?? NaN;
+      assert.equal(
+        Math.round((balance - sim.balance) * 100),
+        Math.round(price * 10),
+        "billed for 72H (0.1 month)",
+      );
       const after = await d.get(renewing);
       assert.equal(after?.renewalDue, undefined, "the lease moved 72 hours: not due");
       await d.renew?.(renewing);

@@ -1,10 +1,10 @@
 /** A MOS simulator and drivers on it, for the mos driver's own tests (each file closes its worlds). */
 import type { Logger } from "pino";
 import { createLogger } from "../../../src/observability/logger.ts";
-import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
+import { HttpClientFactory, type LimitPolicy } from "../../../src/providers/http/client.ts";
 import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
 import type { DesiredMachine, Driver, DriverContext, MachineRef } from "../../../src/providers/driver.ts";
-import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
+import { desiredMachine, observeUntil } from "../harness.ts";
 import { SIMULATORS } from "../../sim/all.ts";
 import type { SimProfile } from "../../sim/common.ts";
 import { startMosSimulator, type MosSimulator, type MosSimulatorOptions } from "../../sim/mos/index.ts";
@@ -31,9 +31,15 @@ export async function world(
   profile: SimProfile,
   extra: Omit<MosSimulatorOptions, "profile" | "faults"> = {},
   logger: Logger = createLogger({ level: "silent" }),
+  /** The account's request rate (tests that make a hundred VMs raise it). */
+  limits: Partial<LimitPolicy> = {},
 ): Promise<World> {
   const sim = await startMosSimulator({ profile, faults: { transitionMs: 20 }, ...extra });
-  const http = testHttp(logger);
+  const http = new HttpClientFactory({
+    logger,
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    defaultLimits: limits,
+  });
   closers.push(
     () => sim.close(),
     () => http.close(),
@@ -58,3 +64,6 @@ export async function running(d: Driver<MosOptions>, want: DesiredMachine<MosOpt
   await observeUntil(d, ref, (o) => o?.providerStatus === "running" && !o.transitional);
   return ref;
 }
+
+/** Limits that do not slow a test making a hundred VMs or reading a hundred pages. */
+export const FAST: Partial<LimitPolicy> = { qps: 2000, burst: 2000 };
