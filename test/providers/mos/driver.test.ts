@@ -169,6 +169,23 @@ describe("mos driver", () => {
     assert.equal(after?.renewalDue, undefined, "the lease moved: not due any more");
   });
 
+  test("a status in no table is waited on and flagged (mapState); the assumed transitional ones are not", async () => {
+    const { id } = await d.create(desired());
+    const ref: MachineRef = { id, providerData: {} };
+    await observeUntil(d, ref, (o) => o?.providerStatus === "running");
+    sim.mutate(id, { status: "migrating" });
+    const odd = await d.get(ref);
+    assert.equal(odd?.phase, "Provisioning");
+    assert.equal(odd?.transitional, true);
+    assert.equal(odd?.unknownStatus, true);
+    assert.match(odd?.message ?? "", /"migrating"/);
+    sim.mutate(id, { status: "resizing" });
+    const known = await d.get(ref);
+    assert.equal(known?.transitional, true);
+    assert.equal(known?.unknownStatus, undefined);
+    sim.mutate(id, { status: "running" });
+  });
+
   test("a forced stop is immediate; start only from ready", async () => {
     const { id } = await d.create(desired());
     const ref: MachineRef = { id, providerData: {} };
