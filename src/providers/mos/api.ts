@@ -2,6 +2,7 @@ import { XMLParser } from "fast-xml-parser";
 import { z } from "zod";
 import type { HttpClient, HttpResponse, PreparedRequest } from "../http/client.ts";
 import { errorForStatus, parseAnswer } from "../http/answer.ts";
+import type { CallContext } from "../driver.ts";
 import {
   InvalidRequestError,
   NotFoundError,
@@ -44,6 +45,27 @@ export function refusedByProvider(err: unknown): boolean {
   return (err instanceof NotFoundError || err instanceof InvalidRequestError) && err.httpStatus !== undefined;
 }
 
+/**
+ * The MOS API as one driver call uses it: every request it sends carries that call's signal,
+ * and every list it pages stops at the page cap. Helpers get this, never MosApi itself, so none
+ * can send a request the caller could not cancel.
+ */
+export interface MosCalls {
+  readonly signal: AbortSignal | undefined;
+  /** Most pages one list may take (DriverContext.maxPages). */
+  readonly maxPages: number;
+  /**
+   * Calls an action and returns the body under `<Action>Response`, parsed with `schema`.
+   * `idempotent` marks reads and converging actions; charging actions never repeat blindly.
+   */
+  call<T>(
+    action: string,
+    params: Record<string, string | undefined>,
+    schema: z.ZodType<T>,
+    idempotent: boolean,
+  ): Promise<T>;
+}
+
 export interface MosCredentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -73,11 +95,23 @@ export class MosApi {
   readonly #http: HttpClient;
   readonly #creds: MosCredentials;
   readonly #now: () => Date;
+  readonly #maxPages: number;
 
-  constructor(http: HttpClient, creds: MosCredentials, now: () => Date = () => new Date()) {
+  constructor(http: HttpClient, creds: MosCredentials, maxPages: number, now: () => Date = () => new Date()) {
     this.#http = http;
     this.#creds = creds;
+    this.#maxPages = maxPages;
     this.#now = now;
+  }
+
+  /** The API for one driver call, bound to its signal. */
+  scope(ctx: CallContext | undefined): MosCalls {
+    const signal = ctx?.signal;
+    return {
+      signal,
+      maxPages: this.#maxPages,
+      call: (action, params, schema, idempotent) => this.#call(action, params, schema, idempotent, signal),
+    };
   }
 
   #sign(
@@ -107,16 +141,20 @@ export class MosApi {
     };
   }
 
-  /**
-   * Calls an action and returns the body under `<Action>Response`, parsed with `schema`.
-   * `idempotent` marks reads and converging actions; charging actions never repeat blindly.
-   */
-  async call<T>(
+  async #call<T>(
     action: string,
     params: Record<string, string | undefined>,
     schema: z.ZodType<T>,
     idempotent: boolean,
+    signal: AbortSignal | undefined,
   ): Promise<T> {
+    // Checked here, not left to the transport: a cancelled call must not even open a connection.
+    if (signal?.aborted)
+      throw new TransientError(`mos ${action}: not sent, the reconcile was cancelled`, {
+        provider: "mos",
+        operation: action,
+        cause: signal.reason,
+      });
     const list = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined);
     const res = await this.#http.request({
       method: "POST",
@@ -125,6 +163,7 @@ export class MosApi {
       operation: action,
       idempotent,
       sign: this.#sign(action, list),
+      signal,
     });
     const body = parseBody(res);
     if (res.status >= 400) throw this.#error(action, res, body);

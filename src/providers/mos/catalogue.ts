@@ -3,46 +3,47 @@ import { z } from "zod";
 import type { DesiredMachine } from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
-import type { MosApi } from "./api.ts";
+import type { MosCalls } from "./api.ts";
 import { leaseOptions, type MosOptions } from "./lease.ts";
 import { InstanceTypeSetSchema, KeyPairSetSchema, TemplateSetSchema } from "./observe.ts";
-
-/** Rows per page of a MOS list, and pages read at most (a bound on one lookup's calls). */
-export const PAGE = 100;
-export const MAX_PAGES = 50;
+import { PAGE, readPages } from "./paging.ts";
 
 interface Lists {
   types: { name: string; id: string | undefined }[];
   templates: { id: string; name: string }[];
 }
 
-/** The account's instance types, templates and key pairs: what a spec may name. */
+/**
+ * The account's instance types, templates and key pairs: what a spec may name. The lists are
+ * cached for the account; a load runs with the signal of the call that started it, so a
+ * cancelled load fails every call waiting on it (each retries later; a failed load is not kept).
+ */
 export class Catalogue {
-  readonly #api: MosApi;
   readonly #cache: TtlCache<Lists>;
 
-  constructor(api: MosApi, now: () => number) {
-    this.#api = api;
+  constructor(now: () => number) {
     this.#cache = new TtlCache<Lists>(now);
   }
 
-  async #load(): Promise<Lists> {
+  async #load(calls: MosCalls): Promise<Lists> {
     return this.#cache.get(600_000, async () => {
-      const types: Lists["types"] = [];
-      for (let offset = 0; offset < PAGE * MAX_PAGES; offset += PAGE) {
-        const page = await this.#api.call(
-          "DescribeInstanceTypes",
-          { Limit: String(PAGE), Offset: String(offset) },
-          InstanceTypeSetSchema,
-          true,
-        );
-        const rows = page.InstanceTypeSet?.InstanceType ?? [];
-        types.push(...rows.map((r) => ({ name: r.instanceType, id: r.instanceTypeId })));
-        if (rows.length < PAGE || types.length >= (page.InstanceTypeSet?.Total ?? 0)) break;
-      }
-      const templates = await this.#api.call("DescribeTemplates", {}, TemplateSetSchema, true);
+      const types = await readPages(
+        calls,
+        "DescribeInstanceTypes",
+        async (offset) => {
+          const page = await calls.call(
+            "DescribeInstanceTypes",
+            { Limit: String(PAGE), Offset: String(offset) },
+            InstanceTypeSetSchema,
+            true,
+          );
+          return { rows: page.InstanceTypeSet?.InstanceType ?? [], total: page.InstanceTypeSet?.Total };
+        },
+        (t) => t.instanceTypeId ?? t.instanceType,
+      );
+      const templates = await calls.call("DescribeTemplates", {}, TemplateSetSchema, true);
       return {
-        types,
+        types: types.map((r) => ({ name: r.instanceType, id: r.instanceTypeId })),
         templates: (templates.TemplateSet?.Template ?? [])
           .filter((t) => t.status === undefined || t.status === "active")
           .map((t) => ({ id: t.templateId, name: t.templateName ?? "" })),
@@ -50,7 +51,7 @@ export class Catalogue {
     });
   }
 
-  async validate(desired: DesiredMachine<MosOptions>): Promise<void> {
+  async validate(desired: DesiredMachine<MosOptions>, calls: MosCalls): Promise<void> {
     const { plan, image } = desired;
     if (plan === undefined || image === undefined)
       throw refuse("mos needs spec.plan (an instance type) and spec.image (a template id)", "InvalidSpec");
@@ -60,7 +61,7 @@ export class Catalogue {
         "InvalidSpec",
       );
     leaseOptions(desired.options, "validate");
-    const c = await this.#load();
+    const c = await this.#load(calls);
     if (!c.types.some((t) => t.name === plan)) {
       // DescribeInstances reports a type by name, so an id in the spec would never match it.
       const byId = c.types.find((t) => t.id === plan);
@@ -79,16 +80,16 @@ export class Catalogue {
   }
 
   /** The key pair for a public key, imported under a name derived from the key itself. */
-  async keyName(publicKey: string): Promise<string> {
+  async keyName(publicKey: string, calls: MosCalls): Promise<string> {
     const name = `cio-${createHash("sha256").update(publicKey.trim()).digest("hex").slice(0, 16)}`;
-    const known = await this.#api.call(
+    const known = await calls.call(
       "DescribeKeyPairs",
       { "Filter.1.Name": "name", "Filter.1.Value.1": name },
       KeyPairSetSchema,
       true,
     );
     if ((known.KeyPairSet?.KeyPair ?? []).some((k) => k.keyName === name)) return name;
-    await this.#api.call(
+    await calls.call(
       "ImportKeyPair",
       { KeyName: name, PublicKeyMaterial: publicKey.trim() },
       z.looseObject({ KeyPair: z.unknown() }),

@@ -1,40 +1,39 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type {
-  Capability,
-  CreateResult,
-  DesiredMachine,
-  Driver,
-  DriverContext,
-  DriverFactory,
-  MachineRef,
-  ObservedMachine,
+import {
+  DEFAULT_MAX_PAGES,
+  type CallContext,
+  type Capability,
+  type CreateResult,
+  type DesiredMachine,
+  type Driver,
+  type DriverContext,
+  type DriverFactory,
+  type MachineRef,
+  type ObservedMachine,
+  type OwnedMachine,
 } from "../driver.ts";
-import { CredentialsError, ProviderError, TransientError, UnauthorizedError } from "../errors.ts";
+import { CredentialsError, ProviderError, TransientError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
-import { sleep } from "../../util/clock.ts";
-import { MosApi, refusedByProvider } from "./api.ts";
-import { Catalogue, MAX_PAGES, PAGE } from "./catalogue.ts";
-import { leaseOptions, MosOptionsSchema, renewIfDue, type MosOptions } from "./lease.ts";
+import { MosApi, refusedByProvider, type MosCalls } from "./api.ts";
+import { Catalogue } from "./catalogue.ts";
+import { leaseOptions, leaseView, MosOptionsSchema, renewLease, type MosOptions } from "./lease.ts";
 import {
   CREATED_IMAGE,
-  InstanceSetSchema,
   InstanceSchema,
   instanceId,
+  markOf,
   META,
-  metadataParams,
-  MetadataSchema,
   metaValue,
   observe,
-  OWNER_PREFIX,
-  ReturnSchema,
-  type Instance,
-  type Metadata,
+  ownerName,
+  ownerNames,
 } from "./observe.ts";
+import { action, describe, find, metadata, metadataOf, putMetadata, type MetadataEntries } from "./reads.ts";
 
 export { MosOptionsSchema, type MosOptions } from "./lease.ts";
-export { observe, OWNER_PREFIX } from "./observe.ts";
+export { markOf, observe, OWNER_PREFIX, ownerName } from "./observe.ts";
 
 export const MOS_DEFAULT_ENDPOINT = "https://mosapi.meituan.com/mcs/v1";
 
@@ -49,15 +48,14 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "findByOwner",
 ]);
 
-/** Attempts of a metadata write the VM's record depends on (the HTTP layer retries 5xx inside each). */
-const METADATA_ATTEMPTS = 3;
-
-type MetadataEntries = Parameters<typeof metadataParams>[1];
-
 /**
  * One MOS account. Nothing here is per object: what an object asks (options, the image it was
- * created from) comes with each call, and what a VM is (image, tags, renewal) lives in the VM's
- * own metadata at MOS.
+ * created from) comes with each call, and what a VM is (image, tags, renewal mark) lives in the
+ * VM's own name and metadata at MOS. Every method sends its requests through `#calls(ctx)`, so
+ * each carries the caller's signal.
+ *
+ * No `price`: the document gives no price for an instance type (DescribeInstanceTypes has none,
+ * and no tariff Action exists); only the charges' effect on GetBalance shows.
  */
 class MosDriver implements Driver<MosOptions> {
   readonly provider = "mos" as const;
@@ -82,22 +80,23 @@ class MosDriver implements Driver<MosOptions> {
     this.#log = deps.log;
     this.#now = deps.now;
     this.#report = deps.report;
-    this.#catalogue = new Catalogue(deps.api, deps.now);
+    this.#catalogue = new Catalogue(deps.now);
     this.#balance = new TtlCache<number>(deps.now);
   }
 
-  /** Reads the balance (at most every few minutes) into the provider balance metric. */
-  async #refreshBalance(force = false): Promise<void> {
-    if (!this.#report) return;
-    if (force) this.#balance.clear();
+  #calls(ctx: CallContext | undefined): MosCalls {
+    return this.#api.scope(ctx);
+  }
+
+  readonly #redact = (text: string): string => this.#api.redact(text);
+
+  /** Re-reads the balance after a charge into the provider balance metric. */
+  async #refreshBalance(calls: MosCalls): Promise<void> {
+    if (!this.#report || calls.signal?.aborted) return;
+    this.#balance.clear();
     try {
       const balance = await this.#balance.get(300_000, async () => {
-        const out = await this.#api.call(
-          "GetBalance",
-          {},
-          z.looseObject({ balance: z.coerce.number() }),
-          true,
-        );
+        const out = await calls.call("GetBalance", {}, z.looseObject({ balance: z.coerce.number() }), true);
         return out.balance;
       });
       this.#report(this.#account, balance);
@@ -115,21 +114,22 @@ class MosDriver implements Driver<MosOptions> {
     );
   }
 
-  validate(desired: DesiredMachine<MosOptions>): Promise<void> {
-    return this.#catalogue.validate(desired);
+  validate(desired: DesiredMachine<MosOptions>, ctx?: CallContext): Promise<void> {
+    return this.#catalogue.validate(desired, this.#calls(ctx));
   }
 
-  async create(desired: DesiredMachine<MosOptions>): Promise<CreateResult> {
+  async create(desired: DesiredMachine<MosOptions>, ctx?: CallContext): Promise<CreateResult> {
+    const calls = this.#calls(ctx);
     const { duration } = leaseOptions(desired.options, "CreateInstance");
     const key = desired.sshKeys[0];
-    const keyName = key === undefined ? undefined : await this.#catalogue.keyName(key);
-    const out = await this.#api.call(
+    const keyName = key === undefined ? undefined : await this.#catalogue.keyName(key, calls);
+    const out = await calls.call(
       "CreateInstance",
       {
         ImageId: desired.image,
         InstanceType: desired.plan,
         Duration: duration,
-        InstanceName: `${OWNER_PREFIX}${desired.ownerUID}`,
+        InstanceName: ownerName(desired.ownerUID, desired.clusterID),
         KeyName: keyName,
       },
       z.looseObject({ Instance: InstanceSchema }),
@@ -137,10 +137,10 @@ class MosDriver implements Driver<MosOptions> {
     );
     // Every later call sends this id, so it is checked like one (a name there would address another VM).
     const id = instanceId(out.Instance.instanceId);
-    // The id must reach the caller whatever happens next: a failed metadata write is reported
-    // and repaired by later reads (the image travels in providerData), never a reason to throw.
-    const failed = await this.#putMetadata(id, { image: desired.image, tags: desired.tags });
-    await this.#refreshBalance(true);
+    // The id must reach the caller whatever happens next: a failed (or cancelled) metadata write
+    // is reported and repaired by later reads (the image travels in providerData), never a throw.
+    const failed = await putMetadata(calls, id, { image: desired.image, tags: desired.tags }, this.#redact);
+    await this.#refreshBalance(calls);
     const observed = observe(out.Instance, undefined);
     if (failed === undefined || desired.image === undefined)
       return {
@@ -151,89 +151,37 @@ class MosDriver implements Driver<MosOptions> {
     return { id, observed, providerData: { [CREATED_IMAGE]: desired.image } };
   }
 
-  /** PutInstanceMetadata, retried a few times; the last error when it still failed. */
-  async #putMetadata(id: string, entries: MetadataEntries): Promise<ProviderError | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#action("PutInstanceMetadata", metadataParams(id, entries));
-        return undefined;
-      } catch (err) {
-        if (!(err instanceof ProviderError)) throw err;
-        if (err instanceof UnauthorizedError || attempt >= METADATA_ATTEMPTS) return err;
-        await sleep(200 * attempt);
-      }
-    }
-  }
-
-  async #metadata(id: string): Promise<Metadata> {
-    const out = await this.#api.call("GetInstanceMetadata", { InstanceId: id }, MetadataSchema, true);
-    return out.InstanceMetadata ?? {};
-  }
-
-  /** The metadata of a VM just listed, or undefined when it vanished in between (DescribeInstances decides). */
-  async #metadataOf(id: string): Promise<Metadata | undefined> {
-    try {
-      return await this.#metadata(id);
-    } catch (err) {
-      if (refusedByProvider(err) && !(await this.#find(id))) return undefined;
-      throw err;
-    }
-  }
-
-  /** DescribeInstances, every page (bounded); terminated instances count as gone. */
-  async #describe(params: Record<string, string>): Promise<Instance[]> {
-    const all: Instance[] = [];
-    for (let offset = 0; offset < PAGE * MAX_PAGES; offset += PAGE) {
-      const out = await this.#api.call(
-        "DescribeInstances",
-        { ...params, Limit: String(PAGE), Offset: String(offset) },
-        InstanceSetSchema,
-        true,
-      );
-      const rows = out.InstanceSet?.Instance ?? [];
-      all.push(...rows);
-      if (rows.length < PAGE || all.length >= (out.InstanceSet?.Total ?? 0)) break;
-    }
-    return all.filter((i) => i.status !== "terminated");
-  }
-
   /**
-   * The instance with this id, or undefined when MOS does not list it. The row is matched by id
-   * (a filter the API ignored must not hand us another VM); if MOS refuses the id filter itself,
-   * the whole list decides.
+   * DescribeInstances and GetInstanceMetadata, plus GetInstanceContractInfo when the options ask
+   * for auto-renewal. Only observes: a lease due for renewal is `renewalDue`, and the reconciler
+   * decides to `renew`.
    */
-  async #find(id: string): Promise<Instance | undefined> {
-    let rows: Instance[];
-    try {
-      rows = await this.#describe({ "InstanceId.1": id });
-    } catch (err) {
-      if (!refusedByProvider(err)) throw err;
-      rows = await this.#describe({});
-    }
-    return rows.find((i) => i.instanceId === id);
-  }
-
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+  async get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined> {
     const id = instanceId(ref.id);
-    const instance = await this.#find(id);
+    const calls = this.#calls(ctx);
+    const instance = await find(calls, id);
     if (!instance) return undefined;
-    const metadata = await this.#metadataOf(id);
-    if (metadata === undefined) return undefined;
-    const observed = observe(instance, metadata);
+    const meta = await metadataOf(calls, id);
+    if (meta === undefined) return undefined;
+    const observed = observe(instance, meta);
     const created = ref.providerData[CREATED_IMAGE];
     if (observed.image === undefined && created !== undefined) {
-      await this.#record(id, { image: created }, "the write after create failed");
+      await this.#record(calls, id, { image: created }, "the write after create failed");
       observed.image = created;
     }
     if (observed.transitional) return observed;
-    const lease = await renewIfDue(this.#leaseDeps(), id, ref.options, metadata);
+    const lease = await leaseView(calls, id, ref.options, meta, this.#now);
     if (lease === undefined) return observed;
-    return { ...observed, message: observed.message === undefined ? lease : `${observed.message}; ${lease}` };
+    if ("renewalDue" in lease) return { ...observed, renewalDue: lease.renewalDue };
+    return {
+      ...observed,
+      message: observed.message === undefined ? lease.message : `${observed.message}; ${lease.message}`,
+    };
   }
 
   /** Writes missing metadata the observation depends on; throws (surfaced, retried) when it cannot. */
-  async #record(id: string, entries: MetadataEntries, why: string): Promise<void> {
-    const failed = await this.#putMetadata(id, entries);
+  async #record(calls: MosCalls, id: string, entries: MetadataEntries, why: string): Promise<void> {
+    const failed = await putMetadata(calls, id, entries, this.#redact);
     if (failed === undefined) return;
     throw new TransientError(
       `mos: VM ${id} has no image recorded in its metadata (${why}) and writing it failed: ${failed.message}`,
@@ -246,68 +194,100 @@ class MosDriver implements Driver<MosOptions> {
     );
   }
 
-  #leaseDeps() {
-    return {
-      api: this.#api,
-      log: this.#log,
-      now: this.#now,
-      putMetadata: (id: string, entries: { renewedFrom: string }) => this.#putMetadata(id, entries),
-      refreshBalance: () => this.#refreshBalance(true),
-    };
-  }
-
   /**
-   * VMs named for the owner (DescribeInstances InstanceName.1, documented; rows re-checked by
-   * name). One without the image in its metadata is a create cut short before its metadata write
-   * (a crash): the write is completed from the spec that asked for it.
+   * VMs named for the owner — this cluster's mark, or the mark without a cluster — with
+   * DescribeInstances InstanceName.n (documented; rows re-checked by name). One without the
+   * image in its metadata is a create cut short before its metadata write (a crash): the write
+   * is completed from the spec that asked for it.
    */
-  async findByOwner(ownerUID: string, desired: DesiredMachine<MosOptions>): Promise<ObservedMachine[]> {
-    const name = `${OWNER_PREFIX}${ownerUID}`;
-    const rows = (await this.#describe({ "InstanceName.1": name })).filter((i) => i.instanceName === name);
+  async findByOwner(
+    ownerUID: string,
+    desired: DesiredMachine<MosOptions>,
+    ctx?: CallContext,
+  ): Promise<ObservedMachine[]> {
+    const calls = this.#calls(ctx);
+    const names = ownerNames(ownerUID, desired.clusterID);
+    const filter = Object.fromEntries(names.map((n, i) => [`InstanceName.${String(i + 1)}`, n]));
+    const rows = (await describe(calls, filter)).filter((i) => names.includes(i.instanceName ?? ""));
     const found: ObservedMachine[] = [];
     for (const row of rows) {
-      const metadata = await this.#metadataOf(instanceId(row.instanceId));
-      if (metadata === undefined) continue;
-      const m = observe(row, metadata);
+      const meta = await metadataOf(calls, instanceId(row.instanceId));
+      if (meta === undefined) continue;
+      const m = observe(row, meta);
       if (m.image === undefined && desired.image !== undefined) {
-        const tags = metaValue(metadata, META.tags) === undefined ? desired.tags : undefined;
-        await this.#record(row.instanceId, { image: desired.image, tags }, "its create was interrupted");
+        const tags = metaValue(meta, META.tags) === undefined ? desired.tags : undefined;
+        await this.#record(
+          calls,
+          row.instanceId,
+          { image: desired.image, tags },
+          "its create was interrupted",
+        );
         found.push({ ...m, image: desired.image, ...(tags === undefined ? {} : { tags: [...tags] }) });
       } else found.push(m);
     }
     return found;
   }
 
-  /** An action answering `return: True`; `once`: never repeated blindly (billed, or wipes a disk). */
-  async #action(action: string, params: Record<string, string>, once = false): Promise<void> {
-    const out = await this.#api.call(action, params, ReturnSchema, !once);
-    if (out.return !== "True")
-      throw new TransientError(`mos ${action}: answered return=${this.#api.redact(out.return)}`, {
-        provider: "mos",
-        operation: action,
-      });
+  /**
+   * Every VM whose InstanceName is the operator's mark, from one paged DescribeInstances (at
+   * most the page cap, no read per VM): the name alone tells the owner and the cluster.
+   */
+  async listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
+    const owned: OwnedMachine[] = [];
+    for (const row of await describe(this.#calls(ctx), {})) {
+      const mark = markOf(row.instanceName);
+      if (mark !== undefined) owned.push({ id: row.instanceId, ...mark });
+    }
+    return owned;
+  }
+
+  #action(calls: MosCalls, name: string, params: Record<string, string>, once = false): Promise<void> {
+    return action(calls, name, params, this.#redact, once);
   }
 
   // async, so a refused id is a rejection like every other failure.
-  async start(ref: MachineRef): Promise<void> {
-    await this.#action("StartInstance", { InstanceId: instanceId(ref.id) });
+  async start(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    await this.#action(this.#calls(ctx), "StartInstance", { InstanceId: instanceId(ref.id) });
   }
-  async stop(ref: MachineRef, opts: { hard: boolean }): Promise<void> {
+  async stop(ref: MachineRef, opts: { hard: boolean }, ctx?: CallContext): Promise<void> {
     const id = instanceId(ref.id);
-    await this.#action("StopInstance", { InstanceId: id, ...(opts.hard ? { Force: "true" } : {}) });
+    await this.#action(this.#calls(ctx), "StopInstance", {
+      InstanceId: id,
+      ...(opts.hard ? { Force: "true" } : {}),
+    });
   }
-  async reboot(ref: MachineRef): Promise<void> {
-    await this.#action("RebootInstance", { InstanceId: instanceId(ref.id) });
+  async reboot(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    await this.#action(this.#calls(ctx), "RebootInstance", { InstanceId: instanceId(ref.id) });
   }
-  async resize(ref: MachineRef, plan: string): Promise<void> {
+  async resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void> {
     const id = instanceId(ref.id);
     const { duration } = leaseOptions(ref.options, "ChangeInstanceType");
+    const calls = this.#calls(ctx);
     await this.#action(
+      calls,
       "ChangeInstanceType",
       { InstanceId: id, InstanceType: plan, Duration: duration },
       true,
     );
-    await this.#refreshBalance(true);
+    await this.#refreshBalance(calls);
+  }
+
+  /** Renews the lease a read found due (see renewLease): billed, at most once per lease end. */
+  async renew(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    const id = instanceId(ref.id);
+    await renewLease(
+      {
+        redact: this.#redact,
+        now: this.#now,
+        warn: (what, vm, err) => {
+          this.#warn(what, vm, err);
+        },
+        refreshBalance: (calls) => this.#refreshBalance(calls),
+      },
+      this.#calls(ctx),
+      id,
+      ref.options,
+    );
   }
 
   /**
@@ -315,16 +295,22 @@ class MosDriver implements Driver<MosOptions> {
    * happened (a lagging record would ask for a second wipe). A rebuild MOS answered with an
    * error did not happen: the record goes back. Without any answer it may have: the record stays.
    */
-  async rebuild(ref: MachineRef, image: string): Promise<void> {
+  async rebuild(
+    ref: MachineRef,
+    image: string,
+    _desired: DesiredMachine<MosOptions>,
+    ctx?: CallContext,
+  ): Promise<void> {
     const id = instanceId(ref.id);
-    const before = metaValue(await this.#metadata(id), META.image) ?? "";
-    const failed = await this.#putMetadata(id, { image });
+    const calls = this.#calls(ctx);
+    const before = metaValue(await metadata(calls, id), META.image) ?? "";
+    const failed = await putMetadata(calls, id, { image }, this.#redact);
     if (failed) throw failed;
     try {
-      await this.#action("RebuildInstanceRootImage", { InstanceId: id, ImageId: image }, true);
+      await this.#action(calls, "RebuildInstanceRootImage", { InstanceId: id, ImageId: image }, true);
     } catch (err) {
       if (err instanceof ProviderError && err.httpStatus !== undefined) {
-        const restored = await this.#putMetadata(id, { image: before });
+        const restored = await putMetadata(calls, id, { image: before }, this.#redact);
         if (restored)
           this.#warn(`VM ${id}'s image record could not be put back to "${before}"`, id, restored);
       }
@@ -332,8 +318,13 @@ class MosDriver implements Driver<MosOptions> {
     }
   }
 
-  async setTags(ref: MachineRef, tags: readonly string[]): Promise<void> {
-    const failed = await this.#putMetadata(instanceId(ref.id), { tags });
+  async setTags(
+    ref: MachineRef,
+    tags: readonly string[],
+    _ownerUID: string,
+    ctx?: CallContext,
+  ): Promise<void> {
+    const failed = await putMetadata(this.#calls(ctx), instanceId(ref.id), { tags }, this.#redact);
     if (failed) throw failed;
   }
 
@@ -342,13 +333,14 @@ class MosDriver implements Driver<MosOptions> {
    * a refusal means "already gone" (resolve). A refusal of a VM that exists is not the spec's
    * fault: it is retried like an outage, so a deletion never waits for a resync.
    */
-  async delete(ref: MachineRef): Promise<void> {
+  async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const id = instanceId(ref.id);
+    const calls = this.#calls(ctx);
     try {
-      await this.#action("TerminateInstance", { InstanceId: id });
+      await this.#action(calls, "TerminateInstance", { InstanceId: id });
     } catch (err) {
       if (!refusedByProvider(err) || !(err instanceof ProviderError)) throw err;
-      if ((await this.#find(id)) === undefined) return;
+      if ((await find(calls, id)) === undefined) return;
       throw new TransientError(`${err.message} (VM ${id} still exists; retrying)`, {
         provider: "mos",
         operation: "TerminateInstance",
@@ -392,6 +384,7 @@ export const factory: DriverFactory<MosOptions> = {
       api: new MosApi(
         http,
         { accessKeyId, secretAccessKey, signatureMethod: method.data },
+        ctx.maxPages ?? DEFAULT_MAX_PAGES,
         () => new Date(now()),
       ),
       account,

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import type { Logger } from "pino";
-import { InvalidRequestError, ProviderError } from "../errors.ts";
+import { InvalidRequestError, ProviderError, TransientError } from "../errors.ts";
 import { parseDuration } from "../../util/duration.ts";
-import type { MosApi } from "./api.ts";
-import { META, metaValue, ReturnSchema, type Metadata } from "./observe.ts";
+import type { MosCalls } from "./api.ts";
+import { META, metaValue, type Metadata } from "./observe.ts";
+import { action, leaseEnd, metadata, putMetadata } from "./reads.ts";
 
 export const MosOptionsSchema = z
   .object({
@@ -42,69 +42,99 @@ export function leaseOptions(options: unknown, operation: string): MosOptions {
   );
 }
 
-export interface LeaseDeps {
-  api: MosApi;
-  log: Logger;
+export interface RenewDeps {
+  redact: (text: string) => string;
   now: () => number;
-  /** Writes the driver's metadata keys (retried, bounded); the error when it still failed. */
-  putMetadata(id: string, entries: { renewedFrom: string }): Promise<ProviderError | undefined>;
+  warn: (what: string, id: string, err: unknown) => void;
   /** Re-reads the balance after a charge. */
-  refreshBalance(): Promise<void>;
+  refreshBalance: (calls: MosCalls) => Promise<void>;
 }
 
+/** What a read says about the lease: due for renewal, or what stops it (a message for the user). */
+export type LeaseView = { renewalDue: { message: string } } | { message: string } | undefined;
+
 /**
- * Auto-renewal, from inside a read (until renewal becomes a decided action): renews once per
- * lease end. The lease end it renewed from is kept in the VM's own metadata, so no driver state
- * is needed and a provider that does not move `expireAt` is never charged twice for one lease.
- * Returns what the user must know (put on the observation), undefined when all is well.
+ * The lease as a read sees it, when the object's options ask for auto-renewal: one
+ * GetInstanceContractInfo, nothing billed. A lease whose end a renewal was already sent from
+ * is not due again (the mark in the VM's metadata), whatever MOS shows.
  */
-export async function renewIfDue(
-  deps: LeaseDeps,
+export async function leaseView(
+  calls: MosCalls,
   id: string,
   options: unknown,
-  metadata: Metadata,
-): Promise<string | undefined> {
+  meta: Metadata,
+  now: () => number,
+): Promise<LeaseView> {
   let opts: MosOptions;
   try {
     opts = leaseOptions(options, "RenewInstance");
   } catch (err) {
-    return warn(deps, id, err);
+    return { message: `auto-renewal: ${(err as Error).message}` };
   }
   if (!opts.autoRenew) return undefined;
+  let end: string | undefined;
   try {
-    const contract = await deps.api.call(
-      "GetInstanceContractInfo",
-      { InstanceId: id },
-      z.looseObject({ expireAt: z.coerce.string().optional() }),
-      true,
-    );
-    const expireAt = contract.expireAt === undefined ? NaN : Date.parse(contract.expireAt);
-    if (contract.expireAt === undefined || Number.isNaN(expireAt))
-      return warn(deps, id, new Error("GetInstanceContractInfo gave no expireAt: the lease is not renewed"));
-    if (expireAt - deps.now() > parseDuration(opts.renewBefore)) return undefined;
-    if (metaValue(metadata, META.renewedFrom) === contract.expireAt)
-      return warn(
-        deps,
-        id,
-        new Error(
-          `the lease was renewed from ${contract.expireAt} already and still ends then: not renewing again`,
-        ),
-      );
-    await deps.api.call("RenewInstance", { InstanceId: id, Duration: opts.duration }, ReturnSchema, false);
-    const recorded = await deps.putMetadata(id, { renewedFrom: contract.expireAt });
-    if (recorded) warn(deps, id, recorded);
-    await deps.refreshBalance();
-    return undefined;
+    end = await leaseEnd(calls, id);
   } catch (err) {
-    return warn(deps, id, err);
+    // The observation outlives a failed contract read; a cancelled call does not go on.
+    if (calls.signal?.aborted || !(err instanceof ProviderError)) throw err;
+    return { message: `auto-renewal: ${err.message}` };
   }
+  if (end === undefined)
+    return { message: "auto-renewal: GetInstanceContractInfo gave no expireAt: the lease is not renewed" };
+  if (Date.parse(end) - now() > parseDuration(opts.renewBefore)) return undefined;
+  if (metaValue(meta, META.renewedFrom) === end)
+    return {
+      message: `auto-renewal: a renewal from the lease end ${end} was sent already and MOS still shows that end: not renewing again (check the lease at MOS)`,
+    };
+  return {
+    renewalDue: {
+      message: `the lease ends ${end}, within renewBefore ${opts.renewBefore}: renewing it for ${opts.duration}`,
+    },
+  };
 }
 
-function warn(deps: LeaseDeps, id: string, err: unknown): string {
-  const text = deps.api.redact(err instanceof Error ? err.message : String(err));
-  deps.log.warn(
-    { instanceId: id, code: err instanceof ProviderError ? err.code : undefined },
-    `mos auto-renewal: ${text}`,
-  );
-  return `auto-renewal: ${text}`;
+/**
+ * RenewInstance (billed, never repeated blindly) for the options' duration. The lease end it
+ * renews from is written to the VM's metadata first: after a crash, a lost answer or a MOS that
+ * moves `expireAt` late, the next read sees the mark and never asks to renew that end again. A
+ * renewal MOS refused with a 4xx did not happen, so the mark is cleared; one that got a 5xx or
+ * no answer may have been billed, so the mark stays (a person checks; see the read's message).
+ * Nothing is sent when the lease is no longer due (a stale decision).
+ */
+export async function renewLease(
+  deps: RenewDeps,
+  calls: MosCalls,
+  id: string,
+  options: unknown,
+): Promise<void> {
+  const opts = leaseOptions(options, "RenewInstance");
+  const end = await leaseEnd(calls, id);
+  if (end === undefined)
+    throw new TransientError(
+      "mos RenewInstance: GetInstanceContractInfo gave no expireAt; nothing was billed",
+      {
+        provider: "mos",
+        operation: "RenewInstance",
+      },
+    );
+  if (Date.parse(end) - deps.now() > parseDuration(opts.renewBefore)) return;
+  if (metaValue(await metadata(calls, id), META.renewedFrom) === end)
+    throw new InvalidRequestError(
+      `mos RenewInstance: a renewal from the lease end ${end} was sent already; nothing was billed`,
+      { provider: "mos", operation: "RenewInstance", reason: "AlreadyRenewed" },
+    );
+  const unrecorded = await putMetadata(calls, id, { renewedFrom: end }, deps.redact);
+  if (unrecorded) throw unrecorded;
+  try {
+    await action(calls, "RenewInstance", { InstanceId: id, Duration: opts.duration }, deps.redact, true);
+  } catch (err) {
+    if (err instanceof ProviderError && err.httpStatus !== undefined && err.httpStatus < 500) {
+      const cleared = await putMetadata(calls, id, { renewedFrom: "" }, deps.redact);
+      if (cleared)
+        deps.warn(`the renewal mark of VM ${id} could not be cleared after MOS refused it`, id, cleared);
+    }
+    throw err;
+  }
+  await deps.refreshBalance(calls);
 }

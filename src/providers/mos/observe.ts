@@ -1,9 +1,44 @@
 import { z } from "zod";
-import type { ObservedMachine, StateTable } from "../driver.ts";
+import { mapState, type ObservedMachine, type OwnedMachine, type StateTable } from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
 
-/** InstanceName of every VM the operator creates: `cio-<uid>` (DescribeInstances can filter by it). */
+/**
+ * InstanceName of every VM the operator creates: `cio-<uid>--<cluster>`, or `cio-<uid>` when
+ * the cluster identity is unknown (and on VMs made before marks carried one). The name is the
+ * only field CreateInstance sets atomically with the VM and DescribeInstances both filters by
+ * and lists, so one paged list tells every VM's owner. `--` is in no Kubernetes UID (a UUID)
+ * and no cluster identity ([a-z0-9]), so the mark splits at its first one.
+ */
 export const OWNER_PREFIX = "cio-";
+const CLUSTER_SEPARATOR = "--";
+
+/** The InstanceName marking a VM as the owner's, in this cluster. */
+export function ownerName(ownerUID: string, clusterID: string): string {
+  return clusterID === ""
+    ? `${OWNER_PREFIX}${ownerUID}`
+    : `${OWNER_PREFIX}${ownerUID}${CLUSTER_SEPARATOR}${clusterID}`;
+}
+
+/**
+ * Names an owner's VM may carry: this cluster's mark, and the mark without a cluster (VMs
+ * made before marks carried one, or while the cluster identity could not be read).
+ */
+export function ownerNames(ownerUID: string, clusterID: string): string[] {
+  return clusterID === ""
+    ? [ownerName(ownerUID, "")]
+    : [ownerName(ownerUID, clusterID), ownerName(ownerUID, "")];
+}
+
+/** The owner and cluster a name marks, undefined for a name the operator did not give. */
+export function markOf(name: string | undefined): Omit<OwnedMachine, "id"> | undefined {
+  if (name?.startsWith(OWNER_PREFIX) !== true) return undefined;
+  const rest = name.slice(OWNER_PREFIX.length);
+  const at = rest.indexOf(CLUSTER_SEPARATOR);
+  const ownerUID = at < 0 ? rest : rest.slice(0, at);
+  const cluster = at < 0 ? "" : rest.slice(at + CLUSTER_SEPARATOR.length);
+  if (ownerUID === "" || (at >= 0 && cluster === "")) return undefined;
+  return { ownerUID, cluster: at < 0 ? undefined : cluster };
+}
 /**
  * Metadata keys the driver owns. DescribeInstances shows neither the image nor any tag, so
  * both live in the instance's metadata (GetInstanceMetadata / PutInstanceMetadata, documented).
@@ -11,7 +46,10 @@ export const OWNER_PREFIX = "cio-";
 export const META = {
   tags: "cio-tags",
   image: "cio-image",
-  /** The lease end (GetInstanceContractInfo.expireAt) auto-renewal last renewed from. */
+  /**
+   * The lease end (GetInstanceContractInfo.expireAt) a renewal was last sent from, written
+   * before RenewInstance: a lease end is never charged twice, a crash included.
+   */
   renewedFrom: "cio-renewed-from",
 } as const;
 /**
@@ -34,7 +72,8 @@ export function instanceId(id: string): string {
 
 /**
  * running, ready and suspend are the document's; the rest are assumptions (an EC2/OpenStack
- * vocabulary) that only refine the phase shown while waiting: any other status is waited on.
+ * vocabulary) that only refine the phase shown while waiting. Any other status goes through
+ * mapState: waited on, reported after a while, never holding a deletion.
  */
 const STATES: StateTable = {
   running: { phase: "Running", transitional: false },
@@ -50,6 +89,12 @@ const STATES: StateTable = {
   stopping: { phase: "Stopping", transitional: true },
   terminating: { phase: "Deleting", transitional: true },
   deleting: { phase: "Deleting", transitional: true },
+  pending: { phase: "Provisioning", transitional: true },
+  // Powered on while they run: a deletion need not wait for them.
+  starting: { phase: "Running", transitional: true },
+  rebooting: { phase: "Running", transitional: true },
+  rebuilding: { phase: "Provisioning", transitional: true },
+  resizing: { phase: "Provisioning", transitional: true },
 };
 
 /** XML renders an empty set as an empty element (""); it means "none", like a missing one. */
@@ -135,21 +180,23 @@ const PRIVATE = /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/;
 
 /** One instance (a list item of DescribeInstances, or CreateInstance's answer) plus its metadata. */
 export function observe(i: Instance, metadata: Metadata | undefined): ObservedMachine {
-  const s = STATES[i.status] ?? { phase: "Provisioning" as const, transitional: true };
-  const phase = i.status === "starting" || i.status === "rebooting" ? "Running" : s.phase;
+  const s = mapState(STATES, i.status, "mos");
   // "IP地址列表" is a string whose separator the document does not show.
   const ips = (Array.isArray(i.ipAddresses) ? i.ipAddresses : (i.ipAddresses ?? "").split(/[\s,;]+/)).filter(
     Boolean,
   );
   const name = i.instanceName ?? "";
   const image = metaValue(metadata, META.image);
+  const mark = markOf(name);
   return {
     id: i.instanceId,
     providerStatus: i.status,
-    phase,
+    phase: s.phase,
     transitional: s.transitional,
     ...(s.message === undefined ? {} : { message: s.message }),
-    ...(name.startsWith(OWNER_PREFIX) ? { ownerUID: name.slice(OWNER_PREFIX.length) } : {}),
+    ...(s.unknownStatus ? { unknownStatus: true as const } : {}),
+    ...(mark === undefined ? {} : { ownerUID: mark.ownerUID }),
+    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
     ...(name === "" ? {} : { name }),
     ...(i.instanceType === undefined ? {} : { plan: i.instanceType }),
     ...(image === undefined ? {} : { image }),

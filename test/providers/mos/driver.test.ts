@@ -148,26 +148,42 @@ describe("mos driver", () => {
     assert.equal(sim.rejectedSignatures, rejected);
   });
 
-  test("suspend is Failed with a billing reason (no start is sent); auto-renew renews a lease about to end once", async () => {
+  test("suspend is Failed with a billing reason (no start is sent); a lease about to end is due, renewed once by renew", async () => {
     const { id } = await d.create(desired());
     const ref: MachineRef = { id, providerData: {} };
     await observeUntil(d, ref, (o) => o?.providerStatus === "running");
     sim.mutate(id, { status: "suspend" });
-    const m = await d.get(ref);
+    const renewals = sim.requestCounts.get("RenewInstance") ?? 0;
+    const renewing = { ...ref, options: MosOptionsSchema.parse({ autoRenew: true, renewBefore: "24h" }) };
+    sim.mutate(id, { expireAt: Date.now() - 60_000 });
+    const m = await d.get(renewing);
     assert.equal(m?.phase, "Failed");
     assert.equal(m?.transitional, false);
     assert.match(m?.message ?? "", /billing/);
-    sim.mutate(id, { status: "running", expireAt: Date.now() + 3_600_000 });
-    const renewals = sim.requestCounts.get("RenewInstance") ?? 0;
-    const renewing = { ...ref, options: MosOptionsSchema.parse({ autoRenew: true, renewBefore: "24h" }) };
-    await d.get(renewing);
+    assert.match(m?.renewalDue?.message ?? "", /renewBefore 24h: renewing it for 1M/);
+    assert.equal((sim.requestCounts.get("RenewInstance") ?? 0) - renewals, 0, "a read bills nothing");
+    await d.renew?.(renewing);
     assert.equal((sim.requestCounts.get("RenewInstance") ?? 0) - renewals, 1);
-    await d.get(renewing);
-    assert.equal(
-      (sim.requestCounts.get("RenewInstance") ?? 0) - renewals,
-      1,
-      "the lease moved: no second renewal",
-    );
+    const after = await d.get(renewing);
+    assert.equal(after?.providerStatus, "ready", "renewed out of suspend");
+    assert.equal(after?.renewalDue, undefined, "the lease moved: not due any more");
+  });
+
+  test("a status in no table is waited on and flagged (mapState); the assumed transitional ones are not", async () => {
+    const { id } = await d.create(desired());
+    const ref: MachineRef = { id, providerData: {} };
+    await observeUntil(d, ref, (o) => o?.providerStatus === "running");
+    sim.mutate(id, { status: "migrating" });
+    const odd = await d.get(ref);
+    assert.equal(odd?.phase, "Provisioning");
+    assert.equal(odd?.transitional, true);
+    assert.equal(odd?.unknownStatus, true);
+    assert.match(odd?.message ?? "", /"migrating"/);
+    sim.mutate(id, { status: "resizing" });
+    const known = await d.get(ref);
+    assert.equal(known?.transitional, true);
+    assert.equal(known?.unknownStatus, undefined);
+    sim.mutate(id, { status: "running" });
   });
 
   test("a forced stop is immediate; start only from ready", async () => {

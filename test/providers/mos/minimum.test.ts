@@ -4,57 +4,13 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Logger } from "pino";
-import { createLogger } from "../../../src/observability/logger.ts";
-import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
-import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
+import type { MachineRef } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
-import { captureLogs, desiredMachine, observeUntil, testHttp } from "../harness.ts";
-import { SIMULATORS } from "../../sim/all.ts";
-import { SIM_PROFILES, type SimProfile } from "../../sim/common.ts";
-import { startMosSimulator, type MosSimulator, type MosSimulatorOptions } from "../../sim/mos/index.ts";
+import { captureLogs, observeUntil } from "../harness.ts";
+import { SIM_PROFILES } from "../../sim/common.ts";
+import { calls, closeWorlds, desired, IMAGE, OTHER_IMAGE, running, total, world } from "./world.ts";
 
-const IMAGE = SIMULATORS.mos.spec.image;
-const OTHER_IMAGE = "d1620e45-c561-42e7-a2a4-53ae0a389bb9";
-const options = MosOptionsSchema.parse({});
-let uid = 0;
-const closers: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const close of closers.reverse()) await close();
-});
-
-async function world(
-  profile: SimProfile,
-  extra: Omit<MosSimulatorOptions, "profile" | "faults"> = {},
-  logger: Logger = createLogger({ level: "silent" }),
-): Promise<{
-  sim: MosSimulator;
-  http: HttpClientFactory;
-  d: Driver<MosOptions>;
-  make: (credentials?: Record<string, string>) => Driver<MosOptions>;
-}> {
-  const sim = await startMosSimulator({ profile, faults: { transitionMs: 20 }, ...extra });
-  const http = testHttp(logger);
-  closers.push(
-    () => sim.close(),
-    () => http.close(),
-  );
-  const make = (credentials: Record<string, string> = sim.credentials): Driver<MosOptions> =>
-    factory.create({ credentials, secretName: "ns/mos", endpoint: sim.url, http, logger });
-  return { sim, http, d: make(), make };
-}
-const desired = (over: Partial<DesiredMachine<MosOptions>> = {}): DesiredMachine<MosOptions> =>
-  desiredMachine(SIMULATORS.mos.spec, options, { ownerUID: `minimum-${String(++uid)}`, ...over });
-const total = (sim: MosSimulator): number => [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
-const calls = (sim: MosSimulator, action: string): number => sim.requestCounts.get(action) ?? 0;
-
-async function running(d: Driver<MosOptions>, want: DesiredMachine<MosOptions>): Promise<MachineRef> {
-  const r = await d.create(want);
-  const ref = { id: r.id, providerData: r.providerData ?? {} };
-  await observeUntil(d, ref, (o) => o?.providerStatus === "running" && !o.transitional);
-  return ref;
-}
+after(closeWorlds);
 
 describe("mos: the image is never silently lost (strict profile)", () => {
   test("a failed metadata write after create is retried (bounded), logged, and written again by the next read", async () => {
@@ -191,33 +147,4 @@ describe("mos: requests carry only what they should", () => {
       assert.ok(!lines.join("\n").includes(key), "no access key id in a log line");
     });
   }
-});
-
-describe("mos: auto-renewal (default profile)", () => {
-  test("one lease end is renewed once; a refused renewal is reported on the VM, not thrown", async () => {
-    const { logger, lines } = captureLogs();
-    const { sim, d } = await world("default", {}, logger);
-    const ref = await running(d, desired());
-    const renewing = { ...ref, options: MosOptionsSchema.parse({ autoRenew: true, renewBefore: "24h" }) };
-    const end = Date.now() + 3_600_000;
-    sim.mutate(ref.id, { expireAt: end });
-    await d.get(renewing);
-    assert.equal(calls(sim, "RenewInstance"), 1);
-    sim.mutate(ref.id, { expireAt: end });
-    const stuck = await d.get(renewing);
-    assert.equal(calls(sim, "RenewInstance"), 1, "MOS did not move the lease: never charged twice for it");
-    assert.match(stuck?.message ?? "", /not renewing again/);
-
-    sim.mutate(ref.id, { expireAt: end + 60_000 });
-    const balance = sim.balance;
-    sim.balance = 0;
-    const poor = await d.get(renewing);
-    sim.balance = balance;
-    assert.equal(poor?.phase, "Running", "the observation survives a failed renewal");
-    assert.match(poor?.message ?? "", /No enough balance/);
-    assert.ok(
-      lines.some((l) => l.includes('"level":"warn"') && /No enough balance/.test(l)),
-      "logged at warn",
-    );
-  });
 });

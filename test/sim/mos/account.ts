@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { MosProfile } from "./profile.ts";
-import { MOS_TEMPLATES, MOS_TYPES, page, send, sendError, type Format } from "./views.ts";
+import { MOS_TEMPLATES, MOS_TYPES, page, send, sendError, type Format, type ListFault } from "./views.ts";
 
 const fingerprint = "0a:43:d9:7b:17:a1:24:26:9a:0e:ce:dc:f4:0a:03:44";
 
@@ -10,6 +10,8 @@ export interface AccountState {
   keys: Map<string, string>;
   state: { balance: number };
   now: () => number;
+  /** How DescribeInstanceTypes pages (see ListFault). */
+  listFault: () => ListFault;
 }
 
 /** Catalogue and account actions (no instance involved): true when `action` was one and is answered. */
@@ -18,7 +20,7 @@ export function accountAction(
   p: URLSearchParams,
   format: Format,
   res: ServerResponse,
-  { profile, keys, state, now }: AccountState,
+  { profile, keys, state, now, listFault }: AccountState,
 ): boolean {
   const ok = (b: unknown): void => send(res, 200, format, `${action}Response`, b);
   switch (action) {
@@ -36,7 +38,16 @@ export function accountAction(
       });
       return true;
     case "DescribeInstanceTypes": {
-      const r = page(p, MOS_TYPES, (t, n) => (n === "name" ? t.name : undefined), profile.defaultLimit);
+      const r = page<{ id: string; name: string; cpu: number; memory: number }>(
+        p,
+        MOS_TYPES,
+        (t, n) => (n === "name" ? t.name : undefined),
+        profile.defaultLimit,
+        {
+          mode: listFault(),
+          filler: (n) => ({ ...MOS_TYPES[0], id: `f${String(n)}`, name: `filler_${String(n)}` }),
+        },
+      );
       const rows = r.rows.map((t) => ({
         instanceTypeId: t.id,
         instanceType: t.name,

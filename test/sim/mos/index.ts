@@ -13,9 +13,9 @@ import { signature, stringToSign, type SignatureMethod } from "../../../src/prov
 import { DOCUMENTED_STATUSES, PROFILES } from "./profile.ts";
 import { accountAction } from "./account.ts";
 import { Instances, type Vm } from "./instances.ts";
-import { sendError, type Format } from "./views.ts";
+import { sendError, type Format, type ListFault } from "./views.ts";
 
-export { MOS_TEMPLATES, MOS_TYPES } from "./views.ts";
+export { MOS_TEMPLATES, MOS_TYPES, type ListFault } from "./views.ts";
 
 /**
  * MOS (Meituan Compute Service) simulator, after ../shared/providers/mos.txt and the MOS section
@@ -51,7 +51,12 @@ export { MOS_TEMPLATES, MOS_TYPES } from "./views.ts";
  * - PutInstanceMetadata adds or replaces the named keys ("设置"); GetInstanceMetadata returns the
  *   system keys plus those; both work in any state while the instance exists;
  * - `onCreated(id)` runs once the VM exists and before CreateInstance answers; if it throws, the
- *   connection drops without an answer (a driver-level stand-in for a killed operator).
+ *   connection drops without an answer (a driver-level stand-in for a killed operator);
+ * - InstanceName is kept as sent, any length (the document gives no limit); `vms()` reads the
+ *   owner UID from the operator's mark `cio-<uid>` or `cio-<uid>--<cluster>`;
+ * - `listFault` (off by default, a test knob, not the document's behaviour): DescribeInstances
+ *   and DescribeInstanceTypes never end (`endless`: every page full, Total always further) or
+ *   also ignore Offset (`repeating`), padded with other people's VMs / types.
  *
  * strict — only what the document shows:
  * - only running / ready / suspend are ever shown: an operation under way shows the status it
@@ -73,7 +78,10 @@ export { MOS_TEMPLATES, MOS_TYPES } from "./views.ts";
  */
 export interface MosSimulator extends Simulator {
   balance: number;
-  mutate(id: string, change: Partial<Pick<Vm, "status" | "instanceType" | "expireAt">>): void;
+  mutate(
+    id: string,
+    change: Partial<Pick<Vm, "status" | "instanceType" | "expireAt" | "instanceName">>,
+  ): void;
   keyPairs(): { keyName: string; publicKey: string }[];
   /** Metadata the instance holds (what PutInstanceMetadata wrote, plus the system keys). */
   metadata(id: string): Record<string, string> | undefined;
@@ -81,6 +89,8 @@ export interface MosSimulator extends Simulator {
   breakAction(action: string, times: number): void;
   /** Requests refused for a bad signature or a stale timestamp. */
   readonly rejectedSignatures: number;
+  /** Lists that never end (see the header); "none" unless a test sets it. */
+  listFault: ListFault;
 }
 
 export interface MosSimulatorOptions {
@@ -105,7 +115,8 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
   const keys = new Map<string, string>();
   const counts = new Map<string, number>();
   const broken = new Map<string, number>();
-  const state = { balance: opts.balance ?? 100_000, rejected: 0 };
+  const state = { balance: opts.balance ?? 100_000, rejected: 0, listFault: "none" as ListFault };
+  const listFault = (): ListFault => state.listFault;
   const instances = new Instances({
     profile,
     vms,
@@ -113,6 +124,7 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
     knobs: injector.knobs,
     now,
     describeRefusesUnknownIds: opts.describeRefusesUnknownIds ?? false,
+    listFault,
     charge: (price, months) => {
       const cost = Math.round(price * months * 100) / 100;
       if (state.balance < cost) return false;
@@ -165,7 +177,7 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
       return;
     }
     if (!authenticate(method, url, p, format, res)) return;
-    if (accountAction(action, p, format, res, { profile, keys, state, now })) return;
+    if (accountAction(action, p, format, res, { profile, keys, state, now, listFault })) return;
     if (instances.handle(action, p, format, res)) return;
     sendError(res, format, 400, `Unknown Action ${action}`);
   }
@@ -187,10 +199,16 @@ export async function startMosSimulator(opts: MosSimulatorOptions = {}): Promise
     get rejectedSignatures() {
       return state.rejected;
     },
+    get listFault() {
+      return state.listFault;
+    },
+    set listFault(v: ListFault) {
+      state.listFault = v;
+    },
     vms(): SimVm[] {
       return [...vms.values()].map((v) => ({
         id: v.instanceId,
-        ownerUID: v.instanceName.startsWith("cio-") ? v.instanceName.slice(4) : undefined,
+        ownerUID: v.instanceName.startsWith("cio-") ? v.instanceName.slice(4).split("--")[0] : undefined,
         status: v.status,
         plan: v.instanceType,
         image: v.imageId,

@@ -11,6 +11,7 @@ import {
   send,
   sendError,
   type Format,
+  type ListFault,
 } from "./views.ts";
 
 /** One instance as the simulator keeps it; `status` may be transitional, `steady` never is. */
@@ -42,6 +43,8 @@ export interface InstanceDeps {
   knobs: FaultKnobs;
   now: () => number;
   describeRefusesUnknownIds: boolean;
+  /** How DescribeInstances pages (see ListFault); read per request. */
+  listFault: () => ListFault;
   /** Takes price x months from the balance; false (nothing taken) when it is short. */
   charge(price: number, months: number): boolean;
 }
@@ -216,7 +219,10 @@ export class Instances {
     );
     const field = (v: Vm, n: string): string | undefined =>
       n === "name" ? v.instanceName : n === "status" ? this.#shown(v) : undefined;
-    const r = page(c.p, rows, field, this.#d.profile.defaultLimit);
+    const r = page(c.p, rows, field, this.#d.profile.defaultLimit, {
+      mode: this.#d.listFault(),
+      filler: (n) => this.#filler(n),
+    });
     c.ok({
       InstanceSet: {
         Instance: r.rows.map((v) => this.#view(v)),
@@ -225,6 +231,29 @@ export class Instances {
         Offset: r.offset,
       },
     });
+  }
+
+  /** A VM of someone else's that only a misbehaving list shows (row `n`); never stored. */
+  #filler(n: number): Vm {
+    const type = MOS_TYPES[0];
+    return {
+      instanceId: `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`,
+      instanceName: `other-${String(n)}`,
+      instanceTypeId: type.id,
+      instanceType: type.name,
+      status: "running",
+      steady: "running",
+      cpu: type.cpu,
+      memory: type.memory,
+      volume: 20480,
+      ips: [],
+      imageId: MOS_TEMPLATES[0].id,
+      keyName: "",
+      volumeId: "",
+      password: "",
+      metadata: {},
+      expireAt: 0,
+    };
   }
 
   /** Reads about one instance. */

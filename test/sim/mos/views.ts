@@ -61,12 +61,21 @@ export function numbered(p: URLSearchParams, prefix: string): string[] {
   return out;
 }
 
+/**
+ * A list that misbehaves, for clients that must bound their paging (off by default; never the
+ * document's behaviour): `endless` pads every page to `Limit` rows and always reports more
+ * (`Total` past the page); `repeating` does the same and ignores `Offset`, so every page is the
+ * first one again.
+ */
+export type ListFault = "none" | "endless" | "repeating";
+
 /** A documented list: `Filter.n.Name` / `Filter.n.Value.m`, then `Offset` and `Limit`. */
 export function page<T>(
   p: URLSearchParams,
   rows: readonly T[],
   field: (row: T, name: string) => string | undefined,
   defaultLimit: number,
+  fault?: { mode: ListFault; filler: (n: number) => T },
 ): { rows: T[]; total: number; limit: number; offset: number } {
   let out = [...rows];
   for (let n = 1; p.has(`Filter.${String(n)}.Name`); n++) {
@@ -74,7 +83,11 @@ export function page<T>(
     const values = numbered(p, `Filter.${String(n)}.Value`);
     out = out.filter((r) => values.includes(field(r, name) ?? ""));
   }
-  const offset = Math.max(0, Number(p.get("Offset") ?? 0) || 0);
+  const asked = Math.max(0, Number(p.get("Offset") ?? 0) || 0);
+  const offset = fault?.mode === "repeating" ? 0 : asked;
   const limit = Math.max(1, Number(p.get("Limit") ?? defaultLimit) || defaultLimit);
-  return { rows: out.slice(offset, offset + limit), total: out.length, limit, offset };
+  if (fault === undefined || fault.mode === "none")
+    return { rows: out.slice(offset, offset + limit), total: out.length, limit, offset };
+  while (out.length < offset + limit) out.push(fault.filler(out.length));
+  return { rows: out.slice(offset, offset + limit), total: offset + 2 * limit, limit, offset: asked };
 }
