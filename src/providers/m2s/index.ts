@@ -106,14 +106,14 @@ class M2sDriver implements Driver<M2sOptions> {
     const name = vmName(desired);
     const vm = await this.#api.create(
       {
-      name,
-      plan: desired.plan,
-      region: desired.region,
-      image: desired.image,
-      ...(desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys } : {}),
-      ...(o.backupEnabled === undefined ? {} : { backup_enabled: o.backupEnabled }),
-      ...(o.monitoringEnabled === undefined ? {} : { monitoring_enabled: o.monitoringEnabled }),
-      ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
+        name,
+        plan: desired.plan,
+        region: desired.region,
+        image: desired.image,
+        ...(desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys } : {}),
+        ...(o.backupEnabled === undefined ? {} : { backup_enabled: o.backupEnabled }),
+        ...(o.monitoringEnabled === undefined ? {} : { monitoring_enabled: o.monitoringEnabled }),
+        ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
         tags: [...desired.tags, ...markTags(desired.ownerUID, desired.clusterID)],
       },
       ctx?.signal,
@@ -201,7 +201,12 @@ class M2sDriver implements Driver<M2sOptions> {
    * cluster tag the VM carries is read and kept as it is (a VM marked before clusters had one
    * stays without), never dropped, since the orphan sweeper tells clusters apart by it.
    */
-  async setTags(ref: MachineRef, tags: readonly string[], ownerUID: string, ctx?: CallContext): Promise<void> {
+  async setTags(
+    ref: MachineRef,
+    tags: readonly string[],
+    ownerUID: string,
+    ctx?: CallContext,
+  ): Promise<void> {
     const vm = await this.#api.get(ref.id, ctx?.signal);
     if (vm === undefined)
       throw new NotFoundError(`m2s tags: instance ${ref.id} is gone`, { provider: "m2s", operation: "tags" });

@@ -18,9 +18,10 @@ export interface ListBounds {
 /**
  * Every VM of the region (or account) once. Ends at `total_pages`; without a `pagination`
  * object, at the first page that brings no new id (an API without paging answers the same page
- * again). A page that brings nothing new while `total_pages` says more remain means the API
- * does not page as documented: that fails, as does a list longer than `maxPages` pages, since
- * a partial list could hide the VM an owner lookup looks for (and then a second one is made).
+ * again). A page of ids already seen, or an empty one while `total_pages` says more remain,
+ * means the API does not page as documented: that fails, as does a list longer than `maxPages`
+ * pages, since a partial list could hide the VM an owner lookup looks for (and then a second
+ * one is made).
  */
 export async function* listAll(
   api: M2sApi,
@@ -47,12 +48,15 @@ export async function* listAll(
       if (fresh === 0) return;
       continue;
     }
-    if (page >= res.pagination.total_pages) return;
-    if (fresh === 0) {
+    const more = page < res.pagination.total_pages;
+    // An empty page past total_pages is a list that shrank meanwhile; items seen before are a
+    // page the API repeats (it ignores `page`), whatever total_pages says.
+    if (fresh === 0 && (res.data.length > 0 || more)) {
       throw new TransientError(
-        `m2s list: page ${String(page)} brings no VM the earlier pages did not, yet total_pages is ${String(res.pagination.total_pages)}; the API does not page as documented, so the list is not trusted`,
+        `m2s list: page ${String(page)} brings no VM the earlier pages did not (total_pages ${String(res.pagination.total_pages)}); the API does not page as documented, or the list changed under the pages: not trusted, tried again later`,
         { provider: "m2s", operation: "list" },
       );
     }
+    if (!more) return;
   }
 }
