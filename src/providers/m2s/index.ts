@@ -36,13 +36,13 @@ export const M2S_DEFAULT_ENDPOINT = "https://api.m2s.cloud/v1";
  * The document's plan table, smallest first, with its "Prix/mois" column as written there
  * (5 €, 15 €…): the only catalogue m2s has, with no API behind it, so nothing is fetched.
  */
-const PLAN_TABLE: Readonly<Record<string, { monthlyEuros: string }>> = {
-  starter: { monthlyEuros: "5" },
-  business: { monthlyEuros: "15" },
-  performance: { monthlyEuros: "30" },
-  enterprise: { monthlyEuros: "60" },
-};
-export const M2S_PLANS = Object.keys(PLAN_TABLE);
+const MONTHLY_EUROS: ReadonlyMap<string, string> = new Map([
+  ["starter", "5"],
+  ["business", "15"],
+  ["performance", "30"],
+  ["enterprise", "60"],
+]);
+export const M2S_PLANS = [...MONTHLY_EUROS.keys()];
 
 export const M2sOptionsSchema = z
   .object({
@@ -169,8 +169,8 @@ class M2sDriver implements Driver<M2sOptions> {
 
   /** From the document's plan table: a monthly price in euros, as written there. */
   price(desired: DesiredMachine<M2sOptions>): Promise<Price | undefined> {
-    const row = desired.plan === undefined ? undefined : PLAN_TABLE[desired.plan];
-    return Promise.resolve(row && { amount: row.monthlyEuros, currency: "EUR", period: "month" });
+    const amount = desired.plan === undefined ? undefined : MONTHLY_EUROS.get(desired.plan);
+    return Promise.resolve(amount === undefined ? undefined : { amount, currency: "EUR", period: "month" });
   }
 
   start(ref: MachineRef, ctx?: CallContext): Promise<void> {

@@ -157,7 +157,8 @@ function describeOn(profile: SimProfile): void {
       };
       for (const [plan, amount] of Object.entries(prices))
         assert.deepEqual(await d.price!(desired({ plan })), { amount, currency: "EUR", period: "month" });
-      assert.equal(await d.price!(desired({ plan: "huge" })), undefined);
+      for (const plan of ["huge", "toString", "constructor"])
+        assert.equal(await d.price!(desired({ plan })), undefined, plan);
       assert.equal(await d.price!(desired({ plan: undefined })), undefined);
       assert.deepEqual(delta(before), {});
     });
