@@ -150,9 +150,11 @@ export class FaultInjector {
 export async function listen(
   handler: SimHandler,
   knobs: FaultKnobs | (() => number),
+  onArrival?: () => void,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const latency = typeof knobs === "function" ? knobs : () => knobs.latencyMs;
   const server = createServer((req, res) => {
+    onArrival?.();
     if (typeof knobs !== "function")
       knobs.onRequest({
         method: req.method ?? "",

@@ -62,6 +62,8 @@ function providerMessage(res: HttpResponse): { message: string; code: string | u
  * Thin typed client of the m2s REST API: one method per documented call. A 404 is "absent"
  * only where the document's calls address one instance by id (read, delete); anywhere else it
  * is an error, since it can only mean a wrong endpoint or a vanished instance under a write.
+ * Every method takes the caller's signal as a required argument (possibly undefined), so no
+ * request can leave without it: a cancelled reconcile sends nothing more.
  */
 export class M2sApi {
   readonly #http: HttpClient;
@@ -82,8 +84,13 @@ export class M2sApi {
   }
 
   /** The parsed body, or undefined on a 404 when `absentOn404`. */
-  async #call<T>(req: HttpRequest, schema: z.ZodType<T>, absentOn404: boolean): Promise<T | undefined> {
-    const res = await this.#http.request(req);
+  async #call<T>(
+    req: HttpRequest,
+    schema: z.ZodType<T>,
+    absentOn404: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<T | undefined> {
+    const res = await this.#http.request({ ...req, signal });
     if (res.status === 404 && absentOn404) return undefined;
     if (res.status >= 400) throw this.#error(req.operation, res);
     return parseAnswer(schema, res.json(), {
@@ -103,48 +110,63 @@ export class M2sApi {
   }
 
   /** One page of `GET /instances`; a 404 here means the endpoint is not an m2s API. */
-  async list(page: number, limit: number, region: string | undefined): Promise<M2sPage> {
+  async list(
+    page: number,
+    limit: number,
+    region: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<M2sPage> {
     const out = await this.#call(
       { method: "GET", path: "/instances", query: { page, limit, region }, operation: "list" },
       PageSchema,
       false,
+      signal,
     );
     if (out === undefined) throw new TransientError("m2s list: empty answer", { provider: "m2s" });
     return out;
   }
 
-  async get(id: string): Promise<M2sInstance | undefined> {
+  async get(id: string, signal: AbortSignal | undefined): Promise<M2sInstance | undefined> {
     const out = await this.#call(
       { method: "GET", path: this.#instancePath(id, "get"), query: { include: "metrics" }, operation: "get" },
       OneSchema,
       true,
+      signal,
     );
     return out?.data;
   }
 
-  async create(body: Record<string, unknown>): Promise<M2sInstance> {
+  async create(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<M2sInstance> {
     const out = await this.#call(
       { method: "POST", path: "/instances", json: body, operation: "create" },
       OneSchema,
       false,
+      signal,
     );
     if (!out) throw new TransientError("m2s create: empty answer", { provider: "m2s", operation: "create" });
     return out.data;
   }
 
-  async patch(id: string, body: Record<string, unknown>, operation: string): Promise<void> {
+  async patch(
+    id: string,
+    body: Record<string, unknown>,
+    operation: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     // PATCH of absolute values is safe to repeat.
     await this.#call(
       { method: "PATCH", path: this.#instancePath(id, operation), json: body, operation, idempotent: true },
       AnyAnswer,
       false,
+      signal,
     );
   }
 
   async action(
     id: string,
     action: "start" | "stop" | "poweroff" | "reboot" | "rebuild",
-    body?: Record<string, unknown>,
+    body: Record<string, unknown> | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     await this.#call(
       {
@@ -157,15 +179,17 @@ export class M2sApi {
       },
       AnyAnswer,
       false,
+      signal,
     );
   }
 
   /** true when the API accepted the deletion, false when it answered 404 (nothing to delete). */
-  async delete(id: string): Promise<boolean> {
+  async delete(id: string, signal: AbortSignal | undefined): Promise<boolean> {
     const accepted = await this.#call(
       { method: "DELETE", path: this.#instancePath(id, "delete"), operation: "delete" },
       AnyAnswer.transform(() => true),
       true,
+      signal,
     );
     return accepted === true;
   }

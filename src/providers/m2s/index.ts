@@ -1,25 +1,48 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type {
-  Capability,
-  DesiredMachine,
-  Driver,
-  DriverContext,
-  DriverFactory,
-  MachineRef,
-  ObservedMachine,
-  StateTable,
+import {
+  DEFAULT_MAX_PAGES,
+  type CallContext,
+  type Capability,
+  type DesiredMachine,
+  type Driver,
+  type DriverContext,
+  type DriverFactory,
+  type MachineRef,
+  type ObservedMachine,
+  type OwnedMachine,
+  type Price,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError } from "../errors.ts";
-import { M2sApi, type M2sInstance } from "./api.ts";
-import { findOwned, ownerMark, OWNER_TAG_PREFIX, vmName } from "./owner.ts";
+import { M2sApi } from "./api.ts";
+import type { ListBounds } from "./list.ts";
+import { observe } from "./observe.ts";
+import {
+  CLUSTER_TAG_PREFIX,
+  findOwned,
+  listMarked,
+  markTags,
+  ownerMark,
+  OWNER_TAG_PREFIX,
+  readMark,
+  vmName,
+} from "./owner.ts";
 
-export { OWNER_TAG_PREFIX, ownerMark, vmName };
+export { CLUSTER_TAG_PREFIX, observe, OWNER_TAG_PREFIX, ownerMark, vmName };
 
 export const M2S_DEFAULT_ENDPOINT = "https://api.m2s.cloud/v1";
-/** The documented plans, smallest first. */
-export const M2S_PLANS = ["starter", "business", "performance", "enterprise"];
+/**
+ * The document's plan table, smallest first, with its "Prix/mois" column as written there
+ * (5 €, 15 €…): the only catalogue m2s has, with no API behind it, so nothing is fetched.
+ */
+const MONTHLY_EUROS: ReadonlyMap<string, string> = new Map([
+  ["starter", "5"],
+  ["business", "15"],
+  ["performance", "30"],
+  ["enterprise", "60"],
+]);
+export const M2S_PLANS = [...MONTHLY_EUROS.keys()];
 
 export const M2sOptionsSchema = z
   .object({
@@ -31,70 +54,6 @@ export const M2sOptionsSchema = z
   })
   .strict();
 export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
-
-/**
- * The document names `provisioning` and `running` only; the rest are the usual words (the
- * simulator's strict profile picks from them, see test/sim/m2s).
- */
-const STATES: StateTable = {
-  provisioning: { phase: "Provisioning", transitional: true },
-  running: { phase: "Running", transitional: false },
-  starting: { phase: "Running", transitional: true },
-  stopping: { phase: "Stopping", transitional: true },
-  stopped: { phase: "Stopped", transitional: false },
-  rebooting: { phase: "Running", transitional: true },
-  rebuilding: { phase: "Provisioning", transitional: true },
-  resizing: { phase: "Running", transitional: true },
-  deleting: { phase: "Deleting", transitional: true },
-  error: { phase: "Failed", transitional: false },
-  failed: { phase: "Failed", transitional: false },
-};
-
-/**
- * A status the driver does not know is waited on (transitional: poll, never act on a guess),
- * but under a steady phase, so that a deletion still sends its DELETE: the reconciler holds a
- * deletion only behind Provisioning/Stopping/Deleting, and an unknown word could last forever.
- */
-function mapStatus(status: string): StateTable[string] {
-  return (
-    STATES[status] ?? {
-      phase: "Running",
-      transitional: true,
-      message: `m2s reports status "${status.slice(0, 40)}", which the driver does not know; waiting for a known one`,
-    }
-  );
-}
-
-export function observe(vm: M2sInstance): ObservedMachine {
-  const mapped = mapStatus(vm.status);
-  const owner = vm.tags?.find((t) => t.startsWith(OWNER_TAG_PREFIX))?.slice(OWNER_TAG_PREFIX.length);
-  const usage = vm.metrics
-    ? {
-        ...(vm.metrics.cpu_usage === undefined ? {} : { cpuPercent: vm.metrics.cpu_usage }),
-        ...(vm.metrics.memory_usage === undefined ? {} : { memoryPercent: vm.metrics.memory_usage }),
-        ...(vm.metrics.disk_usage === undefined ? {} : { diskPercent: vm.metrics.disk_usage }),
-      }
-    : undefined;
-  return {
-    id: vm.id,
-    providerStatus: vm.status,
-    phase: mapped.phase,
-    transitional: mapped.transitional,
-    ...(mapped.message === undefined ? {} : { message: mapped.message }),
-    ...(owner === undefined ? {} : { ownerUID: owner }),
-    ...(vm.name === undefined ? {} : { name: vm.name }),
-    ...(vm.region === undefined ? {} : { region: vm.region }),
-    ...(vm.plan === undefined ? {} : { plan: vm.plan }),
-    ...(vm.image === undefined ? {} : { image: vm.image }),
-    // No tags field (a list item, a create answer) is "unknown", not "no tags": nothing to fix.
-    ...(vm.tags === undefined ? {} : { tags: vm.tags.filter((t) => !t.startsWith(OWNER_TAG_PREFIX)) }),
-    addresses: {
-      public: [vm.ip_address, vm.ipv6_address].filter((a): a is string => typeof a === "string" && a !== ""),
-      private: typeof vm.private_ip === "string" ? [vm.private_ip] : [],
-    },
-    ...(usage === undefined ? {} : { usage }),
-  };
-}
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set([
   "start",
@@ -112,10 +71,16 @@ class M2sDriver implements Driver<M2sOptions> {
   readonly capabilities = CAPABILITIES;
   readonly #api: M2sApi;
   readonly #logger: Logger;
+  readonly #maxPages: number;
 
-  constructor(api: M2sApi, logger: Logger) {
+  constructor(api: M2sApi, logger: Logger, maxPages: number) {
     this.#api = api;
     this.#logger = logger;
+    this.#maxPages = maxPages;
+  }
+
+  #bounds(ctx: CallContext | undefined): ListBounds {
+    return { maxPages: this.#maxPages, signal: ctx?.signal };
   }
 
   // async so a refusal is a rejected promise, like every other driver call.
@@ -133,20 +98,26 @@ class M2sDriver implements Driver<M2sOptions> {
     }
   }
 
-  async create(desired: DesiredMachine<M2sOptions>): Promise<{ id: string; observed: ObservedMachine }> {
+  async create(
+    desired: DesiredMachine<M2sOptions>,
+    ctx?: CallContext,
+  ): Promise<{ id: string; observed: ObservedMachine }> {
     const o = desired.options;
     const name = vmName(desired);
-    const vm = await this.#api.create({
-      name,
-      plan: desired.plan,
-      region: desired.region,
-      image: desired.image,
-      ...(desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys } : {}),
-      ...(o.backupEnabled === undefined ? {} : { backup_enabled: o.backupEnabled }),
-      ...(o.monitoringEnabled === undefined ? {} : { monitoring_enabled: o.monitoringEnabled }),
-      ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
-      tags: [...desired.tags, OWNER_TAG_PREFIX + desired.ownerUID],
-    });
+    const vm = await this.#api.create(
+      {
+        name,
+        plan: desired.plan,
+        region: desired.region,
+        image: desired.image,
+        ...(desired.sshKeys.length > 0 ? { ssh_keys: desired.sshKeys } : {}),
+        ...(o.backupEnabled === undefined ? {} : { backup_enabled: o.backupEnabled }),
+        ...(o.monitoringEnabled === undefined ? {} : { monitoring_enabled: o.monitoringEnabled }),
+        ...(o.privateNetwork === undefined ? {} : { private_network: o.privateNetwork }),
+        tags: [...desired.tags, ...markTags(desired.ownerUID, desired.clusterID)],
+      },
+      ctx?.signal,
+    );
     if (vm.name !== undefined && !vm.name.toLowerCase().includes(ownerMark(desired.ownerUID))) {
       // The lookup after a crash finds VMs by this mark; say so where an operator will look.
       this.#logger.warn(
@@ -157,10 +128,10 @@ class M2sDriver implements Driver<M2sOptions> {
     return { id: vm.id, observed: observe(vm) };
   }
 
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    const vm = await this.#api.get(ref.id);
+  async get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined> {
+    const vm = await this.#api.get(ref.id, ctx?.signal);
     if (vm === undefined) {
-      await this.#confirmApi(ref.id);
+      await this.#confirmApi(ref.id, ctx);
       return undefined;
     }
     return vm.status === "deleted" ? undefined : observe(vm);
@@ -170,9 +141,9 @@ class M2sDriver implements Driver<M2sOptions> {
    * A 404 on one instance is taken as "gone" (the reconciler then recreates it, or lets the
    * finalizer go) only once the list answers like m2s: a wrong endpoint 404s everything.
    */
-  async #confirmApi(id: string): Promise<void> {
+  async #confirmApi(id: string, ctx: CallContext | undefined): Promise<void> {
     try {
-      await this.#api.list(1, 1, undefined);
+      await this.#api.list(1, 1, undefined, ctx?.signal);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       throw new TransientError(
@@ -182,33 +153,68 @@ class M2sDriver implements Driver<M2sOptions> {
     }
   }
 
-  async findByOwner(ownerUID: string, desired: DesiredMachine<M2sOptions>): Promise<ObservedMachine[]> {
-    const owned = await findOwned(this.#api, ownerUID, desired);
+  async findByOwner(
+    ownerUID: string,
+    desired: DesiredMachine<M2sOptions>,
+    ctx?: CallContext,
+  ): Promise<ObservedMachine[]> {
+    const owned = await findOwned(this.#api, ownerUID, desired, this.#bounds(ctx));
     return owned.map(observe);
   }
 
-  start(ref: MachineRef): Promise<void> {
-    return this.#api.action(ref.id, "start");
+  /** Possible from the document: see listMarked for what one list and the reads cover. */
+  listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
+    return listMarked(this.#api, this.#bounds(ctx));
   }
-  stop(ref: MachineRef, opts: { hard: boolean }): Promise<void> {
-    return this.#api.action(ref.id, opts.hard ? "poweroff" : "stop");
+
+  /** From the document's plan table: a monthly price in euros, as written there. */
+  price(desired: DesiredMachine<M2sOptions>): Promise<Price | undefined> {
+    const amount = desired.plan === undefined ? undefined : MONTHLY_EUROS.get(desired.plan);
+    return Promise.resolve(amount === undefined ? undefined : { amount, currency: "EUR", period: "month" });
   }
-  reboot(ref: MachineRef): Promise<void> {
-    return this.#api.action(ref.id, "reboot");
+
+  start(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    return this.#api.action(ref.id, "start", undefined, ctx?.signal);
   }
-  resize(ref: MachineRef, plan: string): Promise<void> {
+  stop(ref: MachineRef, opts: { hard: boolean }, ctx?: CallContext): Promise<void> {
+    return this.#api.action(ref.id, opts.hard ? "poweroff" : "stop", undefined, ctx?.signal);
+  }
+  reboot(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    return this.#api.action(ref.id, "reboot", undefined, ctx?.signal);
+  }
+  resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void> {
     // providerOptions.resizeReboot: false resizes without the reboot m2s does by default.
     const noReboot = M2sOptionsSchema.safeParse(ref.options ?? {}).data?.resizeReboot === false;
-    return this.#api.patch(ref.id, { plan, ...(noReboot ? { reboot: false } : {}) }, "resize");
+    return this.#api.patch(ref.id, { plan, ...(noReboot ? { reboot: false } : {}) }, "resize", ctx?.signal);
   }
-  rebuild(ref: MachineRef, image: string): Promise<void> {
-    return this.#api.action(ref.id, "rebuild", { image });
+  rebuild(
+    ref: MachineRef,
+    image: string,
+    _desired: DesiredMachine<M2sOptions>,
+    ctx?: CallContext,
+  ): Promise<void> {
+    return this.#api.action(ref.id, "rebuild", { image }, ctx?.signal);
   }
-  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string): Promise<void> {
-    return this.#api.patch(ref.id, { tags: [...tags, OWNER_TAG_PREFIX + ownerUID] }, "tags");
+
+  /**
+   * PATCH replaces the whole tag list, and the caller names the owner but not the cluster: the
+   * cluster tag the VM carries is read and kept as it is (a VM marked before clusters had one
+   * stays without), never dropped, since the orphan sweeper tells clusters apart by it.
+   */
+  async setTags(
+    ref: MachineRef,
+    tags: readonly string[],
+    ownerUID: string,
+    ctx?: CallContext,
+  ): Promise<void> {
+    const vm = await this.#api.get(ref.id, ctx?.signal);
+    if (vm === undefined)
+      throw new NotFoundError(`m2s tags: instance ${ref.id} is gone`, { provider: "m2s", operation: "tags" });
+    const cluster = readMark(vm.tags ?? []).cluster ?? "";
+    await this.#api.patch(ref.id, { tags: [...tags, ...markTags(ownerUID, cluster)] }, "tags", ctx?.signal);
   }
-  async delete(ref: MachineRef): Promise<void> {
-    if (!(await this.#api.delete(ref.id))) await this.#confirmApi(ref.id);
+  async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    if (!(await this.#api.delete(ref.id, ctx?.signal))) await this.#confirmApi(ref.id, ctx);
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -229,6 +235,6 @@ export const factory: DriverFactory<M2sOptions> = {
       secrets: [apiKey],
       defaultHeaders: { authorization: `Bearer ${apiKey}` },
     });
-    return new M2sDriver(new M2sApi(http), ctx.logger);
+    return new M2sDriver(new M2sApi(http), ctx.logger, ctx.maxPages ?? DEFAULT_MAX_PAGES);
   },
 };

@@ -1,23 +1,25 @@
 /**
- * Finding the VM of one CloudInstance from what the m2s document gives. List items carry
- * `id, name, status, plan, region, ip_address, created_at, updated_at` and no tags; tags are in
- * the single-instance read only. So the VM name carries a mark derived from the owner UID, the
- * list narrows to the VMs whose name has it (or is the older mark-less name, or our name cut
- * short by a provider limit), and a single read of each confirms the owner tag: one paginated
- * list plus one read per candidate, never a read per VM of the account.
+ * Finding the VM of one CloudInstance, and every VM the operator marked, from what the m2s
+ * document gives. List items carry `id, name, status, plan, region, ip_address, created_at,
+ * updated_at` and no tags; tags are in the single-instance read only. So the VM name carries a
+ * mark derived from the owner UID, the list narrows to the VMs whose name has it (or is the
+ * older mark-less name, or our name cut short by a provider limit), and a single read of each
+ * confirms the owner tag (and gives the cluster tag): one paginated list plus one read per
+ * candidate, never a read per VM of the account.
  */
 import { createHash } from "node:crypto";
-import type { DesiredMachine } from "../driver.ts";
-import { TransientError } from "../errors.ts";
+import type { DesiredMachine, OwnedMachine } from "../driver.ts";
 import type { M2sApi, M2sInstance } from "./api.ts";
+import { listAll, type ListBounds } from "./list.ts";
 
 /** Tag prefix that marks a VM as owned by one CloudInstance (UID after the colon). */
 export const OWNER_TAG_PREFIX = "cio-owner:";
+/** Tag prefix of the cluster identity beside the owner tag (absent on VMs marked before it). */
+export const CLUSTER_TAG_PREFIX = "cio-cluster:";
 /** The document states no name limit; 63 (a DNS label) is what hostnames derived from it allow. */
 const NAME_MAX = 63;
-const PAGE_SIZE = 100;
-/** 20,000 VMs in one region: past that the lookup fails rather than answer from a partial list. */
-const MAX_PAGES = 200;
+/** A name vmName gave: the mark is its last segment. */
+const MARKED_NAME = /-[0-9a-f]{8}$/i;
 /** A listed name this long that starts our name is ours cut by a provider limit, mark and all. */
 const MIN_CUT_NAME = 16;
 
@@ -34,32 +36,35 @@ export function vmName(d: Naming): string {
   return `${`${d.namespace}-${d.name}`.slice(0, NAME_MAX - mark.length - 1)}-${mark}`;
 }
 
+/** The operator's tags on a VM: the owner's, and the cluster's when this cluster has an identity. */
+export function markTags(ownerUID: string, clusterID: string): string[] {
+  return [OWNER_TAG_PREFIX + ownerUID, ...(clusterID === "" ? [] : [CLUSTER_TAG_PREFIX + clusterID])];
+}
+
+const isMarkTag = (t: string): boolean => t.startsWith(OWNER_TAG_PREFIX) || t.startsWith(CLUSTER_TAG_PREFIX);
+
+/** The user's tags alone: the operator's own are never shown nor compared. */
+export function userTags(tags: readonly string[]): string[] {
+  return tags.filter((t) => !isMarkTag(t));
+}
+
+/** The operator's tags alone, kept as they are across a tag update. */
+export function ownTags(tags: readonly string[]): string[] {
+  return tags.filter(isMarkTag);
+}
+
+/** Owner UID and cluster from a VM's tags; an empty value counts as none. */
+export function readMark(tags: readonly string[]): { ownerUID?: string; cluster?: string } {
+  const value = (prefix: string): string | undefined =>
+    tags.find((t) => t.startsWith(prefix) && t.length > prefix.length)?.slice(prefix.length);
+  const ownerUID = value(OWNER_TAG_PREFIX);
+  const cluster = value(CLUSTER_TAG_PREFIX);
+  return { ...(ownerUID === undefined ? {} : { ownerUID }), ...(cluster === undefined ? {} : { cluster }) };
+}
+
 /** The name VMs were given before the mark existed; such a VM is confirmed by its tag alone. */
 function legacyName(d: Naming): string {
   return `${d.namespace}-${d.name}`.slice(0, NAME_MAX).toLowerCase();
-}
-
-/**
- * Every VM of the region once. Ends at `total_pages`, or at a page that brings no new id (an
- * API without pagination, or one that ignores `page`), whichever comes first.
- */
-async function* listAll(api: M2sApi, region: string | undefined): AsyncGenerator<M2sInstance> {
-  const seen = new Set<string>();
-  for (let page = 1; page <= MAX_PAGES; page++) {
-    const res = await api.list(page, PAGE_SIZE, region);
-    let fresh = 0;
-    for (const vm of res.data) {
-      if (seen.has(vm.id)) continue;
-      seen.add(vm.id);
-      fresh++;
-      yield vm;
-    }
-    if (fresh === 0 || (res.pagination !== undefined && page >= res.pagination.total_pages)) return;
-  }
-  throw new TransientError(
-    `m2s list: more than ${String(MAX_PAGES * PAGE_SIZE)} VMs in region ${region ?? "(any)"}; the owner lookup gives up rather than risk a second VM`,
-    { provider: "m2s", operation: "list" },
-  );
 }
 
 /** The VMs carrying `cio-owner:<ownerUID>`, deleted ones excluded. */
@@ -67,6 +72,7 @@ export async function findOwned(
   api: M2sApi,
   ownerUID: string,
   desired: Naming & { region: string | undefined },
+  bounds: ListBounds,
 ): Promise<M2sInstance[]> {
   const tag = OWNER_TAG_PREFIX + ownerUID;
   const mark = ownerMark(ownerUID);
@@ -74,7 +80,7 @@ export async function findOwned(
   const ours = vmName({ ...desired, ownerUID }).toLowerCase();
   const owned: M2sInstance[] = [];
   const candidates: string[] = [];
-  for await (const vm of listAll(api, desired.region)) {
+  for await (const vm of listAll(api, desired.region, bounds)) {
     if (vm.status === "deleted") continue;
     // Where a list item does carry tags (beyond the document), they settle it without a read.
     if (vm.tags !== undefined) {
@@ -86,12 +92,38 @@ export async function findOwned(
     if (name.includes(mark) || name === legacy || cut) candidates.push(vm.id);
   }
   for (const id of candidates) {
-    const vm = await api.get(id);
+    const vm = await api.get(id, bounds.signal);
     if (vm === undefined || vm.status === "deleted") continue;
     // A read without any tags field cannot confirm; the UID-derived mark in its name then does
     // (adopting our own VM beats creating a second one).
     const confirmed = vm.tags?.includes(tag) ?? (vm.name ?? "").toLowerCase().includes(mark);
     if (confirmed) owned.push(vm);
+  }
+  return owned;
+}
+
+/**
+ * Every VM of the account with an owner tag. Only the names vmName gives (ending in the 8-hex
+ * mark) are read: the mark is a digest, so the UID and the cluster come from the read's tags.
+ * VMs named before the mark existed carry no sign of it in a list item and are not listed
+ * (where list items carry tags, beyond the document, every tagged VM is).
+ */
+export async function listMarked(api: M2sApi, bounds: ListBounds): Promise<OwnedMachine[]> {
+  const owned: OwnedMachine[] = [];
+  const candidates: string[] = [];
+  const add = (id: string, tags: readonly string[]): void => {
+    const mark = readMark(tags);
+    if (mark.ownerUID !== undefined) owned.push({ id, ownerUID: mark.ownerUID, cluster: mark.cluster });
+  };
+  for await (const vm of listAll(api, undefined, bounds)) {
+    if (vm.status === "deleted") continue;
+    if (vm.tags !== undefined) add(vm.id, vm.tags);
+    else if (MARKED_NAME.test(vm.name ?? "")) candidates.push(vm.id);
+  }
+  for (const id of candidates) {
+    const vm = await api.get(id, bounds.signal);
+    // No tags field: nothing names an owner, and an unmarked VM is never reported.
+    if (vm !== undefined && vm.status !== "deleted") add(vm.id, vm.tags ?? []);
   }
   return owned;
 }

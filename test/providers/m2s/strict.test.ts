@@ -148,7 +148,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     await d.delete(ref);
   });
 
-  test("an unknown status is waited on, under a steady phase so that a deletion is not held", async () => {
+  test("an unknown status is waited on and flagged, so that a deletion is not held by it", async () => {
     const d = driver();
     const { id } = await d.create(desired({ ownerUID: "uid-odd" }));
     const ref = { id, providerData: {} };
@@ -156,9 +156,13 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     sim.mutate(id, { status: "migrating" });
     const m = await d.get(ref);
     assert.equal(m?.transitional, true, "never acted on");
-    // The reconciler waits before a DELETE only behind Provisioning, Stopping and Deleting.
-    assert.ok(m && !["Provisioning", "Stopping", "Deleting"].includes(m.phase), JSON.stringify(m));
-    assert.match(m.message ?? "", /migrating/);
+    // The reconciler reports a flagged status after a bounded wait and never waits on it to delete.
+    assert.equal(m?.unknownStatus, true, JSON.stringify(m));
+    assert.match(m?.message ?? "", /migrating/);
+    assert.equal((await d.get(ref))?.unknownStatus, true);
+    sim.mutate(id, { status: "running" });
+    assert.equal((await d.get(ref))?.unknownStatus, undefined, "a known status is not flagged");
+    sim.mutate(id, { status: "migrating" });
     await d.delete(ref);
     assert.equal(await d.get(ref), undefined);
   });

@@ -8,17 +8,22 @@ import { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, viewsFor, type M2sViews, type VmRec
 
 const ACTIONS = new Set(["start", "stop", "poweroff", "reboot", "rebuild"]);
 
+/** The list's paging: as documented, never ending, or stuck on page 1 (test knobs, see index.ts). */
+export type ListPaging = "documented" | "endless" | "stuck";
+
 export class M2sCloud {
   readonly views: M2sViews;
   readonly #profile: SimProfile;
   readonly #knobs: FaultKnobs;
+  readonly #listing: { paging: ListPaging };
   readonly #vms = new Map<string, VmRecord>();
   readonly #transitions: { resize: string; rebuild: string; deleting: string | undefined };
   #seq = 0;
 
-  constructor(profile: SimProfile, knobs: FaultKnobs) {
+  constructor(profile: SimProfile, knobs: FaultKnobs, listing: { paging: ListPaging }) {
     this.#profile = profile;
     this.#knobs = knobs;
+    this.#listing = listing;
     this.views = viewsFor(profile);
     this.#transitions =
       profile === "strict"
@@ -103,7 +108,9 @@ export class M2sCloud {
   }
 
   #list(url: URL, res: ServerResponse): void {
-    const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+    const asked = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+    const paging = this.#listing.paging;
+    const page = paging === "stuck" ? 1 : asked;
     const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 20) || 20));
     const status = url.searchParams.get("status");
     const region = url.searchParams.get("region");
@@ -111,9 +118,39 @@ export class M2sCloud {
       (v) => v.status !== "deleted" && (!status || v.status === status) && (!region || v.region === region),
     );
     const data = all.slice((page - 1) * limit, page * limit).map((v) => this.views.listItem(v));
+    if (paging === "endless" && data.length === 0) data.push(this.#phantom(asked, region));
+    const totalPages = Math.max(1, Math.ceil(all.length / limit));
     sendJson(res, 200, {
       data,
-      pagination: { page, limit, total: all.length, total_pages: Math.max(1, Math.ceil(all.length / limit)) },
+      pagination: {
+        page,
+        limit,
+        total: all.length,
+        total_pages:
+          paging === "endless" ? asked + 1 : paging === "stuck" ? Math.max(2, totalPages) : totalPages,
+      },
+    });
+  }
+
+  /** A list item of the endless list past the real VMs: a fresh id per page, never readable. */
+  #phantom(page: number, region: string | null): Record<string, unknown> {
+    const at = new Date(0).toISOString();
+    return this.views.listItem({
+      id: `i-endless${String(page)}`,
+      name: `endless-${String(page)}`,
+      status: "running",
+      plan: "starter",
+      region: region ?? "fr-par-1",
+      image: "debian-12",
+      ip_address: "192.0.2.1",
+      ipv6_address: "2001:db8::1",
+      tags: [],
+      ssh_keys: [],
+      backup_enabled: false,
+      monitoring_enabled: false,
+      private_network: null,
+      created_at: at,
+      updated_at: at,
     });
   }
 

@@ -38,6 +38,15 @@
  *   `deleting` for transitionMs before the VM is gone (a repeated DELETE does not restart it);
  * - transitional statuses `resizing` (plan change with reboot) and `rebuilding` (rebuild), the
  *   usual ones the shared README expects; a wrong method on a known path is 405.
+ *
+ * Test knobs on either profile (off by default; no real API is known to behave so):
+ * - `paging = "endless"`: the list never ends. Every answer claims one more page
+ *   (`total_pages: page + 1`), and each page past the real VMs brings one phantom item with a
+ *   fresh id (`i-endless<page>`, name `endless-<page>`, never readable: 404).
+ * - `paging = "stuck"`: the list ignores `page`: every answer is page 1 (items and `page: 1`),
+ *   and `total_pages` is at least 2.
+ * - `arrived()` counts requests as they arrive, before `latencyMs` (which `requestCounts`
+ *   follows): a request in flight when its caller gave up has arrived, one never sent has not.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
@@ -49,12 +58,16 @@ import {
   type SimProfile,
   type Simulator,
 } from "../common.ts";
-import { M2sCloud } from "./cloud.ts";
+import { M2sCloud, type ListPaging } from "./cloud.ts";
 import { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, type VmRecord } from "./views.ts";
 
-export { M2S_IMAGES, M2S_PLANS, M2S_REGIONS };
+export { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, type ListPaging };
 
 export interface M2sSimulator extends Simulator {
+  /** How the list pages (see the header); "documented" unless a test changes it. */
+  paging: ListPaging;
+  /** Requests received so far, counted on arrival (before the injected latency). */
+  arrived(): number;
   /** Change a VM behind the operator's back (drift tests). */
   mutate(id: string, change: Partial<Pick<VmRecord, "status" | "plan" | "image" | "tags" | "name">>): void;
   /** Remove a VM behind the operator's back. */
@@ -67,7 +80,9 @@ export async function startM2sSimulator(
   const profile = opts.profile ?? "default";
   const apiKey = opts.apiKey ?? "m2s-sim-key-0123456789";
   const injector = new FaultInjector(opts.faults);
-  const cloud = new M2sCloud(profile, injector.knobs);
+  const listing = { paging: "documented" as ListPaging };
+  const cloud = new M2sCloud(profile, injector.knobs, listing);
+  let arrived = 0;
   const counts = new Map<string, number>();
   const error = cloud.views.error;
 
@@ -108,8 +123,18 @@ export async function startM2sSimulator(
     cloud.route(method, path, url, json, res);
   }
 
-  const server = await listen(handle, injector.knobs);
+  // Counted as requests arrive, before the injected latency.
+  const server = await listen(handle, injector.knobs, () => {
+    arrived++;
+  });
   return {
+    get paging() {
+      return listing.paging;
+    },
+    set paging(mode: ListPaging) {
+      listing.paging = mode;
+    },
+    arrived: () => arrived,
     provider: "m2s",
     profile,
     url: `${server.url}/v1`,
