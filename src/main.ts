@@ -40,6 +40,8 @@ async function main(): Promise<number> {
       },
       providerLimits: config.providerLimits,
       providerTimeoutMs: config.providerTimeoutMs,
+      providerMaxResponseBytes: config.providerMaxResponseBytes,
+      providerMaxPages: config.providerMaxPages,
       allowedEndpoints: config.allowedEndpoints,
       maxReplicas: config.maxReplicas,
       clusterID: config.clusterID ?? (await clusterIdentity(kube, logger)),
