@@ -1,8 +1,7 @@
 // client-node's patch content types: a module of constants with no imports of its own.
 import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { Dispatcher } from "undici";
-import type { Logger } from "pino";
-import { systemClock, type Clock } from "../util/clock.ts";
+import { systemClock } from "../util/clock.ts";
 import {
   buildTransport,
   debugLog,
@@ -14,7 +13,7 @@ import {
 import type {
   CallOptions,
   DeleteCallOptions,
-  KubeRetryPolicy,
+  KubeClientOptions,
   ListOptions,
   ListResult,
   PatchType,
@@ -35,22 +34,6 @@ const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
   json: PatchStrategy.JsonPatch,
   strategic: PatchStrategy.StrategicMergePatch,
 };
-
-export interface KubeClientOptions {
-  connection: KubeConnection;
-  logger?: Logger;
-  retry?: Partial<KubeRetryPolicy>;
-  userAgent?: string;
-  /** Per-attempt deadline for non-watch calls. */
-  requestTimeoutMs?: number;
-  /**
-   * Client-side rate limit of every request but watches (--kube-api-qps/--kube-api-burst);
-   * omitted: none. Lease calls get a bucket of their own (below).
-   */
-  rateLimit?: { qps: number; burst: number } | undefined;
-  clock?: Clock;
-  random?: () => number;
-}
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 const LEASES = "/apis/coordination.k8s.io/";
