@@ -147,7 +147,8 @@ export function responseCap(maxBytes: number): Interceptor {
       opts,
       new (class extends ForwardingHandler {
         override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
-          const declared = Number(args[2]["content-length"] ?? 0);
+          // A HEAD answer's Content-Length is the size of a GET's body, never sent.
+          const declared = o.method === "HEAD" ? 0 : Number(args[2]["content-length"] ?? 0);
           if (declared > maxBytes) stop(args[0], `declares ${String(declared)} bytes`);
           else super.onResponseStart(...args);
         }

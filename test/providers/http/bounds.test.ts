@@ -125,6 +125,14 @@ describe("answer size", () => {
     );
   });
 
+  test("a HEAD answer's Content-Length (the size of a body never sent) is no reason to refuse it", async () => {
+    const c = client({ maxResponseBytes: 1024 });
+    behaviour = (_req, _body, res) => {
+      res.writeHead(200, { "content-length": "300000000" }).end();
+    };
+    assert.equal((await c.request({ method: "HEAD", path: "/x", operation: "exists" })).status, 200);
+  });
+
   test("a client's own cap wins over the factory's", async () => {
     const c = client({ maxResponseBytes: 1024 }, { maxResponseBytes: 64 * 1024 });
     behaviour = hugeAnswer(10_000);
