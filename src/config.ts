@@ -110,9 +110,28 @@ export const OPTIONS = [
   },
   {
     flag: "provider-timeout",
-    description: "How long a provider request may take before it counts as failed (then retried where safe).",
+    description:
+      "How long one provider request may take in all (rate-limit waits, retries, headers and the whole body) before it fails with RequestTooSlow.",
     defaultText: "30s",
   },
+  {
+    flag: "provider-max-response-bytes",
+    description:
+      "Largest provider answer read (bytes, or with Ki/Mi/Gi); a larger one is abandoned with ResponseTooLarge.",
+    defaultText: "8Mi",
+  },
+  {
+    flag: "provider-max-pages",
+    description: "Most pages one paginated provider list may take; it stops there with TooManyPages.",
+    defaultText: "100",
+  },
+  {
+    flag: "kube-api-qps",
+    description:
+      "Kubernetes API requests per second from the operator (client-side token bucket; watches and Lease renewals excepted); 0 turns the limit off.",
+    defaultText: "50",
+  },
+  { flag: "kube-api-burst", description: "Burst of the Kubernetes API token bucket.", defaultText: "100" },
   {
     flag: "provider-limits",
     description:
@@ -209,6 +228,19 @@ const duration = (name: string) =>
 
 const positiveInt = z.coerce.number<string>().int().positive();
 
+const BYTE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+const byteSize = (name: string) =>
+  z.string().transform((s, ctx) => {
+    const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(s.trim());
+    const n = m ? Number(m[1]) * (BYTE_UNITS[m[2] ?? ""] ?? 1) : NaN;
+    if (Number.isSafeInteger(n) && n >= 1024) return n;
+    ctx.addIssue({
+      code: "custom",
+      message: `--${name}: "${s}" is not a size of at least 1Ki (bytes, Ki, Mi, Gi)`,
+    });
+    return z.NEVER;
+  });
+
 function isLoopbackBind(address: string): boolean {
   const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[(.*)\]$/, "$1");
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -285,6 +317,10 @@ export const ConfigSchema = z
     "provider-burst": z.string().default("40").pipe(positiveInt),
     "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
     "provider-timeout": duration("provider-timeout").default(30_000),
+    "provider-max-response-bytes": byteSize("provider-max-response-bytes").default(8 * 1024 ** 2),
+    "provider-max-pages": z.string().default("100").pipe(positiveInt),
+    "kube-api-qps": z.string().default("50").pipe(z.coerce.number<string>().nonnegative()),
+    "kube-api-burst": z.string().default("100").pipe(positiveInt),
     "provider-limits": z
       .string()
       .default("")
@@ -346,6 +382,10 @@ export const ConfigSchema = z
       perProvider: c["provider-limits"],
     },
     providerTimeoutMs: c["provider-timeout"],
+    providerMaxResponseBytes: c["provider-max-response-bytes"],
+    providerMaxPages: c["provider-max-pages"],
+    kubeApiRateLimit:
+      c["kube-api-qps"] > 0 ? { qps: c["kube-api-qps"], burst: c["kube-api-burst"] } : undefined,
     allowedEndpoints: c["allowed-endpoints"],
     leaderElect: c["leader-elect"],
     leaderElectionNamespace: c["leader-election-namespace"],

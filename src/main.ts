@@ -42,6 +42,8 @@ async function main(): Promise<number> {
       },
       providerLimits: config.providerLimits,
       providerTimeoutMs: config.providerTimeoutMs,
+      providerMaxResponseBytes: config.providerMaxResponseBytes,
+      providerMaxPages: config.providerMaxPages,
       allowedEndpoints: config.allowedEndpoints,
       maxReplicas: config.maxReplicas,
       orphans: config.orphans,

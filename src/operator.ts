@@ -42,8 +42,12 @@ export interface OperatorDeps {
   operatorPod?: { name: string; namespace: string };
   /** --max-replicas: the most CloudInstances one template may own (default 100). */
   maxReplicas?: number;
-  /** How long one provider request may take. */
+  /** How long one provider request may take in all (waits, retries, headers and body). */
   providerTimeoutMs?: number;
+  /** --provider-max-response-bytes: the largest provider answer read. */
+  providerMaxResponseBytes?: number;
+  /** --provider-max-pages: the most pages one paginated provider list may take. */
+  providerMaxPages?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */
   providerLimits?: {
     default?: Partial<LimitPolicy>;
@@ -71,7 +75,7 @@ export function buildOperator(config: ManagerConfig, deps: OperatorDeps): Manage
  * in-cluster service account, else ~/.kube/config (controller-runtime's order).
  */
 export async function connectKube(
-  config: Pick<OperatorConfig, "kubeconfig" | "context">,
+  config: Pick<OperatorConfig, "kubeconfig" | "context" | "kubeApiRateLimit">,
   logger: Logger,
 ): Promise<KubeClient> {
   const connection = await connect(
@@ -81,7 +85,11 @@ export async function connectKube(
     { server: connection.server.origin, source: connection.source },
     "Kubernetes configuration loaded",
   );
-  return new KubeClient({ connection, logger: logger.child({ component: "kube-client" }) });
+  return new KubeClient({
+    connection,
+    logger: logger.child({ component: "kube-client" }),
+    ...(config.kubeApiRateLimit ? { rateLimit: config.kubeApiRateLimit } : {}),
+  });
 }
 
 export function createMetrics(): Metrics {

@@ -93,7 +93,9 @@ export const CloudInstanceStatusSchema = z
         period: z.enum(["hour", "month"]).describe("What the amount pays for."),
       })
       .optional()
-      .describe("What the VM's plan costs, where the provider's documented API gives a price; never estimated."),
+      .describe(
+        "What the VM's plan costs, where the provider's documented API gives a price; never estimated.",
+      ),
     connectionSecret: z
       .object({
         name: z.string().describe("The Secret written."),

@@ -36,11 +36,15 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     ...(deps.providerLimits?.default ? { defaultLimits: deps.providerLimits.default } : {}),
     ...(deps.providerLimits?.perProvider ? { limits: deps.providerLimits.perProvider } : {}),
     ...(deps.providerTimeoutMs === undefined ? {} : { requestTimeoutMs: deps.providerTimeoutMs }),
+    ...(deps.providerMaxResponseBytes === undefined
+      ? {}
+      : { maxResponseBytes: deps.providerMaxResponseBytes }),
   });
   const drivers = new DriverPool({
     registry: deps.drivers ?? DRIVERS,
     http,
     logger: deps.logger,
+    ...(deps.providerMaxPages === undefined ? {} : { maxPages: deps.providerMaxPages }),
     onBalance: (provider, account, balance) => {
       deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },

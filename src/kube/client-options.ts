@@ -1,3 +1,6 @@
+import type { Logger } from "pino";
+import type { Clock } from "../util/clock.ts";
+import type { KubeConnection } from "./connection.ts";
 import type { DeleteOptions } from "./core-types.ts";
 
 // The options of the KubeClient's calls (src/kube/client.ts re-exports them).
@@ -40,4 +43,20 @@ export interface KubeRetryPolicy {
   retries: number;
   baseDelayMs: number;
   maxDelayMs: number;
+}
+
+export interface KubeClientOptions {
+  connection: KubeConnection;
+  logger?: Logger;
+  retry?: Partial<KubeRetryPolicy>;
+  userAgent?: string;
+  /** Per-attempt deadline for non-watch calls. */
+  requestTimeoutMs?: number;
+  /**
+   * Client-side rate limit of every request but watches (--kube-api-qps/--kube-api-burst);
+   * omitted: none. Lease calls get a bucket of their own (client.ts).
+   */
+  rateLimit?: { qps: number; burst: number } | undefined;
+  clock?: Clock;
+  random?: () => number;
 }

@@ -1,13 +1,19 @@
 // client-node's patch content types: a module of constants with no imports of its own.
 import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { Dispatcher } from "undici";
-import type { Logger } from "pino";
-import { systemClock, type Clock } from "../util/clock.ts";
-import { buildTransport, describeError, type TransportOptions } from "../util/transport/transport.ts";
+import { systemClock } from "../util/clock.ts";
+import {
+  buildTransport,
+  debugLog,
+  describeError,
+  RequestLimiter,
+  type TransportLayers,
+  type TransportOptions,
+} from "../util/transport/transport.ts";
 import type {
   CallOptions,
   DeleteCallOptions,
-  KubeRetryPolicy,
+  KubeClientOptions,
   ListOptions,
   ListResult,
   PatchType,
@@ -29,18 +35,8 @@ const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
   strategic: PatchStrategy.StrategicMergePatch,
 };
 
-export interface KubeClientOptions {
-  connection: KubeConnection;
-  logger?: Logger;
-  retry?: Partial<KubeRetryPolicy>;
-  userAgent?: string;
-  /** Per-attempt deadline for non-watch calls. */
-  requestTimeoutMs?: number;
-  clock?: Clock;
-  random?: () => number;
-}
-
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+const LEASES = "/apis/coordination.k8s.io/";
 type Query = Record<string, string | number | boolean | undefined>;
 
 interface Call {
@@ -65,6 +61,8 @@ interface Call {
 export class KubeClient {
   readonly #conn: KubeConnection;
   readonly #requests: Dispatcher;
+  /** Lease calls: leader election must not queue behind a backlog of writes. */
+  readonly #leases: Dispatcher;
   readonly #watches: Dispatcher;
   readonly #userAgent: string;
 
@@ -72,8 +70,7 @@ export class KubeClient {
     this.#conn = opts.connection;
     this.#userAgent = opts.userAgent ?? "cloud-instance-operator";
     const clock = opts.clock ?? systemClock;
-    const logger = opts.logger;
-    this.#requests = buildTransport(opts.connection.dispatcher, {
+    const layers: TransportLayers = {
       clock,
       random: opts.random,
       retry: {
@@ -87,23 +84,16 @@ export class KubeClient {
       },
       auth: opts.connection.auth,
       deadlineMs: opts.requestTimeoutMs ?? 30_000,
-      ...(logger?.isLevelEnabled("debug") === true
-        ? {
-            onAttempt: (a) => {
-              logger.debug(
-                {
-                  method: a.opts.method,
-                  path: a.opts.path,
-                  code: a.statusCode,
-                  ms: Math.round(a.ms),
-                  err: a.error?.message,
-                },
-                "Kubernetes API request",
-              );
-            },
-          }
-        : {}),
-    });
+      onAttempt: debugLog(opts.logger, "Kubernetes API request"),
+    };
+    // client-go's limiter, as a token bucket each request waits on (its signal honoured).
+    // Leader election gets a bucket of its own, as client-go's components give it a client of
+    // its own: a renewal stuck behind a backlog of status writes would lose the lease. Watches
+    // hold a connection for minutes and are not limited at all (client-go neither).
+    const limiter = (): RequestLimiter | undefined =>
+      opts.rateLimit && new RequestLimiter({ ...opts.rateLimit, maxConcurrent: Infinity, clock });
+    this.#requests = buildTransport(opts.connection.dispatcher, { ...layers, limiter: limiter() });
+    this.#leases = buildTransport(opts.connection.dispatcher, { ...layers, limiter: limiter() });
     this.#watches = buildTransport(opts.connection.watchDispatcher, { clock, auth: opts.connection.auth });
   }
 
@@ -379,9 +369,8 @@ export class KubeClient {
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
-      response = await this.#requests.request(
-        this.#request(call.method, url, body, contentType, call.signal),
-      );
+      const transport = call.path.startsWith(LEASES) ? this.#leases : this.#requests;
+      response = await transport.request(this.#request(call.method, url, body, contentType, call.signal));
       text = await response.body.text();
     } catch (err) {
       throw failure(call.what, err);

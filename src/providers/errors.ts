@@ -89,12 +89,15 @@ export class RateLimitedError extends ProviderError {
   }
 }
 
-/** 5xx, timeouts, dropped connections, malformed answers: worth retrying later. */
+/**
+ * 5xx, timeouts, dropped connections, malformed answers: worth retrying later. Says nothing
+ * about whether the provider acted, so a create or delete that fails so is settled by a read.
+ */
 export class TransientError extends ProviderError {
-  override readonly name = "TransientError";
-  readonly code = "ERR_PROVIDER_TRANSIENT";
+  override readonly name: string = "TransientError";
+  readonly code: "ERR_PROVIDER_TRANSIENT" | "ERR_PROVIDER_LIMIT" = "ERR_PROVIDER_TRANSIENT";
   readonly terminal = false;
-  readonly reason = "ProviderUnavailable";
+  readonly reason: string = "ProviderUnavailable";
 }
 
 /** The driver does not support the action the spec needs (e.g. stop on multicloud). */
@@ -116,13 +119,14 @@ export class CredentialsError extends ProviderError {
 /**
  * An answer past the operator's bounds: a body over the size cap, a request past its total
  * deadline, a list past the page cap. Retried with backoff (the provider may recover), and
- * the reason says which bound and its value.
+ * the reason says which bound and its value. A TransientError: a create cut off by the
+ * deadline or abandoned for its size may have been carried out, so it is as ambiguous as a
+ * timeout (the create-pending marker stays, drivers settle it with a read).
  */
-export class ProviderLimitError extends ProviderError {
+export class ProviderLimitError extends TransientError {
   override readonly name = "ProviderLimitError";
-  readonly code = "ERR_PROVIDER_LIMIT";
-  readonly terminal = false;
-  readonly reason: string;
+  override readonly code = "ERR_PROVIDER_LIMIT";
+  override readonly reason: string;
   constructor(
     message: string,
     details: ProviderErrorDetails & { reason: "ResponseTooLarge" | "RequestTooSlow" | "TooManyPages" },

@@ -30,6 +30,7 @@ export class DriverPool {
   readonly #logger: Logger;
 
   readonly #onBalance: ((provider: ProviderName, account: string, balance: number) => void) | undefined;
+  readonly #maxPages: number | undefined;
 
   constructor(opts: {
     registry: DriverRegistry;
@@ -37,11 +38,14 @@ export class DriverPool {
     logger: Logger;
     /** Where drivers report prepaid balances (the provider balance gauge). */
     onBalance?: (provider: ProviderName, account: string, balance: number) => void;
+    /** --provider-max-pages: handed to every driver as DriverContext.maxPages. */
+    maxPages?: number;
   }) {
     this.#registry = opts.registry;
     this.#http = opts.http;
     this.#logger = opts.logger;
     this.#onBalance = opts.onBalance;
+    this.#maxPages = opts.maxPages;
   }
 
   factory(provider: ProviderName): DriverFactory<unknown> {
@@ -86,6 +90,7 @@ export class DriverPool {
       endpoint: req.endpoint,
       http: this.#http,
       logger: this.#logger.child({ provider: req.provider }),
+      ...(this.#maxPages === undefined ? {} : { maxPages: this.#maxPages }),
       ...(this.#onBalance
         ? {
             reportBalance: (account: string, balance: number) =>

@@ -53,3 +53,58 @@ export function hugeError(size: number): HostileBehaviour {
     res.end(text);
   };
 }
+
+/**
+ * A 200 whose JSON body is `bytes` long, written in 64 KiB chunks as fast as the peer reads
+ * (backpressure honoured, so the listener itself stays small). `declareLength: false` sends it
+ * chunked, so only counting the bytes can stop it. `sent` reports what actually left.
+ */
+export function hugeAnswer(
+  bytes: number,
+  opts: { declareLength?: boolean; sent?: (bytes: number) => void } = {},
+): HostileBehaviour {
+  const chunk = Buffer.alloc(64 * 1024, "a");
+  return (_req, _body, res) => {
+    res.writeHead(200, {
+      "content-type": "application/json",
+      ...(opts.declareLength === false ? {} : { "content-length": String(bytes) }),
+    });
+    let sent = 0;
+    res.on("close", () => opts.sent?.(sent));
+    const pump = (): void => {
+      while (sent < bytes && !res.destroyed) {
+        const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
+        sent += part.length;
+        if (!res.write(part)) {
+          res.once("drain", pump);
+          return;
+        }
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+  };
+}
+
+/**
+ * A 200 that sends its headers at once, then `text` one byte every `everyMs`: never idle long
+ * enough for an idle timeout, never done within a sane total one.
+ */
+export function trickle(text: string, everyMs: number): HostileBehaviour {
+  return (_req, _body, res) => {
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    let at = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed || at >= text.length) {
+        clearInterval(timer);
+        if (!res.destroyed) res.end();
+        return;
+      }
+      res.write(text.slice(at, at + 1));
+      at++;
+    }, everyMs);
+    res.on("close", () => {
+      clearInterval(timer);
+    });
+  };
+}

@@ -4,15 +4,17 @@ import type { Metrics } from "../../observability/metrics.ts";
 import { systemClock, type Clock } from "../../util/clock.ts";
 import {
   buildTransport,
+  CallDeadlineExceededError,
   describeError,
   failureKind,
+  RequestLimiter,
+  ResponseTooLargeError,
   type Attempt,
   type AuthSource,
   type TransportOptions,
 } from "../../util/transport/transport.ts";
-import { TransientError } from "../errors.ts";
+import { ProviderLimitError, TransientError, type ProviderError } from "../errors.ts";
 import { Redactor } from "./redact.ts";
-import { RequestLimiter } from "./token-bucket.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
 
@@ -82,7 +84,16 @@ export interface HttpClientOptions {
   defaultHeaders?: Record<string, string>;
   retry?: Partial<RetryPolicy>;
   limits?: Partial<LimitPolicy>;
+  /**
+   * How long one request may take in all: rate-limit waits, retries, headers and the whole
+   * body (default 30 s). Past it the request fails with ProviderLimitError "RequestTooSlow".
+   */
   requestTimeoutMs?: number;
+  /**
+   * Largest answer body read, in bytes (default DEFAULT_MAX_RESPONSE_BYTES); a larger one is
+   * abandoned, connection closed, with ProviderLimitError "ResponseTooLarge".
+   */
+  maxResponseBytes?: number;
   /**
    * Credentials obtained at runtime (a session token): asked for on every attempt, dropped when
    * the provider answers 401, after which the request is repeated once with fresh ones.
@@ -95,10 +106,15 @@ const RETRY_STATUSES = new Set([502, 503, 504]);
 
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
 export const DEFAULT_LIMITS: LimitPolicy = { qps: 20, burst: 40, maxConcurrent: 16 };
+/** 8 MiB: a page of any documented list is far below it; a hostile answer stops there. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * One provider endpoint with one credential. Returns every HTTP answer (drivers interpret the
- * provider's envelopes); throws TransientError only when no answer came at all. Retries,
+ * provider's envelopes); throws TransientError when no usable answer came: none at all, or —
+ * as its subclass ProviderLimitError — one past the operator's bounds (too large, too slow),
+ * which says as little about what the provider did as a timeout does. Retries,
  * limits, deadlines and metrics come from the shared transport core (util/transport); this
  * class holds only the provider policy: which answers repeat, how failures are named.
  */
@@ -136,7 +152,10 @@ export class HttpClient {
       },
       auth: opts.auth,
       limiter: deps.limiter,
-      deadlineMs: opts.requestTimeoutMs ?? 30_000,
+      // One deadline for the whole request, not one per attempt: the caller's wait is what
+      // is bounded, however the provider spreads its answer.
+      callDeadlineMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      maxResponseBytes: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       onAttempt: (attempt) => {
         this.#record(attempt, deps.logger, deps.metrics);
       },
@@ -182,16 +201,34 @@ export class HttpClient {
         if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
       return { status: res.statusCode, headers, text, json: () => parseJson(text) };
     } catch (error) {
-      throw new TransientError(
-        `${this.provider} ${req.operation}: ${this.redactor.text(describeError(error))}`,
-        { provider: this.provider, operation: req.operation, cause: error },
-      );
+      throw this.#failure(req.operation, error);
     }
+  }
+
+  /** No usable answer, named: a bound it crossed (and the flag that sets it), or the cause. */
+  #failure(operation: string, error: unknown): ProviderError {
+    const details = { provider: this.provider, operation, cause: error };
+    const where = `${this.provider} ${operation}`;
+    if (error instanceof ResponseTooLargeError)
+      return new ProviderLimitError(
+        `${where}: answer larger than ${formatBytes(error.limitBytes)} (--provider-max-response-bytes), abandoned`,
+        { ...details, reason: "ResponseTooLarge" },
+      );
+    if (error instanceof CallDeadlineExceededError)
+      return new ProviderLimitError(
+        `${where}: no complete answer within ${String(error.deadlineMs / 1000)} s (--provider-timeout; waits, retries and the whole body included)`,
+        { ...details, reason: "RequestTooSlow" },
+      );
+    return new TransientError(`${where}: ${this.redactor.text(describeError(error))}`, details);
   }
 
   #record(attempt: Attempt, logger: Logger, metrics: Metrics | undefined): void {
     const operation = (attempt.opts as ProviderRequest).operation ?? "unknown";
-    const code = attempt.statusCode === undefined ? failureKind(attempt.error) : String(attempt.statusCode);
+    // An attempt that failed after its headers (a body too large or too slow) is a failure.
+    const code =
+      attempt.error !== undefined || attempt.statusCode === undefined
+        ? failureKind(attempt.error)
+        : String(attempt.statusCode);
     metrics?.providerRequests.inc({ provider: this.provider, operation, code });
     metrics?.providerRequestDuration.observe({ provider: this.provider, operation }, attempt.ms / 1000);
     logger.debug(
@@ -223,6 +260,12 @@ function toDispatch(req: PreparedRequest): TransportOptions {
   };
 }
 
+function formatBytes(n: number): string {
+  if (n % (1024 * 1024) === 0) return `${String(n / (1024 * 1024))} MiB`;
+  if (n % 1024 === 0) return `${String(n / 1024)} KiB`;
+  return `${String(n)} bytes`;
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -243,7 +286,10 @@ export interface HttpClientFactoryOptions {
   limits?: Partial<Record<string, Partial<LimitPolicy>>>;
   retry?: Partial<RetryPolicy>;
   connectTimeoutMs?: number;
+  /** --provider-timeout: the whole of one request (HttpClientOptions.requestTimeoutMs). */
   requestTimeoutMs?: number;
+  /** --provider-max-response-bytes (HttpClientOptions.maxResponseBytes). */
+  maxResponseBytes?: number;
   random?: () => number;
 }
 
@@ -285,12 +331,14 @@ export class HttpClientFactory {
       this.#opts.userAgent === undefined
         ? opts.defaultHeaders
         : { "user-agent": this.#opts.userAgent, ...opts.defaultHeaders };
+    const maxResponseBytes = opts.maxResponseBytes ?? this.#opts.maxResponseBytes;
     return new HttpClient(
       {
         ...opts,
         ...(defaultHeaders === undefined ? {} : { defaultHeaders }),
         retry,
         ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+        ...(maxResponseBytes === undefined ? {} : { maxResponseBytes }),
       },
       {
         dispatcher: this.#agent,

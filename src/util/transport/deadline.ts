@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import { DeadlineExceededError } from "./errors.ts";
+import { abortError, CallDeadlineExceededError, DeadlineExceededError } from "./errors.ts";
 import {
   ForwardingHandler,
   NO_CONTROLLER,
@@ -20,35 +20,67 @@ export function deadline(defaultMs: number, clock: Clock): Interceptor {
     const o = opts as TransportOptions;
     const ms = o.deadlineMs ?? defaultMs;
     if (ms <= 0 && o.signal === undefined) return dispatch(opts, handler);
-    return dispatch(opts, new DeadlineHandler(handler, ms, o, clock));
+    const timeout = (): Error =>
+      new DeadlineExceededError(`no answer to ${o.method} ${o.path} within ${String(ms)} ms`);
+    return dispatch(opts, new DeadlineHandler(handler, { ms, signal: o.signal, clock, timeout }));
   };
 }
 
+/**
+ * Bounds a whole call, outermost: rate-limit waits, every attempt and the backoff between
+ * them, headers and body — a peer that trickles its answer a byte at a time is cut off here,
+ * where an idle timeout never would. Layers below get a signal that aborts when the call does
+ * (a queued request leaves the limiter, an attempt in flight is torn down, no retry starts)
+ * and the moment it ends (`callDeadlineAt`), so a retry never waits past it.
+ */
+export function callDeadline(ms: number, clock: Clock): Interceptor {
+  return (dispatch) => (opts, handler) => {
+    if (ms <= 0) return dispatch(opts, handler);
+    const o = opts as TransportOptions;
+    const own = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, own.signal]) : own.signal;
+    const timeout = (): Error =>
+      new CallDeadlineExceededError(
+        `no complete answer to ${o.method} ${o.path} within ${String(ms)} ms (waits, retries and the whole body included)`,
+        ms,
+      );
+    const down: TransportOptions = { ...o, signal, callDeadlineAt: clock.now() + ms };
+    const onFail = (err: Error): void => {
+      own.abort(err);
+    };
+    return dispatch(down, new DeadlineHandler(handler, { ms, signal: o.signal, clock, timeout, onFail }));
+  };
+}
+
+interface DeadlineSpec {
+  /** 0: no timer, only the signal. */
+  ms: number;
+  signal: AbortSignal | undefined;
+  clock: Clock;
+  timeout: () => Error;
+  /** Told of the failure (timeout or abort) before the layer above hears it. */
+  onFail?: (err: Error) => void;
+}
+
 class DeadlineHandler extends ForwardingHandler {
-  readonly #clock: Clock;
-  readonly #signal: AbortSignal | undefined;
+  readonly #spec: DeadlineSpec;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #onAbort = (): void => {
-    this.#fail(
-      this.#signal?.reason instanceof Error ? this.#signal.reason : new DOMException("aborted", "AbortError"),
-    );
+    if (this.#spec.signal) this.#fail(abortError(this.#spec.signal));
   };
   #controller: Controller | undefined;
   #failed: Error | undefined;
   #settled = false;
 
-  constructor(next: Handler, ms: number, opts: TransportOptions, clock: Clock) {
+  constructor(next: Handler, spec: DeadlineSpec) {
     super(next);
-    this.#clock = clock;
-    this.#signal = opts.signal;
-    if (ms > 0)
-      this.#timer = clock.setTimeout(() => {
-        this.#fail(
-          new DeadlineExceededError(`no answer to ${opts.method} ${opts.path} within ${String(ms)} ms`),
-        );
-      }, ms);
-    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
-    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#spec = spec;
+    if (spec.ms > 0)
+      this.#timer = spec.clock.setTimeout(() => {
+        this.#fail(spec.timeout());
+      }, spec.ms);
+    if (spec.signal?.aborted) queueMicrotask(this.#onAbort);
+    else spec.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   override onRequestStart(controller: Controller, context: unknown): void {
@@ -79,20 +111,21 @@ class DeadlineHandler extends ForwardingHandler {
   }
 
   /**
-   * Detaches from the attempt: the layer above hears the failure now (with no controller, so a
-   * retry layer does not mistake it for the caller's abort) and later events are dropped.
+   * Detaches from the request: the layer above hears the failure now (with no controller, so
+   * a retry layer does not mistake it for the caller's abort) and later events are dropped.
    */
   #fail(error: Error): void {
     if (this.#settled || this.#failed) return;
     this.#failed = error;
     this.#settle();
+    this.#spec.onFail?.(error);
     this.#controller?.abort(error);
     this.next.onResponseError?.(NO_CONTROLLER, error);
   }
 
   #settle(): void {
     this.#settled = true;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#timer !== undefined) this.#spec.clock.clearTimeout(this.#timer);
+    this.#spec.signal?.removeEventListener("abort", this.#onAbort);
   }
 }

@@ -48,6 +48,7 @@ export function isTransportFailure(err: unknown): boolean {
 
 const TIMEOUT_CODES = new Set([
   "ERR_TRANSPORT_DEADLINE",
+  "ERR_TRANSPORT_CALL_DEADLINE",
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
@@ -70,4 +71,38 @@ export function describeError(err: unknown): string {
 export class DeadlineExceededError extends Error {
   override readonly name = "DeadlineExceededError";
   readonly code = "ERR_TRANSPORT_DEADLINE";
+}
+
+/**
+ * A whole call (rate-limit waits, every attempt, headers and body) took longer than its
+ * deadline. Never repeated: the time the caller allowed is spent.
+ */
+export class CallDeadlineExceededError extends Error {
+  override readonly name = "CallDeadlineExceededError";
+  readonly code = "ERR_TRANSPORT_CALL_DEADLINE";
+  readonly deadlineMs: number;
+  constructor(message: string, deadlineMs: number) {
+    super(message);
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+/**
+ * An answer larger than the cap: its body was abandoned (the connection closed) once it
+ * passed `limitBytes`, or at once when its Content-Length said it would. Not repeated: the
+ * same request would bring the same answer.
+ */
+export class ResponseTooLargeError extends Error {
+  override readonly name = "ResponseTooLargeError";
+  readonly code = "ERR_TRANSPORT_RESPONSE_TOO_LARGE";
+  readonly limitBytes: number;
+  constructor(message: string, limitBytes: number) {
+    super(message);
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** The error an aborted signal stands for: its reason when that is an Error. */
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new DOMException("aborted", "AbortError");
 }

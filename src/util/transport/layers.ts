@@ -1,3 +1,5 @@
+import type { Logger } from "pino";
+import { ResponseTooLargeError } from "./errors.ts";
 import {
   ForwardingHandler,
   NO_CONTROLLER,
@@ -44,6 +46,15 @@ export function observe(onAttempt: (attempt: Attempt) => void): Interceptor {
   };
 }
 
+/** An `onAttempt` that debug-logs each attempt; none when the logger would drop the line. */
+export function debugLog(logger: Logger | undefined, message: string): ((a: Attempt) => void) | undefined {
+  if (logger?.isLevelEnabled("debug") !== true) return undefined;
+  return (a) => {
+    const { method, path } = a.opts;
+    logger.debug({ method, path, code: a.statusCode, ms: Math.round(a.ms), err: a.error?.message }, message);
+  };
+}
+
 /** Where credentials come from: fresh headers per attempt (tokens rotate), forgotten on a 401. */
 export interface AuthSource {
   headers(): Promise<HeaderMap>;
@@ -77,28 +88,78 @@ export function auth(source: AuthSource): Interceptor {
 
 /** A limit on how fast and how many requests start (a token bucket plus a concurrency cap). */
 export interface Limiter {
-  acquire(): Promise<() => void>;
+  /** Rejects with the signal's reason, leaving the queue, when the signal aborts first. */
+  acquire(signal?: AbortSignal): Promise<() => void>;
 }
 
-/** Holds each attempt until the limiter lets it start; the slot is freed when it ends. */
+/**
+ * Holds each attempt until the limiter lets it start; the slot is freed when it ends. An
+ * attempt whose signal aborts while it waits fails at once, never having been sent.
+ */
 export function limit(limiter: Limiter): Interceptor {
   return (dispatch) => (opts, handler) => {
-    void limiter.acquire().then((release) => {
-      dispatch(
-        opts,
-        new (class extends ForwardingHandler {
-          override onResponseEnd(...args: Parameters<ForwardingHandler["onResponseEnd"]>): void {
-            release();
-            super.onResponseEnd(...args);
-          }
-          override onResponseError(controller: Controller, error: Error): void {
-            release();
-            super.onResponseError(controller, error);
-          }
-        })(handler),
-      );
-    });
+    limiter.acquire((opts as TransportOptions).signal).then(
+      (release) => {
+        dispatch(
+          opts,
+          new (class extends ForwardingHandler {
+            override onResponseEnd(...args: Parameters<ForwardingHandler["onResponseEnd"]>): void {
+              release();
+              super.onResponseEnd(...args);
+            }
+            override onResponseError(controller: Controller, error: Error): void {
+              release();
+              super.onResponseError(controller, error);
+            }
+          })(handler),
+        );
+      },
+      (err: unknown) => {
+        handler.onResponseError?.(NO_CONTROLLER, err instanceof Error ? err : new Error(String(err)));
+      },
+    );
     return true;
+  };
+}
+
+/**
+ * Caps the size of each answer: one whose Content-Length is over `maxBytes` is refused before
+ * its body is read, one that grows past it is abandoned there — the request is aborted, which
+ * closes the connection, so memory never grows with what the peer sends. The caller gets a
+ * ResponseTooLargeError (never repeated: the aborted controller tells the retry layer so).
+ */
+export function responseCap(maxBytes: number): Interceptor {
+  return (dispatch) => (opts, handler) => {
+    if (!Number.isFinite(maxBytes)) return dispatch(opts, handler);
+    const o = opts as TransportOptions;
+    let received = 0;
+    let stopped = false;
+    const stop = (controller: Controller, why: string): void => {
+      stopped = true;
+      controller.abort(
+        new ResponseTooLargeError(
+          `answer to ${o.method} ${o.path} ${why}, over the ${String(maxBytes)}-byte cap`,
+          maxBytes,
+        ),
+      );
+    };
+    return dispatch(
+      opts,
+      new (class extends ForwardingHandler {
+        override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
+          // A HEAD answer's Content-Length is the size of a GET's body, never sent.
+          const declared = o.method === "HEAD" ? 0 : Number(args[2]["content-length"] ?? 0);
+          if (declared > maxBytes) stop(args[0], `declares ${String(declared)} bytes`);
+          else super.onResponseStart(...args);
+        }
+        override onResponseData(controller: Controller, chunk: Buffer): void {
+          if (stopped) return;
+          received += chunk.length;
+          if (received > maxBytes) stop(controller, `passed ${String(received)} bytes`);
+          else super.onResponseData(controller, chunk);
+        }
+      })(handler),
+    );
   };
 }
 

@@ -84,7 +84,12 @@ export function retry(
           { method: o.method, idempotent: o.idempotent, retry: state.counter - 1 },
           random,
         );
-    if (delay === undefined) {
+    // A repeat that could not start before the call's deadline only spends the caller's
+    // time: the failure (an answer such as a 429 with its Retry-After) goes back now.
+    if (
+      delay === undefined ||
+      (o.callDeadlineAt !== undefined && deps.clock.now() + delay >= o.callDeadlineAt)
+    ) {
       callback(err);
       return;
     }

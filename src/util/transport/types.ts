@@ -12,6 +12,11 @@ export interface TransportOptions extends Dispatcher.DispatchOptions {
   signal?: AbortSignal;
   /** Overrides the transport's per-attempt deadline; 0 means none (a watch). */
   deadlineMs?: number | undefined;
+  /**
+   * When the whole call must be over (clock time), set by the call deadline layer: a retry
+   * whose wait would end past it is not attempted.
+   */
+  callDeadlineAt?: number | undefined;
   /** Rewrites each attempt just before it is sent (MOS signs a timestamp, so every retry re-signs). */
   eachAttempt?: ((opts: TransportOptions) => TransportOptions) | undefined;
 }

@@ -44,3 +44,22 @@ test("the concurrency cap holds until a request ends; release is idempotent", as
   await tick();
   assert.equal(third, false, "a double release did not free a second slot");
 });
+
+test("a waiter whose signal aborts leaves the queue at once and takes no token", async () => {
+  const clock = new ManualClock();
+  const limiter = new RequestLimiter({ qps: 10, burst: 1, maxConcurrent: 100, clock });
+  (await limiter.acquire())();
+  const ac = new AbortController();
+  const aborted = limiter.acquire(ac.signal);
+  const started: string[] = [];
+  void limiter.acquire().then(() => started.push("next"));
+  assert.equal(limiter.waiting, 2);
+  ac.abort(new Error("cancelled"));
+  await assert.rejects(aborted, /cancelled/);
+  assert.equal(limiter.waiting, 1);
+  clock.advance(100);
+  await tick();
+  assert.deepEqual(started, ["next"], "the one token went to the waiter behind it");
+  await assert.rejects(limiter.acquire(AbortSignal.abort()), "an aborted signal never queues");
+  assert.equal(limiter.waiting, 0);
+});

@@ -1,0 +1,68 @@
+import type { Clock } from "../clock.ts";
+import { TokenBucket } from "../token-bucket.ts";
+import { abortError } from "./errors.ts";
+import type { Limiter } from "./layers.ts";
+
+/**
+ * A token bucket plus a concurrency cap: `acquire` resolves when a request may start and
+ * returns the function that ends it. Waiters are served first come, first served; one whose
+ * signal aborts leaves the queue at once, having taken neither a token nor a slot. With
+ * `maxConcurrent: Infinity` it is a plain rate limit (the kube client's).
+ */
+export class RequestLimiter implements Limiter {
+  readonly #bucket: TokenBucket;
+  readonly #maxConcurrent: number;
+  readonly #clock: Clock;
+  #active = 0;
+  readonly #waiters: (() => void)[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: { qps: number; burst: number; maxConcurrent: number; clock: Clock }) {
+    this.#bucket = new TokenBucket(opts.qps, opts.burst, opts.clock);
+    this.#maxConcurrent = opts.maxConcurrent;
+    this.#clock = opts.clock;
+  }
+
+  /** Requests waiting for a token or a slot. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = this.#waiters.indexOf(serve);
+        if (at < 0) return;
+        this.#waiters.splice(at, 1);
+        reject(abortError(signal as AbortSignal));
+      };
+      const serve = (): void => {
+        signal?.removeEventListener("abort", onAbort);
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.#active--;
+          this.#drain();
+        });
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(serve);
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (this.#waiters.length > 0 && this.#active < this.#maxConcurrent && this.#bucket.tryTake()) {
+      this.#active++;
+      this.#waiters.shift()?.();
+    }
+    if (this.#waiters.length > 0 && this.#active < this.#maxConcurrent && this.#timer === undefined) {
+      this.#timer = this.#clock.setTimeout(() => {
+        this.#timer = undefined;
+        this.#drain();
+      }, this.#bucket.msUntilToken());
+    }
+  }
+}
