@@ -187,7 +187,11 @@ export function abortable<T>(
   operation: string,
 ): Promise<T> {
   if (signal === undefined) return work;
-  if (signal.aborted) return Promise.reject(cancelled(operation, signal));
+  if (signal.aborted) {
+    // Others may share `work`; its outcome is theirs, and its failure must not go unobserved.
+    work.catch(() => undefined);
+    return Promise.reject(cancelled(operation, signal));
+  }
   let onAbort = (): void => undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {

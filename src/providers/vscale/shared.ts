@@ -1,5 +1,5 @@
 import { TtlCache } from "../ttl-cache.ts";
-import { abortable } from "./api.ts";
+import { abortable, cancelled } from "./api.ts";
 
 /**
  * An account-wide list or catalogue, loaded by whichever call needs it first and shared by
@@ -27,6 +27,8 @@ export class SharedLoad<T> {
     signal: AbortSignal | undefined,
     operation: string,
   ): Promise<T> {
+    // Cancelled already: start no load (it would send a request for nobody).
+    if (signal?.aborted === true) throw cancelled(operation, signal);
     let mine = false;
     const start = (): Promise<T> => {
       mine = true;
@@ -38,8 +40,11 @@ export class SharedLoad<T> {
     try {
       return await abortable(pending, signal, operation);
     } catch (err) {
-      if (mine || signal?.aborted === true || starter?.aborted !== true) throw err;
+      if (mine || starter?.aborted !== true || aborted(signal)) throw err;
       return abortable(this.#cache.get(ttlMs, start), signal, operation);
     }
   }
 }
+
+/** Read through a call: an abort may come while the load is awaited (no stale narrowing). */
+const aborted = (signal: AbortSignal | undefined): boolean => signal?.aborted === true;
