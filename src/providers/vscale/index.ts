@@ -44,6 +44,9 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
 /** Where the account's API has no tags endpoint (see VscaleTags). */
 const WITHOUT_TAGS: ReadonlySet<Capability> = new Set([...CAPABILITIES].filter((c) => c !== "tags"));
 
+/** What the API server issues as metadata.uid. */
+const KUBERNETES_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** The catalogue TTL of the object asking, read per call (drivers are shared by accounts). */
 const ttlOf = (options: unknown): number => {
   const parsed = VscaleOptionsSchema.safeParse(options ?? {});
@@ -162,12 +165,16 @@ class VscaleDriver implements Driver<VscaleOptions> {
       .map((s) => observe(s, undefined, undefined));
   }
 
-  /** The marked scalets of the account, from the one list read (the name holds the whole mark). */
+  /**
+   * The marked scalets of the account, from the one list read (the name holds the whole mark).
+   * What the sweeper may delete, so only a mark whose UID is a Kubernetes UID (a UUID) counts:
+   * a name someone typed with `--cio-` in it is not the operator's.
+   */
   async listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
     const all = await this.#all("list its scalets to look for orphans", ctx?.signal);
     return all.flatMap((s) => {
       const mark = markOf(s.name);
-      return mark === undefined
+      return mark === undefined || !KUBERNETES_UID.test(mark.ownerUID)
         ? []
         : [{ id: String(s.ctid), ownerUID: mark.ownerUID, cluster: mark.cluster }];
     });

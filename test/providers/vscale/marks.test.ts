@@ -87,14 +87,22 @@ for (const profile of SIM_PROFILES) {
     });
 
     test("listOwned: every marked scalet with its UID and cluster, never an unmarked one, in one request", async () => {
-      const withCluster = w.desired({ clusterID: "sweep1" });
-      const noCluster = w.desired({ clusterID: "" });
+      // Kubernetes UIDs, as the API server issues them.
+      const withCluster = w.desired({ clusterID: "sweep1", ownerUID: randomUUID() });
+      const noCluster = w.desired({ clusterID: "", ownerUID: randomUUID() });
       const a = (await w.d.create(withCluster)).id;
       const b = (await w.d.create(noCluster)).id;
-      const old = w.desired();
+      const old = w.desired({ ownerUID: randomUUID() });
       const c = await handMade(`legacy--cio-${old.ownerUID}`);
       const strangers = await Promise.all(
-        ["My First Server", "Icy-Mysterious", "web--cio-", "ns-web-cio-x"].map(handMade),
+        [
+          "My First Server",
+          "Icy-Mysterious",
+          "web--cio-",
+          "ns-web-cio-x",
+          "backup--cio-old",
+          "db--cio-not-a-uid--c1",
+        ].map(handMade),
       );
       const before = w.calls();
       const owned = (await w.d.listOwned?.()) ?? assert.fail("vscale lists owned scalets");
@@ -104,8 +112,9 @@ for (const profile of SIM_PROFILES) {
       assert.deepEqual(byId.get(b), { id: b, ownerUID: noCluster.ownerUID, cluster: undefined });
       assert.deepEqual(byId.get(c), { id: c, ownerUID: old.ownerUID, cluster: undefined });
       for (const s of strangers) assert.equal(byId.has(s), false, `unmarked scalet ${s} listed`);
-      const marked = w.sim.vms().filter((v) => v.ownerUID !== undefined && v.ownerUID !== "");
-      assert.equal(owned.length, marked.length, "every marked scalet of the account");
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+      const marked = w.sim.vms().filter((v) => uuid.test(v.ownerUID ?? ""));
+      assert.equal(owned.length, marked.length, "every scalet the operator marked");
     });
 
     test("an unknown status is waited on and flagged; while the scalet is deleted it is not", async () => {
