@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { NotFoundError, ProviderError, UnsupportedError } from "../errors.ts";
-import { TtlCache } from "../ttl-cache.ts";
+import { SharedLoad } from "./shared.ts";
 import { NO_WRITE_ENDPOINT, TagSchema, TaskSchema, type Tag, type Task, type VscaleApi } from "./api.ts";
 
 /** How long "this account's API has no tags endpoint" is believed before it is probed again. */
@@ -20,13 +20,13 @@ const TagListSchema = z.array(TagSchema);
 export class VscaleTags {
   readonly #api: VscaleApi;
   readonly #now: () => number;
-  readonly #list: TtlCache<Tag[] | null>;
+  readonly #list: SharedLoad<Tag[] | null>;
   #absentUntil = 0;
 
   constructor(api: VscaleApi, now: () => number = Date.now) {
     this.#api = api;
     this.#now = now;
-    this.#list = new TtlCache(now);
+    this.#list = new SharedLoad(now);
   }
 
   /** The account's API is known to have no tags endpoint (until the next probe). */
@@ -35,8 +35,8 @@ export class VscaleTags {
   }
 
   /** Null: no tags endpoint. A body that is not a tag list means the same: it is not that API. */
-  async #load(): Promise<Tag[] | null> {
-    const body = await this.#api.optional("/scalets/tags", z.unknown(), "tags");
+  async #load(signal: AbortSignal | undefined): Promise<Tag[] | null> {
+    const body = await this.#api.optional("/scalets/tags", z.unknown(), "tags", signal);
     const tags = body === undefined ? undefined : TagListSchema.safeParse(body);
     if (tags?.success) return tags.data;
     this.#markAbsent();
@@ -49,12 +49,14 @@ export class VscaleTags {
   }
 
   /** The scalet's tags: [] where the API has none, undefined when they cannot be read now. */
-  async of(ctid: number): Promise<string[] | undefined> {
+  async of(ctid: number, signal?: AbortSignal): Promise<string[] | undefined> {
     if (this.absent) return [];
     try {
-      const all = await this.#list.get(TAG_LIST_TTL_MS, () => this.#load());
+      const all = await this.#list.get(TAG_LIST_TTL_MS, (s) => this.#load(s), signal, "tags");
       return all === null ? [] : all.filter((t) => t.scalets.includes(ctid)).map((t) => t.name);
-    } catch {
+    } catch (err) {
+      // A cancelled read ends here: its caller must not act on a half observation.
+      if (signal?.aborted === true) throw err;
       // A tag list that fails to load must not hide the scalet itself: tags stay unknown.
       return undefined;
     }
@@ -67,10 +69,10 @@ export class VscaleTags {
     );
   }
 
-  async set(ctid: number, wanted: readonly string[]): Promise<void> {
+  async set(ctid: number, wanted: readonly string[], signal?: AbortSignal): Promise<void> {
     if (this.absent) throw this.#unsupported();
     this.#list.clear();
-    const all = await this.#list.get(TAG_LIST_TTL_MS, () => this.#load());
+    const all = await this.#list.get(TAG_LIST_TTL_MS, (s) => this.#load(s), signal, "tags");
     if (all === null) throw this.#unsupported();
     const want = new Set(wanted);
     try {
@@ -85,23 +87,24 @@ export class VscaleTags {
             path: `/scalets/tags/${String(tag.id)}`,
             json: { name: tag.name, scalets },
             operation: "tags",
+            signal,
           },
           TagSchema,
         );
       }
       for (const name of want) {
         if (all.some((t) => t.name === name)) continue;
-        await this.#create(name, ctid);
+        await this.#create(name, ctid, signal);
       }
     } finally {
       this.#list.clear();
     }
   }
 
-  async #create(name: string, ctid: number): Promise<void> {
+  async #create(name: string, ctid: number, signal: AbortSignal | undefined): Promise<void> {
     try {
       await this.#api.write(
-        { method: "POST", path: "/scalets/tags", json: { name, scalets: [ctid] }, operation: "tags" },
+        { method: "POST", path: "/scalets/tags", json: { name, scalets: [ctid] }, operation: "tags", signal },
         TagSchema,
       );
     } catch (err) {
@@ -124,7 +127,7 @@ export class VscaleTags {
  */
 export class VscaleTasks {
   readonly #api: VscaleApi;
-  readonly #list = new TtlCache<{ loadedFrom: number; tasks: Task[] }>();
+  readonly #list = new SharedLoad<{ loadedFrom: number; tasks: Task[] }>();
   /** Counts writes: a list whose load began before the last write may lack the task it started. */
   #writes = 0;
 
@@ -138,28 +141,31 @@ export class VscaleTasks {
     this.#list.clear();
   }
 
-  async #load(): Promise<{ loadedFrom: number; tasks: Task[] }> {
+  async #load(signal: AbortSignal | undefined): Promise<{ loadedFrom: number; tasks: Task[] }> {
     const loadedFrom = this.#writes;
-    const tasks = (await this.#api.optional("/tasks", z.array(TaskSchema), "tasks")) ?? [];
+    const tasks = (await this.#api.optional("/tasks", z.array(TaskSchema), "tasks", signal)) ?? [];
     return { loadedFrom, tasks };
   }
 
-  async #tasks(ttlMs: number): Promise<Task[]> {
-    let list = await this.#list.get(ttlMs, () => this.#load());
+  async #tasks(ttlMs: number, signal: AbortSignal | undefined): Promise<Task[]> {
+    const load = (s: AbortSignal | undefined) => this.#load(s);
+    let list = await this.#list.get(ttlMs, load, signal, "tasks");
     if (list.loadedFrom !== this.#writes) {
       this.#list.clear();
-      list = await this.#list.get(ttlMs, () => this.#load());
+      list = await this.#list.get(ttlMs, load, signal, "tasks");
     }
     return list.tasks;
   }
 
   /** The scalet's most recent task, or undefined when none is listed or the list is unreadable. */
-  async latest(ctid: number): Promise<Task | undefined> {
+  async latest(ctid: number, signal?: AbortSignal): Promise<Task | undefined> {
     try {
-      let task = latestOf(await this.#tasks(TASK_LIST_TTL_MS), ctid);
-      if (task?.done === false) task = latestOf(await this.#tasks(RUNNING_TASK_TTL_MS), ctid);
+      let task = latestOf(await this.#tasks(TASK_LIST_TTL_MS, signal), ctid);
+      if (task?.done === false) task = latestOf(await this.#tasks(RUNNING_TASK_TTL_MS, signal), ctid);
       return task;
-    } catch {
+    } catch (err) {
+      // A cancelled read ends here: its caller must not act on a half observation.
+      if (signal?.aborted === true) throw err;
       return undefined;
     }
   }

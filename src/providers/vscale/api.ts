@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { HttpClient, HttpRequest, HttpResponse } from "../http/client.ts";
 import { errorForStatus, parseAnswer } from "../http/answer.ts";
-import { UnauthorizedError, type ProviderError } from "../errors.ts";
+import { TransientError, UnauthorizedError, type ProviderError } from "../errors.ts";
 
 const AddressSchema = z.looseObject({ address: z.string().optional() });
 
@@ -93,9 +93,14 @@ export class VscaleApi {
   }
 
   /** A GET of something that may not exist: undefined on 404 (a scalet deleted or never made). */
-  async read<T>(path: string, schema: z.ZodType<T>, operation: string): Promise<T | undefined> {
-    const req: HttpRequest = { method: "GET", path, operation };
-    const res = await this.#http.request(req);
+  async read<T>(
+    path: string,
+    schema: z.ZodType<T>,
+    operation: string,
+    signal?: AbortSignal,
+  ): Promise<T | undefined> {
+    const req: HttpRequest = { method: "GET", path, operation, signal };
+    const res = await this.#send(req);
     if (res.status === 404) return undefined;
     return this.#answer(req, res, schema).body;
   }
@@ -104,16 +109,27 @@ export class VscaleApi {
    * A GET of an endpoint the document does not show: undefined when the API has no such
    * endpoint (400, 404, 405, 501 to a request without parameters), so callers can degrade.
    */
-  async optional<T>(path: string, schema: z.ZodType<T>, operation: string): Promise<T | undefined> {
-    const req: HttpRequest = { method: "GET", path, operation };
-    const res = await this.#http.request(req);
+  async optional<T>(
+    path: string,
+    schema: z.ZodType<T>,
+    operation: string,
+    signal?: AbortSignal,
+  ): Promise<T | undefined> {
+    const req: HttpRequest = { method: "GET", path, operation, signal };
+    const res = await this.#send(req);
     if (NO_ENDPOINT.has(res.status)) return undefined;
     return this.#answer(req, res, schema).body;
   }
 
   /** A write: every non-2xx answer is an error, 404 included (never "done"). */
   async write<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<Answer<T>> {
-    return this.#answer(req, await this.#http.request(req), schema);
+    return this.#answer(req, await this.#send(req), schema);
+  }
+
+  /** A cancelled call sends nothing more, whatever the transport would do with a dead signal. */
+  #send(req: HttpRequest): Promise<HttpResponse> {
+    if (req.signal?.aborted) return Promise.reject(cancelled(req.operation, req.signal));
+    return this.#http.request(req);
   }
 
   #answer<T>(req: HttpRequest, res: HttpResponse, schema: z.ZodType<T>): Answer<T> {
@@ -149,4 +165,41 @@ export class VscaleApi {
       );
     return errorForStatus(res, message, details);
   }
+}
+
+/** The error of a call whose reconcile was cancelled: retryable, as the HTTP client names an abort. */
+export function cancelled(operation: string, signal: AbortSignal): TransientError {
+  return new TransientError(`vscale ${operation}: cancelled`, {
+    provider: "vscale",
+    operation,
+    cause: signal.reason,
+  });
+}
+
+/**
+ * Waits for `work` (a load other callers may share) until it settles or this caller's signal
+ * aborts, whichever is first: a cancelled call returns at once even when another caller's
+ * request is still out.
+ */
+export function abortable<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  operation: string,
+): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) {
+    // Others may share `work`; its outcome is theirs, and its failure must not go unobserved.
+    work.catch(() => undefined);
+    return Promise.reject(cancelled(operation, signal));
+  }
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      reject(cancelled(operation, signal));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => {
+    signal.removeEventListener("abort", onAbort);
+  });
 }

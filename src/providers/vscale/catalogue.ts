@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { DesiredMachine } from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
-import { TtlCache } from "../ttl-cache.ts";
+import { SharedLoad } from "./shared.ts";
 import { ImageSchema, LocationSchema, RplanSchema, type Image, type Rplan, type VscaleApi } from "./api.ts";
 
 /**
@@ -33,33 +33,38 @@ const refuse = (message: string, reason: string): never => {
 /** Catalogues, cached for the account; each endpoint the API lacks degrades on its own. */
 export class VscaleCatalogue {
   readonly #api: VscaleApi;
-  readonly #cache = new TtlCache<Catalogue>();
+  readonly #cache = new SharedLoad<Catalogue>();
 
   constructor(api: VscaleApi) {
     this.#api = api;
   }
 
-  get(ttlSeconds: number): Promise<Catalogue> {
-    return this.#cache.get(ttlSeconds * 1000, async () => {
-      const [rplans, images, locations] = await Promise.all([
-        this.#api.optional("/rplans", z.array(RplanSchema), "rplans"),
-        this.#api.optional("/images", z.array(ImageSchema), "images"),
-        this.#api.optional("/locations", z.array(LocationSchema), "locations"),
-      ]);
-      return {
-        rplans: rplans ? [...rplans].sort(compareRplans).map((r) => r.id) : [...DOCUMENTED_RPLANS],
-        documented: rplans === undefined,
-        images: images?.filter((i) => i.active !== false),
-        locations: locations?.filter((l) => l.active !== false).map((l) => l.id),
-      };
-    });
+  get(ttlSeconds: number, signal?: AbortSignal): Promise<Catalogue> {
+    return this.#cache.get(ttlSeconds * 1000, (s) => this.#load(s), signal, "catalogue");
   }
 
-  async validate(desired: DesiredMachine<{ catalogueTtlSeconds: number }>): Promise<void> {
+  async #load(signal: AbortSignal | undefined): Promise<Catalogue> {
+    const [rplans, images, locations] = await Promise.all([
+      this.#api.optional("/rplans", z.array(RplanSchema), "rplans", signal),
+      this.#api.optional("/images", z.array(ImageSchema), "images", signal),
+      this.#api.optional("/locations", z.array(LocationSchema), "locations", signal),
+    ]);
+    return {
+      rplans: rplans ? [...rplans].sort(compareRplans).map((r) => r.id) : [...DOCUMENTED_RPLANS],
+      documented: rplans === undefined,
+      images: images?.filter((i) => i.active !== false),
+      locations: locations?.filter((l) => l.active !== false).map((l) => l.id),
+    };
+  }
+
+  async validate(
+    desired: DesiredMachine<{ catalogueTtlSeconds: number }>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { plan, image, region } = desired;
     if (plan === undefined || image === undefined || region === undefined)
       refuse("needs spec.region (location), spec.plan (rplan) and spec.image", "InvalidSpec");
-    const c = await this.get(desired.options.catalogueTtlSeconds);
+    const c = await this.get(desired.options.catalogueTtlSeconds, signal);
     if (!c.rplans.includes(plan as string)) {
       const from = c.documented ? " (the rplans of Vscale's API document: this API has no GET /rplans)" : "";
       refuse(`no rplan "${String(plan)}"; choose one of ${c.rplans.join(", ")}${from}`, "UnknownPlan");
@@ -87,8 +92,9 @@ export class VscaleCatalogue {
     from: string | undefined,
     to: string,
     ttlSeconds: number,
+    signal?: AbortSignal,
   ): Promise<void> {
-    const { rplans } = await this.get(ttlSeconds);
+    const { rplans } = await this.get(ttlSeconds, signal);
     const a = rplans.indexOf(from ?? "");
     const b = rplans.indexOf(to);
     if (a >= 0 && b >= 0 && b < a)

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import type {
+  CallContext,
   Capability,
   CreateResult,
   DesiredMachine,
@@ -9,15 +10,17 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
+  OwnedMachine,
+  StopOptions,
 } from "../driver.ts";
 import { NotFoundError, ProviderError, UnsupportedError } from "../errors.ts";
 import { NO_WRITE_ENDPOINT, ScaletSchema, VscaleApi, type Scalet } from "./api.ts";
 import { VscaleTags, VscaleTasks } from "./account.ts";
 import { VscaleCatalogue } from "./catalogue.ts";
 import { keyIds } from "./keys.ts";
-import { observe, ownerOf, OWNER_SEPARATOR, scaletId } from "./observe.ts";
+import { markedName, markOf, observe, scaletId } from "./observe.ts";
 
-export { observe, ownerOf, OWNER_SEPARATOR } from "./observe.ts";
+export { markedName, markOf, observe, OWNER_SEPARATOR } from "./observe.ts";
 export { TAGS_REPROBE_MS } from "./account.ts";
 
 export const VSCALE_DEFAULT_ENDPOINT = "https://api.vscale.io/v1";
@@ -40,6 +43,9 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
 ]);
 /** Where the account's API has no tags endpoint (see VscaleTags). */
 const WITHOUT_TAGS: ReadonlySet<Capability> = new Set([...CAPABILITIES].filter((c) => c !== "tags"));
+
+/** What the API server issues as metadata.uid. */
+const KUBERNETES_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The catalogue TTL of the object asking, read per call (drivers are shared by accounts). */
 const ttlOf = (options: unknown): number => {
@@ -76,13 +82,13 @@ class VscaleDriver implements Driver<VscaleOptions> {
     return scaletId(ref.id, (t) => this.#api.redact(t));
   }
 
-  validate(desired: DesiredMachine<VscaleOptions>): Promise<void> {
-    return this.#catalogue.validate(desired);
+  validate(desired: DesiredMachine<VscaleOptions>, ctx?: CallContext): Promise<void> {
+    return this.#catalogue.validate(desired, ctx?.signal);
   }
 
-  async create(desired: DesiredMachine<VscaleOptions>): Promise<CreateResult> {
-    const keys = await keyIds(this.#api, desired.sshKeys, desired.ownerUID);
-    const readable = `${desired.namespace}-${desired.name}`.slice(0, 60);
+  async create(desired: DesiredMachine<VscaleOptions>, ctx?: CallContext): Promise<CreateResult> {
+    const signal = ctx?.signal;
+    const keys = await keyIds(this.#api, desired.sshKeys, desired.ownerUID, signal);
     const out = await this.#written(() =>
       this.#api.write(
         {
@@ -92,12 +98,13 @@ class VscaleDriver implements Driver<VscaleOptions> {
             make_from: desired.image,
             rplan: desired.plan,
             do_start: desired.powerState === "Running",
-            name: `${readable}${OWNER_SEPARATOR}${desired.ownerUID}`,
+            name: markedName(desired.namespace, desired.name, desired.ownerUID, desired.clusterID),
             keys,
             location: desired.region,
             ...(this.#password === undefined ? {} : { password: this.#password }),
           },
           operation: "create",
+          signal,
         },
         ScaletSchema,
       ),
@@ -107,29 +114,70 @@ class VscaleDriver implements Driver<VscaleOptions> {
     return { id: String(out.body.ctid), observed: observe(out.body, undefined, undefined) };
   }
 
-  async #scalet(ctid: string): Promise<Scalet | undefined> {
-    return this.#api.read(`/scalets/${encodeURIComponent(ctid)}`, ScaletSchema, "get");
+  async #scalet(ctid: string, signal: AbortSignal | undefined): Promise<Scalet | undefined> {
+    return this.#api.read(`/scalets/${encodeURIComponent(ctid)}`, ScaletSchema, "get", signal);
   }
 
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
-    const s = await this.#scalet(this.#id(ref));
+  async get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined> {
+    const signal = ctx?.signal;
+    const s = await this.#scalet(this.#id(ref), signal);
     if (!s) return undefined;
     // While locked an operation runs: neither tags nor tasks can tell anything new.
     if (s.locked === true) return observe(s, undefined, undefined);
-    const [tags, task] = await Promise.all([this.#tags.of(s.ctid), this.#tasks.latest(s.ctid)]);
+    const [tags, task] = await Promise.all([
+      this.#tags.of(s.ctid, signal),
+      this.#tasks.latest(s.ctid, signal),
+    ]);
     return observe(s, tags, task);
   }
 
-  async findByOwner(ownerUID: string): Promise<ObservedMachine[]> {
-    // GET /scalets answers every scalet of the account at once (no paging in the API).
-    const all = await this.#api.read("/scalets", z.array(ScaletSchema), "list");
-    // Never "none": that would create a second scalet next to one made before a restart.
+  /**
+   * Every scalet of the account, in one request: `GET /scalets` answers them all at once (no
+   * paging in the document or the public clients), so there is no page loop to bound.
+   */
+  async #all(why: string, signal: AbortSignal | undefined): Promise<Scalet[]> {
+    const all = await this.#api.read("/scalets", z.array(ScaletSchema), "list", signal);
+    // Never "none": that would create a second scalet, or call the account free of orphans.
     if (all === undefined)
       throw new UnsupportedError(
-        "this Vscale API answers 404 to GET /scalets, so the operator cannot look for a scalet it may have created before a restart; nothing is created (check spec.provider.endpoint)",
+        `this Vscale API answers 404 to GET /scalets, so the operator cannot ${why} (check spec.provider.endpoint)`,
         { provider: "vscale", operation: "list" },
       );
-    return all.filter((s) => ownerOf(s.name) === ownerUID).map((s) => observe(s, undefined, undefined));
+    return all;
+  }
+
+  /**
+   * By UID alone, whatever cluster the mark names (or none, on scalets marked before marks
+   * carried one): a UID is unique across clusters, and a cluster identity that changed (a new
+   * --cluster-id) must not hide a scalet made before a restart and so create a second.
+   */
+  async findByOwner(
+    ownerUID: string,
+    _desired: DesiredMachine<VscaleOptions>,
+    ctx?: CallContext,
+  ): Promise<ObservedMachine[]> {
+    const all = await this.#all(
+      "look for a scalet it may have created before a restart; nothing is created",
+      ctx?.signal,
+    );
+    return all
+      .filter((s) => markOf(s.name)?.ownerUID === ownerUID)
+      .map((s) => observe(s, undefined, undefined));
+  }
+
+  /**
+   * The marked scalets of the account, from the one list read (the name holds the whole mark).
+   * What the sweeper may delete, so only a mark whose UID is a Kubernetes UID (a UUID) counts:
+   * a name someone typed with `--cio-` in it is not the operator's.
+   */
+  async listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
+    const all = await this.#all("list its scalets to look for orphans", ctx?.signal);
+    return all.flatMap((s) => {
+      const mark = markOf(s.name);
+      return mark === undefined || !KUBERNETES_UID.test(mark.ownerUID)
+        ? []
+        : [{ id: String(s.ctid), ownerUID: mark.ownerUID, cluster: mark.cluster }];
+    });
   }
 
   /** Runs a write that may start a task, so the next task read is made after it. */
@@ -142,7 +190,13 @@ class VscaleDriver implements Driver<VscaleOptions> {
     }
   }
 
-  async #action(ctid: string, method: "PATCH" | "POST", action: string, json: object): Promise<void> {
+  async #action(
+    ctid: string,
+    method: "PATCH" | "POST",
+    action: string,
+    json: object,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     await this.#written(() =>
       this.#api.write(
         {
@@ -152,27 +206,28 @@ class VscaleDriver implements Driver<VscaleOptions> {
           operation: action,
           // Power actions converge on a state; an upgrade to a named rplan is absolute too.
           idempotent: true,
+          signal,
         },
         ScaletSchema,
       ),
     );
   }
 
-  async start(ref: MachineRef): Promise<void> {
+  async start(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
-    await this.#action(ctid, "PATCH", "start", { id: ctid });
+    await this.#action(ctid, "PATCH", "start", { id: ctid }, ctx?.signal);
   }
-  async stop(ref: MachineRef): Promise<void> {
+  async stop(ref: MachineRef, _opts: StopOptions, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
-    await this.#action(ctid, "PATCH", "stop", { id: ctid });
+    await this.#action(ctid, "PATCH", "stop", { id: ctid }, ctx?.signal);
   }
-  async reboot(ref: MachineRef): Promise<void> {
+  async reboot(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
-    await this.#action(ctid, "PATCH", "restart", { id: ctid });
+    await this.#action(ctid, "PATCH", "restart", { id: ctid }, ctx?.signal);
   }
 
-  async #existing(ctid: string, operation: string): Promise<Scalet> {
-    const s = await this.#scalet(ctid);
+  async #existing(ctid: string, operation: string, signal: AbortSignal | undefined): Promise<Scalet> {
+    const s = await this.#scalet(ctid, signal);
     if (!s)
       throw new NotFoundError(`vscale ${operation}: scalet ${ctid} not found`, {
         provider: "vscale",
@@ -181,12 +236,13 @@ class VscaleDriver implements Driver<VscaleOptions> {
     return s;
   }
 
-  async resize(ref: MachineRef, plan: string): Promise<void> {
+  async resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void> {
+    const signal = ctx?.signal;
     const ctid = this.#id(ref);
-    const s = await this.#existing(ctid, "upgrade");
-    await this.#catalogue.refuseDowngrade(ctid, s.rplan, plan, ttlOf(ref.options));
+    const s = await this.#existing(ctid, "upgrade", signal);
+    await this.#catalogue.refuseDowngrade(ctid, s.rplan, plan, ttlOf(ref.options), signal);
     if (s.rplan === plan) return;
-    await this.#action(ctid, "POST", "upgrade", { rplan: plan });
+    await this.#action(ctid, "POST", "upgrade", { rplan: plan }, signal);
   }
 
   /**
@@ -194,9 +250,15 @@ class VscaleDriver implements Driver<VscaleOptions> {
    * (with the Secret's password when it has one). Another image cannot be installed, so the
    * capability is not declared and an image change is reported as Unsupported.
    */
-  async rebuild(ref: MachineRef, image: string): Promise<void> {
+  async rebuild(
+    ref: MachineRef,
+    image: string,
+    _desired: DesiredMachine<VscaleOptions>,
+    ctx?: CallContext,
+  ): Promise<void> {
+    const signal = ctx?.signal;
     const ctid = this.#id(ref);
-    const s = await this.#existing(ctid, "rebuild");
+    const s = await this.#existing(ctid, "rebuild", signal);
     if (s.made_from !== image)
       throw new UnsupportedError(
         `vscale can only reinstall a scalet's own image (${s.made_from ?? "?"}), not ${image}: recreate the instance to change the image`,
@@ -208,6 +270,7 @@ class VscaleDriver implements Driver<VscaleOptions> {
         "PATCH",
         "rebuild",
         this.#password === undefined ? {} : { password: this.#password },
+        signal,
       );
     } catch (err) {
       // The scalet was just read, so a 404 is the path: this API cannot rebuild.
@@ -223,16 +286,26 @@ class VscaleDriver implements Driver<VscaleOptions> {
     }
   }
 
-  async setTags(ref: MachineRef, wanted: readonly string[]): Promise<void> {
-    await this.#tags.set(Number(this.#id(ref)), wanted);
+  async setTags(
+    ref: MachineRef,
+    wanted: readonly string[],
+    _ownerUID: string,
+    ctx?: CallContext,
+  ): Promise<void> {
+    await this.#tags.set(Number(this.#id(ref)), wanted, ctx?.signal);
   }
 
-  async delete(ref: MachineRef): Promise<void> {
+  async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
     try {
       await this.#written(() =>
         this.#api.write(
-          { method: "DELETE", path: `/scalets/${encodeURIComponent(ctid)}`, operation: "delete" },
+          {
+            method: "DELETE",
+            path: `/scalets/${encodeURIComponent(ctid)}`,
+            operation: "delete",
+            signal: ctx?.signal,
+          },
           z.unknown(),
         ),
       );

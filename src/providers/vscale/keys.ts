@@ -16,13 +16,18 @@ const noKeysEndpoint = (entry: string): UnsupportedError =>
  * sent as is; a public key or a key name needs `/sshkeys` (not in the document), where a
  * public key Vscale does not know yet is registered once. Nothing is created when one fails.
  */
-export async function keyIds(api: VscaleApi, entries: readonly string[], owner: string): Promise<number[]> {
+export async function keyIds(
+  api: VscaleApi,
+  entries: readonly string[],
+  owner: string,
+  signal?: AbortSignal,
+): Promise<number[]> {
   const ids: number[] = [];
   const named = entries.map((e) => e.trim()).filter((e) => !/^\d{1,12}$/.test(e));
   for (const e of entries) if (/^\d{1,12}$/.test(e.trim())) ids.push(Number(e.trim()));
   const [first] = named;
   if (first === undefined) return ids;
-  const known = await api.optional("/sshkeys", z.array(SshKeySchema), "sshkeys");
+  const known = await api.optional("/sshkeys", z.array(SshKeySchema), "sshkeys", signal);
   if (known === undefined) throw noKeysEndpoint(first);
   for (const [i, entry] of named.entries()) {
     const found = known.find((k) => k.key.trim() === entry || k.name === entry);
@@ -44,6 +49,7 @@ export async function keyIds(api: VscaleApi, entries: readonly string[], owner: 
           json: { key: entry, name: `cio-${owner.slice(0, 8)}-${String(i)}` },
           operation: "sshkey",
           idempotent: true,
+          signal,
         },
         SshKeySchema,
       );

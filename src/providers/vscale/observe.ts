@@ -8,8 +8,22 @@ import {
 import { InvalidRequestError } from "../errors.ts";
 import type { Scalet, Task } from "./api.ts";
 
-/** Separates the readable scalet name from the owner UID: `<namespace>-<name>--cio-<uid>`. */
+/**
+ * The ownership mark ends the scalet name: `<namespace>-<name>--cio-<uid>[--<cluster>]`. The
+ * name is the one field of the document's scalet model the operator writes and reads back
+ * (no tags, no metadata in the document), so the owner UID and the cluster identity share it.
+ */
 export const OWNER_SEPARATOR = "--cio-";
+/** Separates the cluster identity from the UID: a Kubernetes UID (a UUID) never holds "--". */
+const CLUSTER_SEPARATOR = "--";
+/** The readable part is cut here, so a mark with the longest cluster (16) stays ≤ 120 characters. */
+export const READABLE_MAX = 60;
+
+export interface Mark {
+  ownerUID: string;
+  /** Absent on scalets marked before marks carried a cluster, or by a cluster without one. */
+  cluster?: string;
+}
 
 /**
  * `defined` is the document's; `started`/`stopped`/`billing` are what public clients show
@@ -26,9 +40,23 @@ const STATES: StateTable = {
   },
 };
 
-export function ownerOf(name: string): string | undefined {
+/** The scalet name the driver creates: readable first (the panel shows it), the mark last. */
+export function markedName(namespace: string, name: string, ownerUID: string, cluster: string): string {
+  const readable = `${namespace}-${name}`.slice(0, READABLE_MAX);
+  const tail = cluster === "" ? "" : `${CLUSTER_SEPARATOR}${cluster}`;
+  return `${readable}${OWNER_SEPARATOR}${ownerUID}${tail}`;
+}
+
+/** The mark in a scalet name; undefined for a scalet the operator never named. */
+export function markOf(name: string): Mark | undefined {
   const at = name.lastIndexOf(OWNER_SEPARATOR);
-  return at < 0 ? undefined : name.slice(at + OWNER_SEPARATOR.length);
+  if (at < 0) return undefined;
+  const rest = name.slice(at + OWNER_SEPARATOR.length);
+  const cut = rest.indexOf(CLUSTER_SEPARATOR);
+  const ownerUID = cut < 0 ? rest : rest.slice(0, cut);
+  const cluster = cut < 0 ? "" : rest.slice(cut + CLUSTER_SEPARATOR.length);
+  if (ownerUID === "") return undefined;
+  return cluster === "" ? { ownerUID } : { ownerUID, cluster };
 }
 
 /**
@@ -77,7 +105,7 @@ export function observe(s: Scalet, tags: string[] | undefined, task: Task | unde
     message = `Vscale task ${what ?? "?"} for this scalet failed`;
     if (task.method === "scalet_create" && s.status === "defined" && !deleting) phase = "Failed";
   }
-  const owner = ownerOf(s.name);
+  const mark = markOf(s.name);
   return {
     id: String(s.ctid),
     providerStatus: s.status,
@@ -86,7 +114,8 @@ export function observe(s: Scalet, tags: string[] | undefined, task: Task | unde
     transitional: deleting || s.locked === true || running || (mapped.transitional && phase !== "Failed"),
     ...(message === undefined ? {} : { message }),
     ...(mapped.unknownStatus && !running && !deleting ? { unknownStatus: true as const } : {}),
-    ...(owner === undefined ? {} : { ownerUID: owner }),
+    ...(mark === undefined ? {} : { ownerUID: mark.ownerUID }),
+    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
     name: s.name,
     ...(s.location === undefined ? {} : { region: s.location }),
     ...(s.rplan === undefined ? {} : { plan: s.rplan }),

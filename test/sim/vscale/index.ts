@@ -80,6 +80,12 @@ export interface VscaleSimulator extends Simulator {
 /** The ownership mark the driver writes into the scalet name, before the UID. */
 export const VSCALE_OWNER_SEPARATOR = "--cio-";
 
+/** The owner UID in a scalet name: `…--cio-<uid>` or `…--cio-<uid>--<cluster>`. */
+export function vscaleOwnerOf(name: string): string | undefined {
+  const at = name.lastIndexOf(VSCALE_OWNER_SEPARATOR);
+  return at < 0 ? undefined : name.slice(at + VSCALE_OWNER_SEPARATOR.length).split("--")[0];
+}
+
 export async function startVscaleSimulator(
   opts: { faults?: Partial<FaultKnobs>; profile?: SimProfile; token?: string } = {},
 ): Promise<VscaleSimulator> {
@@ -145,10 +151,9 @@ export async function startVscaleSimulator(
     requestCounts: counts,
     vms(): SimVm[] {
       return [...acc.scalets.values()].map((s) => {
-        const at = s.name.lastIndexOf(VSCALE_OWNER_SEPARATOR);
         return {
           id: String(s.ctid),
-          ownerUID: at < 0 ? undefined : s.name.slice(at + VSCALE_OWNER_SEPARATOR.length),
+          ownerUID: vscaleOwnerOf(s.name),
           status: s.deleted === null ? s.status : "deleted",
           plan: s.rplan,
           image: s.made_from,
