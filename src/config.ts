@@ -129,9 +129,9 @@ export const OPTIONS = [
     flag: "kube-api-qps",
     description:
       "Kubernetes API requests per second from the operator (client-side token bucket; watches and Lease renewals excepted); 0 turns the limit off.",
-    defaultText: "50",
+    defaultText: "200",
   },
-  { flag: "kube-api-burst", description: "Burst of the Kubernetes API token bucket.", defaultText: "100" },
+  { flag: "kube-api-burst", description: "Burst of the Kubernetes API token bucket.", defaultText: "400" },
   {
     flag: "provider-limits",
     description:
@@ -319,8 +319,8 @@ export const ConfigSchema = z
     "provider-timeout": duration("provider-timeout").default(30_000),
     "provider-max-response-bytes": byteSize("provider-max-response-bytes").default(8 * 1024 ** 2),
     "provider-max-pages": z.string().default("100").pipe(positiveInt),
-    "kube-api-qps": z.string().default("50").pipe(z.coerce.number<string>().nonnegative()),
-    "kube-api-burst": z.string().default("100").pipe(positiveInt),
+    "kube-api-qps": z.string().default("200").pipe(z.coerce.number<string>().nonnegative()),
+    "kube-api-burst": z.string().default("400").pipe(positiveInt),
     "provider-limits": z
       .string()
       .default("")

@@ -116,7 +116,7 @@ test("--kube-api-qps/--kube-api-burst reach the operator's client; 50/100 by def
     assert.equal(out.kind, "config");
     return out.config;
   };
-  assert.deepEqual(parse([]).kubeApiRateLimit, { qps: 50, burst: 100 });
+  assert.deepEqual(parse([]).kubeApiRateLimit, { qps: 200, burst: 400 });
   assert.equal(parse(["--kube-api-qps=0"]).kubeApiRateLimit, undefined);
   assert.throws(() => parse(["--kube-api-burst=0"]), /--kube-api-burst/);
   assert.throws(() => parse(["--kube-api-qps=-1"]), /--kube-api-qps/);
