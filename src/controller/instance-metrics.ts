@@ -11,6 +11,21 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
   const count = (o: CloudInstance, by: 1 | -1): void => {
     metrics.instances.inc({ provider: provider(o), phase: o.status?.phase ?? "Pending" }, by);
     for (const d of o.status?.drift ?? []) metrics.drifted.inc({ provider: provider(o), field: d.field }, by);
+    const price = o.status?.price;
+    const hourly = price === undefined ? undefined : perHour(price);
+    if (price !== undefined && hourly !== undefined) {
+      const labels = {
+        namespace: o.metadata.namespace ?? "",
+        provider: provider(o),
+        currency: price.currency,
+      };
+      metrics.hourlyCost.inc(labels, by * hourly);
+      if (by > 0 && o.status?.plan !== undefined)
+        metrics.pricePerHour.set(
+          { provider: provider(o), plan: o.status.plan, currency: price.currency },
+          hourly,
+        );
+    }
   };
   informer.addHandler({
     onAdd: (o) => {
@@ -24,4 +39,11 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
       count(o, -1);
     },
   });
+}
+
+/** A catalogue price as an hourly figure (a month counted as 730 hours, as clouds bill). */
+export function perHour(price: { amount: string; period: "hour" | "month" }): number | undefined {
+  const amount = Number(price.amount);
+  if (!Number.isFinite(amount)) return undefined;
+  return price.period === "hour" ? amount : amount / 730;
 }

@@ -24,6 +24,8 @@ export class Metrics {
   readonly providerBalance: Gauge<"provider" | "account_digest">;
   readonly drifted: Gauge<"provider" | "field">;
   readonly orphans: Gauge<"provider" | "account_digest">;
+  readonly pricePerHour: Gauge<"provider" | "plan" | "currency">;
+  readonly hourlyCost: Gauge<"namespace" | "provider" | "currency">;
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registers = [(this.registry = opts.registry ?? new Registry())];
@@ -121,6 +123,18 @@ export class Metrics {
       name: "cloud_instance_drifted",
       help: "CloudInstances whose VM was changed outside Kubernetes (status.drift), by provider and field.",
       labelNames: ["provider", "field"],
+      registers,
+    });
+    this.pricePerHour = new Gauge({
+      name: "cloud_instance_price_per_hour",
+      help: "What one VM of a plan costs per hour, where the provider's documented catalogue gives a price (monthly prices / 730).",
+      labelNames: ["provider", "plan", "currency"],
+      registers,
+    });
+    this.hourlyCost = new Gauge({
+      name: "cloud_instance_hourly_cost",
+      help: "What a namespace's CloudInstances cost per hour, summed from status.price (only VMs with a documented price).",
+      labelNames: ["namespace", "provider", "currency"],
       registers,
     });
     this.orphans = new Gauge({

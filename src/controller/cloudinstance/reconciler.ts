@@ -394,7 +394,28 @@ export class InstanceReconciler {
             };
       }
     }
-    return this.#writeStatus(current, await this.#connection(current, status, desired), ctx);
+    const priced = await this.#price(status, driver, desired, ctx);
+    return this.#writeStatus(current, await this.#connection(current, priced, desired), ctx);
+  }
+
+  /**
+   * The plan's price where the driver's documented catalogue gives one (from its cache: no
+   * call per reconcile). Nothing is written where no price is documented.
+   */
+  async #price(
+    status: CloudInstanceStatus,
+    driver: Driver<unknown>,
+    desired: DesiredMachine<unknown>,
+    ctx: CallContext,
+  ): Promise<CloudInstanceStatus> {
+    if (!driver.price || status.instanceID === undefined) return status;
+    const plan = status.plan ?? desired.plan;
+    const price = await driver.price({ ...desired, plan }, ctx).catch(() => undefined);
+    if (price === undefined) {
+      const { price: _gone, ...rest } = status;
+      return rest;
+    }
+    return { ...status, price: { ...price } };
   }
 
   /** Status after the connection Secret (if any) says what status says about the VM. */
