@@ -6,6 +6,7 @@ import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import {
   factory,
   MulticloudOptionsSchema,
+  ownerMark,
   type MulticloudOptions,
 } from "../../../src/providers/multicloud/index.ts";
 import type { DesiredMachine, DesiredTemplate, Driver, MachineRef } from "../../../src/providers/driver.ts";
@@ -124,7 +125,7 @@ for (const profile of SIM_PROFILES) {
       const want = desired();
       const ref = await createRunning(want);
       assert.ok(ref.providerData.privateClusterId);
-      const mine = () => sim.clusters().filter((c) => c.name === `cio-${want.ownerUID}`);
+      const mine = () => sim.clusters().filter((c) => c.name === ownerMark(want.ownerUID, want.clusterID));
       assert.equal(mine().length, 1);
       await d.delete(ref);
       assert.equal(mine().length, 1, "jupiter keeps a template while its instance is being deleted");
@@ -159,7 +160,8 @@ for (const profile of SIM_PROFILES) {
 
     test("a create whose answer is lost (the operator dies) is found by owner; no template outlives it", async () => {
       const want = desired({ ownerUID: randomUUID() });
-      const templatesOf = (owner: string) => sim.clusters().filter((c) => c.name === `cio-${owner}`);
+      const templatesOf = (owner: string) =>
+        sim.clusters().filter((c) => c.name === ownerMark(owner, "test-cluster"));
       let made: string | undefined;
       sim.faults.onCreated = (id) => {
         made = id;

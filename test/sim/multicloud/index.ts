@@ -82,6 +82,13 @@ export interface MulticloudSimulator extends Simulator {
   /** Make the next expand's instance end in status 4 (initialisation timed out). */
   failNextInit(): void;
   setStatus(instanceId: string, status: number): void;
+  /** Requests received so far, counted as they arrive (before faults.latencyMs holds them). */
+  arrived(): number;
+  /**
+   * Called as each request arrives, before latency and faults: a test aborts a driver call
+   * here, at an exact request of it.
+   */
+  onArrival: () => void;
 }
 
 export interface MulticloudSimOptions {
@@ -386,7 +393,13 @@ export async function startMulticloudSimulator(
     notFound(res);
   }
 
-  const server = await listen(handle, () => injector.knobs.latencyMs);
+  let arrived = 0;
+  let onArrival = (): void => undefined;
+  const server = await listen(handle, () => {
+    arrived++;
+    onArrival();
+    return injector.knobs.latencyMs;
+  });
   return {
     provider: "multicloud",
     profile,
@@ -399,7 +412,8 @@ export async function startMulticloudSimulator(
         .filter((i) => i.Status !== 5)
         .map((i) => ({
           id: i.InstanceId,
-          ownerUID: i.correlationId.startsWith("cio-") ? i.correlationId.slice(4) : undefined,
+          // The expand's correlation id is the mark: cio-<uid>, or cio-<uid>.<cluster>.
+          ownerUID: /^cio-([^.]+)/.exec(i.correlationId)?.[1],
           status: String(i.Status),
           plan: i.InstanceType,
           image: i.ImageId,
@@ -418,6 +432,13 @@ export async function startMulticloudSimulator(
     },
     failNextInit() {
       failInit = true;
+    },
+    arrived: () => arrived,
+    get onArrival() {
+      return onArrival;
+    },
+    set onArrival(hook) {
+      onArrival = hook;
     },
     setStatus(instanceId, status) {
       const i = instances.get(instanceId);
