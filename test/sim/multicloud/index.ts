@@ -56,6 +56,12 @@ export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES }
  *   cluster/:id, both log reads and cluster/number. The other documented paths (create by
  *   IP, ssh keys, VPC/subnet/security group, physical devices, OpenStack, cluster/oldnumber)
  *   are unknown paths: the driver never calls them.
+ * - Every list is one answer, as in the document (no page, limit or offset anywhere): there is
+ *   no page a list could repeat or never end on, so no such knob either.
+ * - Test hooks, not part of the API: `arrived()` counts requests as they arrive (before
+ *   `latencyMs` holds them) and `onArrival` runs then, so a test can abort a driver call at an
+ *   exact request; `vms()` reads the owner UID from the expand's correlation id
+ *   (`cio-<uid>` or `cio-<uid>.<cluster>`).
  *
  * strict: only what the document shows:
  * - missing rows answer the document's own texts: `GET /v1/instance/:id` "get one instance
