@@ -22,17 +22,20 @@ const CLUSTER = "[a-z0-9][a-z0-9-]{0,31}";
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const whole = (pattern: string): RegExp => new RegExp(`^${pattern}$`);
 /** A mark with a cluster: "." appears in no UID and no twin name, so any UID reads back. */
-const WITH_CLUSTER = whole(`cio-(${UID})\\.(${CLUSTER})`);
+const WITH_CLUSTER = whole(`${NAME_PREFIX}(${UID})\\.(${CLUSTER})`);
 /**
  * A mark without one (made before marks carried one, or with no cluster identity): only a
  * UUID reads back — a twin of an InstanceTemplate is `cio-<uid>-<digest>`, which any looser
  * pattern would take for an owner.
  */
-const WITHOUT_CLUSTER = whole(`cio-(${UUID})`);
+const WITHOUT_CLUSTER = whole(`${NAME_PREFIX}(${UUID})`);
+const IS_UID = whole(UID);
+const IS_CLUSTER = whole(CLUSTER);
+const IS_UUID = whole(UUID);
 
 /** Whether a string may stand as the owner part of a mark (a Kubernetes UID). */
-export const isOwnerUID = (uid: string): boolean => whole(UID).test(uid);
-const isCluster = (cluster: string): boolean => whole(CLUSTER).test(cluster);
+export const isOwnerUID = (uid: string): boolean => IS_UID.test(uid);
+const isCluster = (cluster: string): boolean => IS_CLUSTER.test(cluster);
 
 /** The owner the create recorded in providerData, when it is one. */
 export function ownerOf(providerData: Readonly<Record<string, string>>): Mark | undefined {
@@ -75,7 +78,7 @@ export const isPrivateOf = (name: string, ownerUID: string): boolean =>
  */
 export const isPrivateTemplate = (name: string): boolean => {
   const mark = readMark(name);
-  return mark !== undefined && whole(UUID).test(mark.ownerUID);
+  return mark !== undefined && IS_UUID.test(mark.ownerUID);
 };
 
 /** A correlation id no object has (UIDs are UUIDs): logs under it prove the read does not filter. */

@@ -71,6 +71,7 @@ async function abortAtEveryRequest(sim: MulticloudSimulator, s: Scenario<unknown
     } finally {
       sim.onArrival = () => undefined;
     }
+    assert.ok(ac.signal.aborted, `${s.name}: the call reached its request ${String(k)} again`);
     assert.equal(sim.arrived() - start, k, `${s.name}: aborted at request ${String(k)} of ${String(n)}`);
   }
   return n;
@@ -104,8 +105,9 @@ const scenarios = [
     setup: async (d) => {
       const tpl = await d.syncTemplate!(template());
       const want = desired({ providerData: tpl });
-      await d.create(desired({ providerData: tpl }));
-      await d.create(want);
+      // Running, with addresses: what the log reads answer no longer changes (default profile).
+      await createRunning(d, desired({ providerData: tpl }));
+      await createRunning(d, want);
       return want;
     },
     run: (d, want: ReturnType<typeof desired>, ctx) => d.findByOwner(want.ownerUID, want, ctx),

@@ -66,6 +66,12 @@ for (const profile of SIM_PROFILES) {
       const r = await d.create(want);
       return { id: r.id, providerData: { ...want.providerData, ...r.providerData } };
     };
+    /** Running, with its addresses: what jupiter's log reads answer no longer changes. */
+    const createRunning = async (want = desired()): Promise<MachineRef> => {
+      const ref = await create(want);
+      await observeUntil(d, ref, running, "Running");
+      return ref;
+    };
 
     test("the mark carries the cluster: template name and correlation id; get and findByOwner report it", async () => {
       const want = desired({ ownerUID: randomUUID(), clusterID: CLUSTER });
@@ -113,9 +119,9 @@ for (const profile of SIM_PROFILES) {
       const tpl = await d.syncTemplate!(template());
       const marked = desired({ providerData: tpl, clusterID: CLUSTER });
       const unmarked = desired({ providerData: tpl, clusterID: "" });
-      const a = await create(marked);
-      const b = await create(unmarked);
-      await create(desired({ providerData: tpl, clusterID: CLUSTER })); // another object's
+      const a = await createRunning(marked);
+      const b = await createRunning(unmarked);
+      await createRunning(desired({ providerData: tpl, clusterID: CLUSTER })); // another object's
       const fresh = makeDriver(http, sim);
       if (profile === "strict") {
         const of = async (want: typeof marked) =>
