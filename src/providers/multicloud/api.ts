@@ -47,6 +47,9 @@ export const InstanceSchema = z.looseObject({
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 
+/** The driver call's signal (CallContext), passed to every request made for that call. */
+export type Signal = AbortSignal | undefined;
+
 /** Reason of the error for a path the endpoint does not route (a 404 without jupiter's envelope). */
 export const UNKNOWN_ROUTE = "UnknownRoute";
 
@@ -162,7 +165,7 @@ export class MulticloudApi {
     arg: string,
     operation: string,
     schema: z.ZodType<T>,
-    signal: AbortSignal | undefined,
+    signal: Signal,
   ): Promise<T> {
     let last: unknown;
     for (let n = 0; n < route.spellings.length; n++) {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
-import type { MulticloudApi } from "./api.ts";
+import type { MulticloudApi, Signal } from "./api.ts";
 import type { MulticloudOptions } from "./options.ts";
 
 /** What a machine template is made of: the spec's fields and the object's providerOptions. */
@@ -13,9 +13,6 @@ export interface TemplateFields {
 }
 
 const TTL_MS = 600_000;
-
-/** The driver call's signal (CallContext), passed to every request made for that call. */
-export type Signal = AbortSignal | undefined;
 
 /**
  * jupiter's catalogues (clouds, regions, zones, instance types, images), cached per driver —

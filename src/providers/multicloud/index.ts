@@ -23,8 +23,9 @@ import {
   MulticloudApi,
   type Instance,
   type RouteChoice,
+  type Signal,
 } from "./api.ts";
-import { Catalogue, refuse, type Signal } from "./catalogue.ts";
+import { Catalogue, refuse } from "./catalogue.ts";
 import { markOf, observe, ownedRows } from "./observe.ts";
 import { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
 import {

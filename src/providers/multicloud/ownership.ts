@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { InvalidRequestError, ProviderError } from "../errors.ts";
-import { instanceSegment, type MulticloudApi } from "./api.ts";
-import type { Signal } from "./catalogue.ts";
+import { instanceSegment, type MulticloudApi, type Signal } from "./api.ts";
 
 /** Prefix of everything the operator names at jupiter: templates and correlation ids. */
 export const NAME_PREFIX = "cio-";

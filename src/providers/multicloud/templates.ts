@@ -8,8 +8,8 @@ import {
   type Cluster,
   type Instance,
   type MulticloudApi,
+  type Signal,
 } from "./api.ts";
-import type { Signal } from "./catalogue.ts";
 
 /** jupiter's Status for a deleted instance (the document's lists and reads leave such rows out). */
 export const DELETED = 5;
