@@ -10,16 +10,7 @@ import {
   type Simulator,
   type SimVm,
 } from "../common.ts";
-import {
-  instanceView,
-  MC_CLOUDS,
-  MC_IMAGES,
-  MC_REGIONS,
-  MC_TYPES,
-  MC_ZONES,
-  readTemplate,
-  RULES,
-} from "./model.ts";
+import { catalogueRows, instanceView, MC_CLOUDS, MC_REGIONS, readTemplate, RULES } from "./model.ts";
 import type { Cluster, Instance } from "./model.ts";
 
 export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES } from "./model.ts";
@@ -270,35 +261,8 @@ export async function startMulticloudSimulator(
   function catalogue(p: string[], res: ServerResponse): void {
     const cloud = p[3] ?? "";
     if (!MC_REGIONS[cloud]) return answer(res, 10999, `unknown backend provider driver: ${cloud}`);
-    const region = p[4] ?? "";
-    const rows: Record<string, () => unknown[] | undefined> = {
-      regions: () => MC_REGIONS[cloud]?.map((r) => ({ Endpoint: "", RegionName: r })),
-      zones: () =>
-        (MC_ZONES[region] ?? []).map((z) => ({ Messages: null, RegionName: region, State: "", ZoneName: z })),
-      type: () => [...MC_TYPES],
-      charge: () => ["PayByBandwidth", "PayByTraffic"],
-      disk_category: () => ["cloud_efficiency", "cloud_ssd"],
-      image: () =>
-        MC_IMAGES.map((id) => ({
-          ImageId: id,
-          Name: id,
-          State: "Available",
-          OwnerId: "self",
-          Public: false,
-          Tags: null,
-        })),
-    };
-    const arity: Record<string, number> = {
-      regions: 4,
-      type: 4,
-      charge: 4,
-      disk_category: 4,
-      zones: 5,
-      image: 5,
-    };
-    const make = rows[p[2] ?? ""];
-    if (!make || arity[p[2] ?? ""] !== p.length) return notFound(res);
-    ok(res, make() ?? []);
+    const rows = catalogueRows(p[2] ?? "", cloud, p[4] ?? "", p.length);
+    return rows === undefined ? notFound(res) : ok(res, rows);
   }
 
   function instanceRoutes(method: string, p: string[], correlation: string, res: ServerResponse): void {
