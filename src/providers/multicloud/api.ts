@@ -47,6 +47,9 @@ export const InstanceSchema = z.looseObject({
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 
+/** The driver call's signal (CallContext), passed to every request made for that call. */
+export type Signal = AbortSignal | undefined;
+
 /** Reason of the error for a path the endpoint does not route (a 404 without jupiter's envelope). */
 export const UNKNOWN_ROUTE = "UnknownRoute";
 
@@ -98,7 +101,12 @@ export class MulticloudApi {
     this.#http = http;
   }
 
+  /**
+   * One request. A cancelled call (its signal aborted) sends nothing more: every request of a
+   * driver call goes through here with the call's signal, checked before it is sent.
+   */
   async call<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<T> {
+    if (req.signal?.aborted) throw cancelled(req.operation, req.signal);
     const res = await this.#http.request(req);
     const raw = res.json();
     const where = { provider: "multicloud", operation: req.operation, httpStatus: res.status };
@@ -152,7 +160,13 @@ export class MulticloudApi {
    * Calls the spelling that worked last; when the endpoint does not route it (a 404 without
    * an envelope) tries the other and remembers it. An envelope answer is never retried elsewhere.
    */
-  async routed<T>(route: RouteChoice, arg: string, operation: string, schema: z.ZodType<T>): Promise<T> {
+  async routed<T>(
+    route: RouteChoice,
+    arg: string,
+    operation: string,
+    schema: z.ZodType<T>,
+    signal: Signal,
+  ): Promise<T> {
     let last: unknown;
     for (let n = 0; n < route.spellings.length; n++) {
       const index = (route.working + n) % route.spellings.length;
@@ -160,7 +174,7 @@ export class MulticloudApi {
       if (!spelling) continue;
       try {
         const out = await this.call(
-          { method: spelling.method, path: spelling.path(arg), operation, idempotent: true },
+          { method: spelling.method, path: spelling.path(arg), operation, idempotent: true, signal },
           schema,
         );
         route.working = index;
@@ -172,6 +186,15 @@ export class MulticloudApi {
     }
     throw last instanceof Error ? last : new TransientError(`multicloud ${operation}: no route answered`);
   }
+}
+
+/** A call whose reconcile was cancelled: transient, it is the next reconcile's to redo. */
+function cancelled(operation: string, signal: AbortSignal): TransientError {
+  return new TransientError(`multicloud ${operation}: cancelled before it was sent`, {
+    provider: "multicloud",
+    operation,
+    cause: signal.reason,
+  });
 }
 
 export function isUnknownRoute(err: unknown): boolean {

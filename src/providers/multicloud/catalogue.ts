@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../errors.ts";
 import { TtlCache } from "../ttl-cache.ts";
-import type { MulticloudApi } from "./api.ts";
+import type { MulticloudApi, Signal } from "./api.ts";
 import type { MulticloudOptions } from "./options.ts";
 
 /** What a machine template is made of: the spec's fields and the object's providerOptions. */
@@ -26,7 +26,12 @@ export class Catalogue {
     this.#api = api;
   }
 
-  #list(path: string, pick: (row: unknown) => string | undefined): Promise<string[]> {
+  /**
+   * A catalogue, loaded with the signal of the call that found it missing. Callers that join
+   * that load share its fate: a cancelled load fails them too, and they retry like after any
+   * transient failure (cancellation is operator-wide: leadership lost, shutdown).
+   */
+  #list(path: string, pick: (row: unknown) => string | undefined, signal: Signal): Promise<string[]> {
     let cache = this.#lists.get(path);
     if (!cache) {
       cache = new TtlCache<string[]>();
@@ -34,7 +39,7 @@ export class Catalogue {
     }
     return cache.get(TTL_MS, async () => {
       const rows = await this.#api.call(
-        { method: "GET", path, operation: "catalogue" },
+        { method: "GET", path, operation: "catalogue", signal },
         z.array(z.unknown()),
       );
       return rows.map(pick).filter((v): v is string => v !== undefined);
@@ -42,16 +47,16 @@ export class Catalogue {
   }
 
   /** The instance types jupiter offers for a backend cloud (names like "1Core-1GB"). */
-  types(cloud: string): Promise<string[]> {
-    return this.#list(`/v1/instance/type/${encodeURIComponent(cloud)}`, text);
+  types(cloud: string, signal: Signal): Promise<string[]> {
+    return this.#list(`/v1/instance/type/${encodeURIComponent(cloud)}`, text, signal);
   }
 
   /** Checks the fields against every catalogue, naming the valid choices; returns the zone to use. */
-  async validate(fields: TemplateFields): Promise<string> {
+  async validate(fields: TemplateFields, signal: Signal): Promise<string> {
     const { cloud } = fields.options;
     if (fields.region === undefined || fields.plan === undefined || fields.image === undefined)
       throw refuse("multicloud needs spec.region, spec.plan (instance type) and spec.image", "InvalidSpec");
-    const clouds = await this.#list("/v1/instance/provider", text);
+    const clouds = await this.#list("/v1/instance/provider", text, signal);
     if (!clouds.includes(cloud))
       throw refuse(
         `no backend cloud "${cloud}"; providerOptions.cloud is one of ${clouds.join(", ")}`,
@@ -59,25 +64,25 @@ export class Catalogue {
       );
     const c = encodeURIComponent(cloud);
     const r = encodeURIComponent(fields.region);
-    const regions = await this.#list(`/v1/instance/regions/${c}`, (v) => field(v, "RegionName"));
+    const regions = await this.#list(`/v1/instance/regions/${c}`, (v) => field(v, "RegionName"), signal);
     if (!regions.includes(fields.region))
       throw refuse(
         `${cloud} has no region "${fields.region}"; choose one of ${regions.join(", ")}`,
         "UnknownRegion",
       );
-    const types = await this.types(cloud);
+    const types = await this.types(cloud, signal);
     if (!types.includes(fields.plan))
       throw refuse(
         `${cloud} has no instance type "${fields.plan}"; choose one of ${types.join(", ")}`,
         "UnknownPlan",
       );
-    const images = await this.#list(`/v1/instance/image/${c}/${r}`, (v) => field(v, "ImageId"));
+    const images = await this.#list(`/v1/instance/image/${c}/${r}`, (v) => field(v, "ImageId"), signal);
     if (!images.includes(fields.image))
       throw refuse(
         `${cloud} ${fields.region} has no image "${fields.image}"; choose one of ${images.join(", ")}`,
         "UnknownImage",
       );
-    const zones = await this.#list(`/v1/instance/zones/${c}/${r}`, (v) => field(v, "ZoneName"));
+    const zones = await this.#list(`/v1/instance/zones/${c}/${r}`, (v) => field(v, "ZoneName"), signal);
     const zone = fields.options.zone ?? zones[0];
     if (zone === undefined || !zones.includes(zone))
       throw refuse(
@@ -90,8 +95,8 @@ export class Catalogue {
   }
 
   /** The template body jupiter takes on template create and on expand, after validating it. */
-  async templateBody(name: string, fields: TemplateFields): Promise<Record<string, unknown>> {
-    const zone = await this.validate(fields);
+  async templateBody(name: string, fields: TemplateFields, signal: Signal): Promise<Record<string, unknown>> {
+    const zone = await this.validate(fields, signal);
     const o = fields.options;
     return {
       Id: 0,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type {
+  CallContext,
   Capability,
   CreateResult,
   DesiredMachine,
@@ -11,7 +12,7 @@ import type {
   DriverFactory,
   MachineRef,
   ObservedMachine,
-  ObservedPhase,
+  OwnedMachine,
 } from "../driver.ts";
 import { NotFoundError, ProviderError, TransientError, UnsupportedError } from "../errors.ts";
 import {
@@ -22,73 +23,30 @@ import {
   MulticloudApi,
   type Instance,
   type RouteChoice,
+  type Signal,
 } from "./api.ts";
-import { Catalogue, catalogueName, refuse } from "./catalogue.ts";
+import { Catalogue, refuse } from "./catalogue.ts";
+import { markOf, observe, ownedRows } from "./observe.ts";
 import { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
-import { correlationId, NAME_PREFIX, Ownership, PRIVATE_TEMPLATE, privateTemplateName } from "./ownership.ts";
+import {
+  isOwnerUID,
+  isPrivateOf,
+  isPrivateTemplate,
+  NAME_PREFIX,
+  ownerMark,
+  ownerOf,
+  Ownership,
+  readMark,
+} from "./ownership.ts";
 import { DELETED, RemoteTemplates } from "./templates.ts";
 
 export { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
-export { correlationId } from "./ownership.ts";
+export { ownerMark } from "./ownership.ts";
 
 export const MULTICLOUD_DEFAULT_ENDPOINT = "http://jupiter.example.internal";
 
 /** No stop, resize, rebuild or tags in jupiter's API: the reconciler reports those Unsupported. */
 const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "findByOwner", "remoteTemplates"]);
-
-/** jupiter's integer Status. 5 (deleted) is "gone" and never reaches this table. */
-const STATES: Record<number, { phase: ObservedPhase; transitional: boolean; text: string }> = {
-  0: { phase: "Provisioning", transitional: true, text: "pending" },
-  1: { phase: "Running", transitional: false, text: "success" },
-  2: { phase: "Provisioning", transitional: true, text: "uninitialised" },
-  3: { phase: "Provisioning", transitional: true, text: "initialising" },
-  4: { phase: "Failed", transitional: false, text: "initialisation timed out" },
-  6: { phase: "Deleting", transitional: true, text: "deleting" },
-  7: { phase: "Failed", transitional: false, text: "error" },
-  8: { phase: "Running", transitional: false, text: "in service pool" },
-};
-
-/**
- * An instance in the operator's vocabulary. `types` is the backend cloud's catalogue of
- * instance types, to report the plan by its catalogue name; without it no plan is reported.
- */
-export function observe(
-  i: Instance,
-  ownerUID: string | undefined,
-  types: readonly string[] | undefined,
-): ObservedMachine {
-  const s = STATES[i.Status] ?? { phase: "Provisioning" as const, transitional: true, text: "unknown" };
-  const zone = i.Cluster?.Zone;
-  const plan =
-    types === undefined
-      ? undefined
-      : catalogueName(i.InstanceType || undefined, { cpu: i.Cpu, ram: i.Ram }, types);
-  return {
-    id: i.InstanceId,
-    providerStatus: `${String(i.Status)} (${s.text})`,
-    phase: s.phase,
-    transitional: s.transitional,
-    ...(s.phase === "Failed"
-      ? { message: `the multi-cloud service reports status ${String(i.Status)}: ${s.text}` }
-      : {}),
-    ...(ownerUID === undefined ? {} : { ownerUID }),
-    ...(zone?.RegionName ? { region: zone.RegionName } : i.RegionId ? { region: i.RegionId } : {}),
-    ...(plan === undefined ? {} : { plan }),
-    ...(i.ImageId ? { image: i.ImageId } : {}),
-    addresses: {
-      public: i.PublicIpAddress ? [i.PublicIpAddress] : [],
-      private: i.PrivateIpAddress ? [i.PrivateIpAddress] : [],
-    },
-  };
-}
-
-const UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
-
-/** The owner UID kept in providerData, when it is one (it names the correlation id of deletes). */
-function ownerOf(providerData: Readonly<Record<string, string>>): string | undefined {
-  const uid = providerData.ownerUID;
-  return uid !== undefined && UID.test(uid) ? uid : undefined;
-}
 
 /** The shared templates an object may have expanded: the template's twin and the ones it replaced. */
 function sharedTemplates(providerData: Readonly<Record<string, string>>): string[] {
@@ -120,36 +78,40 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
     this.#ownership = new Ownership(api);
   }
 
-  async validate(desired: DesiredMachine<MulticloudOptions>): Promise<void> {
+  async validate(desired: DesiredMachine<MulticloudOptions>, ctx?: CallContext): Promise<void> {
     if (desired.powerState === "Stopped")
       throw refuse("the multi-cloud API cannot stop machines: powerState must be Running", "Unsupported");
-    await this.#catalogue.validate(desired);
+    await this.#catalogue.validate(desired, ctx?.signal);
   }
 
-  async create(desired: DesiredMachine<MulticloudOptions>): Promise<CreateResult> {
-    if (!UID.test(desired.ownerUID))
+  async create(desired: DesiredMachine<MulticloudOptions>, ctx?: CallContext): Promise<CreateResult> {
+    const signal = ctx?.signal;
+    if (!isOwnerUID(desired.ownerUID))
       throw refuse(`owner UID "${desired.ownerUID}" is not a UID`, "InvalidSpec");
-    const name = privateTemplateName(desired.ownerUID);
-    const body = () => this.#catalogue.templateBody(name, desired);
+    // The private template's name and the expand's correlation id: the VM's ownership mark.
+    const mark = ownerMark(desired.ownerUID, desired.clusterID);
+    const body = () => this.#catalogue.templateBody(mark, desired, signal);
     const shared = desired.providerData.clusterId;
     // No InstanceTemplate behind this instance: it gets a remote template of its own.
-    const clusterId = shared ?? (await this.#templates.ensure(name, body));
+    const clusterId = shared ?? (await this.#templates.ensure(mark, body, signal));
     const ids = await this.#api.call(
       {
         method: "POST",
         path: `/v1/cluster/${clusterSegment(clusterId, "expand")}/expand/1`,
-        headers: { "x-correlation-id": correlationId(desired.ownerUID) },
+        headers: { "x-correlation-id": mark },
         json: await body(),
         operation: "expand",
+        signal,
       },
       z.array(z.string().min(1)).min(1),
     );
-    // ownerUID is kept so a restarted operator still deletes under the object's correlation id.
+    // The owner is kept so a restarted operator still deletes under the object's correlation id.
     return {
       id: ids[0] ?? "",
       providerData: {
         ...(shared === undefined ? { privateClusterId: clusterId } : {}),
         ownerUID: desired.ownerUID,
+        ...(desired.clusterID === "" ? {} : { ownerCluster: desired.clusterID }),
       },
     };
   }
@@ -161,21 +123,22 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
    * instance is gone; present, it is observed from the list; when the list fails too, the
    * read failed (retried later), so an outage never reads as "gone".
    */
-  async get(ref: MachineRef): Promise<ObservedMachine | undefined> {
+  async get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined> {
+    const signal = ctx?.signal;
     const path = `/v1/instance/${instanceSegment(ref.id, "get")}`;
     let instance: Instance | undefined;
     try {
-      instance = await this.#api.call({ method: "GET", path, operation: "get" }, InstanceSchema);
+      instance = await this.#api.call({ method: "GET", path, operation: "get", signal }, InstanceSchema);
     } catch (err) {
       if (err instanceof NotFoundError) instance = undefined;
-      else if (isAmbiguous(err)) instance = await this.#settle(ref.id, err);
+      else if (isAmbiguous(err)) instance = await this.#settle(ref.id, err, signal);
       else throw err;
     }
     if (instance === undefined || instance.Status === DELETED) {
-      await this.#afterGone(ref.providerData);
+      await this.#afterGone(ref.providerData, signal);
       return undefined;
     }
-    return observe(instance, ownerOf(ref.providerData), await this.#types(ref.options));
+    return observe(instance, markOf(instance, ref.providerData), await this.#types(ref.options, signal));
   }
 
   /**
@@ -184,12 +147,12 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
    * when the object adopted its instance without learning the template (a lost create answer),
    * every private template no instance uses (best effort).
    */
-  async #afterGone(providerData: Readonly<Record<string, string>>): Promise<void> {
+  async #afterGone(providerData: Readonly<Record<string, string>>, signal: Signal): Promise<void> {
     const own = providerData.privateClusterId;
-    if (own !== undefined) return this.#templates.delete(own);
+    if (own !== undefined) return this.#templates.delete(own, signal);
     if (providerData.clusterId !== undefined) return;
     try {
-      const deleted = await this.#templates.sweep((name) => PRIVATE_TEMPLATE.test(name));
+      const deleted = await this.#templates.sweep(isPrivateTemplate, signal);
       if (deleted > 0)
         this.#logger.debug({ deleted }, "multicloud: deleted private templates no instance uses");
     } catch (err) {
@@ -198,61 +161,82 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
   }
 
   /** Reads the instance from the list of all instances; when that fails too, the read's own error stands. */
-  async #settle(id: string, readError: unknown): Promise<Instance | undefined> {
+  async #settle(id: string, readError: unknown, signal: Signal): Promise<Instance | undefined> {
     try {
-      return await this.#templates.fromList(id);
+      return await this.#templates.fromList(id, signal);
     } catch {
       throw readError;
     }
   }
 
-  /** The catalogue of instance types for the object's cloud, when its options are at hand. */
-  async #types(options: unknown): Promise<string[] | undefined> {
+  /**
+   * The catalogue of instance types for the object's cloud, when its options are at hand; a
+   * failed read costs the plan of this observation only — unless the call was cancelled.
+   */
+  async #types(options: unknown, signal: Signal): Promise<string[] | undefined> {
     const parsed = MulticloudOptionsSchema.safeParse(options);
     if (!parsed.success) return undefined;
-    return this.#catalogue.types(parsed.data.cloud).catch(() => undefined);
+    return this.#catalogue.types(parsed.data.cloud, signal).catch((err: unknown) => {
+      if (signal?.aborted) throw err;
+      return undefined;
+    });
   }
 
   /**
-   * Instances carrying this owner: every live instance of its private template (named by its
-   * UID), and the live instances of the shared templates it may have expanded whose logs are
-   * kept under its correlation id (see Ownership).
+   * Instances carrying this owner: every live instance of its private templates (named by its
+   * mark, with or without a cluster), and the live instances of the shared templates it may
+   * have expanded whose logs are kept under its mark (see Ownership).
    */
   async findByOwner(
     ownerUID: string,
     desired: DesiredMachine<MulticloudOptions>,
+    ctx?: CallContext,
   ): Promise<ObservedMachine[]> {
-    const privateName = privateTemplateName(ownerUID);
-    const types = await this.#types(desired.options);
+    const signal = ctx?.signal;
+    const types = await this.#types(desired.options, signal);
     const found: ObservedMachine[] = [];
-    const own = (await this.#templates.list()).filter((c) => c.Name === privateName).map((c) => String(c.Id));
-    for (const id of own) {
-      const instances = await this.#templates.instances(id);
-      for (const i of instances) found.push(observe(i, ownerUID, types));
+    const own = (await this.#templates.list(signal)).filter((c) => isPrivateOf(c.Name, ownerUID));
+    for (const template of own) {
+      const instances = await this.#templates.instances(String(template.Id), signal);
+      const mark = readMark(template.Name) ?? { ownerUID, cluster: undefined };
+      for (const i of instances) found.push(observe(i, mark, types));
       // Empty: made before a crash that came before its expand, or left by a deletion that
       // never knew it. A create makes a new one; an object being deleted leaves none behind.
       if (instances.length === 0)
-        await this.#templates.delete(id).catch((err: unknown) => {
+        await this.#templates.delete(String(template.Id), signal).catch((err: unknown) => {
           this.#logger.debug(
             { err },
             "multicloud: an empty private template was not deleted; tried again later",
           );
         });
     }
+    const owner = { ownerUID, clusterID: desired.clusterID };
     for (const id of sharedTemplates(desired.providerData)) {
-      if (own.includes(id)) continue;
-      for (const i of await this.#templates.instances(id))
-        if (await this.#ownership.owns(i.InstanceId, ownerUID, id)) found.push(observe(i, ownerUID, types));
+      if (own.some((c) => String(c.Id) === id)) continue;
+      for (const i of await this.#templates.instances(id, signal)) {
+        const mark = await this.#ownership.owns(i.InstanceId, owner, id, signal);
+        if (mark) found.push(observe(i, mark, types));
+      }
     }
     return found;
   }
 
-  async start(ref: MachineRef): Promise<void> {
+  /**
+   * Every instance whose private template carries the operator's mark, from the one list of
+   * every instance (one call). Instances of shared templates are not listed: their owner is
+   * only in jupiter's logs, which the document lets one read only under a known correlation id.
+   */
+  async listOwned(ctx?: CallContext): Promise<OwnedMachine[]> {
+    return ownedRows(await this.#templates.all(ctx?.signal));
+  }
+
+  async start(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const started = await this.#api.routed(
       this.#start,
       instanceSegment(ref.id, "start"),
       "start",
       z.boolean(),
+      ctx?.signal,
     );
     if (!started)
       throw new TransientError(`multicloud start: instance ${ref.id} did not start`, {
@@ -278,7 +262,7 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
   }
 
   /** Asks jupiter to delete the instance; `get` tells when it is gone (and removes its private template). */
-  async delete(ref: MachineRef): Promise<void> {
+  async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const segment = instanceSegment(ref.id, "delete");
     const owner = ownerOf(ref.providerData);
     try {
@@ -287,9 +271,13 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
           method: "DELETE",
           path: `/v1/instance/${segment}`,
           headers: {
-            "x-correlation-id": owner === undefined ? `${NAME_PREFIX}delete-${ref.id}` : correlationId(owner),
+            "x-correlation-id":
+              owner === undefined
+                ? `${NAME_PREFIX}delete-${ref.id}`
+                : ownerMark(owner.ownerUID, owner.cluster ?? ""),
           },
           operation: "delete",
+          signal: ctx?.signal,
         },
         z.unknown(),
       );
@@ -303,35 +291,43 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
    * The one it replaces is deleted once no instance uses it; until then it is kept in
    * `retiredClusterIds` and tried again at the next sync and when the template is deleted.
    */
-  async syncTemplate(desired: DesiredTemplate<MulticloudOptions>): Promise<Record<string, string>> {
+  async syncTemplate(
+    desired: DesiredTemplate<MulticloudOptions>,
+    ctx?: CallContext,
+  ): Promise<Record<string, string>> {
+    const signal = ctx?.signal;
     const digest = createHash("sha256")
       .update(JSON.stringify([desired.region, desired.plan, desired.image, desired.options]))
       .digest("hex")
       .slice(0, 10);
     const name = `${NAME_PREFIX}${desired.ownerUID}-${digest}`;
-    const id = await this.#templates.ensure(name, () => this.#catalogue.templateBody(name, desired));
+    const id = await this.#templates.ensure(
+      name,
+      () => this.#catalogue.templateBody(name, desired, signal),
+      signal,
+    );
     const retired: string[] = [];
     for (const old of sharedTemplates(desired.providerData)) {
       if (old === id) continue;
       try {
-        await this.#templates.delete(old);
+        await this.#templates.delete(old, signal);
       } catch (err) {
-        if (!(err instanceof ProviderError)) throw err;
+        if (!(err instanceof ProviderError) || signal?.aborted) throw err;
         retired.push(old);
       }
     }
     return { clusterId: id, retiredClusterIds: retired.join(",") };
   }
 
-  async templateExists(providerData: Readonly<Record<string, string>>): Promise<boolean> {
+  async templateExists(providerData: Readonly<Record<string, string>>, ctx?: CallContext): Promise<boolean> {
     const id = providerData.clusterId;
-    return id !== undefined && (await this.#templates.get(id)) !== undefined;
+    return id !== undefined && (await this.#templates.get(id, ctx?.signal)) !== undefined;
   }
 
-  async deleteTemplate(providerData: Readonly<Record<string, string>>): Promise<void> {
+  async deleteTemplate(providerData: Readonly<Record<string, string>>, ctx?: CallContext): Promise<void> {
     const failures: unknown[] = [];
     for (const id of sharedTemplates(providerData))
-      await this.#templates.delete(id).catch((err: unknown) => failures.push(err));
+      await this.#templates.delete(id, ctx?.signal).catch((err: unknown) => failures.push(err));
     if (failures.length > 0) throw failures[0];
   }
 

@@ -8,6 +8,7 @@ import {
   type Cluster,
   type Instance,
   type MulticloudApi,
+  type Signal,
 } from "./api.ts";
 
 /** jupiter's Status for a deleted instance (the document's lists and reads leave such rows out). */
@@ -20,18 +21,23 @@ export class RemoteTemplates {
     this.#api = api;
   }
 
-  list(): Promise<Cluster[]> {
+  list(signal: Signal): Promise<Cluster[]> {
     return this.#api.call(
-      { method: "GET", path: "/v1/cluster", operation: "templates" },
+      { method: "GET", path: "/v1/cluster", operation: "templates", signal },
       z.array(ClusterSchema),
     );
   }
 
   /** The template, or undefined when jupiter says it has no such row. */
-  async get(id: string): Promise<Cluster | undefined> {
+  async get(id: string, signal: Signal): Promise<Cluster | undefined> {
     try {
       return await this.#api.call(
-        { method: "GET", path: `/v1/cluster/${clusterSegment(id, "template")}`, operation: "template" },
+        {
+          method: "GET",
+          path: `/v1/cluster/${clusterSegment(id, "template")}`,
+          operation: "template",
+          signal,
+        },
         ClusterSchema,
       );
     } catch (err) {
@@ -44,11 +50,11 @@ export class RemoteTemplates {
    * Finds or creates the template with this exact name. The name carries an owner's UID (and
    * a digest of the fields), so a create whose answer a crash lost is found, never repeated.
    */
-  async ensure(name: string, body: () => Promise<Record<string, unknown>>): Promise<string> {
-    const existing = (await this.list()).find((c) => c.Name === name);
+  async ensure(name: string, body: () => Promise<Record<string, unknown>>, signal: Signal): Promise<string> {
+    const existing = (await this.list(signal)).find((c) => c.Name === name);
     if (existing) return String(existing.Id);
     const id = await this.#api.call(
-      { method: "POST", path: "/v1/cluster", json: await body(), operation: "createTemplate" },
+      { method: "POST", path: "/v1/cluster", json: await body(), operation: "createTemplate", signal },
       z.union([z.number().int(), z.string().regex(/^\d+$/)]),
     );
     return String(id);
@@ -60,17 +66,17 @@ export class RemoteTemplates {
    * source refuses while instances of it are not deleted), so an ambiguous refusal is settled
    * by reading the template back.
    */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, signal: Signal): Promise<void> {
     const segment = clusterSegment(id, "deleteTemplate");
     try {
       await this.#api.call(
-        { method: "DELETE", path: `/v1/cluster/${segment}`, operation: "deleteTemplate" },
+        { method: "DELETE", path: `/v1/cluster/${segment}`, operation: "deleteTemplate", signal },
         z.unknown(),
       );
     } catch (err) {
       if (err instanceof NotFoundError) return;
       if (!isAmbiguous(err)) throw err;
-      const still = await this.get(id);
+      const still = await this.get(id, signal);
       if (still === undefined) return;
       const refusal = err as TransientError;
       throw new TransientError(
@@ -86,9 +92,14 @@ export class RemoteTemplates {
   }
 
   /** Instances made from a template that are not deleted. */
-  async instances(id: string): Promise<Instance[]> {
+  async instances(id: string, signal: Signal): Promise<Instance[]> {
     const rows = await this.#api.call(
-      { method: "GET", path: `/v1/instance/cluster/${clusterSegment(id, "list")}`, operation: "list" },
+      {
+        method: "GET",
+        path: `/v1/instance/cluster/${clusterSegment(id, "list")}`,
+        operation: "list",
+        signal,
+      },
       z.array(InstanceSchema),
     );
     return rows.filter((i) => i.Status !== DELETED);
@@ -101,16 +112,16 @@ export class RemoteTemplates {
    * template's id). jupiter refuses to delete a template in use, so a race with an expand
    * costs that object one retry, never its instance. Returns how many were deleted.
    */
-  async sweep(isPrivate: (name: string) => boolean): Promise<number> {
-    const clusters = await this.list();
-    const rows = await this.#all();
+  async sweep(isPrivate: (name: string) => boolean, signal: Signal): Promise<number> {
+    const clusters = await this.list(signal);
+    const rows = await this.all(signal);
     const used = new Set(rows.map((r) => (r as { Cluster?: { Id?: unknown } } | null)?.Cluster?.Id));
     let deleted = 0;
     for (const c of clusters) {
       if (!isPrivate(c.Name) || used.has(c.Id)) continue;
       // One that cannot be deleted now is tried again at the next sweep.
       if (
-        await this.delete(String(c.Id)).then(
+        await this.delete(String(c.Id), signal).then(
           () => true,
           () => false,
         )
@@ -120,9 +131,13 @@ export class RemoteTemplates {
     return deleted;
   }
 
-  #all(): Promise<unknown[]> {
+  /**
+   * Every instance that is not deleted, unparsed: jupiter's list is one answer, no pages (the
+   * document shows no paging parameter), so one call whatever the account holds.
+   */
+  all(signal: Signal): Promise<unknown[]> {
     return this.#api.call(
-      { method: "GET", path: "/v1/instance/list", operation: "listAll" },
+      { method: "GET", path: "/v1/instance/list", operation: "listAll", signal },
       z.array(z.unknown()),
     );
   }
@@ -132,8 +147,8 @@ export class RemoteTemplates {
    * undefined when it is not in it. Only the row asked for is parsed, so one odd row of
    * another tenant cannot hide it.
    */
-  async fromList(instanceId: string): Promise<Instance | undefined> {
-    const rows = await this.#all();
+  async fromList(instanceId: string, signal: Signal): Promise<Instance | undefined> {
+    const rows = await this.all(signal);
     const row = rows.find(
       (r) => typeof r === "object" && r !== null && (r as { InstanceId?: unknown }).InstanceId === instanceId,
     );

@@ -1,70 +1,30 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import {
-  factory,
-  MulticloudOptionsSchema,
-  type MulticloudOptions,
-} from "../../../src/providers/multicloud/index.ts";
-import type { DesiredMachine, DesiredTemplate, Driver, MachineRef } from "../../../src/providers/driver.ts";
+import { ownerMark, type MulticloudOptions } from "../../../src/providers/multicloud/index.ts";
+import type { Driver, MachineRef } from "../../../src/providers/driver.ts";
 import {
   InvalidRequestError,
   TransientError,
   UnauthorizedError,
   UnsupportedError,
 } from "../../../src/providers/errors.ts";
-import { desiredMachine, observeUntil, testHttp } from "../harness.ts";
-import { SIMULATORS } from "../../sim/all.ts";
+import { observeUntil, testHttp } from "../harness.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
 import {
   MC_ALIYUN_TYPES,
   startMulticloudSimulator,
   type MulticloudSimulator,
 } from "../../sim/multicloud/index.ts";
+import { desired, makeDriver, options, requests, running, template } from "./kit.ts";
 
 let http: HttpClientFactory;
-const options = MulticloudOptionsSchema.parse({ cloud: "aliyun" });
-let uid = 0;
-
-function driverFor(
+const driverFor = (
   sim: MulticloudSimulator,
   credentials: Record<string, string> = {},
   endpoint = sim.url,
-): Driver<MulticloudOptions> {
-  return factory.create({
-    credentials,
-    secretName: undefined,
-    endpoint,
-    http,
-    logger: createLogger({ level: "silent" }),
-  });
-}
-function desired(over: Partial<DesiredMachine<MulticloudOptions>> = {}): DesiredMachine<MulticloudOptions> {
-  return desiredMachine(SIMULATORS.multicloud.spec, options, { ownerUID: `mc-${String(++uid)}`, ...over });
-}
-function template(
-  over: Partial<DesiredTemplate<MulticloudOptions>> = {},
-): DesiredTemplate<MulticloudOptions> {
-  return {
-    ownerUID: `tpl-${String(++uid)}`,
-    namespace: "ns",
-    name: "pool",
-    region: "cn-beijing",
-    plan: "1Core-2GB",
-    image: "centos7u2_64_40G_cloudinit_20160728.raw",
-    sshKeys: [],
-    tags: [],
-    options,
-    providerData: {},
-    ...over,
-  };
-}
-const requests = (sim: MulticloudSimulator): number =>
-  [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
-const running = (o: { phase: string; transitional: boolean } | undefined): boolean =>
-  o?.phase === "Running" && !o.transitional;
+): Driver<MulticloudOptions> => makeDriver(http, sim, credentials, endpoint);
 
 before(() => {
   http = testHttp();
@@ -124,7 +84,7 @@ for (const profile of SIM_PROFILES) {
       const want = desired();
       const ref = await createRunning(want);
       assert.ok(ref.providerData.privateClusterId);
-      const mine = () => sim.clusters().filter((c) => c.name === `cio-${want.ownerUID}`);
+      const mine = () => sim.clusters().filter((c) => c.name === ownerMark(want.ownerUID, want.clusterID));
       assert.equal(mine().length, 1);
       await d.delete(ref);
       assert.equal(mine().length, 1, "jupiter keeps a template while its instance is being deleted");
@@ -159,7 +119,8 @@ for (const profile of SIM_PROFILES) {
 
     test("a create whose answer is lost (the operator dies) is found by owner; no template outlives it", async () => {
       const want = desired({ ownerUID: randomUUID() });
-      const templatesOf = (owner: string) => sim.clusters().filter((c) => c.name === `cio-${owner}`);
+      const templatesOf = (owner: string) =>
+        sim.clusters().filter((c) => c.name === ownerMark(owner, "test-cluster"));
       let made: string | undefined;
       sim.faults.onCreated = (id) => {
         made = id;

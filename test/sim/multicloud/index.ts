@@ -10,16 +10,7 @@ import {
   type Simulator,
   type SimVm,
 } from "../common.ts";
-import {
-  instanceView,
-  MC_CLOUDS,
-  MC_IMAGES,
-  MC_REGIONS,
-  MC_TYPES,
-  MC_ZONES,
-  readTemplate,
-  RULES,
-} from "./model.ts";
+import { catalogueRows, instanceView, MC_CLOUDS, MC_REGIONS, readTemplate, RULES } from "./model.ts";
 import type { Cluster, Instance } from "./model.ts";
 
 export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES } from "./model.ts";
@@ -56,6 +47,12 @@ export { MC_ALIYUN_TYPES, MC_CLOUDS, MC_IMAGES, MC_REGIONS, MC_TYPES, MC_ZONES }
  *   cluster/:id, both log reads and cluster/number. The other documented paths (create by
  *   IP, ssh keys, VPC/subnet/security group, physical devices, OpenStack, cluster/oldnumber)
  *   are unknown paths: the driver never calls them.
+ * - Every list is one answer, as in the document (no page, limit or offset anywhere): there is
+ *   no page a list could repeat or never end on, so no such knob either.
+ * - Test hooks, not part of the API: `arrived()` counts requests as they arrive (before
+ *   `latencyMs` holds them) and `onArrival` runs then, so a test can abort a driver call at an
+ *   exact request; `vms()` reads the owner UID from the expand's correlation id
+ *   (`cio-<uid>` or `cio-<uid>.<cluster>`).
  *
  * strict: only what the document shows:
  * - missing rows answer the document's own texts: `GET /v1/instance/:id` "get one instance
@@ -82,6 +79,13 @@ export interface MulticloudSimulator extends Simulator {
   /** Make the next expand's instance end in status 4 (initialisation timed out). */
   failNextInit(): void;
   setStatus(instanceId: string, status: number): void;
+  /** Requests received so far, counted as they arrive (before faults.latencyMs holds them). */
+  arrived(): number;
+  /**
+   * Called as each request arrives, before latency and faults: a test aborts a driver call
+   * here, at an exact request of it.
+   */
+  onArrival: () => void;
 }
 
 export interface MulticloudSimOptions {
@@ -257,35 +261,8 @@ export async function startMulticloudSimulator(
   function catalogue(p: string[], res: ServerResponse): void {
     const cloud = p[3] ?? "";
     if (!MC_REGIONS[cloud]) return answer(res, 10999, `unknown backend provider driver: ${cloud}`);
-    const region = p[4] ?? "";
-    const rows: Record<string, () => unknown[] | undefined> = {
-      regions: () => MC_REGIONS[cloud]?.map((r) => ({ Endpoint: "", RegionName: r })),
-      zones: () =>
-        (MC_ZONES[region] ?? []).map((z) => ({ Messages: null, RegionName: region, State: "", ZoneName: z })),
-      type: () => [...MC_TYPES],
-      charge: () => ["PayByBandwidth", "PayByTraffic"],
-      disk_category: () => ["cloud_efficiency", "cloud_ssd"],
-      image: () =>
-        MC_IMAGES.map((id) => ({
-          ImageId: id,
-          Name: id,
-          State: "Available",
-          OwnerId: "self",
-          Public: false,
-          Tags: null,
-        })),
-    };
-    const arity: Record<string, number> = {
-      regions: 4,
-      type: 4,
-      charge: 4,
-      disk_category: 4,
-      zones: 5,
-      image: 5,
-    };
-    const make = rows[p[2] ?? ""];
-    if (!make || arity[p[2] ?? ""] !== p.length) return notFound(res);
-    ok(res, make() ?? []);
+    const rows = catalogueRows(p[2] ?? "", cloud, p[4] ?? "", p.length);
+    return rows === undefined ? notFound(res) : ok(res, rows);
   }
 
   function instanceRoutes(method: string, p: string[], correlation: string, res: ServerResponse): void {
@@ -386,7 +363,12 @@ export async function startMulticloudSimulator(
     notFound(res);
   }
 
-  const server = await listen(handle, injector.knobs);
+  let arrived = 0;
+  let onArrival = (): void => undefined;
+  const server = await listen(handle, injector.knobs, () => {
+    arrived++;
+    onArrival();
+  });
   return {
     provider: "multicloud",
     profile,
@@ -399,7 +381,8 @@ export async function startMulticloudSimulator(
         .filter((i) => i.Status !== 5)
         .map((i) => ({
           id: i.InstanceId,
-          ownerUID: i.correlationId.startsWith("cio-") ? i.correlationId.slice(4) : undefined,
+          // The expand's correlation id is the mark: cio-<uid>, or cio-<uid>.<cluster>.
+          ownerUID: /^cio-([^.]+)/.exec(i.correlationId)?.[1],
           status: String(i.Status),
           plan: i.InstanceType,
           image: i.ImageId,
@@ -418,6 +401,13 @@ export async function startMulticloudSimulator(
     },
     failNextInit() {
       failInit = true;
+    },
+    arrived: () => arrived,
+    get onArrival() {
+      return onArrival;
+    },
+    set onArrival(hook) {
+      onArrival = hook;
     },
     setStatus(instanceId, status) {
       const i = instances.get(instanceId);

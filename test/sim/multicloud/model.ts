@@ -32,6 +32,45 @@ export const MC_ALIYUN_TYPES: Record<string, string> = {
   "16Cores-64GB": "ecs.n2.3xlarge",
 };
 
+/**
+ * The rows of catalogue `what` (`/v1/instance/<what>/:provider[/:regionId]`, `segments` path
+ * segments in all) for a known cloud; undefined when no such catalogue path exists.
+ */
+export function catalogueRows(
+  what: string,
+  cloud: string,
+  region: string,
+  segments: number,
+): unknown[] | undefined {
+  const rows: Record<string, () => unknown[] | undefined> = {
+    regions: () => MC_REGIONS[cloud]?.map((r) => ({ Endpoint: "", RegionName: r })),
+    zones: () =>
+      (MC_ZONES[region] ?? []).map((z) => ({ Messages: null, RegionName: region, State: "", ZoneName: z })),
+    type: () => [...MC_TYPES],
+    charge: () => ["PayByBandwidth", "PayByTraffic"],
+    disk_category: () => ["cloud_efficiency", "cloud_ssd"],
+    image: () =>
+      MC_IMAGES.map((id) => ({
+        ImageId: id,
+        Name: id,
+        State: "Available",
+        OwnerId: "self",
+        Public: false,
+        Tags: null,
+      })),
+  };
+  const arity: Record<string, number> = {
+    regions: 4,
+    type: 4,
+    charge: 4,
+    disk_category: 4,
+    zones: 5,
+    image: 5,
+  };
+  const make = rows[what];
+  return make && arity[what] === segments ? (make() ?? []) : undefined;
+}
+
 export interface Cluster {
   Id: number;
   Name: string;
