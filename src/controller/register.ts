@@ -226,28 +226,22 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
 }
 
 /**
- * One driver per provider account the live objects name (a pooled driver is one account), with
- * a digest naming the account: the orphan sweeper scans exactly those. An object whose Secret
- * or endpoint is refused is skipped (its own reconcile reports why).
+ * The accounts to scan for orphans: those the live objects name (opened through the endpoint
+ * policy and labelled credentials, so a restarted operator knows them), and every account the
+ * driver pool still holds (an account's last object may be the one that vanished). An object
+ * whose Secret or endpoint is refused is skipped; its own reconcile says why.
  */
 async function accountsInUse(
   access: ProviderAccessDeps,
   objects: readonly CloudInstance[],
   template: (namespace: string, name: string) => InstanceTemplate | undefined,
 ): Promise<{ driver: Driver<unknown>; account: string }[]> {
-  const seen = new Map<Driver<unknown>, string>();
   for (const o of objects) {
     const ns = o.metadata.namespace ?? "";
     const ref = o.spec.templateRef?.name;
     const provider = o.spec.provider ?? (ref === undefined ? undefined : template(ns, ref)?.spec.provider);
     if (provider === undefined) continue;
-    try {
-      const { driver } = await openDriver(access, ns, provider);
-      if (!seen.has(driver))
-        seen.set(driver, shortDigest(ns, provider.credentialsSecretRef?.name ?? "", provider.endpoint ?? ""));
-    } catch {
-      // Not reachable for this object; nothing to scan through it.
-    }
+    await openDriver(access, ns, provider).catch(() => undefined);
   }
-  return [...seen].map(([driver, account]) => ({ driver, account }));
+  return access.drivers.accounts();
 }

@@ -102,6 +102,15 @@ export class DriverPool {
     return driver;
   }
 
+  /**
+   * Every account this process has a driver for (one per provider, endpoint and credential
+   * content), named by a short digest: the orphan sweeper scans them all — an account's last
+   * object may be gone, its VMs left behind.
+   */
+  accounts(): { driver: Driver<unknown>; account: string }[] {
+    return [...this.#drivers].map(([digest, driver]) => ({ driver, account: digest.slice(0, 16) }));
+  }
+
   async close(): Promise<void> {
     const drivers = [...this.#drivers.values()];
     this.#drivers.clear();
