@@ -120,7 +120,7 @@ for (const profile of SIM_PROFILES) {
     test("a create whose answer is lost (the operator dies) is found by owner; no template outlives it", async () => {
       const want = desired({ ownerUID: randomUUID() });
       const templatesOf = (owner: string) =>
-        sim.clusters().filter((c) => c.name === ownerMark(owner, "test-cluster"));
+        sim.clusters().filter((c) => c.name === ownerMark(owner, "testcluster"));
       let made: string | undefined;
       sim.faults.onCreated = (id) => {
         made = id;
