@@ -29,7 +29,14 @@ const key = (namespace: string | undefined, name: string | undefined): string =>
  * Secret or template is retried the moment it appears, not by polling.
  */
 export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
+  const registry = deps.drivers ?? DRIVERS;
+  const endpoints = new EndpointPolicy(
+    deps.allowedEndpoints ?? [],
+    Object.values(registry).map((f) => f.defaultEndpoint),
+  );
   const http = new HttpClientFactory({
+    // The policy allowed a name; what it resolves to is checked again when a connection opens.
+    resolvedAddresses: endpoints,
     logger: deps.logger,
     userAgent: `cloud-instance-operator (${mgr.identity})`,
     metrics: deps.metrics,
@@ -41,7 +48,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       : { maxResponseBytes: deps.providerMaxResponseBytes }),
   });
   const drivers = new DriverPool({
-    registry: deps.drivers ?? DRIVERS,
+    registry,
     http,
     logger: deps.logger,
     ...(deps.providerMaxPages === undefined ? {} : { maxPages: deps.providerMaxPages }),
@@ -71,7 +78,6 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
   // Only Secrets that opt in as credentials are listed and watched: a cluster's other Secrets
   // (Helm releases, service-account tokens, TLS keys) are never held in this process.
   const secrets = mgr.cache(SecretResource, { labelSelector: CREDENTIALS_SELECTOR });
-  const registry = deps.drivers ?? DRIVERS;
   // Secrets the operator reads beyond the labelled credentials (existence checks, connection
   // Secrets) go to the API server each time: they are never cached.
   const secretStore: ConnectionSecretStore = {
@@ -99,10 +105,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
   };
   const access: ProviderAccessDeps = {
     drivers,
-    endpoints: new EndpointPolicy(
-      deps.allowedEndpoints ?? [],
-      Object.values(registry).map((f) => f.defaultEndpoint),
-    ),
+    endpoints,
     secrets,
     secretExists: async (namespace, name) => (await secretStore.get(namespace, name)) !== undefined,
   };

@@ -12,6 +12,7 @@ export type ProviderErrorCode =
   | "ERR_PROVIDER_TRANSIENT"
   | "ERR_PROVIDER_UNSUPPORTED"
   | "ERR_PROVIDER_CREDENTIALS"
+  | "ERR_PROVIDER_ENDPOINT_REFUSED"
   | "ERR_PROVIDER_LIMIT";
 
 export interface ProviderErrorDetails {
@@ -106,6 +107,18 @@ export class UnsupportedError extends ProviderError {
   readonly code = "ERR_PROVIDER_UNSUPPORTED";
   readonly terminal = true;
   readonly reason = "Unsupported";
+}
+
+/**
+ * The endpoint is not one credentials may be sent to: here, an allowed host name that resolved
+ * to an internal address at connection time. Nothing was sent. The user (or the admin's
+ * --allowed-endpoints) must change; a resync checks again.
+ */
+export class EndpointRefusedError extends ProviderError {
+  override readonly name = "EndpointRefusedError";
+  readonly code = "ERR_PROVIDER_ENDPOINT_REFUSED";
+  readonly terminal = true;
+  readonly reason = "EndpointNotAllowed";
 }
 
 /** The credentials Secret lacks a key or holds an unusable value. Names the Secret and key. */

@@ -13,7 +13,12 @@ import {
   type AuthSource,
   type TransportOptions,
 } from "../../util/transport/transport.ts";
-import { ProviderLimitError, TransientError, type ProviderError } from "../errors.ts";
+import { EndpointRefusedError, ProviderLimitError, TransientError, type ProviderError } from "../errors.ts";
+import {
+  guardedLookup,
+  ResolvedAddressNotAllowedError,
+  type ResolvedAddressPolicy,
+} from "./guarded-lookup.ts";
 import { Redactor } from "./redact.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
@@ -214,6 +219,8 @@ export class HttpClient {
         `${where}: answer larger than ${formatBytes(error.limitBytes)} (--provider-max-response-bytes), abandoned`,
         { ...details, reason: "ResponseTooLarge" },
       );
+    const refused = causeOf(error, ResolvedAddressNotAllowedError);
+    if (refused !== undefined) return new EndpointRefusedError(`${where}: ${refused.message}`, details);
     if (error instanceof CallDeadlineExceededError)
       return new ProviderLimitError(
         `${where}: no complete answer within ${String(error.deadlineMs / 1000)} s (--provider-timeout; waits, retries and the whole body included)`,
@@ -260,6 +267,15 @@ function toDispatch(req: PreparedRequest): TransportOptions {
   };
 }
 
+/** The first error of a type along a `cause` chain (undici wraps connector failures). */
+function causeOf<T>(err: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 5; depth++) {
+    if (e instanceof type) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 function formatBytes(n: number): string {
   if (n % (1024 * 1024) === 0) return `${String(n / (1024 * 1024))} MiB`;
   if (n % 1024 === 0) return `${String(n / 1024)} KiB`;
@@ -286,6 +302,11 @@ export interface HttpClientFactoryOptions {
   limits?: Partial<Record<string, Partial<LimitPolicy>>>;
   retry?: Partial<RetryPolicy>;
   connectTimeoutMs?: number;
+  /**
+   * Where a host name may resolve to an internal address (the endpoint policy); without it
+   * any address is dialled (tests and tools that build a factory directly).
+   */
+  resolvedAddresses?: ResolvedAddressPolicy;
   /** --provider-timeout: the whole of one request (HttpClientOptions.requestTimeoutMs). */
   requestTimeoutMs?: number;
   /** --provider-max-response-bytes (HttpClientOptions.maxResponseBytes). */
@@ -306,7 +327,10 @@ export class HttpClientFactory {
     this.#opts = opts;
     this.#agent = new Agent({
       keepAliveTimeout: 30_000,
-      connect: { timeout: opts.connectTimeoutMs ?? 10_000 },
+      connect: {
+        timeout: opts.connectTimeoutMs ?? 10_000,
+        ...(opts.resolvedAddresses === undefined ? {} : { lookup: guardedLookup(opts.resolvedAddresses) }),
+      },
       connections: 64,
     });
   }
