@@ -153,3 +153,31 @@ test("the replicas example is a template with replicas whose Secret exists among
     assert.ok(secrets.has(obj.spec.provider.credentialsSecretRef.name), `${file}: Secret not in examples`);
   }
 });
+
+test("examples/features: each builds on a template of the examples and shows one feature of the spec", () => {
+  const features = docs.filter((d) => folder(d) === "features");
+  const templates = new Set(ofKind("InstanceTemplate").map((d) => d.obj.metadata.name));
+  const shown = new Map<string, (o: K8sObject) => boolean>([
+    [
+      "connection-secret.yaml",
+      (o) => o.spec.writeConnectionSecretToRef !== undefined && o.spec.sshKeyGeneration !== undefined,
+    ],
+    ["drift-report.yaml", (o) => o.spec.driftPolicy === "Report"],
+    [
+      "import-read-only.yaml",
+      (o) =>
+        JSON.stringify(o.spec.managementPolicies) === '["Observe"]' &&
+        o.metadata.annotations?.["compute.instance-operator.dev/external-id"] !== undefined,
+    ],
+    [
+      "keep-on-delete.yaml",
+      (o) => Array.isArray(o.spec.managementPolicies) && !o.spec.managementPolicies.includes("Delete"),
+    ],
+  ]);
+  assert.deepEqual(features.map((d) => d.file.split("/")[1]).sort(), [...shown.keys()].sort());
+  for (const { file, obj } of features) {
+    assert.equal(obj.kind, "CloudInstance", file);
+    assert.ok(templates.has(obj.spec.templateRef?.name), `${file}: its template is among the examples`);
+    assert.ok(shown.get(file.split("/")[1] ?? "")?.(obj), `${file}: shows its feature`);
+  }
+});
