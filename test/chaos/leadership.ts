@@ -14,6 +14,12 @@ import { startProxy, type ProxyMode } from "./proxy.ts";
 import { persist, sleep, startChaosWorld, type ChaosWorld, type OperatorProcess } from "./world.ts";
 
 export const LEASE = { durationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
+/**
+ * How long after its renew deadline a partitioned leader may take to be gone. Safety is the
+ * fence (no mutation after the deadline, asserted exactly); this bound only tells "exits" from
+ * "hangs", so it leaves room for a loaded 2-core machine (5.8 s was seen with a 2 s deadline).
+ */
+export const EXIT_SLACK_MS = 8_000;
 const LEASE_ID = "chaos-leader";
 
 export interface Replica {

@@ -127,7 +127,11 @@ for (const profile of SIM_PROFILES) {
       assert.equal(m?.transitional, true);
       assert.equal(m?.unknownStatus, true);
       assert.match(m?.message ?? "", /"rescuing"/);
+      // The deletion's task must outlast the read below, however slow this machine is.
+      const transitionMs = w.sim.faults.transitionMs;
+      w.sim.faults.transitionMs = 60_000;
       await w.d.delete(ref);
+      w.sim.faults.transitionMs = transitionMs;
       const deleting = await w.d.get(ref);
       assert.equal(deleting?.phase, "Deleting");
       assert.equal(deleting?.unknownStatus, undefined, "a deletion never waits on an unknown status");
