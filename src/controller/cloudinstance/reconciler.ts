@@ -1,3 +1,4 @@
+import type { ProviderDefinition } from "../../providers/definition.ts";
 import type { Logger } from "pino";
 import {
   ANNOTATION_CREATE_PENDING,
@@ -17,7 +18,6 @@ import type {
   CreateResult,
   DesiredMachine,
   Driver,
-  DriverFactory,
   MachineRef,
 } from "../../providers/driver.ts";
 import { isProviderError, ProviderError, TransientError, UnsupportedError } from "../../providers/errors.ts";
@@ -283,7 +283,7 @@ export class InstanceReconciler {
     return resolved.spec;
   }
 
-  #parseOptions(factory: DriverFactory<unknown>, spec: ResolvedSpec): unknown {
+  #parseOptions(factory: ProviderDefinition, spec: ResolvedSpec): unknown {
     const parsed = parseProviderOptions(factory, spec.providerOptions);
     if (!parsed.ok)
       throw new ReconcileFailure({
