@@ -1,60 +1,38 @@
-import type { ProviderName } from "../../src/api/index.ts";
-import type { FaultKnobs, SimProfile, Simulator } from "./common.ts";
-import { startM2sSimulator } from "./m2s/index.ts";
-import { startMosSimulator } from "./mos/index.ts";
-import { startMulticloudSimulator } from "./multicloud/index.ts";
-import { startVscaleSimulator } from "./vscale/index.ts";
-import { startZomroSimulator } from "./zomro/index.ts";
+import { PROVIDER_NAMES, type ProviderName } from "../../src/api/index.ts";
+import type { SimulatorKit } from "./common.ts";
 
-/** What the e2e tests, the demo, the bench and the chaos suite need to drive one provider. */
-export interface SimulatorKit {
-  /** Starts a simulator; `profile` defaults to "default" (see SimProfile). */
-  start(faults?: Partial<FaultKnobs>, profile?: SimProfile): Promise<Simulator>;
-  /** A spec every simulator accepts: region, plan, image and providerOptions. */
-  spec: { region?: string; plan: string; image: string; providerOptions?: Record<string, unknown> };
-  /** A larger plan, when the provider can resize. */
-  resizeTo?: string;
-  /** Whether the provider can stop a VM (multicloud cannot). */
-  canStop: boolean;
+export type { SimulatorKit } from "./common.ts";
+
+/** Loads `test/sim/<provider>/kit.ts`; undefined when the provider has none yet. */
+export async function loadKit(
+  provider: string,
+  dir = import.meta.dirname,
+): Promise<SimulatorKit | undefined> {
+  try {
+    const mod = (await import(`${dir}/${provider}/kit.ts`)) as { kit?: SimulatorKit };
+    return mod.kit;
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === "ERR_MODULE_NOT_FOUND" && (e.message ?? "").includes(`${provider}/kit.ts`))
+      return undefined;
+    throw err;
+  }
 }
 
-export const SIMULATORS: Record<ProviderName, SimulatorKit> = {
-  m2s: {
-    start: (faults, profile) => startM2sSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "fr-par-1", plan: "business", image: "ubuntu-22.04" },
-    resizeTo: "performance",
-    canStop: true,
-  },
-  mos: {
-    start: (faults, profile) => startMosSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { plan: "small_net", image: "019c6db6-55fa-443d-ac0c-182e3379d175" },
-    resizeTo: "medium_net",
-    canStop: true,
-  },
-  vscale: {
-    start: (faults, profile) => startVscaleSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "spb0", plan: "small", image: "ubuntu_14.04_64_002_master" },
-    resizeTo: "large",
-    canStop: true,
-  },
-  zomro: {
-    start: (faults, profile) => startZomroSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "nl", plan: "3601", image: "ubuntu-22.04" },
-    resizeTo: "3603",
-    canStop: true,
-  },
-  multicloud: {
-    start: (faults, profile) =>
-      startMulticloudSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: {
-      region: "cn-beijing",
-      plan: "1Core-1GB",
-      image: "centos7u2_64_40G_cloudinit_20160728.raw",
-      providerOptions: { cloud: "aliyun" },
-    },
-    canStop: false,
-  },
-};
+/**
+ * Every registered provider's simulator kit, found by name: the test matrices (e2e, chaos,
+ * real-server, demo) follow the registry. A provider without a kit fails here, naming it
+ * (test/providers/completeness.test.ts lists what else it lacks).
+ */
+export const SIMULATORS: Record<ProviderName, SimulatorKit> = Object.fromEntries(
+  await Promise.all(
+    PROVIDER_NAMES.map(async (p) => {
+      const kit = await loadKit(p);
+      if (kit === undefined) throw new Error(`provider ${p} has no simulator kit: add test/sim/${p}/kit.ts`);
+      return [p, kit] as const;
+    }),
+  ),
+) as Record<ProviderName, SimulatorKit>;
 
 /** A CloudInstance manifest on `provider` that its simulator accepts, with overrides. */
 export function instanceManifest(
