@@ -1,38 +1,42 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { PROVIDER_NAMES, type ProviderName } from "../../src/api/index.ts";
 import type { SimulatorKit } from "./common.ts";
 
 export type { SimulatorKit } from "./common.ts";
 
-/** Loads `test/sim/<provider>/kit.ts`; undefined when the provider has none yet. */
-export async function loadKit(
-  provider: string,
-  dir = import.meta.dirname,
-): Promise<SimulatorKit | undefined> {
-  try {
-    const mod = (await import(`${dir}/${provider}/kit.ts`)) as { kit?: SimulatorKit };
-    return mod.kit;
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    if (e.code === "ERR_MODULE_NOT_FOUND" && (e.message ?? "").includes(`${provider}/kit.ts`))
-      return undefined;
-    throw err;
-  }
+/** Where a provider's simulator kit is: `test/sim/<provider>/kit.ts`. */
+export const kitPath = (provider: string): string => join(import.meta.dirname, provider, "kit.ts");
+
+/** Loads the `kit` a file exports; undefined when there is no such file yet. */
+export async function loadKit(path: string): Promise<SimulatorKit | undefined> {
+  if (!existsSync(path)) return undefined;
+  const mod = (await import(pathToFileURL(path).href)) as { kit?: SimulatorKit };
+  return mod.kit;
+}
+
+/** The kits of `providers`, found with `where` (default `test/sim/<provider>/kit.ts`); a provider without one fails, naming the file. */
+export async function simulatorKits<P extends string>(
+  providers: readonly P[],
+  where: (provider: string) => string = kitPath,
+): Promise<Record<P, SimulatorKit>> {
+  const entries = await Promise.all(
+    providers.map(async (p) => {
+      const kit = await loadKit(where(p));
+      if (kit === undefined) throw new Error(`provider ${p} has no simulator kit: add ${where(p)}`);
+      return [p, kit] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as Record<P, SimulatorKit>;
 }
 
 /**
  * Every registered provider's simulator kit, found by name: the test matrices (e2e, chaos,
- * real-server, demo) follow the registry. A provider without a kit fails here, naming it
- * (test/providers/completeness.test.ts lists what else it lacks).
+ * real-server, demo) follow the registry (test/providers/completeness.test.ts lists what a
+ * provider still lacks).
  */
-export const SIMULATORS: Record<ProviderName, SimulatorKit> = Object.fromEntries(
-  await Promise.all(
-    PROVIDER_NAMES.map(async (p) => {
-      const kit = await loadKit(p);
-      if (kit === undefined) throw new Error(`provider ${p} has no simulator kit: add test/sim/${p}/kit.ts`);
-      return [p, kit] as const;
-    }),
-  ),
-) as Record<ProviderName, SimulatorKit>;
+export const SIMULATORS: Record<ProviderName, SimulatorKit> = await simulatorKits(PROVIDER_NAMES);
 
 /** A CloudInstance manifest on `provider` that its simulator accepts, with overrides. */
 export function instanceManifest(
