@@ -73,7 +73,8 @@ export interface DecideInput {
 }
 
 export interface Decision {
-  actions: InstanceAction[];
+  /** The one provider call (or finalizer removal) this pass makes; none while waiting or done. */
+  action?: InstanceAction;
   status: CloudInstanceStatus;
   events: DecisionEvent[];
   requeueAfterMs: number | undefined;
@@ -150,7 +151,7 @@ export function only(
   events: DecisionEvent[],
   requeueAfterMs: number | undefined,
 ): Decision {
-  return { actions: [], status: b.status, events, requeueAfterMs };
+  return { status: b.status, events, requeueAfterMs };
 }
 
 export function describeAction(a: InstanceAction): string {

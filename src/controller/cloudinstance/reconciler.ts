@@ -366,7 +366,8 @@ export class InstanceReconciler {
   ): Promise<CloudInstance> {
     const current = obj;
     let status = this.#withEcho(current, decision.status);
-    for (const action of decision.actions) {
+    const action = decision.action;
+    if (action !== undefined) {
       const id = status.instanceID ?? current.status?.instanceID ?? "";
       const ref = this.#ref(id, desired);
       switch (action.type) {
