@@ -16,6 +16,7 @@ import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import type { ConnectionSecrets } from "./connection-secret.ts";
 import { decide, errorStatus, type Decision, type Observation } from "./decide.ts";
+import type { InstanceTiming } from "./decision.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { statusEqual } from "../status-equal.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
@@ -34,17 +35,6 @@ import { parseProviderOptions } from "../provider-options.ts";
 
 /** The signal of a reconcile nobody cancels (tests and direct calls). */
 const NEVER = new AbortController().signal;
-
-export interface InstanceTiming {
-  pollInitialMs: number;
-  pollMaxMs: number;
-  resyncMs: number;
-  hardStopAfterMs: number;
-  /** Sends of one mutating call on an unchanged VM before the no-progress guard stops it. */
-  noProgressLimit: number;
-  /** How long an unknown provider status is waited on before it is reported. */
-  unknownStatusAfterMs: number;
-}
 
 export const DEFAULT_INSTANCE_TIMING: InstanceTiming = {
   pollInitialMs: 1000,
