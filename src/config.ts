@@ -23,7 +23,8 @@ export const OPTIONS = [
   {
     flag: "kubeconfig",
     description:
-      "Path to a kubeconfig file; unset: the KUBECONFIG list, then the in-cluster service account, then ~/.kube/config.",
+      "Path to a kubeconfig file (it must exist), or a list like KUBECONFIG's (merged as kubectl does, missing files skipped); " +
+        "unset, and no KUBECONFIG: the in-cluster service account, then ~/.kube/config.",
     env: ["KUBECONFIG"],
   },
   { flag: "context", description: "kubeconfig context to use (its current context when unset)." },

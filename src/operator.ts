@@ -9,7 +9,7 @@ import { Manager, type ManagerConfig } from "./controller/manager.ts";
 import { Metrics } from "./observability/metrics.ts";
 import type { Clock } from "./util/clock.ts";
 import type { DriverRegistry } from "./providers/pool.ts";
-import type { InstanceTiming } from "./controller/cloudinstance/reconciler.ts";
+import type { InstanceTiming } from "./controller/cloudinstance/decision.ts";
 import type { LimitPolicy } from "./providers/http/client.ts";
 
 /** What the operator is assembled from; main, the demo and tests each supply their own. */

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { PROVIDER_NAMES } from "../src/api/index.ts";
 
 test("npm run demo converges every example, exercises stop/resize/scale/delete and leaves no VM", () => {
   const root = join(import.meta.dirname, "..");
@@ -14,7 +15,7 @@ test("npm run demo converges every example, exercises stop/resize/scale/delete a
   assert.equal(run.status, 0, `demo failed:\n${out}\n${run.stderr}`);
   assert.match(out, /-- stop /);
   assert.match(out, /-- resize /);
-  for (const provider of ["m2s", "mos", "vscale", "zomro", "multicloud"]) {
+  for (const provider of PROVIDER_NAMES) {
     assert.match(out, new RegExp(`-- scale ${provider}-pool to 1`));
     assert.match(
       out,

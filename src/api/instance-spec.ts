@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { LocalObjectReferenceSchema } from "./meta.ts";
+import { providerFieldDescriptions } from "../providers/describe.ts";
+import { PROVIDERS } from "../providers/registry.ts";
 import { PROVIDER_NAMES } from "./provider-names.ts";
+
+/** Descriptions of the fields whose meaning depends on the provider, from the definitions. */
+const BY_PROVIDER = providerFieldDescriptions(PROVIDERS);
 
 /**
  * Bounds on what one object may ask for. etcd refuses objects over 1.5 MiB and every field is
@@ -25,11 +30,8 @@ export const ProviderRefSchema = z
   .object({
     name: z
       .enum(PROVIDER_NAMES)
-      .describe("Which provider driver manages the VM: m2s, mos, vscale, zomro or multicloud."),
-    credentialsSecretRef: LocalObjectReferenceSchema.optional().describe(
-      "Secret in the SAME namespace holding the provider credentials (m2s: apiKey; mos: accessKeyId, " +
-        "secretAccessKey, optional signatureMethod; vscale: token; zomro: username, password; multicloud: optional token).",
-    ),
+      .describe(BY_PROVIDER.name),
+    credentialsSecretRef: LocalObjectReferenceSchema.optional().describe(BY_PROVIDER.credentialsSecretRef),
     endpoint: z
       .url()
       .max(LIMITS.endpointLength)
@@ -50,21 +52,19 @@ export const MachineFieldsSchema = z.object({
     .min(1)
     .max(LIMITS.nameLength)
     .optional()
-    .describe("Provider region: m2s region, MOS zone, vscale location, zomro datacenter, multicloud zone."),
+    .describe(BY_PROVIDER.region),
   plan: z
     .string()
     .min(1)
     .max(LIMITS.nameLength)
     .optional()
-    .describe(
-      "Size of the VM: m2s plan, MOS InstanceType, vscale rplan, zomro tariff (pricelist), multicloud InstanceType.",
-    ),
+    .describe(BY_PROVIDER.plan),
   image: z
     .string()
     .min(1)
     .max(LIMITS.nameLength)
     .optional()
-    .describe("Boot image: m2s image, MOS ImageId, vscale make_from, zomro OS template, multicloud ImageId."),
+    .describe(BY_PROVIDER.image),
   sshKeys: z
     .array(z.string().min(1).max(LIMITS.sshKeyLength))
     .max(LIMITS.sshKeys)

@@ -1,6 +1,8 @@
-/**
- * The providers the CRD accepts. The driver registry (src/providers/registry.ts) is typed
- * `Record<ProviderName, …>`, so adding a name here without a driver does not compile.
- */
-export const PROVIDER_NAMES = ["m2s", "mos", "vscale", "zomro", "multicloud"] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+import { PROVIDERS } from "../providers/registry.ts";
+
+/** The providers the CRD accepts: the registry's, in its order (src/providers/registry.ts). */
+export type ProviderName = (typeof PROVIDERS)[number]["provider"];
+export const PROVIDER_NAMES = PROVIDERS.map((p) => p.provider) as unknown as readonly [
+  ProviderName,
+  ...ProviderName[],
+];

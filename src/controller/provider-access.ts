@@ -1,5 +1,6 @@
+import type { ProviderDefinition } from "../providers/definition.ts";
 import type { ProviderRef } from "../api/index.ts";
-import type { Driver, DriverFactory } from "../providers/driver.ts";
+import type { Driver } from "../providers/driver.ts";
 import type { EndpointPolicy } from "../providers/endpoint-policy.ts";
 import type { DriverPool } from "../providers/pool.ts";
 import type { ReadCache, Secret } from "./ports.ts";
@@ -37,7 +38,7 @@ export interface ProviderAccessDeps {
 
 export interface OpenedDriver {
   driver: Driver<unknown>;
-  factory: DriverFactory<unknown>;
+  factory: ProviderDefinition;
 }
 
 /**

@@ -1,11 +1,11 @@
-import type { DriverFactory } from "../providers/driver.ts";
+import type { ProviderDefinition } from "../providers/definition.ts";
 
 /**
  * Parses `providerOptions` with the driver's schema; on failure, one message naming every
  * bad field (`m2s: providerOptions.backupEnabled: expected boolean`), shared by both reconcilers.
  */
 export function parseProviderOptions(
-  factory: DriverFactory<unknown>,
+  factory: ProviderDefinition,
   options: Record<string, unknown> | undefined,
 ): { ok: true; options: unknown } | { ok: false; message: string } {
   const parsed = factory.optionsSchema.safeParse(options ?? {});

@@ -23,17 +23,44 @@ import { trackInstancePhases } from "./instance-metrics.ts";
 const key = (namespace: string | undefined, name: string | undefined): string =>
   `${namespace ?? ""}/${name ?? ""}`;
 
+type Caches = ReturnType<typeof registerCaches>;
+
 /**
  * Registers the CloudInstance and InstanceTemplate controllers and the caches they read.
  * Secrets and templates are watch-mapped onto the instances that use them, so a missing
  * Secret or template is retried the moment it appears, not by polling.
  */
 export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
-  const registry = deps.drivers ?? DRIVERS;
   const endpoints = new EndpointPolicy(
     deps.allowedEndpoints ?? [],
-    Object.values(registry).map((f) => f.defaultEndpoint),
+    Object.values(deps.drivers ?? DRIVERS).map((f) => f.defaultEndpoint),
   );
+  const { http, drivers } = providerClients(mgr, deps, endpoints);
+  const caches = registerCaches(mgr);
+  const secretStore = uncachedSecrets(mgr);
+  const access: ProviderAccessDeps = {
+    drivers,
+    endpoints,
+    secrets: caches.secrets,
+    secretExists: async (namespace, name) => (await secretStore.get(namespace, name)) !== undefined,
+  };
+  trackInstancePhases(caches.instances, deps.metrics);
+  addInstanceController(mgr, deps, caches, access, secretStore);
+  addTemplateController(mgr, deps, caches, access);
+  addOrphanSweeper(mgr, deps, caches, access);
+  // The manager closes them once everything that could use them has stopped.
+  mgr.onStop("provider drivers and HTTP agents", async () => {
+    await drivers.close();
+    await http.close();
+  });
+}
+
+/** The shared HTTP layer and the driver pool over it (one driver per account). */
+function providerClients(
+  mgr: Manager,
+  deps: OperatorDeps,
+  endpoints: EndpointPolicy,
+): { http: HttpClientFactory; drivers: DriverPool } {
   const http = new HttpClientFactory({
     // The policy allowed a name; what it resolves to is checked again when a connection opens.
     resolvedAddresses: endpoints,
@@ -48,7 +75,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       : { maxResponseBytes: deps.providerMaxResponseBytes }),
   });
   const drivers = new DriverPool({
-    registry,
+    registry: deps.drivers ?? DRIVERS,
     http,
     logger: deps.logger,
     ...(deps.providerMaxPages === undefined ? {} : { maxPages: deps.providerMaxPages }),
@@ -56,7 +83,10 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },
   });
+  return { http, drivers };
+}
 
+function registerCaches(mgr: Manager) {
   const instances = mgr.cache(CloudInstanceResource, {
     indexes: {
       byTemplate: (o: CloudInstance) =>
@@ -78,9 +108,15 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
   // Only Secrets that opt in as credentials are listed and watched: a cluster's other Secrets
   // (Helm releases, service-account tokens, TLS keys) are never held in this process.
   const secrets = mgr.cache(SecretResource, { labelSelector: CREDENTIALS_SELECTOR });
-  // Secrets the operator reads beyond the labelled credentials (existence checks, connection
-  // Secrets) go to the API server each time: they are never cached.
-  const secretStore: ConnectionSecretStore = {
+  return { instances, templates, secrets };
+}
+
+/**
+ * Secrets the operator reads beyond the labelled credentials (existence checks, connection
+ * Secrets) go to the API server each time: they are never cached.
+ */
+function uncachedSecrets(mgr: Manager): ConnectionSecretStore {
+  return {
     get: async (namespace, name) => {
       try {
         return await mgr.kube.get(SecretResource, namespace, name);
@@ -103,27 +139,31 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       }
     },
   };
-  const access: ProviderAccessDeps = {
-    drivers,
-    endpoints,
-    secrets,
-    secretExists: async (namespace, name) => (await secretStore.get(namespace, name)) !== undefined,
-  };
-  trackInstancePhases(instances, deps.metrics);
+}
 
-  const instanceWriter = new KubeObjectWriter<CloudInstance, NonNullable<CloudInstance["status"]>>(
-    mgr.kube,
-    CloudInstanceResource,
-  );
-  const templateWriter = new KubeObjectWriter<InstanceTemplate, NonNullable<InstanceTemplate["status"]>>(
-    mgr.kube,
-    InstanceTemplateResource,
-  );
-  const instanceReconciler = new InstanceReconciler({
+const instancesOfTemplate =
+  (caches: Caches) =>
+  (t: InstanceTemplate): string[] =>
+    caches.instances
+      .byIndex("byTemplate", key(t.metadata.namespace, t.metadata.name))
+      .map((i) => key(i.metadata.namespace, i.metadata.name));
+
+function addInstanceController(
+  mgr: Manager,
+  deps: OperatorDeps,
+  caches: Caches,
+  access: ProviderAccessDeps,
+  secretStore: ConnectionSecretStore,
+): void {
+  const { instances, templates } = caches;
+  const reconciler = new InstanceReconciler({
     instances,
     templates,
     access,
-    writer: instanceWriter,
+    writer: new KubeObjectWriter<CloudInstance, NonNullable<CloudInstance["status"]>>(
+      mgr.kube,
+      CloudInstanceResource,
+    ),
     connections: new ConnectionSecrets(secretStore),
     clusterID: deps.clusterID ?? "",
     fence: () => {
@@ -138,32 +178,13 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     },
     ...(deps.random ? { random: deps.random } : {}),
   });
-  const templateReconciler = new TemplateReconciler({
-    templates,
-    access,
-    referencing: (ns, name) => instances.byIndex("byTemplate", key(ns, name)),
-    templateWriter,
-    instanceWriter,
-    events: mgr.events,
-    logger: deps.logger,
-    resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
-    maxReplicas: deps.maxReplicas ?? 100,
-    fence: () => {
-      mgr.fence();
-    },
-  });
-
-  const instancesOfTemplate = (t: InstanceTemplate): string[] =>
-    instances
-      .byIndex("byTemplate", key(t.metadata.namespace, t.metadata.name))
-      .map((i) => key(i.metadata.namespace, i.metadata.name));
-
+  const ofTemplate = instancesOfTemplate(caches);
   mgr.addController({
     name: "cloudinstance",
     for: CloudInstanceResource,
     updatePredicate: specOrMetadataChanged,
     watches: [
-      { resource: InstanceTemplateResource, map: instancesOfTemplate },
+      { resource: InstanceTemplateResource, map: ofTemplate },
       {
         resource: SecretResource,
         map: (s: Secret) => {
@@ -171,11 +192,40 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
           const direct = instances
             .byIndex("bySecret", k)
             .map((i) => key(i.metadata.namespace, i.metadata.name));
-          return [...direct, ...templates.byIndex("bySecret", k).flatMap(instancesOfTemplate)];
+          return [...direct, ...templates.byIndex("bySecret", k).flatMap(ofTemplate)];
         },
       },
     ],
-    reconcile: (_key, ctx) => instanceReconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
+    reconcile: (_key, ctx) => reconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
+  });
+}
+
+function addTemplateController(
+  mgr: Manager,
+  deps: OperatorDeps,
+  caches: Caches,
+  access: ProviderAccessDeps,
+): void {
+  const { instances, templates } = caches;
+  const reconciler = new TemplateReconciler({
+    templates,
+    access,
+    referencing: (ns, name) => instances.byIndex("byTemplate", key(ns, name)),
+    templateWriter: new KubeObjectWriter<InstanceTemplate, NonNullable<InstanceTemplate["status"]>>(
+      mgr.kube,
+      InstanceTemplateResource,
+    ),
+    instanceWriter: new KubeObjectWriter<CloudInstance, NonNullable<CloudInstance["status"]>>(
+      mgr.kube,
+      CloudInstanceResource,
+    ),
+    events: mgr.events,
+    logger: deps.logger,
+    resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
+    maxReplicas: deps.maxReplicas ?? 100,
+    fence: () => {
+      mgr.fence();
+    },
   });
   mgr.addController({
     name: "instancetemplate",
@@ -196,36 +246,40 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
             .map((t) => key(t.metadata.namespace, t.metadata.name)),
       },
     ],
-    reconcile: (_key, ctx) => templateReconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
+    reconcile: (_key, ctx) => reconciler.reconcile(ctx.namespace, ctx.name, ctx.signal),
   });
+}
+
+function addOrphanSweeper(
+  mgr: Manager,
+  deps: OperatorDeps,
+  caches: Caches,
+  access: ProviderAccessDeps,
+): void {
   const sweep = deps.orphans;
-  if (sweep !== undefined && sweep.scanPeriodMs > 0)
-    mgr.addRunnable(
-      new OrphanSweeper({
-        instances: () => instances.list(),
-        accounts: () => accountsInUse(access, instances.list(), (ns, name) => templates.get(ns, name)),
-        clusterID: deps.clusterID ?? "",
-        periodMs: sweep.scanPeriodMs,
-        policy: sweep.policy,
-        graceMs: sweep.graceMs,
-        reportOn: deps.operatorPod
-          ? { apiVersion: "v1", kind: "Pod", metadata: { ...deps.operatorPod } }
-          : undefined,
-        events: mgr.events,
-        metrics: deps.metrics,
-        logger: deps.logger.child({ component: "orphan-sweeper" }),
-        clock: deps.clock ?? systemClock,
-        fence: () => {
-          mgr.fence();
-        },
-        ...(deps.random ? { random: deps.random } : {}),
-      }),
-    );
-  // The manager closes them once everything that could use them has stopped.
-  mgr.onStop("provider drivers and HTTP agents", async () => {
-    await drivers.close();
-    await http.close();
-  });
+  if (sweep === undefined || sweep.scanPeriodMs <= 0) return;
+  const { instances, templates } = caches;
+  mgr.addRunnable(
+    new OrphanSweeper({
+      instances: () => instances.list(),
+      accounts: () => accountsInUse(access, instances.list(), (ns, name) => templates.get(ns, name)),
+      clusterID: deps.clusterID ?? "",
+      periodMs: sweep.scanPeriodMs,
+      policy: sweep.policy,
+      graceMs: sweep.graceMs,
+      reportOn: deps.operatorPod
+        ? { apiVersion: "v1", kind: "Pod", metadata: { ...deps.operatorPod } }
+        : undefined,
+      events: mgr.events,
+      metrics: deps.metrics,
+      logger: deps.logger.child({ component: "orphan-sweeper" }),
+      clock: deps.clock ?? systemClock,
+      fence: () => {
+        mgr.fence();
+      },
+      ...(deps.random ? { random: deps.random } : {}),
+    }),
+  );
 }
 
 /**

@@ -13,11 +13,9 @@ export interface CallOptions {
 export interface ListOptions extends CallOptions {
   namespace?: string | undefined;
   labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
   limit?: number | undefined;
   continue?: string | undefined;
   resourceVersion?: string | undefined;
-  resourceVersionMatch?: "Exact" | "NotOlderThan" | undefined;
 }
 
 export interface ListResult<T> {
@@ -29,13 +27,12 @@ export interface ListResult<T> {
 export interface WatchOptions extends CallOptions {
   namespace?: string | undefined;
   labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
   resourceVersion?: string | undefined;
   allowWatchBookmarks?: boolean | undefined;
   timeoutSeconds?: number | undefined;
 }
 
-export type PatchType = "merge" | "json" | "strategic";
+export type PatchType = "merge" | "json";
 
 export type DeleteCallOptions = DeleteOptions & CallOptions;
 

@@ -32,7 +32,6 @@ export type * from "./client-options.ts";
 const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
   merge: PatchStrategy.MergePatch,
   json: PatchStrategy.JsonPatch,
-  strategic: PatchStrategy.StrategicMergePatch,
 };
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -139,11 +138,9 @@ export class KubeClient {
       path: collectionPath(res, opts.namespace),
       query: {
         labelSelector: opts.labelSelector,
-        fieldSelector: opts.fieldSelector,
         limit: opts.limit,
         continue: opts.continue,
         resourceVersion: opts.resourceVersion,
-        resourceVersionMatch: opts.resourceVersionMatch,
       },
       what: `list ${res.plural}`,
       signal: opts.signal,
@@ -170,7 +167,6 @@ export class KubeClient {
       page = await this.list(res, {
         ...opts,
         resourceVersion: undefined,
-        resourceVersionMatch: undefined,
         continue: page.continue,
       });
       items.push(...page.items);
@@ -190,7 +186,6 @@ export class KubeClient {
     const url = this.#url(collectionPath(res, opts.namespace), {
       watch: true,
       labelSelector: opts.labelSelector,
-      fieldSelector: opts.fieldSelector,
       resourceVersion: opts.resourceVersion,
       allowWatchBookmarks: opts.allowWatchBookmarks,
       timeoutSeconds: opts.timeoutSeconds,

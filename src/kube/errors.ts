@@ -160,9 +160,3 @@ export function errorFromResponse(
 export function isNotFound(err: unknown): err is NotFoundError {
   return err instanceof NotFoundError;
 }
-export function isConflict(err: unknown): err is ConflictError {
-  return err instanceof ConflictError;
-}
-export function isGone(err: unknown): err is GoneError {
-  return err instanceof GoneError;
-}

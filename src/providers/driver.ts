@@ -1,4 +1,3 @@
-import type { z } from "zod";
 import type { Logger } from "pino";
 import type { Phase, PowerState, ProviderName } from "../api/index.ts";
 import type { HttpClientFactory } from "./http/client.ts";
@@ -214,8 +213,6 @@ export interface Driver<Options = Record<string, unknown>> {
   price?(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<Price | undefined>;
   /** Renews a prepaid lease (billed) when the observation says `renewalDue`. */
   renew?(ref: MachineRef, ctx?: CallContext): Promise<void>;
-  /** Releases connections and timers. */
-  close(): Promise<void>;
 }
 
 /** Everything a driver factory gets; validated once at the edge. */
@@ -238,14 +235,3 @@ export interface DriverContext {
 
 /** The page cap a driver applies when its context sets none. */
 export const DEFAULT_MAX_PAGES = 100;
-
-export interface DriverFactory<Options = Record<string, unknown>> {
-  readonly provider: ProviderName;
-  readonly defaultEndpoint: string;
-  /** Secret keys the driver reads; required ones throw CredentialsError when missing. */
-  readonly credentialKeys: { required: readonly string[]; optional: readonly string[] };
-  readonly optionsSchema: z.ZodType<Options>;
-  /** Its drivers mirror InstanceTemplates remotely (capability remoteTemplates), so templates need credentials too. */
-  readonly mirrorsTemplates?: boolean;
-  create(ctx: DriverContext): Driver<Options>;
-}

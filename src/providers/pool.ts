@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { ProviderName } from "../api/index.ts";
-import type { Driver, DriverFactory } from "./driver.ts";
+import type { ProviderDefinition } from "./definition.ts";
+import type { Driver } from "./driver.ts";
 import { CredentialsError, UnsupportedError } from "./errors.ts";
 import type { HttpClientFactory } from "./http/client.ts";
 
-export type DriverRegistry = Readonly<Partial<Record<ProviderName, DriverFactory<unknown>>>>;
+export type DriverRegistry = Readonly<Partial<Record<ProviderName, ProviderDefinition>>>;
 
 export interface DriverRequest {
   provider: ProviderName;
@@ -48,7 +49,7 @@ export class DriverPool {
     this.#maxPages = opts.maxPages;
   }
 
-  factory(provider: ProviderName): DriverFactory<unknown> {
+  factory(provider: ProviderName): ProviderDefinition {
     const factory = this.#registry[provider];
     if (!factory)
       throw new UnsupportedError(`no driver for provider "${provider}" in this build`, { provider });
@@ -76,13 +77,8 @@ export class DriverPool {
     if (cached) return cached;
     const slot = `${req.provider}\u0000${req.endpoint ?? ""}\u0000${req.secretName ?? ""}`;
     const previous = this.#current.get(slot);
-    if (previous !== undefined) {
-      const old = this.#drivers.get(previous);
-      this.#drivers.delete(previous);
-      old?.close().catch((err: unknown) => {
-        this.#logger.warn({ err }, "closing a replaced driver failed");
-      });
-    }
+    // Drivers hold nothing to release (connections belong to the shared HTTP factory).
+    if (previous !== undefined) this.#drivers.delete(previous);
     this.#current.set(slot, digest);
     const driver = factory.create({
       credentials: req.credentials,
@@ -111,10 +107,9 @@ export class DriverPool {
     return [...this.#drivers].map(([digest, driver]) => ({ driver, account: digest.slice(0, 16) }));
   }
 
-  async close(): Promise<void> {
-    const drivers = [...this.#drivers.values()];
+  close(): Promise<void> {
     this.#drivers.clear();
     this.#current.clear();
-    await Promise.allSettled(drivers.map((d) => d.close()));
+    return Promise.resolve();
   }
 }

@@ -9,13 +9,14 @@ import assert from "node:assert/strict";
 import { startWorld, CloudInstanceResource } from "./harness.ts";
 import { cond } from "./harness.ts";
 import { ANNOTATION_CREATE_PENDING, type CloudInstance } from "../../src/api/index.ts";
-import { factory as m2s } from "../../src/providers/m2s/index.ts";
-import type { Capability, DriverFactory } from "../../src/providers/driver.ts";
+import { definition as m2s } from "../../src/providers/m2s/index.ts";
+import type { Capability } from "../../src/providers/driver.ts";
+import type { ProviderDefinition } from "../../src/providers/definition.ts";
 
-const withoutFindByOwner: DriverFactory<unknown> = {
-  ...(m2s as DriverFactory<unknown>),
+const withoutFindByOwner: ProviderDefinition = {
+  ...(m2s as ProviderDefinition),
   create(ctx) {
-    const driver = m2s.create(ctx) as ReturnType<DriverFactory<unknown>["create"]>;
+    const driver = m2s.create(ctx) as ReturnType<ProviderDefinition["create"]>;
     const capabilities = new Set<Capability>([...driver.capabilities].filter((c) => c !== "findByOwner"));
     // Methods are bound to the real driver: its private fields do not exist on a proxy.
     return new Proxy(driver, {

@@ -204,7 +204,6 @@ export async function outsideKubernetes<T>(
   try {
     return await use(driver);
   } finally {
-    await driver.close();
     await http.close();
   }
 }

@@ -14,19 +14,6 @@ import { PROVIDER_NAMES } from "../../src/api/provider-names.ts";
 import { SIMULATORS } from "../sim/all.ts";
 import { SIM_PROFILES, type Simulator } from "../sim/common.ts";
 
-/**
- * Provider calls for the lifecycle below, reads included (the e2e operator polls every
- * 20–200 ms and simulators take 30 ms per transition, so reads dominate). Measured on both
- * profiles and set with headroom; a loop costs hundreds.
- */
-const BUDGET: Record<ProviderName, number> = {
-  m2s: 120,
-  mos: 160,
-  vscale: 160,
-  zomro: 200,
-  multicloud: 120,
-};
-
 const total = (sim: Simulator): number => [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
 
 /**
@@ -53,7 +40,7 @@ for (const profile of SIM_PROFILES) {
 
     for (const provider of PROVIDER_NAMES) {
       const kit = SIMULATORS[provider];
-      test(`${provider}: create, tags, stop/start, resize, delete — one VM, none left, ≤ ${String(BUDGET[provider])} calls`, async () => {
+      test(`${provider}: create, tags, stop/start, resize, delete — one VM, none left, ≤ ${String(kit.lifecycleCallBudget)} calls`, async () => {
         const sim = w.sims.get(provider);
         assert.ok(sim);
         const start = total(sim);
@@ -111,8 +98,8 @@ for (const profile of SIM_PROFILES) {
         const used = total(sim) - start;
         process.stdout.write(`# ${provider} (${profile}): ${steps.join(", ")}\n`);
         assert.ok(
-          used <= BUDGET[provider],
-          `${provider} (${profile}) used ${String(used)} provider calls, budget ${String(BUDGET[provider])}: ${steps.join(", ")}`,
+          used <= kit.lifecycleCallBudget,
+          `${provider} (${profile}) used ${String(used)} provider calls, budget ${String(kit.lifecycleCallBudget)}: ${steps.join(", ")}`,
         );
       });
     }

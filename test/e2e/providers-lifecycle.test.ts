@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorld, eventually, CloudInstanceResource, InstanceTemplateResource } from "./harness.ts";
 import { cond, ready } from "./harness.ts";
-import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
+import { PROVIDER_NAMES, type CloudInstance, type ProviderName } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { EventResource } from "../../src/kube/resources.ts";
 import { SIMULATORS } from "../sim/all.ts";
@@ -16,7 +16,8 @@ import type { ZomroSimulator } from "../sim/zomro/index.ts";
 
 type World = Awaited<ReturnType<typeof startWorld>>;
 let w: World;
-const PROVIDERS = ["mos", "vscale", "zomro", "multicloud"] as const;
+/** Every registered provider but m2s (test/e2e/m2s-lifecycle.test.ts). */
+const PROVIDERS = PROVIDER_NAMES.filter((p) => p !== "m2s");
 
 const sim = (p: ProviderName) => {
   const s = w.sims.get(p);

@@ -4,21 +4,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { CloudInstanceSchema, InstanceTemplateSchema, PROVIDER_NAMES } from "../../src/api/index.ts";
-import type { ProviderName } from "../../src/api/index.ts";
+import { DRIVERS } from "../../src/providers/registry.ts";
 import { loadCrdSchemas, validate, validateCustomObject, type K8sObject } from "./openapi-validator.ts";
 
 const root = join(import.meta.dirname, "../..");
 const examplesDir = join(root, "examples");
 const schemas = loadCrdSchemas(join(root, "crds"));
 
-/** The credentials convention of DESIGN.md: required and optional Secret keys per driver. */
-const SECRET_KEYS: Record<ProviderName, { required: string[]; optional: string[] }> = {
-  m2s: { required: ["apiKey"], optional: [] },
-  mos: { required: ["accessKeyId", "secretAccessKey"], optional: ["signatureMethod"] },
-  vscale: { required: ["token"], optional: [] },
-  zomro: { required: ["username", "password"], optional: [] },
-  multicloud: { required: [], optional: ["token"] },
-};
 /** Secret keys that are settings, not secrets, and so may hold a real value in an example. */
 const NON_SECRET_KEYS = new Set(["signatureMethod"]);
 
@@ -125,7 +117,7 @@ for (const provider of PROVIDER_NAMES) {
     const secret = docs.find((d) => folder(d) === provider && d.obj.kind === "Secret")!.obj;
     assert.equal(secret.type ?? "Opaque", "Opaque");
     const data = secretData(secret);
-    const { required, optional } = SECRET_KEYS[provider];
+    const { required, optional } = DRIVERS[provider].credentialKeys;
     for (const key of required) assert.ok(data[key], `${provider} Secret lacks ${key}`);
     for (const key of Object.keys(data))
       assert.ok([...required, ...optional].includes(key), `${provider} Secret: unexpected key ${key}`);

@@ -1,60 +1,42 @@
-import type { ProviderName } from "../../src/api/index.ts";
-import type { FaultKnobs, SimProfile, Simulator } from "./common.ts";
-import { startM2sSimulator } from "./m2s/index.ts";
-import { startMosSimulator } from "./mos/index.ts";
-import { startMulticloudSimulator } from "./multicloud/index.ts";
-import { startVscaleSimulator } from "./vscale/index.ts";
-import { startZomroSimulator } from "./zomro/index.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { PROVIDER_NAMES, type ProviderName } from "../../src/api/index.ts";
+import type { SimulatorKit } from "./common.ts";
 
-/** What the e2e tests, the demo, the bench and the chaos suite need to drive one provider. */
-export interface SimulatorKit {
-  /** Starts a simulator; `profile` defaults to "default" (see SimProfile). */
-  start(faults?: Partial<FaultKnobs>, profile?: SimProfile): Promise<Simulator>;
-  /** A spec every simulator accepts: region, plan, image and providerOptions. */
-  spec: { region?: string; plan: string; image: string; providerOptions?: Record<string, unknown> };
-  /** A larger plan, when the provider can resize. */
-  resizeTo?: string;
-  /** Whether the provider can stop a VM (multicloud cannot). */
-  canStop: boolean;
+export type { SimulatorKit } from "./common.ts";
+
+/** Where a provider's simulator kit is: `test/sim/<provider>/kit.ts`. */
+export const kitPath = (provider: string): string => join(import.meta.dirname, provider, "kit.ts");
+
+/** Loads the `kit` a file exports; undefined when there is no such file yet. */
+export async function loadKit(path: string): Promise<SimulatorKit | undefined> {
+  if (!existsSync(path)) return undefined;
+  const mod = (await import(pathToFileURL(path).href)) as { kit?: SimulatorKit };
+  return mod.kit;
 }
 
-export const SIMULATORS: Record<ProviderName, SimulatorKit> = {
-  m2s: {
-    start: (faults, profile) => startM2sSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "fr-par-1", plan: "business", image: "ubuntu-22.04" },
-    resizeTo: "performance",
-    canStop: true,
-  },
-  mos: {
-    start: (faults, profile) => startMosSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { plan: "small_net", image: "019c6db6-55fa-443d-ac0c-182e3379d175" },
-    resizeTo: "medium_net",
-    canStop: true,
-  },
-  vscale: {
-    start: (faults, profile) => startVscaleSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "spb0", plan: "small", image: "ubuntu_14.04_64_002_master" },
-    resizeTo: "large",
-    canStop: true,
-  },
-  zomro: {
-    start: (faults, profile) => startZomroSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: { region: "nl", plan: "3601", image: "ubuntu-22.04" },
-    resizeTo: "3603",
-    canStop: true,
-  },
-  multicloud: {
-    start: (faults, profile) =>
-      startMulticloudSimulator({ faults: faults ?? {}, profile: profile ?? "default" }),
-    spec: {
-      region: "cn-beijing",
-      plan: "1Core-1GB",
-      image: "centos7u2_64_40G_cloudinit_20160728.raw",
-      providerOptions: { cloud: "aliyun" },
-    },
-    canStop: false,
-  },
-};
+/** The kits of `providers`, found with `where` (default `test/sim/<provider>/kit.ts`); a provider without one fails, naming the file. */
+export async function simulatorKits<P extends string>(
+  providers: readonly P[],
+  where: (provider: string) => string = kitPath,
+): Promise<Record<P, SimulatorKit>> {
+  const entries = await Promise.all(
+    providers.map(async (p) => {
+      const kit = await loadKit(where(p));
+      if (kit === undefined) throw new Error(`provider ${p} has no simulator kit: add ${where(p)}`);
+      return [p, kit] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as Record<P, SimulatorKit>;
+}
+
+/**
+ * Every registered provider's simulator kit, found by name: the test matrices (e2e, chaos,
+ * real-server, demo) follow the registry (test/providers/completeness.test.ts lists what a
+ * provider still lacks).
+ */
+export const SIMULATORS: Record<ProviderName, SimulatorKit> = await simulatorKits(PROVIDER_NAMES);
 
 /** A CloudInstance manifest on `provider` that its simulator accepts, with overrides. */
 export function instanceManifest(

@@ -225,3 +225,23 @@ export function sendJson(
 export function countRequest(counts: Map<string, number>, operation: string): void {
   counts.set(operation, (counts.get(operation) ?? 0) + 1);
 }
+
+/**
+ * What the e2e tests, the demo, the bench and the chaos suite need to drive one provider:
+ * `test/sim/<provider>/kit.ts` exports it as `kit` (test/sim/all.ts loads it by name).
+ */
+export interface SimulatorKit {
+  /** Starts a simulator; `profile` defaults to "default" (see SimProfile); both must work. */
+  start(faults?: Partial<FaultKnobs>, profile?: SimProfile): Promise<Simulator>;
+  /** A spec every simulator accepts: region, plan, image and providerOptions. */
+  spec: { region?: string; plan: string; image: string; providerOptions?: Record<string, unknown> };
+  /** A larger plan, when the provider can resize. */
+  resizeTo?: string;
+  /** Whether the provider can stop a VM (multicloud cannot). */
+  canStop: boolean;
+  /**
+   * Provider calls, reads included, that one e2e lifecycle may take on either profile
+   * (test/e2e/lifecycle-budget.test.ts): measured, with headroom; a loop costs hundreds.
+   */
+  lifecycleCallBudget: number;
+}

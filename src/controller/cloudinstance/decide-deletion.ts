@@ -13,7 +13,7 @@ import {
 } from "./decision.ts";
 
 const letGo = (b: StatusBuilder, event: DecisionEvent): Decision => ({
-  actions: [{ type: "RemoveFinalizer" }],
+  action: { type: "RemoveFinalizer" },
   status: b.status,
   events: [event],
   requeueAfterMs: undefined,
@@ -52,7 +52,7 @@ export function decideDeletion(input: DecideInput): Decision {
   switch (observation.kind) {
     case "absent":
       return {
-        actions: [{ type: "RemoveFinalizer" }],
+        action: { type: "RemoveFinalizer" },
         status: b.status,
         events:
           input.status.instanceID === undefined
@@ -95,7 +95,7 @@ export function decideDeletion(input: DecideInput): Decision {
 function deleteVm(b: StatusBuilder, id: string, requeueAfterMs: number): Decision {
   b.set("Synced", "True", "Deleting", `deleting VM ${id}`);
   return {
-    actions: [{ type: "Delete" }],
+    action: { type: "Delete" },
     status: b.status,
     events: [{ type: "Normal", reason: "Deleting", message: `deleting VM ${id}` }],
     requeueAfterMs,

@@ -25,7 +25,7 @@ export function decideLiving(input: DecideInput): Decision {
   switch (observation.kind) {
     case "unobserved":
       // Only deletion asks for this; a living object is always observed first.
-      return { actions: [], status: input.status, events: [], requeueAfterMs: input.timing.pollInitialMs };
+      return { status: input.status, events: [], requeueAfterMs: input.timing.pollInitialMs };
     case "unverifiable":
       b.status.phase = "Pending";
       b.set("Provisioned", "Unknown", "CreatePendingUnverifiable", "the VM may or may not exist");
@@ -95,7 +95,7 @@ function decideAbsent(input: DecideInput, b: StatusBuilder): Decision {
   b.set("Ready", "False", "Creating", "no VM yet");
   b.set("Synced", "True", "Creating", `creating a VM at ${spec.provider.name}`);
   return {
-    actions: [{ type: "Create" }],
+    action: { type: "Create" },
     status: b.status,
     events,
     requeueAfterMs: pollDelay(b.status, input.now, input.timing),
@@ -159,7 +159,7 @@ function decideTransitional(
         reason: "HardStop",
         message: `VM ${m.id} did not stop gracefully; powering it off`,
       });
-      return { actions: [{ type: "Stop", hard: true }], status: b.status, events, requeueAfterMs: poll };
+      return { action: { type: "Stop", hard: true }, status: b.status, events, requeueAfterMs: poll };
     }
   }
   const since = getCondition(prev.conditions, "Ready")?.lastTransitionTime;
@@ -200,7 +200,7 @@ function decideSteady(
       reason: actionReason(action),
       message: `${describeAction(action)} (VM ${m.id})`,
     });
-    return { actions: [action], status: b.status, events, requeueAfterMs: input.timing.pollInitialMs };
+    return { action: action, status: b.status, events, requeueAfterMs: input.timing.pollInitialMs };
   }
   if (blocked) {
     b.blocked(blocked.reason, blocked.message);

@@ -24,7 +24,7 @@ export {
 
 /**
  * The CloudInstance decision table: from the resolved spec, what the provider reports and
- * the current status, the actions to take (in order) and the status to write. Pure: no I/O,
+ * the current status, the action to take and the status to write. Pure: no I/O,
  * no clock, no randomness of its own, so every row of the table is unit-tested.
  */
 export function decide(input: DecideInput): Decision {
@@ -51,7 +51,7 @@ function actionKey(a: Exclude<InstanceAction, { type: "RemoveFinalizer" }>): Act
  * while the provider may still be starting on the last one, or stops it with NoProgress.
  */
 function guarded(input: DecideInput, d: Decision): Decision {
-  const action = d.actions[0];
+  const action = d.action;
   if (action === undefined || action.type === "RemoveFinalizer") {
     if (action !== undefined || getCondition(d.status.conditions, "Ready")?.status === "True")
       delete d.status.lastAction;
@@ -76,7 +76,7 @@ function guarded(input: DecideInput, d: Decision): Decision {
   }
   // Not sent this pass: its own "doing X" Event would be untrue.
   const events = d.events.filter((e) => e.reason !== actionReason(action));
-  if (verdict.kind === "wait") return { ...d, actions: [], events, requeueAfterMs: verdict.afterMs };
+  if (verdict.kind === "wait") return { status: d.status, events, requeueAfterMs: verdict.afterMs };
   const observed =
     input.observation.kind === "found"
       ? ` (provider status ${input.observation.machine.providerStatus})`
@@ -90,5 +90,5 @@ function guarded(input: DecideInput, d: Decision): Decision {
   const wasStuck = getCondition(input.status.conditions, "Synced")?.reason === "NoProgress";
   b.set("Synced", "False", "NoProgress", message);
   if (!wasStuck) events.push({ type: "Warning", reason: "NoProgress", message });
-  return { actions: [], status: b.status, events, requeueAfterMs: verdict.afterMs };
+  return { status: b.status, events, requeueAfterMs: verdict.afterMs };
 }

@@ -34,6 +34,18 @@ export interface DecisionEvent {
   message: string;
 }
 
+/** The reconciler's clocks and limits (flags; resyncMs per object from its poll-interval). */
+export interface InstanceTiming {
+  pollInitialMs: number;
+  pollMaxMs: number;
+  resyncMs: number;
+  hardStopAfterMs: number;
+  /** Sends of one action on an unchanged VM before the no-progress guard stops it. */
+  noProgressLimit: number;
+  /** How long a provider status no driver table knows is waited on before it is reported. */
+  unknownStatusAfterMs: number;
+}
+
 export interface DecideInput {
   generation: number | undefined;
   deleting: boolean;
@@ -48,16 +60,7 @@ export interface DecideInput {
   /** The force-adopt annotation: take over a VM marked as another object's. */
   forceAdopt: boolean;
   now: number;
-  timing: {
-    pollInitialMs: number;
-    pollMaxMs: number;
-    resyncMs: number;
-    hardStopAfterMs: number;
-    /** Sends of one action on an unchanged VM before the no-progress guard stops it. */
-    noProgressLimit: number;
-    /** How long a provider status no driver table knows is waited on before it is reported. */
-    unknownStatusAfterMs: number;
-  };
+  timing: InstanceTiming;
   /** The reconcile-requested-at annotation's value, when set. */
   reconcileRequestedAt: string | undefined;
   /** The restart-requested-at annotation's value, when set: a new value reboots the VM once. */
@@ -73,7 +76,8 @@ export interface DecideInput {
 }
 
 export interface Decision {
-  actions: InstanceAction[];
+  /** The one provider call (or finalizer removal) this pass makes; none while waiting or done. */
+  action?: InstanceAction;
   status: CloudInstanceStatus;
   events: DecisionEvent[];
   requeueAfterMs: number | undefined;
@@ -150,7 +154,7 @@ export function only(
   events: DecisionEvent[],
   requeueAfterMs: number | undefined,
 ): Decision {
-  return { actions: [], status: b.status, events, requeueAfterMs };
+  return { status: b.status, events, requeueAfterMs };
 }
 
 export function describeAction(a: InstanceAction): string {

@@ -101,9 +101,87 @@ function nextBatch(
   return Math.min(gap, last > 0 ? last * 2 : 1);
 }
 
+interface Work {
+  status: InstanceTemplateStatus;
+  events: TemplateDecision["events"];
+  actions: TemplateAction[];
+  set: (type: string, s: "True" | "False", reason: string, message: string) => void;
+}
+
+/** A template being deleted: its instances go first, then the remote twin, then the finalizer. */
+function deletingTemplate(
+  input: TemplateDecideInput,
+  live: readonly CloudInstance[],
+  w: Work,
+): TemplateDecision {
+  const { owned, referencing } = input;
+  for (const i of live) w.actions.push({ type: "DeleteInstance", name: i.metadata.name ?? "" });
+  const foreign = referencing.filter((i) => !owned.includes(i));
+  if (referencing.length > 0) {
+    const names = referencing.map((i) => i.metadata.name ?? "").sort();
+    const message = `template is referenced by ${names.length} CloudInstance(s): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}; it is deleted once they are gone`;
+    w.set("Ready", "False", "InUse", message);
+    if (foreign.length > 0) w.events.push({ type: "Warning", reason: "TemplateInUse", message });
+    return { actions: w.actions, status: w.status, events: w.events };
+  }
+  if (input.remote && w.status.providerData !== undefined && Object.keys(w.status.providerData).length > 0) {
+    w.actions.push({ type: "DeleteRemoteTemplate" });
+  }
+  w.actions.push({ type: "RemoveFinalizer" });
+  return { actions: w.actions, status: w.status, events: w.events };
+}
+
+/** One slow-start batch towards `desired`; says why the scale-up is blocked, if it is. */
+function scale(
+  input: TemplateDecideInput,
+  live: readonly CloudInstance[],
+  desired: number,
+  w: Work,
+): { reason: string; message: string } | undefined {
+  const { template, owned } = input;
+  const deleting = owned.filter((i) => i.metadata.deletionTimestamp !== undefined);
+  if (live.length < desired) {
+    const failed = live.filter(failing);
+    if (failed.length > 0) {
+      const f = failed[0];
+      const why = getCondition(f?.status?.conditions, "Synced");
+      delete w.status.scaling;
+      return {
+        reason: "ScaleUpBlocked",
+        message: `not creating more: ${f?.metadata.name ?? ""} has no VM (${why?.reason ?? ""}: ${why?.message ?? ""})`,
+      };
+    } else if (!live.some(creating)) {
+      const batch = nextBatch(template.status?.scaling, "Up", desired - live.length);
+      const names = nextNames(
+        template.metadata.name ?? "",
+        owned.map((i) => i.metadata.name ?? ""),
+        batch,
+      );
+      for (const name of names) w.actions.push({ type: "CreateInstance", name });
+      w.status.scaling = { direction: "Up", batch };
+      w.events.push({ type: "Normal", reason: "ScalingUp", message: `creating ${names.join(", ")}` });
+    }
+  } else if (live.length > desired) {
+    if (deleting.length === 0) {
+      const batch = nextBatch(template.status?.scaling, "Down", live.length - desired);
+      const victims = newestFirst(live).slice(0, batch);
+      for (const v of victims) w.actions.push({ type: "DeleteInstance", name: v.metadata.name ?? "" });
+      w.status.scaling = { direction: "Down", batch };
+      w.events.push({
+        type: "Normal",
+        reason: "ScalingDown",
+        message: `deleting ${victims.map((v) => v.metadata.name ?? "").join(", ")}`,
+      });
+    }
+  } else {
+    delete w.status.scaling;
+  }
+  return undefined;
+}
+
 /** InstanceTemplate decision table: replicas, remote twin, deletion guard, status. Pure. */
 export function decideTemplate(input: TemplateDecideInput): TemplateDecision {
-  const { template, owned, referencing } = input;
+  const { template, owned } = input;
   const generation = template.metadata.generation;
   const now = new Date(input.now).toISOString();
   const status: InstanceTemplateStatus = { ...template.status };
@@ -123,22 +201,8 @@ export function decideTemplate(input: TemplateDecideInput): TemplateDecision {
   status.readyReplicas = live.filter((i) => isTrue(i.status?.conditions, "Ready")).length;
   status.selector = selectorFor(template);
 
-  if (template.metadata.deletionTimestamp !== undefined) {
-    for (const i of live) actions.push({ type: "DeleteInstance", name: i.metadata.name ?? "" });
-    const foreign = referencing.filter((i) => !owned.includes(i));
-    if (referencing.length > 0) {
-      const names = referencing.map((i) => i.metadata.name ?? "").sort();
-      const message = `template is referenced by ${names.length} CloudInstance(s): ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", …" : ""}; it is deleted once they are gone`;
-      set("Ready", "False", "InUse", message);
-      if (foreign.length > 0) events.push({ type: "Warning", reason: "TemplateInUse", message });
-      return { actions, status, events };
-    }
-    if (input.remote && status.providerData !== undefined && Object.keys(status.providerData).length > 0) {
-      actions.push({ type: "DeleteRemoteTemplate" });
-    }
-    actions.push({ type: "RemoveFinalizer" });
-    return { actions, status, events };
-  }
+  const w: Work = { status, events, actions, set };
+  if (template.metadata.deletionTimestamp !== undefined) return deletingTemplate(input, live, w);
 
   if (input.invalid !== undefined) {
     set("Ready", "False", "InvalidSpec", input.invalid);
@@ -169,43 +233,8 @@ export function decideTemplate(input: TemplateDecideInput): TemplateDecision {
       reason: "TooManyReplicas",
       message: `replicas ${String(asked)} is more than the operator allows (--max-replicas=${String(input.maxReplicas)}); keeping ${String(desired)}`,
     };
-  const deleting = owned.filter((i) => i.metadata.deletionTimestamp !== undefined);
-  if (desired !== undefined && live.length < desired) {
-    const failed = live.filter(failing);
-    if (failed.length > 0) {
-      const f = failed[0];
-      const why = getCondition(f?.status?.conditions, "Synced");
-      blocked = {
-        reason: "ScaleUpBlocked",
-        message: `not creating more: ${f?.metadata.name ?? ""} has no VM (${why?.reason ?? ""}: ${why?.message ?? ""})`,
-      };
-      delete status.scaling;
-    } else if (!live.some(creating)) {
-      const batch = nextBatch(template.status?.scaling, "Up", desired - live.length);
-      const names = nextNames(
-        template.metadata.name ?? "",
-        owned.map((i) => i.metadata.name ?? ""),
-        batch,
-      );
-      for (const name of names) actions.push({ type: "CreateInstance", name });
-      status.scaling = { direction: "Up", batch };
-      events.push({ type: "Normal", reason: "ScalingUp", message: `creating ${names.join(", ")}` });
-    }
-  } else if (desired !== undefined && live.length > desired) {
-    if (deleting.length === 0) {
-      const batch = nextBatch(template.status?.scaling, "Down", live.length - desired);
-      const victims = newestFirst(live).slice(0, batch);
-      for (const v of victims) actions.push({ type: "DeleteInstance", name: v.metadata.name ?? "" });
-      status.scaling = { direction: "Down", batch };
-      events.push({
-        type: "Normal",
-        reason: "ScalingDown",
-        message: `deleting ${victims.map((v) => v.metadata.name ?? "").join(", ")}`,
-      });
-    }
-  } else {
-    delete status.scaling;
-  }
+  if (desired === undefined) delete status.scaling;
+  else blocked = scale(input, live, desired, w) ?? blocked;
   const ready = desired === undefined || (live.length === desired && status.readyReplicas === desired);
   if (blocked) set("Synced", "False", blocked.reason, blocked.message);
   else set("Synced", "True", "ReconcileSuccess", "template is valid");

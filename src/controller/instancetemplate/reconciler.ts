@@ -1,3 +1,4 @@
+import type { ProviderDefinition } from "../../providers/definition.ts";
 import type { Logger } from "pino";
 import {
   API_VERSION,
@@ -10,7 +11,7 @@ import {
   type InstanceTemplateStatus,
 } from "../../api/index.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import type { CallContext, Driver, DriverFactory } from "../../providers/driver.ts";
+import type { CallContext, Driver } from "../../providers/driver.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
@@ -139,7 +140,7 @@ export class TemplateReconciler {
     template: InstanceTemplate,
     provider: NonNullable<InstanceTemplate["spec"]["provider"]>,
   ): Promise<{ invalid: string | undefined; driver: Driver<unknown> | undefined; options: unknown }> {
-    const factory: DriverFactory<unknown> = this.#d.access.drivers.factory(provider.name);
+    const factory: ProviderDefinition = this.#d.access.drivers.factory(provider.name);
     const parsed = parseProviderOptions(factory, template.spec.providerOptions);
     if (!parsed.ok) return { invalid: parsed.message, driver: undefined, options: undefined };
     try {

@@ -18,7 +18,10 @@ export interface ReconcileContext extends ReconcileRequest {
   /** Child logger with controller, namespace, name and reconcileID. */
   logger: Logger;
   reconcileID: string;
-  /** Aborts when the shutdown grace period runs out: stop waiting on slow calls. */
+  /**
+   * Aborts when the reconcile must stop at once: leadership lost (another replica may act on
+   * the object now), or the shutdown grace period over. Pass it to every call that can wait.
+   */
   signal: AbortSignal;
 }
 
@@ -141,7 +144,8 @@ export class Controller {
 
   /**
    * Runs workers until `stop` aborts, then lets in-flight reconciles finish; `hardStop`
-   * aborts their context signal (grace period over). Resolves when every worker has ended.
+   * aborts their context signal (leadership lost, or the shutdown grace period over).
+   * Resolves when every worker has ended.
    */
   async run(stop: AbortSignal, hardStop: AbortSignal): Promise<void> {
     const onStop = (): void => {

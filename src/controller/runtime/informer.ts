@@ -20,7 +20,6 @@ export interface InformerOptions<T extends AnyObject> {
   /** Empty = all namespaces (one watch); otherwise one list+watch per namespace. */
   namespaces: readonly string[];
   labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
   indexes?: Record<string, IndexFunc<T>>;
   logger: Logger;
   clock: Clock;
@@ -76,7 +75,6 @@ export class Informer<T extends AnyObject> {
           resource: opts.resource,
           namespace,
           labelSelector: opts.labelSelector,
-          fieldSelector: opts.fieldSelector,
           store: this.store,
           sink,
           logger: this.#logger.child(namespace === undefined ? {} : { namespace }),

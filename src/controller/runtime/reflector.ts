@@ -22,7 +22,6 @@ export interface ReflectorOptions<T extends AnyObject> {
   /** undefined = all namespaces. */
   namespace: string | undefined;
   labelSelector?: string | undefined;
-  fieldSelector?: string | undefined;
   store: Store<T>;
   sink: ReflectorSink<T>;
   logger: Logger;
@@ -111,7 +110,6 @@ export class Reflector<T extends AnyObject> {
       const page = await o.client.list(o.resource, {
         namespace: o.namespace,
         labelSelector: o.labelSelector,
-        fieldSelector: o.fieldSelector,
         limit: o.pageSize ?? 500,
         continue: cont,
         signal,
@@ -151,7 +149,6 @@ export class Reflector<T extends AnyObject> {
     for await (const ev of o.client.watch(o.resource, {
       namespace: o.namespace,
       labelSelector: o.labelSelector,
-      fieldSelector: o.fieldSelector,
       resourceVersion: this.#resourceVersion,
       allowWatchBookmarks: true,
       timeoutSeconds,

@@ -86,6 +86,8 @@ export interface HttpClientOptions {
   credentialKey: string;
   /** Secret values to scrub from logs and errors. */
   secrets: Iterable<string>;
+  /** Query/form field names whose values are scrubbed too (the provider definition's `redact.fields`). */
+  secretFields?: Iterable<string>;
   defaultHeaders?: Record<string, string>;
   retry?: Partial<RetryPolicy>;
   limits?: Partial<LimitPolicy>;
@@ -143,7 +145,7 @@ export class HttpClient {
   ) {
     this.provider = opts.provider;
     this.baseUrl = new URL(opts.baseUrl);
-    this.redactor = new Redactor(opts.secrets);
+    this.redactor = new Redactor(opts.secrets, opts.secretFields);
     this.#defaultHeaders = opts.defaultHeaders ?? {};
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#transport = buildTransport(deps.dispatcher, {

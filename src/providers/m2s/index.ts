@@ -1,14 +1,11 @@
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
 import {
   DEFAULT_MAX_PAGES,
   type CallContext,
-  type Capability,
   type DesiredMachine,
   type Driver,
   type DriverContext,
-  type DriverFactory,
   type MachineRef,
   type ObservedMachine,
   type OwnedMachine,
@@ -17,7 +14,8 @@ import {
 import { InvalidRequestError, NotFoundError, TransientError } from "../errors.ts";
 import { M2sApi } from "./api.ts";
 import type { ListBounds } from "./list.ts";
-import { observe } from "./observe.ts";
+import { observe, STATES } from "./observe.ts";
+import { credentialDigest, defineProvider, providerClient } from "../definition.ts";
 import {
   CLUSTER_TAG_PREFIX,
   findOwned,
@@ -55,20 +53,9 @@ export const M2sOptionsSchema = z
   .strict();
 export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
 
-const CAPABILITIES: ReadonlySet<Capability> = new Set([
-  "start",
-  "stop",
-  "hardStop",
-  "reboot",
-  "resize",
-  "rebuild",
-  "tags",
-  "findByOwner",
-]);
-
 class M2sDriver implements Driver<M2sOptions> {
   readonly provider = "m2s" as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = new Set(definition.capabilities);
   readonly #api: M2sApi;
   readonly #logger: Logger;
   readonly #maxPages: number;
@@ -216,25 +203,28 @@ class M2sDriver implements Driver<M2sOptions> {
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     if (!(await this.#api.delete(ref.id, ctx?.signal))) await this.#confirmApi(ref.id, ctx);
   }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
-export const factory: DriverFactory<M2sOptions> = {
+export const definition = defineProvider({
   provider: "m2s",
   defaultEndpoint: M2S_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["apiKey"], optional: [] },
+  capabilities: ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"],
+  fields: { region: "m2s region", plan: "m2s plan", image: "m2s image" },
+  docs: {
+    actions: { stop: "stop (soft, hard after 2 min)", resize: "resize (`resizeReboot`)" },
+    notes: "backup/monitoring/private network via providerOptions",
+  },
+  redact: { fields: ["apikey", "api_key"], logPaths: [] },
   optionsSchema: M2sOptionsSchema,
+  states: STATES,
   create(ctx: DriverContext): Driver<M2sOptions> {
     const apiKey = ctx.credentials.apiKey ?? "";
-    const http = ctx.http.client({
-      provider: "m2s",
-      baseUrl: ctx.endpoint ?? M2S_DEFAULT_ENDPOINT,
-      credentialKey: createHash("sha256").update(apiKey).digest("hex").slice(0, 16),
+    const http = providerClient(definition, ctx, {
+      credentialKey: credentialDigest(apiKey),
       secrets: [apiKey],
       defaultHeaders: { authorization: `Bearer ${apiKey}` },
     });
     return new M2sDriver(new M2sApi(http), ctx.logger, ctx.maxPages ?? DEFAULT_MAX_PAGES);
   },
-};
+});

@@ -8,7 +8,7 @@ import { readMark, userTags } from "./owner.ts";
  * simulator's strict profile picks from them, see test/sim/m2s). Any other is mapState's
  * unknown status: waited on, reported after a while, never holding a deletion.
  */
-const STATES: StateTable = {
+export const STATES: StateTable = {
   provisioning: { phase: "Provisioning", transitional: true },
   running: { phase: "Running", transitional: false },
   starting: { phase: "Running", transitional: true },

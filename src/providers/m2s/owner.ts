@@ -48,11 +48,6 @@ export function userTags(tags: readonly string[]): string[] {
   return tags.filter((t) => !isMarkTag(t));
 }
 
-/** The operator's tags alone, kept as they are across a tag update. */
-export function ownTags(tags: readonly string[]): string[] {
-  return tags.filter(isMarkTag);
-}
-
 /** Owner UID and cluster from a VM's tags; an empty value counts as none. */
 export function readMark(tags: readonly string[]): { ownerUID?: string; cluster?: string } {
   const value = (prefix: string): string | undefined =>

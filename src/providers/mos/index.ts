@@ -1,15 +1,12 @@
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
 import {
   DEFAULT_MAX_PAGES,
   type CallContext,
-  type Capability,
   type CreateResult,
   type DesiredMachine,
   type Driver,
   type DriverContext,
-  type DriverFactory,
   type MachineRef,
   type ObservedMachine,
   type OwnedMachine,
@@ -29,24 +26,15 @@ import {
   observe,
   ownerName,
   ownerNames,
+  STATES,
 } from "./observe.ts";
+import { credentialDigest, defineProvider, providerClient } from "../definition.ts";
 import { action, describe, find, metadata, metadataOf, putMetadata, type MetadataEntries } from "./reads.ts";
 
 export { MosOptionsSchema, type MosOptions } from "./lease.ts";
 export { markOf, observe, OWNER_PREFIX, ownerName } from "./observe.ts";
 
 export const MOS_DEFAULT_ENDPOINT = "https://mosapi.meituan.com/mcs/v1";
-
-const CAPABILITIES: ReadonlySet<Capability> = new Set([
-  "start",
-  "stop",
-  "hardStop",
-  "reboot",
-  "resize",
-  "rebuild",
-  "tags",
-  "findByOwner",
-]);
 
 /**
  * One MOS account. Nothing here is per object: what an object asks (options, the image it was
@@ -59,7 +47,7 @@ const CAPABILITIES: ReadonlySet<Capability> = new Set([
  */
 class MosDriver implements Driver<MosOptions> {
   readonly provider = "mos" as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = new Set(definition.capabilities);
   readonly #api: MosApi;
   readonly #account: string;
   readonly #log: Logger;
@@ -350,18 +338,23 @@ class MosDriver implements Driver<MosOptions> {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
 const SignatureMethodSchema = z.enum(["HmacSHA256", "HmacSHA1"]);
 
-export const factory: DriverFactory<MosOptions> = {
+export const definition = defineProvider({
   provider: "mos",
   defaultEndpoint: MOS_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["accessKeyId", "secretAccessKey"], optional: ["signatureMethod"] },
+  capabilities: ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"],
+  fields: { region: "MOS zone", plan: "MOS InstanceType", image: "MOS ImageId" },
+  docs: {
+    actions: { stop: "stop (soft/forced)", tags: "tags (as metadata)" },
+    notes: "SigV2 signed; 406 balance errors are terminal; optional auto-renewal; balance metric",
+  },
+  redact: { fields: ["Signature", "SecretAccessKey"], logPaths: ["*.Signature"] },
   optionsSchema: MosOptionsSchema,
+  states: STATES,
   create(ctx: DriverContext): Driver<MosOptions> {
     const accessKeyId = ctx.credentials.accessKeyId ?? "";
     const secretAccessKey = ctx.credentials.secretAccessKey ?? "";
@@ -372,13 +365,8 @@ export const factory: DriverFactory<MosOptions> = {
         { provider: "mos" },
       );
     // The access key id names the account: it is a credential key and a label, never a value shown.
-    const account = createHash("sha256").update(accessKeyId).digest("hex").slice(0, 16);
-    const http = ctx.http.client({
-      provider: "mos",
-      baseUrl: ctx.endpoint ?? MOS_DEFAULT_ENDPOINT,
-      credentialKey: account,
-      secrets: [secretAccessKey, accessKeyId],
-    });
+    const account = credentialDigest(accessKeyId);
+    const http = providerClient(definition, ctx, { credentialKey: account, secrets: [secretAccessKey, accessKeyId] });
     const now = (): number => Date.now();
     return new MosDriver({
       api: new MosApi(
@@ -393,4 +381,4 @@ export const factory: DriverFactory<MosOptions> = {
       report: ctx.reportBalance,
     });
   },
-};
+});

@@ -75,7 +75,7 @@ export function instanceId(id: string): string {
  * vocabulary) that only refine the phase shown while waiting. Any other status goes through
  * mapState: waited on, reported after a while, never holding a deletion.
  */
-const STATES: StateTable = {
+export const STATES: StateTable = {
   running: { phase: "Running", transitional: false },
   ready: { phase: "Stopped", transitional: false },
   // MOS accepts no start while suspended: Failed stops the reconciler from asking until the

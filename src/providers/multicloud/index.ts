@@ -3,13 +3,11 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type {
   CallContext,
-  Capability,
   CreateResult,
   DesiredMachine,
   DesiredTemplate,
   Driver,
   DriverContext,
-  DriverFactory,
   MachineRef,
   ObservedMachine,
   OwnedMachine,
@@ -26,7 +24,8 @@ import {
   type Signal,
 } from "./api.ts";
 import { Catalogue, refuse } from "./catalogue.ts";
-import { markOf, observe, ownedRows } from "./observe.ts";
+import { markOf, observe, ownedRows, STATES } from "./observe.ts";
+import { credentialDigest, defineProvider, providerClient } from "../definition.ts";
 import { MulticloudOptionsSchema, type MulticloudOptions } from "./options.ts";
 import {
   isOwnerUID,
@@ -46,8 +45,6 @@ export { ownerMark } from "./ownership.ts";
 export const MULTICLOUD_DEFAULT_ENDPOINT = "http://jupiter.example.internal";
 
 /** No stop, resize, rebuild or tags in jupiter's API: the reconciler reports those Unsupported. */
-const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "findByOwner", "remoteTemplates"]);
-
 /** The shared templates an object may have expanded: the template's twin and the ones it replaced. */
 function sharedTemplates(providerData: Readonly<Record<string, string>>): string[] {
   const ids = [providerData.clusterId ?? "", ...(providerData.retiredClusterIds ?? "").split(",")];
@@ -56,7 +53,7 @@ function sharedTemplates(providerData: Readonly<Record<string, string>>): string
 
 class MulticloudDriver implements Driver<MulticloudOptions> {
   readonly provider = "multicloud" as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = new Set(definition.capabilities);
   readonly #api: MulticloudApi;
   readonly #catalogue: Catalogue;
   readonly #templates: RemoteTemplates;
@@ -331,9 +328,6 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
     if (failures.length > 0) throw failures[0];
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
 function unsupported(what: string): Promise<never> {
@@ -342,26 +336,29 @@ function unsupported(what: string): Promise<never> {
   );
 }
 
-export const factory: DriverFactory<MulticloudOptions> = {
+export const definition = defineProvider({
   provider: "multicloud",
   defaultEndpoint: MULTICLOUD_DEFAULT_ENDPOINT,
   // The document has no authentication; a token, when the Secret has one, goes in
   // `Authorization: Bearer` (what gateways in front of jupiter use).
   credentialKeys: { required: [], optional: ["token"] },
-  optionsSchema: MulticloudOptionsSchema,
+  capabilities: ["start", "findByOwner", "remoteTemplates"],
   mirrorsTemplates: true,
+  fields: { region: "multicloud zone", plan: "multicloud InstanceType", image: "multicloud ImageId" },
+  docs: {
+    actions: { create: "create (expand)" },
+    notes: "InstanceTemplates mirrored as remote templates; no stop/resize/rebuild",
+  },
+  redact: { fields: [], logPaths: [] },
+  optionsSchema: MulticloudOptionsSchema,
+  states: STATES,
   create(ctx: DriverContext): Driver<MulticloudOptions> {
     const token = ctx.credentials.token;
-    const http = ctx.http.client({
-      provider: "multicloud",
-      baseUrl: ctx.endpoint ?? MULTICLOUD_DEFAULT_ENDPOINT,
-      credentialKey: createHash("sha256")
-        .update(token ?? "")
-        .digest("hex")
-        .slice(0, 16),
+    const http = providerClient(definition, ctx, {
+      credentialKey: credentialDigest(token ?? ""),
       secrets: token === undefined ? [] : [token],
       ...(token === undefined ? {} : { defaultHeaders: { authorization: `Bearer ${token}` } }),
     });
     return new MulticloudDriver(new MulticloudApi(http), ctx.logger);
   },
-};
+});

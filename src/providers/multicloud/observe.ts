@@ -27,7 +27,7 @@ const STATUS: Record<number, { phase: ObservedPhase; transitional: boolean; text
   8: { phase: "Running", transitional: false, text: "in service pool" },
 };
 
-const STATES: StateTable = Object.fromEntries(
+export const STATES: StateTable = Object.fromEntries(
   Object.entries(STATUS).map(([status, { phase, transitional, text }]) => [
     status,
     {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import type {
   CallContext,
@@ -7,7 +6,6 @@ import type {
   DesiredMachine,
   Driver,
   DriverContext,
-  DriverFactory,
   MachineRef,
   ObservedMachine,
   OwnedMachine,
@@ -18,7 +16,8 @@ import { NO_WRITE_ENDPOINT, ScaletSchema, VscaleApi, type Scalet } from "./api.t
 import { VscaleTags, VscaleTasks } from "./account.ts";
 import { VscaleCatalogue } from "./catalogue.ts";
 import { keyIds } from "./keys.ts";
-import { markedName, markOf, observe, scaletId } from "./observe.ts";
+import { markedName, markOf, observe, scaletId, STATES } from "./observe.ts";
+import { credentialDigest, defineProvider, providerClient } from "../definition.ts";
 
 export { markedName, markOf, observe, OWNER_SEPARATOR } from "./observe.ts";
 export { TAGS_REPROBE_MS } from "./account.ts";
@@ -32,17 +31,6 @@ export const VscaleOptionsSchema = z
   })
   .strict();
 export type VscaleOptions = z.infer<typeof VscaleOptionsSchema>;
-
-const CAPABILITIES: ReadonlySet<Capability> = new Set([
-  "start",
-  "stop",
-  "reboot",
-  "resize",
-  "tags",
-  "findByOwner",
-]);
-/** Where the account's API has no tags endpoint (see VscaleTags). */
-const WITHOUT_TAGS: ReadonlySet<Capability> = new Set([...CAPABILITIES].filter((c) => c !== "tags"));
 
 /** What the API server issues as metadata.uid. */
 const KUBERNETES_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -64,6 +52,9 @@ class VscaleDriver implements Driver<VscaleOptions> {
   readonly #catalogue: VscaleCatalogue;
   readonly #tags: VscaleTags;
   readonly #tasks: VscaleTasks;
+  readonly #full: ReadonlySet<Capability> = new Set(definition.capabilities);
+  /** Where the account's API has no tags endpoint (see VscaleTags). */
+  readonly #withoutTags: ReadonlySet<Capability> = new Set(definition.capabilities.filter((c) => c !== "tags"));
 
   constructor(api: VscaleApi, password: string | undefined) {
     this.#api = api;
@@ -75,7 +66,7 @@ class VscaleDriver implements Driver<VscaleOptions> {
 
   /** Without "tags" while the account's API is known to lack them: the reconciler then says so. */
   get capabilities(): ReadonlySet<Capability> {
-    return this.#tags.absent ? WITHOUT_TAGS : CAPABILITIES;
+    return this.#tags.absent ? this.#withoutTags : this.#full;
   }
 
   #id(ref: MachineRef): string {
@@ -315,26 +306,29 @@ class VscaleDriver implements Driver<VscaleOptions> {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
-export const factory: DriverFactory<VscaleOptions> = {
+export const definition = defineProvider({
   provider: "vscale",
   defaultEndpoint: VSCALE_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["token"], optional: ["password"] },
+  capabilities: ["start", "stop", "reboot", "resize", "tags", "findByOwner"],
+  fields: { region: "vscale location", plan: "vscale rplan", image: "vscale make_from" },
+  docs: {
+    actions: { resize: "upgrade" },
+    notes: "downgrades refused up front (`DowngradeRefused`); read-only tokens called out",
+  },
+  redact: { fields: [], logPaths: ["*.headers['x-token']"] },
   optionsSchema: VscaleOptionsSchema,
+  states: STATES,
   create(ctx: DriverContext): Driver<VscaleOptions> {
     const token = ctx.credentials.token ?? "";
     const password = ctx.credentials.password;
-    const http = ctx.http.client({
-      provider: "vscale",
-      baseUrl: ctx.endpoint ?? VSCALE_DEFAULT_ENDPOINT,
-      credentialKey: createHash("sha256").update(token).digest("hex").slice(0, 16),
+    const http = providerClient(definition, ctx, {
+      credentialKey: credentialDigest(token),
       secrets: [token, ...(password === undefined ? [] : [password])],
       defaultHeaders: { "x-token": token },
     });
     return new VscaleDriver(new VscaleApi(http), password === "" ? undefined : password);
   },
-};
+});

@@ -29,7 +29,7 @@ export interface Mark {
  * `defined` is the document's; `started`/`stopped`/`billing` are what public clients show
  * (the document names no status for a running or stopped scalet).
  */
-const STATES: StateTable = {
+export const STATES: StateTable = {
   defined: { phase: "Provisioning", transitional: true },
   started: { phase: "Running", transitional: false },
   stopped: { phase: "Stopped", transitional: false },

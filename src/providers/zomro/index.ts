@@ -1,14 +1,11 @@
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import {
   DEFAULT_MAX_PAGES,
   type CallContext,
-  type Capability,
   type CreateResult,
   type DesiredMachine,
   type Driver,
   type DriverContext,
-  type DriverFactory,
   type MachineRef,
   type ObservedMachine,
   type OwnedMachine,
@@ -17,7 +14,8 @@ import {
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
 import { scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
 import { Catalogues } from "./catalogue.ts";
-import { DELETED, listRows, markFor, observe, ownedRow } from "./services.ts";
+import { DELETED, listRows, markFor, observe, ownedRow, STATES } from "./services.ts";
+import { credentialDigest, defineProvider, providerClient } from "../definition.ts";
 
 export const ZOMRO_DEFAULT_ENDPOINT = "https://api.zomro.com/";
 export { observe, OWNER_PREFIX } from "./services.ts";
@@ -54,8 +52,6 @@ export const ZomroOptionsSchema = z
 export type ZomroOptions = z.infer<typeof ZomroOptionsSchema>;
 
 /** No "tags": BILLmanager services have none, and the reconciler reports that as Unsupported. */
-const CAPABILITIES: ReadonlySet<Capability> = new Set(["start", "stop", "resize", "rebuild", "findByOwner"]);
-
 /** A BILLmanager service id: a positive integer. */
 const ELID = /^[1-9][0-9]{0,18}$/;
 /** How long "this BILLmanager has no such function" is believed before the function is tried again. */
@@ -88,7 +84,7 @@ function elidOf(id: string): string {
 
 class ZomroDriver implements Driver<ZomroOptions> {
   readonly provider = "zomro" as const;
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = new Set(definition.capabilities);
   readonly #api: ZomroApi;
   readonly #catalogues: Catalogues;
   readonly #maxPages: number;
@@ -320,9 +316,6 @@ class ZomroDriver implements Driver<ZomroOptions> {
     }
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }
 
 /** The ownership mark for this desire; refused before anything is sent when no host name can hold it. */
@@ -339,26 +332,26 @@ function refuse(message: string, reason: string): InvalidRequestError {
   return new InvalidRequestError(`zomro: ${message}`, { provider: "zomro", reason });
 }
 
-export const factory: DriverFactory<ZomroOptions> = {
+export const definition = defineProvider({
   provider: "zomro",
   defaultEndpoint: ZOMRO_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["username", "password"], optional: [] },
+  capabilities: ["start", "stop", "resize", "rebuild", "findByOwner"],
+  fields: { region: "zomro datacenter", plan: "zomro tariff (pricelist)", image: "zomro OS template" },
+  docs: {
+    actions: { create: "order", resize: "change tariff" },
+    notes: "BILLmanager sessions; function names configurable",
+  },
+  redact: { fields: ["authinfo"], logPaths: [] },
   optionsSchema: ZomroOptionsSchema,
+  states: STATES,
   create(ctx: DriverContext): Driver<ZomroOptions> {
     const username = ctx.credentials.username ?? "";
     const password = ctx.credentials.password ?? "";
-    const credentialKey = createHash("sha256")
-      .update(`${username}\u0000${password}`)
-      .digest("hex")
-      .slice(0, 16);
+    const credentialKey = credentialDigest(username, password);
     // The login is an account identifier: scrubbed like the password wherever text is.
     const client = (extra: readonly string[]) =>
-      ctx.http.client({
-        provider: "zomro",
-        baseUrl: ctx.endpoint ?? ZOMRO_DEFAULT_ENDPOINT,
-        credentialKey,
-        secrets: [password, username, ...extra],
-      });
+      providerClient(definition, ctx, { credentialKey, secrets: [password, username, ...extra] });
     return new ZomroDriver(new ZomroApi(client, username, password), ctx.maxPages ?? DEFAULT_MAX_PAGES);
   },
-};
+});

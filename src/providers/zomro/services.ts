@@ -45,7 +45,7 @@ function markOf(row: Row): { text: string; mark: Mark } | undefined {
   return undefined;
 }
 
-const STATES: StateTable = {
+export const STATES: StateTable = {
   "1": { phase: "Provisioning", transitional: true, message: "ordered" },
   "5": { phase: "Provisioning", transitional: true, message: "processing" },
   "2": { phase: "Running", transitional: false },

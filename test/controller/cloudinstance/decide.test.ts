@@ -82,7 +82,7 @@ const found = (m: Partial<ObservedMachine> = {}): Observation => ({ kind: "found
 describe("decide: a living CloudInstance", () => {
   test("no VM at the provider -> Create, phase Provisioning, poll soon", () => {
     const d = decide(input({ observation: { kind: "absent" } }));
-    assert.deepEqual(d.actions, [{ type: "Create" }]);
+    assert.deepEqual(d.action, { type: "Create" });
     assert.equal(d.status.phase, "Provisioning");
     assert.equal(cond(d.status, "Provisioned")?.status, "False");
     assert.equal(d.status.observedGeneration, 2);
@@ -93,7 +93,7 @@ describe("decide: a living CloudInstance", () => {
     const d = decide(
       input({ status: { instanceID: "vm-old", phase: "Running" }, observation: { kind: "absent" } }),
     );
-    assert.deepEqual(d.actions, [{ type: "Create" }]);
+    assert.deepEqual(d.action, { type: "Create" });
     assert.equal(d.status.instanceID, undefined);
     assert.equal(d.events[0]?.reason, "VMDisappeared");
   });
@@ -102,21 +102,21 @@ describe("decide: a living CloudInstance", () => {
     const d = decide(
       input({ adopted: true, status: { instanceID: "ext-1" }, observation: { kind: "absent" } }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "ExternalVMNotFound");
     assert.equal(d.status.phase, "Failed");
   });
 
   test("an unverifiable earlier create blocks creating blindly", () => {
     const d = decide(input({ observation: { kind: "unverifiable", since: "2026-01-01T00:00:00Z" } }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "CreatePendingUnverifiable");
     assert.match(cond(d.status, "Synced")?.message ?? "", /external-id/);
   });
 
   test("a VM that matches the spec is Ready, with observed fields, resync later", () => {
     const d = decide(input({ observation: found() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(d.status.phase, "Running");
     assert.equal(d.status.instanceID, "vm-1");
     assert.deepEqual(d.status.addresses, { public: ["203.0.113.5"], private: [] });
@@ -138,7 +138,7 @@ describe("decide: a living CloudInstance", () => {
         observation: found({ phase: "Provisioning", providerStatus: "provisioning", transitional: true }),
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(d.status.phase, "Provisioning");
     assert.equal(cond(d.status, "Ready")?.status, "False");
     assert.equal(d.requeueAfterMs, 1000);
@@ -171,7 +171,7 @@ describe("decide: a living CloudInstance", () => {
 
   test("powerState Stopped on a running VM -> soft Stop", () => {
     const d = decide(input({ spec: spec({ powerState: "Stopped" }), observation: found() }));
-    assert.deepEqual(d.actions, [{ type: "Stop", hard: false }]);
+    assert.deepEqual(d.action, { type: "Stop", hard: false });
     assert.equal(d.events[0]?.reason, "Stopping");
   });
 
@@ -195,7 +195,7 @@ describe("decide: a living CloudInstance", () => {
         stoppingForMs: 121_000,
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "Stop", hard: true }]);
+    assert.deepEqual(d.action, { type: "Stop", hard: true });
   });
 
   test("a power-off is decided from this process's own stopwatch, never from a time another replica wrote", () => {
@@ -219,7 +219,7 @@ describe("decide: a living CloudInstance", () => {
         stoppingForMs: 5_000,
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
   });
 
   test("a stopped VM with powerState Running -> Start; stopped outside Kubernetes is reported as drift", () => {
@@ -229,7 +229,7 @@ describe("decide: a living CloudInstance", () => {
         observation: found({ phase: "Stopped", providerStatus: "stopped" }),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.deepEqual(d.action, { type: "Start" });
     assert.ok(d.events.some((e) => e.reason === "DriftDetected"));
   });
 
@@ -237,25 +237,26 @@ describe("decide: a living CloudInstance", () => {
     const d = decide(
       input({ spec: spec({ powerState: "Stopped" }), observation: found({ phase: "Stopped" }) }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Ready")?.status, "True");
     assert.equal(cond(d.status, "Running")?.status, "False");
   });
 
   test("plan change -> Resize; plan changed outside Kubernetes -> Resize back with drift event", () => {
-    assert.deepEqual(decide(input({ spec: spec({ plan: "performance" }), observation: found() })).actions, [
-      { type: "Resize", plan: "performance" },
-    ]);
+    assert.deepEqual(decide(input({ spec: spec({ plan: "performance" }), observation: found() })).action, {
+      type: "Resize",
+      plan: "performance",
+    });
     const d = decide(
       input({ status: { phase: "Running", plan: "business" }, observation: found({ plan: "starter" }) }),
     );
-    assert.deepEqual(d.actions, [{ type: "Resize", plan: "business" }]);
+    assert.deepEqual(d.action, { type: "Resize", plan: "business" });
     assert.ok(d.events.some((e) => e.reason === "DriftDetected"));
   });
 
   test("image change with updatePolicy Safe -> RebuildRequired, no action", () => {
     const d = decide(input({ spec: spec({ image: "debian-12" }), observation: found() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "RebuildRequired");
     assert.equal(cond(d.status, "Ready")?.status, "False");
   });
@@ -267,17 +268,17 @@ describe("decide: a living CloudInstance", () => {
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "Rebuild", image: "debian-12" }]);
+    assert.deepEqual(d.action, { type: "Rebuild", image: "debian-12" });
   });
 
   test("tag difference -> SetTags (order does not matter)", () => {
     assert.deepEqual(
-      decide(input({ spec: spec({ tags: ["a", "b"] }), observation: found({ tags: ["b", "a"] }) })).actions,
-      [],
+      decide(input({ spec: spec({ tags: ["a", "b"] }), observation: found({ tags: ["b", "a"] }) })).action,
+      undefined,
     );
     assert.deepEqual(
-      decide(input({ spec: spec({ tags: ["a"] }), observation: found({ tags: [] }) })).actions,
-      [{ type: "SetTags", tags: ["a"] }],
+      decide(input({ spec: spec({ tags: ["a"] }), observation: found({ tags: [] }) })).action,
+      { type: "SetTags", tags: ["a"] },
     );
   });
 
@@ -289,7 +290,7 @@ describe("decide: a living CloudInstance", () => {
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
     assert.match(cond(d.status, "Synced")?.message ?? "", /does not support stopping/);
     assert.equal(d.requeueAfterMs, 300_000);
@@ -303,7 +304,7 @@ describe("decide: a living CloudInstance", () => {
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "SetTags", tags: ["x"] }]);
+    assert.deepEqual(d.action, { type: "SetTags", tags: ["x"] });
     assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
   });
 
@@ -311,7 +312,7 @@ describe("decide: a living CloudInstance", () => {
     const d = decide(
       input({ observation: found({ phase: "Failed", providerStatus: "error", message: "init timed out" }) }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(d.status.phase, "Failed");
     assert.equal(cond(d.status, "Synced")?.message, "init timed out");
   });
@@ -339,12 +340,12 @@ describe("decide: a living CloudInstance", () => {
 describe("decide: a deleting CloudInstance", () => {
   test("existing VM -> Delete", () => {
     const d = decide(input({ deleting: true, status: { instanceID: "vm-1" }, observation: found() }));
-    assert.deepEqual(d.actions, [{ type: "Delete" }]);
+    assert.deepEqual(d.action, { type: "Delete" });
     assert.equal(d.status.phase, "Deleting");
   });
   test("first pass with a known id -> Delete at once, no read first; the id is kept", () => {
     const d = decide(input({ deleting: true, observation: { kind: "unobserved", id: "vm-9" } }));
-    assert.deepEqual(d.actions, [{ type: "Delete" }]);
+    assert.deepEqual(d.action, { type: "Delete" });
     assert.equal(d.status.phase, "Deleting");
     assert.equal(d.status.instanceID, "vm-9");
     assert.equal(d.events[0]?.reason, "Deleting");
@@ -357,32 +358,32 @@ describe("decide: a deleting CloudInstance", () => {
         observation: { kind: "unobserved", id: "vm-9" },
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.deepEqual(d.action, { type: "RemoveFinalizer" });
   });
   test("VM being deleted -> wait", () => {
     const d = decide(
       input({ deleting: true, observation: found({ phase: "Deleting", transitional: true }) }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.ok(d.requeueAfterMs !== undefined);
   });
   test("VM gone -> remove the finalizer", () => {
     assert.deepEqual(
       decide(input({ deleting: true, status: { instanceID: "vm-1" }, observation: { kind: "absent" } }))
-        .actions,
-      [{ type: "RemoveFinalizer" }],
+        .action,
+      { type: "RemoveFinalizer" },
     );
   });
   test("Orphan -> remove the finalizer without touching the VM", () => {
     const d = decide(
       input({ deleting: true, spec: spec({ deletionPolicy: "Orphan" }), observation: found() }),
     );
-    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.deepEqual(d.action, { type: "RemoveFinalizer" });
     assert.equal(d.events[0]?.reason, "Orphaned");
   });
   test("an unverifiable create blocks the finalizer removal (the VM could leak)", () => {
     const d = decide(input({ deleting: true, observation: { kind: "unverifiable", since: "t" } }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
   });
 });
 
@@ -413,7 +414,7 @@ describe("decide: the no-progress guard", () => {
     let last;
     for (let i = 0; i < passes; i++) {
       last = decide(input({ status, observation: stopped, now: NOW + i * stepMs, ...over }));
-      if (last.actions.length > 0) sent.push(i);
+      if (last.action !== undefined) sent.push(i);
       status = last.status;
     }
     assert.ok(last);
@@ -422,7 +423,7 @@ describe("decide: the no-progress guard", () => {
 
   test("the first send is recorded in status.lastAction", () => {
     const d = decide(input({ status: { instanceID: "vm-1" }, observation: stopped }));
-    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.deepEqual(d.action, { type: "Start" });
     assert.equal(d.status.lastAction?.action, "Start");
     assert.equal(d.status.lastAction?.attempts, 1);
     assert.equal(d.status.lastAction?.generation, 2);
@@ -431,7 +432,7 @@ describe("decide: the no-progress guard", () => {
   test("a VM that does not move gets the call 3 times, spaced out, then NoProgress with a Warning", () => {
     const { sent, last } = run(150, 1000);
     assert.deepEqual(sent, [0, 30, 90], "sends at 0 s, then a poll maximum later, then twice that");
-    assert.deepEqual(last.actions, []);
+    assert.deepEqual(last.action, undefined);
     assert.equal(cond(last.status, "Synced")?.reason, "NoProgress");
     assert.equal(cond(last.status, "Ready")?.reason, "NoProgress");
     assert.match(
@@ -448,7 +449,7 @@ describe("decide: the no-progress guard", () => {
       const d = decide(input({ status, observation: stopped, now: NOW + i * 1000 }));
       warnings.push(...d.events.filter((e) => e.reason === "NoProgress").map((e) => e.message));
       assert.ok(
-        !d.events.some((e) => e.reason === "Starting" && d.actions.length === 0),
+        !d.events.some((e) => e.reason === "Starting" && d.action === undefined),
         "no 'Starting' for a call not sent",
       );
       status = d.status;
@@ -473,14 +474,14 @@ describe("decide: the no-progress guard", () => {
         now: later,
       }),
     );
-    assert.equal(moved.actions[0]?.type, "Resize", "the VM changed: act again");
+    assert.equal(moved.action?.type, "Resize", "the VM changed: act again");
     const edited = decide(input({ status: stuck, observation: stopped, generation: 3, now: later }));
-    assert.deepEqual(edited.actions, [{ type: "Start" }]);
+    assert.deepEqual(edited.action, { type: "Start" });
     assert.equal(edited.status.lastAction?.attempts, 1);
     const requested = decide(
       input({ status: stuck, observation: stopped, now: later, reconcileRequestedAt: "please" }),
     );
-    assert.deepEqual(requested.actions, [{ type: "Start" }]);
+    assert.deepEqual(requested.action, { type: "Start" });
     const echoed = decide(
       input({
         status: { ...stuck, lastHandledReconcileAt: "please" },
@@ -489,7 +490,7 @@ describe("decide: the no-progress guard", () => {
         reconcileRequestedAt: "please",
       }),
     );
-    assert.deepEqual(echoed.actions, [], "an already handled request does not reset it");
+    assert.deepEqual(echoed.action, undefined, "an already handled request does not reset it");
   });
 
   test("a VM that reaches the spec clears the record", () => {
@@ -506,7 +507,7 @@ describe("decide: the no-progress guard", () => {
     let d;
     for (let i = 0; i < 150; i++) {
       d = decide(input({ deleting: true, status, observation: found(), now: NOW + i * 1000 }));
-      if (d.actions.length > 0) sent.push(i);
+      if (d.action !== undefined) sent.push(i);
       status = d.status;
     }
     assert.deepEqual(sent, [0, 30, 90]);
@@ -517,7 +518,7 @@ describe("decide: the no-progress guard", () => {
   test("a provider without tags: tags in the spec are Unsupported, not silently dropped", () => {
     const caps = new Set(ALL.filter((c) => c !== "tags"));
     const d = decide(input({ capabilities: caps, observation: untagged() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
     assert.match(cond(d.status, "Synced")?.message ?? "", /does not support setting tags \[web\]/);
     const none = decide(input({ capabilities: caps, spec: spec({ tags: [] }), observation: untagged() }));
@@ -530,7 +531,7 @@ describe("decide: the adoption guard (external-id)", () => {
 
   test("a VM marked as another object's is not adopted: no action, nothing of it in status", () => {
     const d = decide(input({ adopted: true, status: { instanceID: "vm-1" }, observation: foreign() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "AdoptionRefused");
     assert.match(cond(d.status, "Synced")?.message ?? "", /force-adopt/);
     assert.equal(d.status.phase, "Failed");
@@ -546,12 +547,12 @@ describe("decide: the adoption guard (external-id)", () => {
         observation: foreign(),
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
   });
 
   test("deleting such an object leaves the VM alone and lets the object go", () => {
     const d = decide(input({ adopted: true, deleting: true, observation: foreign() }));
-    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.deepEqual(d.action, { type: "RemoveFinalizer" });
   });
 
   test("force-adopt takes it over", () => {
@@ -563,18 +564,14 @@ describe("decide: the adoption guard (external-id)", () => {
         observation: foreign(),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "Stop", hard: false }]);
+    assert.deepEqual(d.action, { type: "Stop", hard: false });
   });
 
   test("a VM marked with this object's UID, or not by anyone, is adopted; an unmarked one gets marked", () => {
     const own = decide(input({ adopted: true, observation: found({ ownerUID: "uid-1" }) }));
     assert.equal(cond(own.status, "Ready")?.status, "True");
     const unmarked = decide(input({ adopted: true, observation: found() }));
-    assert.deepEqual(
-      unmarked.actions,
-      [{ type: "SetTags", tags: ["web"] }],
-      "the tags call carries the mark",
-    );
+    assert.deepEqual(unmarked.action, { type: "SetTags", tags: ["web"] }, "the tags call carries the mark");
     const cannotMark = decide(
       input({
         adopted: true,
@@ -609,13 +606,13 @@ describe("decide: a provider status no driver table knows", () => {
 
   test("is waited on like a transition at first, nothing sent", () => {
     const d = decide(input({ status: waitedSince(1000), observation: odd() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "Converging");
   });
 
   test("is reported after the bounded wait, with the value, once", () => {
     const d = decide(input({ status: waitedSince(700_000), observation: odd() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "UnknownProviderStatus");
     assert.match(cond(d.status, "Synced")?.message ?? "", /"quarantined"/);
     assert.equal(d.events[0]?.reason, "UnknownProviderStatus");
@@ -628,7 +625,7 @@ describe("decide: a provider status no driver table knows", () => {
     const d = decide(
       input({ deleting: true, status: { instanceID: "vm-1", phase: "Deleting" }, observation: odd() }),
     );
-    assert.deepEqual(d.actions, [{ type: "Delete" }]);
+    assert.deepEqual(d.action, { type: "Delete" });
   });
 });
 
@@ -643,7 +640,7 @@ describe("decide: drift (changes made outside Kubernetes) and driftPolicy", () =
 
   test("Correct: the change is listed in status.drift, announced, and undone", () => {
     const d = decide(input({ status: wasRunning, observation: stoppedOutside() }));
-    assert.deepEqual(d.actions, [{ type: "Start" }]);
+    assert.deepEqual(d.action, { type: "Start" });
     assert.deepEqual(d.status.drift, [
       { field: "powerState", desired: "Running", observed: "Stopped", since: new Date(NOW).toISOString() },
     ]);
@@ -653,7 +650,7 @@ describe("decide: drift (changes made outside Kubernetes) and driftPolicy", () =
   test("Report: listed and announced once, never undone; Ready says what is left", () => {
     const report = spec({ driftPolicy: "Report" });
     const d = decide(input({ spec: report, status: wasRunning, observation: stoppedOutside() }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(d.status.drift?.[0]?.field, "powerState");
     assert.equal(cond(d.status, "Ready")?.status, "True");
     assert.equal(cond(d.status, "Ready")?.reason, "Observed");
@@ -662,7 +659,7 @@ describe("decide: drift (changes made outside Kubernetes) and driftPolicy", () =
     const later = decide(
       input({ spec: report, status: d.status, observation: stoppedOutside(), now: NOW + 60_000 }),
     );
-    assert.deepEqual(later.actions, []);
+    assert.deepEqual(later.action, undefined);
     assert.equal(later.events.length, 0, "no second announcement");
     assert.equal(later.status.drift?.[0]?.since, d.status.drift?.[0]?.since, "since stays");
   });
@@ -675,7 +672,7 @@ describe("decide: drift (changes made outside Kubernetes) and driftPolicy", () =
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "Resize", plan: "performance" }]);
+    assert.deepEqual(d.action, { type: "Resize", plan: "performance" });
     assert.equal(d.status.drift, undefined, "a change of the spec is not drift");
   });
 
@@ -695,7 +692,7 @@ describe("decide: managementPolicies", () => {
 
   test("without Create no VM is made", () => {
     const d = decide(input({ spec: observeOnly, observation: { kind: "absent" } }));
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "CreateNotAllowed");
     assert.match(cond(d.status, "Synced")?.message ?? "", /external-id/);
   });
@@ -709,7 +706,7 @@ describe("decide: managementPolicies", () => {
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Ready")?.reason, "Observed");
     assert.match(cond(d.status, "Ready")?.message ?? "", /plan, powerState.*without Update/);
     assert.equal(d.status.instanceID, "vm-1");
@@ -729,7 +726,7 @@ describe("decide: managementPolicies", () => {
         observation: found({ phase: "Stopping", providerStatus: "stopping", transitional: true }),
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
   });
 
   test("without Delete the VM outlives the object", () => {
@@ -741,7 +738,7 @@ describe("decide: managementPolicies", () => {
         observation: found(),
       }),
     );
-    assert.deepEqual(d.actions, [{ type: "RemoveFinalizer" }]);
+    assert.deepEqual(d.action, { type: "RemoveFinalizer" });
     assert.match(d.events[0]?.message ?? "", /without Delete: VM vm-1 left/);
   });
 });
@@ -749,17 +746,17 @@ describe("decide: managementPolicies", () => {
 describe("decide: restart-requested-at", () => {
   test("a new value restarts a running VM once; the same value again does nothing", () => {
     const d = decide(input({ observation: found(), restartRequestedAt: "t1" }));
-    assert.deepEqual(d.actions, [{ type: "Reboot" }]);
+    assert.deepEqual(d.action, { type: "Reboot" });
     assert.equal(d.events.find((e) => e.reason === "Restarting")?.type, "Normal");
     const again = decide(
       input({ observation: found(), restartRequestedAt: "t1", status: { lastHandledRestartAt: "t1" } }),
     );
-    assert.deepEqual(again.actions, []);
+    assert.deepEqual(again.action, undefined);
   });
 
   test("it waits until the VM is otherwise as specified, and never restarts a stopped VM", () => {
     const d = decide(input({ observation: found({ plan: "starter" }), restartRequestedAt: "t1" }));
-    assert.deepEqual(d.actions, [{ type: "Resize", plan: "business" }]);
+    assert.deepEqual(d.action, { type: "Resize", plan: "business" });
     const stopped = decide(
       input({
         spec: spec({ powerState: "Stopped" }),
@@ -767,7 +764,7 @@ describe("decide: restart-requested-at", () => {
         restartRequestedAt: "t1",
       }),
     );
-    assert.deepEqual(stopped.actions, []);
+    assert.deepEqual(stopped.action, undefined);
   });
 
   test("a provider that cannot reboot: Unsupported while the annotation asks for it", () => {
@@ -778,7 +775,7 @@ describe("decide: restart-requested-at", () => {
         restartRequestedAt: "t1",
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
     assert.equal(cond(d.status, "Synced")?.reason, "Unsupported");
     assert.match(cond(d.status, "Synced")?.message ?? "", /does not support restarting the VM/);
   });
@@ -791,6 +788,6 @@ describe("decide: restart-requested-at", () => {
         restartRequestedAt: "t1",
       }),
     );
-    assert.deepEqual(d.actions, []);
+    assert.deepEqual(d.action, undefined);
   });
 });

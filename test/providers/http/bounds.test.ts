@@ -15,7 +15,7 @@ import {
 import { ProviderLimitError, TransientError } from "../../../src/providers/errors.ts";
 import { ConfigError, parseConfig, type OperatorConfig } from "../../../src/config.ts";
 import type { DriverContext } from "../../../src/providers/driver.ts";
-import { factory as m2s } from "../../../src/providers/m2s/index.ts";
+import { definition as m2s } from "../../../src/providers/m2s/index.ts";
 import { DriverPool } from "../../../src/providers/pool.ts";
 import { hugeAnswer, startHostile, trickle, type HostileBehaviour } from "../../sim/hostile.ts";
 

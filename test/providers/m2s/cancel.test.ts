@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, type M2sOptions } from "../../../src/providers/m2s/index.ts";
+import { definition, type M2sOptions } from "../../../src/providers/m2s/index.ts";
 import { DEFAULT_MAX_PAGES, type CallContext, type Driver } from "../../../src/providers/driver.ts";
 import { ProviderError, ProviderLimitError, TransientError } from "../../../src/providers/errors.ts";
 import { captureLogs, desiredMachine, observeUntil } from "../harness.ts";
@@ -29,7 +29,7 @@ function describeOn(profile: SimProfile): void {
   let http: HttpClientFactory;
   const { logger } = captureLogs();
   const driver = (maxPages?: number): Driver<M2sOptions> =>
-    factory.create({
+    definition.create({
       credentials: sim.credentials,
       secretName: "ns/m2s",
       endpoint: sim.url,

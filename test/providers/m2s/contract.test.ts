@@ -1,4 +1,4 @@
-import { factory, type M2sOptions } from "../../../src/providers/m2s/index.ts";
+import { definition, type M2sOptions } from "../../../src/providers/m2s/index.ts";
 import { startM2sSimulator } from "../../sim/m2s/index.ts";
 import { runDriverContract } from "../contract.ts";
 import { desiredMachine } from "../harness.ts";
@@ -6,7 +6,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 
 runDriverContract<M2sOptions>({
   provider: "m2s",
-  factory,
+  definition,
   startSimulator: (profile) => startM2sSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(

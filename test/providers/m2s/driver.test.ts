@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Metrics } from "../../../src/observability/metrics.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { DriverPool } from "../../../src/providers/pool.ts";
-import { factory, OWNER_TAG_PREFIX, type M2sOptions } from "../../../src/providers/m2s/index.ts";
+import { definition, OWNER_TAG_PREFIX, type M2sOptions } from "../../../src/providers/m2s/index.ts";
 import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
 import { CredentialsError, InvalidRequestError, UnauthorizedError } from "../../../src/providers/errors.ts";
 import { captureLogs, observeUntil } from "../harness.ts";
@@ -37,7 +37,7 @@ function describeOn(profile: SimProfile): void {
   const metrics = new Metrics();
 
   function driver(credentials: Record<string, string> = sim.credentials): Driver<M2sOptions> {
-    return factory.create({ credentials, secretName: "ns/m2s", endpoint: sim.url, http, logger });
+    return definition.create({ credentials, secretName: "ns/m2s", endpoint: sim.url, http, logger });
   }
 
   describe(`m2s driver against the m2s simulator (${profile} profile)`, () => {
@@ -127,7 +127,7 @@ function describeOn(profile: SimProfile): void {
         () => driver({ apiKey: "wrong-key-123" }).findByOwner("x", desired()),
         UnauthorizedError,
       );
-      const pool = new DriverPool({ registry: { m2s: factory }, http, logger });
+      const pool = new DriverPool({ registry: { m2s: definition }, http, logger });
       assert.throws(
         () => pool.get({ provider: "m2s", endpoint: sim.url, secretName: "ns/m2s-creds", credentials: {} }),
         (e: unknown) =>

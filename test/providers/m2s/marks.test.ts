@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import {
   CLUSTER_TAG_PREFIX,
-  factory,
+  definition,
   OWNER_TAG_PREFIX,
   vmName,
   type M2sOptions,
@@ -28,7 +28,7 @@ function describeOn(profile: SimProfile): void {
   let http: HttpClientFactory;
   const { logger } = captureLogs();
   const driver = (): Driver<M2sOptions> =>
-    factory.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint: sim.url, http, logger });
+    definition.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint: sim.url, http, logger });
   const auth = () => ({ authorization: `Bearer ${sim.credentials.apiKey ?? ""}` });
   const calls = (): Record<string, number> => Object.fromEntries(sim.requestCounts);
   const delta = (before: Record<string, number>): Record<string, number> =>

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, OWNER_TAG_PREFIX, vmName, type M2sOptions } from "../../../src/providers/m2s/index.ts";
+import { definition, OWNER_TAG_PREFIX, vmName, type M2sOptions } from "../../../src/providers/m2s/index.ts";
 import type { DesiredMachine, Driver } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, ProviderError, TransientError } from "../../../src/providers/errors.ts";
 import { captureLogs, desiredMachine, observeUntil } from "../harness.ts";
@@ -18,7 +18,7 @@ let http: HttpClientFactory;
 const { logger, lines: logLines } = captureLogs();
 
 function driver(endpoint = sim.url): Driver<M2sOptions> {
-  return factory.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint, http, logger });
+  return definition.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint, http, logger });
 }
 const desired = (over: Partial<DesiredMachine<M2sOptions>> = {}): DesiredMachine<M2sOptions> =>
   desiredMachine(SIMULATORS.m2s.spec, { resizeReboot: true }, over);

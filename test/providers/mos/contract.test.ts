@@ -1,4 +1,4 @@
-import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
+import { definition, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
 import { startMosSimulator } from "../../sim/mos/index.ts";
 import { runDriverContract } from "../contract.ts";
 import { desiredMachine } from "../harness.ts";
@@ -6,7 +6,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 
 runDriverContract<MosOptions>({
   provider: "mos",
-  factory,
+  definition,
   startSimulator: (profile) => startMosSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(SIMULATORS.mos.spec, MosOptionsSchema.parse({}), {

@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory, type HttpResponse } from "../../../src/providers/http/client.ts";
-import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
+import { definition, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
 import { parseBody } from "../../../src/providers/mos/api.ts";
 import type { DesiredMachine, Driver, MachineRef } from "../../../src/providers/driver.ts";
 import { QuotaOrBillingError, UnauthorizedError } from "../../../src/providers/errors.ts";
@@ -22,7 +22,7 @@ function driver(
   credentials: Record<string, string> = sim.credentials,
   endpoint = sim.url,
 ): Driver<MosOptions> {
-  return factory.create({
+  return definition.create({
     credentials,
     secretName: "ns/mos",
     endpoint,

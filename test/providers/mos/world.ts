@@ -2,7 +2,7 @@
 import type { Logger } from "pino";
 import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory, type LimitPolicy } from "../../../src/providers/http/client.ts";
-import { factory, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
+import { definition, MosOptionsSchema, type MosOptions } from "../../../src/providers/mos/index.ts";
 import type { DesiredMachine, Driver, DriverContext, MachineRef } from "../../../src/providers/driver.ts";
 import { desiredMachine, observeUntil } from "../harness.ts";
 import { SIMULATORS } from "../../sim/all.ts";
@@ -48,7 +48,7 @@ export async function world(
     credentials: Record<string, string> = sim.credentials,
     over: Partial<DriverContext> = {},
   ): Driver<MosOptions> =>
-    factory.create({ credentials, secretName: "ns/mos", endpoint: sim.url, http, logger, ...over });
+    definition.create({ credentials, secretName: "ns/mos", endpoint: sim.url, http, logger, ...over });
   return { sim, http, d: make(), make };
 }
 

@@ -1,5 +1,5 @@
 import {
-  factory,
+  definition,
   MulticloudOptionsSchema,
   type MulticloudOptions,
 } from "../../../src/providers/multicloud/index.ts";
@@ -14,7 +14,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 for (const routes of ["document", "source"] as const) {
   runDriverContract<MulticloudOptions>({
     provider: "multicloud",
-    factory,
+    definition,
     startSimulator: (profile) =>
       startMulticloudSimulator({
         profile,

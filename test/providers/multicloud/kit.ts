@@ -2,7 +2,7 @@
 import { createLogger } from "../../../src/observability/logger.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import {
-  factory,
+  definition,
   MulticloudOptionsSchema,
   type MulticloudOptions,
 } from "../../../src/providers/multicloud/index.ts";
@@ -32,7 +32,7 @@ export function makeDriver(
   credentials: Record<string, string> = {},
   endpoint = sim.url,
 ): Driver<MulticloudOptions> {
-  return factory.create({
+  return definition.create({
     credentials,
     secretName: undefined,
     endpoint,

@@ -1,4 +1,4 @@
-import { factory, type VscaleOptions } from "../../../src/providers/vscale/index.ts";
+import { definition, type VscaleOptions } from "../../../src/providers/vscale/index.ts";
 import { startVscaleSimulator } from "../../sim/vscale/index.ts";
 import { runDriverContract } from "../contract.ts";
 import { desiredMachine } from "../harness.ts";
@@ -6,7 +6,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 
 runDriverContract<VscaleOptions>({
   provider: "vscale",
-  factory,
+  definition,
   startSimulator: (profile) => startVscaleSimulator({ profile, faults: { transitionMs: 20 } }),
   desired: (over = {}) =>
     desiredMachine(

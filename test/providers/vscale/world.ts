@@ -1,7 +1,7 @@
 import { after, before } from "node:test";
 import { createLogger } from "../../../src/observability/logger.ts";
 import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, type VscaleOptions } from "../../../src/providers/vscale/index.ts";
+import { definition, type VscaleOptions } from "../../../src/providers/vscale/index.ts";
 import type { DesiredMachine, Driver, ObservedMachine } from "../../../src/providers/driver.ts";
 import { desiredMachine, testHttp } from "../harness.ts";
 import { SIMULATORS } from "../../sim/all.ts";
@@ -45,7 +45,7 @@ export function vscaleWorld(
       return need(d);
     },
     driver(credentials = need(sim).credentials, endpoint = need(sim).url) {
-      return factory.create({
+      return definition.create({
         credentials,
         secretName: "ns/vscale",
         endpoint,

@@ -1,4 +1,4 @@
-import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
+import { definition, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
 import { startZomroSimulator } from "../../sim/zomro/index.ts";
 import { runDriverContract, type ContractSubject } from "../contract.ts";
 import { desiredMachine } from "../harness.ts";
@@ -6,7 +6,7 @@ import { SIMULATORS } from "../../sim/all.ts";
 
 const subject: ContractSubject<ZomroOptions> = {
   provider: "zomro",
-  factory,
+  definition,
   startSimulator: (profile) => {
     // The document shows no rebuild (Zomro's articles add `instances.fleio.rebuild`): against
     // the strict API the driver answers UnknownFunction instead (strict.test.ts). The suites

@@ -1,6 +1,6 @@
 import { createLogger } from "../../../src/observability/logger.ts";
 import type { HttpClientFactory } from "../../../src/providers/http/client.ts";
-import { factory, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
+import { definition, ZomroOptionsSchema, type ZomroOptions } from "../../../src/providers/zomro/index.ts";
 import type { DesiredMachine, Driver, DriverContext } from "../../../src/providers/driver.ts";
 import { desiredMachine } from "../harness.ts";
 import { SIMULATORS } from "../../sim/all.ts";
@@ -16,7 +16,7 @@ export function zomroDriver(
   credentials: Record<string, string> = sim.credentials,
   extra: Pick<DriverContext, "maxPages"> = {},
 ): Driver<ZomroOptions> {
-  return factory.create({
+  return definition.create({
     credentials,
     secretName: "ns/zomro",
     endpoint: sim.url,
