@@ -213,7 +213,7 @@ export const definition = defineProvider({
   fields: { region: "m2s region", plan: "m2s plan", image: "m2s image" },
   docs: {
     actions: { stop: "stop (soft, hard after 2 min)", resize: "resize (`resizeReboot`)" },
-    notes: "backup/monitoring/private network via providerOptions",
+    notes: "backup/monitoring/private network via providerOptions; plan prices in `status.price`",
   },
   redact: { fields: ["apikey", "api_key"], logPaths: [] },
   optionsSchema: M2sOptionsSchema,

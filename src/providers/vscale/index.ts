@@ -315,7 +315,7 @@ export const definition = defineProvider({
   capabilities: ["start", "stop", "reboot", "resize", "tags", "findByOwner"],
   fields: { region: "vscale location", plan: "vscale rplan", image: "vscale make_from" },
   docs: {
-    actions: { resize: "upgrade" },
+    actions: { resize: "upgrade", tags: "tags (where the account has `/scalets/tags`, else `Unsupported`)" },
     notes: "downgrades refused up front (`DowngradeRefused`); read-only tokens called out",
   },
   redact: { fields: [], logPaths: ["*.headers['x-token']"] },
