@@ -45,6 +45,9 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     http,
     logger: deps.logger,
     ...(deps.providerMaxPages === undefined ? {} : { maxPages: deps.providerMaxPages }),
+    ...(deps.providerMaxInflightPerAccount === undefined
+      ? {}
+      : { maxInFlightPerAccount: deps.providerMaxInflightPerAccount }),
     onBalance: (provider, account, balance) => {
       deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },
@@ -134,6 +137,9 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       ...deps.instanceTiming,
     },
     ...(deps.random ? { random: deps.random } : {}),
+    onThrottled: (provider, reason) => {
+      deps.metrics.providerThrottled.inc({ provider, reason });
+    },
   });
   const templateReconciler = new TemplateReconciler({
     templates,

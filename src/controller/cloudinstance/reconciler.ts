@@ -20,7 +20,14 @@ import type {
   DriverFactory,
   MachineRef,
 } from "../../providers/driver.ts";
-import { isProviderError, ProviderError, TransientError, UnsupportedError } from "../../providers/errors.ts";
+import {
+  findThrottled,
+  isProviderError,
+  ProviderError,
+  TransientError,
+  UnsupportedError,
+} from "../../providers/errors.ts";
+import type { Ticket } from "../../providers/admission.ts";
 import { parseDuration } from "../../util/duration.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { AccessRefusedError, openDriver, type ProviderAccessDeps } from "../provider-access.ts";
@@ -73,6 +80,11 @@ export interface InstanceReconcilerDeps {
   /** Monotonic ms for durations this process measures itself (tests inject one). */
   monotonic?: () => number;
   random?: () => number;
+  /**
+   * A reconcile was put off because its account had no budget or no free share of the
+   * workers (fairness between accounts): the throttled metric.
+   */
+  onThrottled?: (provider: string, reason: "budget" | "inflight") => void;
 }
 
 export interface ReconcileResult {
@@ -164,6 +176,7 @@ export class InstanceReconciler {
     }
 
     let current = obj;
+    let ticket: Ticket | undefined;
     try {
       const spec = this.#resolve(obj);
       if (obj.spec.sshKeyGeneration !== undefined && obj.spec.writeConnectionSecretToRef === undefined)
@@ -193,6 +206,14 @@ export class InstanceReconciler {
           terminal: true,
         });
       }
+      // Fairness between accounts: no provider call unless the account has budget and a free
+      // share of the workers; otherwise requeue for when it will, and free this worker now.
+      const admission = this.#d.access.drivers.gate(driver).tryAdmit();
+      if (!admission.admitted) {
+        this.#d.onThrottled?.(factory.provider, admission.reason);
+        return { requeueAfterMs: admission.retryAfterMs };
+      }
+      ticket = admission.ticket;
       if (!deleting && !hasFinalizer) {
         // Before the first provider call: a VM must never exist without a finalizer guarding it.
         current = await this.#d.writer.patchMetadata(
@@ -208,7 +229,10 @@ export class InstanceReconciler {
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
       const adopted = annotations[ANNOTATION_EXTERNAL_ID] !== undefined;
-      const observation = await this.#observe(current, driver, desired, firstContact, deleting, ctx);
+      const observed = current;
+      const observation = await ticket.run(() =>
+        this.#observe(observed, driver, desired, firstContact, deleting, ctx),
+      );
       const stoppingForMs = this.#stoppingFor(current.metadata.uid ?? "", observation);
       const decision = decide({
         generation: current.metadata.generation,
@@ -228,9 +252,18 @@ export class InstanceReconciler {
         stoppingForMs,
       });
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
-      current = await this.#act(current, decision, driver, desired, ctx);
+      const acting = current;
+      const admitted = ticket;
+      current = await admitted.run(() => this.#act(acting, decision, driver, desired, ctx));
       return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
     } catch (err) {
+      // A request the account's budget refused (nothing sent): not an error, no backoff, no
+      // status — the object comes back when the account is expected to have budget again.
+      const throttled = findThrottled(err);
+      if (throttled !== undefined && ticket !== undefined && !signal.aborted) {
+        this.#d.onThrottled?.(throttled.provider ?? "unknown", "budget");
+        return { requeueAfterMs: ticket.refused(throttled.retryAfterMs) };
+      }
       const failure = fromError(err);
       const fresh = this.#d.instances.get(namespace, name) ?? current;
       const latest = fresh.metadata.resourceVersion === current.metadata.resourceVersion ? current : fresh;
@@ -245,6 +278,8 @@ export class InstanceReconciler {
       }
       if (failure.terminal) return { requeueAfterMs: resyncMs };
       throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
+    } finally {
+      ticket?.release();
     }
   }
 
@@ -410,7 +445,11 @@ export class InstanceReconciler {
   ): Promise<CloudInstanceStatus> {
     if (!driver.price || status.instanceID === undefined) return status;
     const plan = status.plan ?? desired.plan;
-    const price = await driver.price({ ...desired, plan }, ctx).catch(() => undefined);
+    const price = await driver.price({ ...desired, plan }, ctx).catch((err: unknown) => {
+      // Put off by the account's budget: keep the price status has, retry with the object.
+      if (findThrottled(err)) throw err;
+      return undefined;
+    });
     if (price === undefined) {
       const { price: _gone, ...rest } = status;
       return rest;

@@ -7,13 +7,15 @@ import {
   CallDeadlineExceededError,
   describeError,
   failureKind,
+  QueueWaitRefusedError,
   RequestLimiter,
   ResponseTooLargeError,
   type Attempt,
   type AuthSource,
   type TransportOptions,
 } from "../../util/transport/transport.ts";
-import { ProviderLimitError, TransientError, type ProviderError } from "../errors.ts";
+import { ProviderLimitError, ThrottledError, TransientError, type ProviderError } from "../errors.ts";
+import { admissionScope } from "./admission-scope.ts";
 import { Redactor } from "./redact.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
@@ -124,6 +126,8 @@ export class HttpClient {
   readonly redactor: Redactor;
   readonly #transport: Dispatcher;
   readonly #defaultHeaders: Record<string, string>;
+  /** The credential's limiter (shared with every client of the same credential). */
+  readonly limiter: RequestLimiter;
 
   constructor(
     opts: HttpClientOptions,
@@ -140,6 +144,7 @@ export class HttpClient {
     this.baseUrl = new URL(opts.baseUrl);
     this.redactor = new Redactor(opts.secrets);
     this.#defaultHeaders = opts.defaultHeaders ?? {};
+    this.limiter = deps.limiter;
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#transport = buildTransport(deps.dispatcher, {
       clock: deps.clock ?? systemClock,
@@ -186,11 +191,17 @@ export class HttpClient {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const prepared = this.prepare(req);
     const { sign } = req;
+    // Inside an admitted reconcile (fairness between accounts) the request may not wait in
+    // the account's limiter beyond the scope's bound: it is refused and the object requeued.
+    const maxQueueWaitMs = admissionScope
+      .getStore()
+      ?.onRequest(this.limiter, !["GET", "HEAD"].includes(req.method));
     const opts: ProviderRequest = {
       ...toDispatch(prepared),
       idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
       operation: req.operation,
       ...(req.signal === undefined ? {} : { signal: req.signal }),
+      ...(maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs }),
       ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
     };
     try {
@@ -209,6 +220,11 @@ export class HttpClient {
   #failure(operation: string, error: unknown): ProviderError {
     const details = { provider: this.provider, operation, cause: error };
     const where = `${this.provider} ${operation}`;
+    if (error instanceof QueueWaitRefusedError)
+      return new ThrottledError(`${where}: not sent, the account's budget is spent (${error.message})`, {
+        ...details,
+        retryAfterMs: error.retryAfterMs,
+      });
     if (error instanceof ResponseTooLargeError)
       return new ProviderLimitError(
         `${where}: answer larger than ${formatBytes(error.limitBytes)} (--provider-max-response-bytes), abandoned`,

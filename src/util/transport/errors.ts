@@ -106,3 +106,23 @@ export class ResponseTooLargeError extends Error {
 export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new DOMException("aborted", "AbortError");
 }
+
+/**
+ * A limiter refused to queue a request that would wait longer than its caller allows (an
+ * admitted reconcile never waits inside an account's limiter). Nothing was sent; never
+ * repeated by the transport: the caller requeues its work for `retryAfterMs` (undefined when
+ * the wait depends on requests ending, not on the clock).
+ */
+export class QueueWaitRefusedError extends Error {
+  override readonly name = "QueueWaitRefusedError";
+  readonly code = "ERR_TRANSPORT_WAIT_REFUSED";
+  readonly retryAfterMs: number | undefined;
+  constructor(waitMs: number) {
+    super(
+      Number.isFinite(waitMs)
+        ? `rate limit: the request would wait ${String(waitMs)} ms for a token`
+        : "concurrency limit: every request slot is busy",
+    );
+    this.retryAfterMs = Number.isFinite(waitMs) ? waitMs : undefined;
+  }
+}

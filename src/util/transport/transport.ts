@@ -67,5 +67,6 @@ export {
   neverSent,
   CallDeadlineExceededError,
   DeadlineExceededError,
+  QueueWaitRefusedError,
   ResponseTooLargeError,
 } from "./errors.ts";
