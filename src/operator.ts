@@ -53,6 +53,8 @@ export interface OperatorDeps {
    * unset: defaultMaxInflightPerAccount(--max-concurrent-reconciles).
    */
   providerMaxInflightPerAccount?: number;
+  /** --max-concurrent-reconciles, as the accounts' gates share them (set by buildOperator). */
+  reconcileWorkers?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */
   providerLimits?: {
     default?: Partial<LimitPolicy>;
@@ -75,6 +77,7 @@ export function buildOperator(config: ManagerConfig, deps: OperatorDeps): Manage
     ...deps,
     providerMaxInflightPerAccount:
       deps.providerMaxInflightPerAccount ?? defaultMaxInflightPerAccount(config.maxConcurrentReconciles),
+    reconcileWorkers: config.maxConcurrentReconciles,
   });
   return mgr;
 }

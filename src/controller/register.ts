@@ -1,4 +1,5 @@
 import type { Manager } from "./manager.ts";
+import type { Controller } from "./runtime/controller.ts";
 import type { OperatorDeps } from "../operator.ts";
 import type { CloudInstance, InstanceTemplate } from "../api/index.ts";
 import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../kube/resources.ts";
@@ -48,6 +49,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     ...(deps.providerMaxInflightPerAccount === undefined
       ? {}
       : { maxInFlightPerAccount: deps.providerMaxInflightPerAccount }),
+    ...(deps.reconcileWorkers === undefined ? {} : { workers: deps.reconcileWorkers }),
     onBalance: (provider, account, balance) => {
       deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },
@@ -119,6 +121,8 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     mgr.kube,
     InstanceTemplateResource,
   );
+  // Set below: the gate's wake-ups go to the controller's queue.
+  const instanceController: { current?: Controller } = {};
   const instanceReconciler = new InstanceReconciler({
     instances,
     templates,
@@ -140,6 +144,8 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     onThrottled: (provider, reason) => {
       deps.metrics.providerThrottled.inc({ provider, reason });
     },
+    // An earlier due time replaces the key's pending requeue: no second reconcile later.
+    wake: (k) => instanceController.current?.queue.addAfter(k, 1),
   });
   const templateReconciler = new TemplateReconciler({
     templates,
@@ -161,7 +167,7 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
       .byIndex("byTemplate", key(t.metadata.namespace, t.metadata.name))
       .map((i) => key(i.metadata.namespace, i.metadata.name));
 
-  mgr.addController({
+  instanceController.current = mgr.addController({
     name: "cloudinstance",
     for: CloudInstanceResource,
     updatePredicate: specOrMetadataChanged,

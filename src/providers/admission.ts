@@ -27,6 +27,18 @@ export interface AdmissionFacts {
   inFlight: number;
   /** --provider-max-inflight-per-account. */
   cap: number;
+  /** Keys of this account already waiting for a slot, ahead of this one. */
+  parkedAhead: number;
+  /** Reconciles in flight across every account (the workers they hold). */
+  allInFlight: number;
+  /**
+   * Borrowing: an account past its cap may still be admitted while fewer than this many
+   * reconciles run in all — a cap's worth of workers always stays free for other accounts —
+   * and only if its reconciles are quick (avgReconcileMs ≤ borrowMaxMs): a worker it holds is
+   * back soon. A slow endpoint never holds more than its cap. 0: no borrowing.
+   */
+  borrowLimit: number;
+  borrowMaxMs: number;
   /** Every limiter the account's requests have gone through (none known yet: no budget check). */
   budgets: readonly BudgetView[];
   /** Tokens promised to admitted reconciles and not yet taken. */
@@ -36,46 +48,60 @@ export interface AdmissionFacts {
   /** How long a reconcile of this account takes, on average (ms). */
   avgReconcileMs: number;
   /**
-   * Pacing: the earliest time a refused reconcile may be asked back, so refused keys come
-   * back one by one at the rate the account frees up, not all at once (no retry storm).
+   * Budget pacing: the earliest time a key refused for budget may come back, so refused keys
+   * return one by one as tokens refill, not all at once (no retry storm).
    */
   nextAt: number;
   /** The shortest requeue (ms). */
   minDelayMs: number;
+  /** The longest requeue of a key waiting for a slot (ms): its fallback if no wake comes. */
+  maxParkMs: number;
 }
 
 export type AdmissionDecision =
   | { admit: true; reserve: number }
   | { admit: false; reason: "budget" | "inflight"; retryAfterMs: number; nextAt: number };
 
-/** Pure: admit now, or how long until this account is expected to have room for one more. */
+/**
+ * Pure: admit now, or how long until this account is expected to have room for one more.
+ * - No free slot (its share taken, and no borrowing: see `borrowLimit`): the key is woken by the gate when a slot frees (work-conserving); the delay
+ *   returned is only the fallback, generous (twice the expected turn of the keys ahead).
+ * - No budget: back when the missing tokens have refilled, paced one token apart (an
+ *   optimistic pace: a key back too early costs one cheap refusal; one back too late leaves
+ *   the account's budget unused).
+ */
 export function decideAdmission(f: AdmissionFacts): AdmissionDecision {
+  const mayBorrow = f.allInFlight < f.borrowLimit && f.avgReconcileMs <= f.borrowMaxMs;
+  if (f.inFlight >= f.cap && !mayBorrow) {
+    const turnMs = f.avgReconcileMs / Math.max(1, f.cap);
+    const fallback = f.minDelayMs + 2 * (f.parkedAhead + 1) * turnMs;
+    return {
+      admit: false,
+      reason: "inflight",
+      retryAfterMs: Math.ceil(Math.min(f.maxParkMs, Math.max(f.minDelayMs, fallback))),
+      nextAt: f.nextAt,
+    };
+  }
   let waitMs = 0;
   let spacingMs = 0;
-  let reason: "budget" | "inflight" | undefined;
-  let reserve = 0;
-  if (f.inFlight >= f.cap) {
-    // A slot frees every avgReconcileMs / cap on average.
-    reason = "inflight";
-    waitMs = spacingMs = f.avgReconcileMs / Math.max(1, f.cap);
-  } else {
-    for (const b of f.budgets) {
-      const need = Math.max(1, Math.min(Math.ceil(f.expectedCalls), Math.floor(b.burst)));
-      reserve = Math.max(reserve, need);
-      const free = b.available - b.waiting - f.committed;
-      if (free >= need) continue;
-      reason = "budget";
-      waitMs = Math.max(waitMs, ((need - free) / b.qps) * 1000);
-      spacingMs = Math.max(spacingMs, (need / b.qps) * 1000);
-    }
+  let short = false;
+  let reserve = 1;
+  for (const b of f.budgets) {
+    const need = Math.max(1, Math.min(Math.ceil(f.expectedCalls), Math.floor(b.burst)));
+    reserve = Math.max(reserve, need);
+    const free = b.available - b.waiting - f.committed;
+    if (free >= need) continue;
+    short = true;
+    waitMs = Math.max(waitMs, ((need - free) / b.qps) * 1000);
+    spacingMs = Math.max(spacingMs, 1000 / b.qps);
   }
-  if (reason === undefined) return { admit: true, reserve: Math.max(1, reserve) };
+  if (!short) return { admit: true, reserve };
   const at = Math.max(f.now + Math.max(f.minDelayMs, waitMs), f.nextAt);
   return {
     admit: false,
-    reason,
+    reason: "budget",
     retryAfterMs: Math.max(f.minDelayMs, Math.ceil(at - f.now)),
-    nextAt: at + Math.max(f.minDelayMs / 4, spacingMs),
+    nextAt: at + spacingMs,
   };
 }
 
@@ -90,12 +116,32 @@ export interface GateOptions {
   maxWaitMs?: number;
   /** Shortest requeue, ms. */
   minDelayMs?: number;
+  /** Longest fallback requeue of a key waiting for a slot, ms. */
+  maxParkMs?: number;
+  /**
+   * Shared by every account's gate: reconciles admitted in all, and how many of the workers
+   * accounts may fill by borrowing past their cap (workers − cap; 0 or unset: none).
+   */
+  shared?: SharedWorkers;
+  /** Only accounts whose reconciles average at most this long may borrow (ms). */
+  borrowMaxMs?: number;
   /** Monotonic ms. */
   now?: () => number;
 }
 
+/** The workers every account's gate shares. */
+export class SharedWorkers {
+  inFlight = 0;
+  readonly borrowLimit: number;
+  constructor(workers: number, perAccountCap: number) {
+    this.borrowLimit = Math.max(0, workers - perAccountCap);
+  }
+}
+
 export const DEFAULT_ADMITTED_WAIT_MS = 5;
+const DEFAULT_BORROW_MAX_MS = 1000;
 const DEFAULT_MIN_DELAY_MS = 20;
+const DEFAULT_MAX_PARK_MS = 60_000;
 /** Before the first reconcile is measured. */
 const INITIAL_RECONCILE_MS = 200;
 /** Weight of the newest sample in the running averages. */
@@ -116,27 +162,39 @@ export interface Ticket {
   release(): void;
 }
 
+/** Who is asking: a key the gate may wake (requeue at once) when a slot frees. */
+export interface Asker {
+  key: string;
+  wake: (key: string) => void;
+}
+
 export type Admission =
   | { admitted: true; ticket: Ticket }
   | { admitted: false; reason: "budget" | "inflight"; retryAfterMs: number };
 
 /** One account's gate: shared by every reconcile of the objects that use the account. */
 export class AccountGate {
-  readonly #o: Required<GateOptions>;
+  readonly #o: Required<Omit<GateOptions, "shared">>;
+  readonly #shared: SharedWorkers;
   readonly #limiters = new Set<RequestLimiter>();
   #inFlight = 0;
   #committed = 0;
   #expectedCalls = 1;
   #avgMs = INITIAL_RECONCILE_MS;
   #nextAt = 0;
+  /** Keys waiting for a slot, first come first woken, with how to wake each. */
+  readonly #parked = new Map<string, (key: string) => void>();
 
   constructor(opts: GateOptions) {
     this.#o = {
       maxInFlight: Math.max(1, opts.maxInFlight),
       maxWaitMs: opts.maxWaitMs ?? DEFAULT_ADMITTED_WAIT_MS,
       minDelayMs: opts.minDelayMs ?? DEFAULT_MIN_DELAY_MS,
+      maxParkMs: opts.maxParkMs ?? DEFAULT_MAX_PARK_MS,
+      borrowMaxMs: opts.borrowMaxMs ?? DEFAULT_BORROW_MAX_MS,
       now: opts.now ?? (() => performance.now()),
     };
+    this.#shared = opts.shared ?? new SharedWorkers(0, 0);
   }
 
   get inFlight(): number {
@@ -147,12 +205,25 @@ export class AccountGate {
     return this.#expectedCalls;
   }
 
-  tryAdmit(): Admission {
+  /** Keys waiting for a slot. */
+  get parked(): number {
+    return this.#parked.size;
+  }
+
+  tryAdmit(asker?: Asker): Admission {
     const now = this.#o.now();
+    const full = this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow();
+    // A key refused for a slot keeps its place (a woken key that lost the slot again is next).
+    if (asker && full && !this.#parked.has(asker.key)) this.#parked.set(asker.key, asker.wake);
+    else if (asker && !full) this.#parked.delete(asker.key);
     const decision = decideAdmission({
       now,
       inFlight: this.#inFlight,
       cap: this.#o.maxInFlight,
+      parkedAhead: Math.max(0, this.#parked.size - 1),
+      allInFlight: this.#shared.inFlight,
+      borrowLimit: this.#shared.borrowLimit,
+      borrowMaxMs: this.#o.borrowMaxMs,
       budgets: [...this.#limiters].map((l) => ({
         available: l.available(),
         waiting: l.waiting,
@@ -164,12 +235,14 @@ export class AccountGate {
       avgReconcileMs: this.#avgMs,
       nextAt: this.#nextAt,
       minDelayMs: this.#o.minDelayMs,
+      maxParkMs: this.#o.maxParkMs,
     });
     if (!decision.admit) {
       this.#nextAt = decision.nextAt;
       return { admitted: false, reason: decision.reason, retryAfterMs: decision.retryAfterMs };
     }
     this.#inFlight++;
+    this.#shared.inFlight++;
     let reserved = decision.reserve;
     this.#committed += reserved;
     let calls = 0;
@@ -214,6 +287,7 @@ export class AccountGate {
           if (released) return;
           released = true;
           this.#inFlight--;
+          this.#shared.inFlight--;
           this.#committed -= reserved;
           reserved = 0;
           const ms = this.#o.now() - now;
@@ -222,8 +296,23 @@ export class AccountGate {
           // Cut short by a refusal: the next admission waits for the budget this one lacked.
           if (refused) this.#expectedCalls = Math.max(this.#expectedCalls, calls);
           this.#expectedCalls = Math.max(1, this.#expectedCalls);
+          this.#wakeNext();
         },
       },
     };
+  }
+
+  /** A slot is free: the first key waiting for one is requeued now (its fallback timer replaced). */
+  #mayBorrow(): boolean {
+    return this.#shared.inFlight < this.#shared.borrowLimit && this.#avgMs <= this.#o.borrowMaxMs;
+  }
+
+  #wakeNext(): void {
+    if (this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow()) return;
+    const first = this.#parked.entries().next();
+    if (first.done === true) return;
+    const [key, wake] = first.value;
+    this.#parked.delete(key);
+    wake(key);
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { ProviderName } from "../api/index.ts";
-import { AccountGate } from "./admission.ts";
+import { AccountGate, SharedWorkers } from "./admission.ts";
 import type { Driver, DriverFactory } from "./driver.ts";
 import { CredentialsError, UnsupportedError } from "./errors.ts";
 import type { HttpClientFactory } from "./http/client.ts";
@@ -33,6 +33,7 @@ export class DriverPool {
   /** One admission gate per account (fairness between accounts), dropped with its driver. */
   readonly #gates = new WeakMap<Driver<unknown>, AccountGate>();
   readonly #maxInFlight: number;
+  readonly #shared: SharedWorkers;
   readonly #onBalance: ((provider: ProviderName, account: string, balance: number) => void) | undefined;
   readonly #maxPages: number | undefined;
 
@@ -46,8 +47,14 @@ export class DriverPool {
     maxPages?: number;
     /** --provider-max-inflight-per-account: reconciles of one account running at once. */
     maxInFlightPerAccount?: number;
+    /**
+     * The reconcile workers every account shares (--max-concurrent-reconciles): an account
+     * whose reconciles are quick may borrow past its cap while a cap's worth stays free.
+     */
+    workers?: number;
   }) {
     this.#maxInFlight = opts.maxInFlightPerAccount ?? Infinity;
+    this.#shared = new SharedWorkers(opts.workers ?? 0, this.#maxInFlight);
     this.#registry = opts.registry;
     this.#http = opts.http;
     this.#logger = opts.logger;
@@ -116,7 +123,7 @@ export class DriverPool {
   gate(driver: Driver<unknown>): AccountGate {
     let gate = this.#gates.get(driver);
     if (!gate) {
-      gate = new AccountGate({ maxInFlight: this.#maxInFlight });
+      gate = new AccountGate({ maxInFlight: this.#maxInFlight, shared: this.#shared });
       this.#gates.set(driver, gate);
     }
     return gate;

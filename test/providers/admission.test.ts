@@ -10,12 +10,17 @@ const facts = (over: Partial<AdmissionFacts> = {}): AdmissionFacts => ({
   now: 1000,
   inFlight: 0,
   cap: 2,
+  parkedAhead: 0,
+  allInFlight: 0,
+  borrowLimit: 0,
+  borrowMaxMs: 1000,
   budgets: [{ available: 10, waiting: 0, qps: 10, burst: 10 }],
   committed: 0,
   expectedCalls: 1,
   avgReconcileMs: 200,
   nextAt: 0,
   minDelayMs: 20,
+  maxParkMs: 60_000,
   ...over,
 });
 
@@ -52,12 +57,31 @@ describe("decideAdmission (pure)", () => {
     });
   });
 
-  test("the in-flight cap: the account's share of the workers is taken, requeued for a slot's average wait", () => {
+  test("the in-flight cap: the account's share of the workers is taken; the fallback requeue grows with the keys ahead", () => {
     const d = decideAdmission(facts({ inFlight: 2, cap: 2, avgReconcileMs: 3000 }));
     assert.equal(d.admit, false);
     if (d.admit) return;
     assert.equal(d.reason, "inflight");
-    assert.equal(d.retryAfterMs, 1500, "two slots, each freeing every 3 s");
+    assert.equal(d.retryAfterMs, 20 + 3000, "twice a slot's turn (3 s / 2 slots)");
+    const behind = decideAdmission(facts({ inFlight: 2, cap: 2, avgReconcileMs: 3000, parkedAhead: 9 }));
+    assert.ok(!behind.admit && behind.retryAfterMs === 20 + 30_000);
+    const far = decideAdmission(facts({ inFlight: 2, cap: 2, avgReconcileMs: 3000, parkedAhead: 99 }));
+    assert.ok(!far.admit && far.retryAfterMs === 60_000, "never longer than the park limit");
+  });
+
+  test("borrowing: a quick account past its cap is admitted while a cap's worth of workers stays free; a slow one never", () => {
+    const past = { inFlight: 3, cap: 3, borrowLimit: 7, avgReconcileMs: 50 };
+    assert.equal(decideAdmission(facts({ ...past, allInFlight: 6 })).admit, true);
+    assert.equal(
+      decideAdmission(facts({ ...past, allInFlight: 7 })).admit,
+      false,
+      "the last 3 workers are others'",
+    );
+    assert.equal(
+      decideAdmission(facts({ ...past, allInFlight: 3, avgReconcileMs: 5000 })).admit,
+      false,
+      "a slow endpoint holds its share, no more",
+    );
   });
 
   test("refused keys are paced one behind the other: no storm of keys coming back at once", () => {
@@ -101,6 +125,44 @@ describe("AccountGate", () => {
     }
     assert.equal(gate.inFlight, 1);
     assert.equal(gate.tryAdmit().admitted, true);
+  });
+
+  test("a key refused for a slot is woken as soon as one frees, first come first woken, once", () => {
+    const clock = new ManualClock();
+    const gate = new AccountGate({ maxInFlight: 1, now: () => clock.monotonic() });
+    const woken: string[] = [];
+    const wake = (k: string): void => {
+      woken.push(k);
+    };
+    const a = gate.tryAdmit({ key: "ns/a", wake });
+    assert.ok(a.admitted);
+    assert.equal(gate.tryAdmit({ key: "ns/b", wake }).admitted, false);
+    assert.equal(gate.tryAdmit({ key: "ns/c", wake }).admitted, false);
+    assert.equal(gate.tryAdmit({ key: "ns/b", wake }).admitted, false, "b asks again: keeps its place");
+    assert.equal(gate.parked, 2);
+    a.ticket.release();
+    assert.deepEqual(woken, ["ns/b"]);
+    const b = gate.tryAdmit({ key: "ns/b", wake });
+    assert.ok(b.admitted);
+    b.ticket.release();
+    assert.deepEqual(woken, ["ns/b", "ns/c"]);
+    assert.equal(gate.parked, 0);
+  });
+
+  test("gates share the workers: one account borrows, the others keep their share", async () => {
+    const { SharedWorkers } = await import("../../src/providers/admission.ts");
+    const shared = new SharedWorkers(4, 1);
+    const a = new AccountGate({ maxInFlight: 1, shared });
+    const b = new AccountGate({ maxInFlight: 1, shared });
+    const held = [a.tryAdmit(), a.tryAdmit(), a.tryAdmit()];
+    assert.deepEqual(
+      held.map((x) => x.admitted),
+      [true, true, true],
+      "A alone, quick: it borrows up to workers - cap",
+    );
+    assert.equal(a.tryAdmit().admitted, false, "the last worker is kept for others");
+    assert.equal(b.tryAdmit().admitted, true, "B gets its share at once");
+    for (const x of held) if (x.admitted) x.ticket.release();
   });
 
   test("learns the account's limiter from the requests of an admitted reconcile, then admits on its budget", async () => {

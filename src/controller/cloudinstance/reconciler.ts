@@ -85,6 +85,11 @@ export interface InstanceReconcilerDeps {
    * workers (fairness between accounts): the throttled metric.
    */
   onThrottled?: (provider: string, reason: "budget" | "inflight") => void;
+  /**
+   * Requeues `namespace/name` at once (replacing its pending requeue): how an account's gate
+   * wakes an object put off for a slot as soon as one frees.
+   */
+  wake?: (key: string) => void;
 }
 
 export interface ReconcileResult {
@@ -208,7 +213,10 @@ export class InstanceReconciler {
       }
       // Fairness between accounts: no provider call unless the account has budget and a free
       // share of the workers; otherwise requeue for when it will, and free this worker now.
-      const admission = this.#d.access.drivers.gate(driver).tryAdmit();
+      const wake = this.#d.wake;
+      const admission = this.#d.access.drivers
+        .gate(driver)
+        .tryAdmit(wake === undefined ? undefined : { key: `${namespace}/${name}`, wake });
       if (!admission.admitted) {
         this.#d.onThrottled?.(factory.provider, admission.reason);
         return { requeueAfterMs: admission.retryAfterMs };
