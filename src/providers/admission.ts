@@ -60,7 +60,14 @@ export interface AdmissionFacts {
 
 export type AdmissionDecision =
   | { admit: true; reserve: number }
-  | { admit: false; reason: "budget" | "inflight"; retryAfterMs: number; nextAt: number };
+  | {
+      admit: false;
+      reason: "budget" | "inflight";
+      retryAfterMs: number;
+      nextAt: number;
+      /** Budget: when the missing tokens will be there (ms) — the gate wakes a waiting key then. */
+      tokensInMs?: number;
+    };
 
 /**
  * Pure: admit now, or how long until this account is expected to have room for one more.
@@ -102,6 +109,7 @@ export function decideAdmission(f: AdmissionFacts): AdmissionDecision {
     reason: "budget",
     retryAfterMs: Math.max(f.minDelayMs, Math.ceil(at - f.now)),
     nextAt: at + spacingMs,
+    tokensInMs: Math.max(1, Math.ceil(waitMs)),
   };
 }
 
@@ -183,7 +191,8 @@ export class AccountGate {
   #avgMs = INITIAL_RECONCILE_MS;
   #nextAt = 0;
   /** Keys waiting for a slot, first come first woken, with how to wake each. */
-  readonly #parked = new Map<string, (key: string) => void>();
+  readonly #parked = new Map<string, { wake: (key: string) => void; woken: boolean }>();
+  #tokenTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: GateOptions) {
     this.#o = {
@@ -205,17 +214,17 @@ export class AccountGate {
     return this.#expectedCalls;
   }
 
-  /** Keys waiting for a slot. */
+  /** Keys waiting in line (for a slot or for budget), woken or not. */
   get parked(): number {
     return this.#parked.size;
   }
 
   tryAdmit(asker?: Asker): Admission {
     const now = this.#o.now();
-    const full = this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow();
-    // A key refused for a slot keeps its place (a woken key that lost the slot again is next).
-    if (asker && full && !this.#parked.has(asker.key)) this.#parked.set(asker.key, asker.wake);
-    else if (asker && !full) this.#parked.delete(asker.key);
+    // A refused key waits in line; one woken and refused again keeps its place (it is next).
+    const inLine = asker && this.#parked.get(asker.key);
+    if (inLine) inLine.woken = false;
+    else if (asker) this.#parked.set(asker.key, { wake: asker.wake, woken: false });
     const decision = decideAdmission({
       now,
       inFlight: this.#inFlight,
@@ -239,12 +248,16 @@ export class AccountGate {
     });
     if (!decision.admit) {
       this.#nextAt = decision.nextAt;
+      if (decision.tokensInMs !== undefined) this.#wakeWhenTokens(decision.tokensInMs);
       return { admitted: false, reason: decision.reason, retryAfterMs: decision.retryAfterMs };
     }
+    if (asker) this.#parked.delete(asker.key);
     this.#inFlight++;
     this.#shared.inFlight++;
     let reserved = decision.reserve;
     this.#committed += reserved;
+    // Room may be left (slots, tokens): the next key in line tries too, at once.
+    this.#wakeNext();
     let calls = 0;
     let released = false;
     let refused = false;
@@ -303,16 +316,27 @@ export class AccountGate {
   }
 
   /** A slot is free: the first key waiting for one is requeued now (its fallback timer replaced). */
+  /** One timer per gate: when the tokens a refused key lacked are there, the first in line is woken. */
+  #wakeWhenTokens(ms: number): void {
+    if (this.#tokenTimer !== undefined) return;
+    this.#tokenTimer = setTimeout(() => {
+      this.#tokenTimer = undefined;
+      this.#wakeNext();
+    }, ms);
+    this.#tokenTimer.unref();
+  }
+
   #mayBorrow(): boolean {
     return this.#shared.inFlight < this.#shared.borrowLimit && this.#avgMs <= this.#o.borrowMaxMs;
   }
 
   #wakeNext(): void {
     if (this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow()) return;
-    const first = this.#parked.entries().next();
-    if (first.done === true) return;
-    const [key, wake] = first.value;
-    this.#parked.delete(key);
-    wake(key);
+    for (const [key, entry] of this.#parked) {
+      if (entry.woken) continue;
+      entry.woken = true;
+      entry.wake(key);
+      return;
+    }
   }
 }

@@ -146,7 +146,12 @@ describe("AccountGate", () => {
     assert.ok(b.admitted);
     b.ticket.release();
     assert.deepEqual(woken, ["ns/b", "ns/c"]);
+    assert.equal(gate.parked, 1, "c is woken, in line until it asks again");
+    const c = gate.tryAdmit({ key: "ns/c", wake });
+    assert.ok(c.admitted);
     assert.equal(gate.parked, 0);
+    c.ticket.release();
+    assert.deepEqual(woken, ["ns/b", "ns/c"], "nobody else to wake");
   });
 
   test("gates share the workers: one account borrows, the others keep their share", async () => {
