@@ -162,8 +162,8 @@ export interface Ticket {
    * A request of this reconcile was refused by the limiter after all (a caller outside any
    * admission took the tokens, every slot was busy, or the reconcile needed more calls than
    * expected). Returns the requeue delay — the limiter's own estimate when it has one, else
-   * a reconcile's average length — paced like a refusal at the gate; the account then
-   * expects reconciles to need at least as many calls as this one reached.
+   * a reconcile's average length; the account then expects reconciles to need at least as
+   * many calls as this one reached.
    */
   refused(limiterWaitMs: number | undefined): number;
   /** Ends the admission (every path: success, error, throttled). Idempotent. */
@@ -289,12 +289,9 @@ export class AccountGate {
         run: (fn) => admissionScope.run(scope, fn),
         refused: (limiterWaitMs) => {
           refused = true;
-          const at = Math.max(
-            this.#o.now() + Math.max(this.#o.minDelayMs, limiterWaitMs ?? this.#avgMs),
-            this.#nextAt,
-          );
-          this.#nextAt = at + Math.max(this.#o.minDelayMs / 4, this.#avgMs / this.#o.maxInFlight);
-          return Math.ceil(at - this.#o.now());
+          // Not behind the line of refused keys: this one was admitted, its turn is now, and
+          // such refusals are bounded by the reconciles in flight (no storm to pace).
+          return Math.ceil(Math.max(this.#o.minDelayMs, limiterWaitMs ?? this.#avgMs));
         },
         release: () => {
           if (released) return;
