@@ -191,7 +191,7 @@ export class AccountGate {
   #avgMs = INITIAL_RECONCILE_MS;
   #nextAt = 0;
   /** Keys waiting for a slot, first come first woken, with how to wake each. */
-  readonly #parked = new Map<string, { wake: (key: string) => void; woken: boolean }>();
+  readonly #parked = new Map<string, { wake: (key: string) => void; woken: boolean; wokenAt: number }>();
   #tokenTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: GateOptions) {
@@ -224,7 +224,7 @@ export class AccountGate {
     // A refused key waits in line; one woken and refused again keeps its place (it is next).
     const inLine = asker && this.#parked.get(asker.key);
     if (inLine) inLine.woken = false;
-    else if (asker) this.#parked.set(asker.key, { wake: asker.wake, woken: false });
+    else if (asker) this.#parked.set(asker.key, { wake: asker.wake, woken: false, wokenAt: 0 });
     const decision = decideAdmission({
       now,
       inFlight: this.#inFlight,
@@ -329,9 +329,15 @@ export class AccountGate {
 
   #wakeNext(): void {
     if (this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow()) return;
+    const now = this.#o.now();
     for (const [key, entry] of this.#parked) {
-      if (entry.woken) continue;
+      if (entry.woken) {
+        // Woken and never back (its object was deleted meanwhile): out of the line.
+        if (now - entry.wokenAt > this.#o.maxParkMs) this.#parked.delete(key);
+        continue;
+      }
       entry.woken = true;
+      entry.wokenAt = now;
       entry.wake(key);
       return;
     }

@@ -154,6 +154,28 @@ describe("AccountGate", () => {
     assert.deepEqual(woken, ["ns/b", "ns/c"], "nobody else to wake");
   });
 
+  test("a key woken that never asks again (its object deleted) leaves the line after the park limit", () => {
+    const clock = new ManualClock();
+    const gate = new AccountGate({ maxInFlight: 1, maxParkMs: 100, now: () => clock.monotonic() });
+    const woken: string[] = [];
+    const wake = (k: string): void => {
+      woken.push(k);
+    };
+    const a = gate.tryAdmit({ key: "ns/a", wake });
+    assert.ok(a.admitted);
+    gate.tryAdmit({ key: "ns/gone", wake });
+    gate.tryAdmit({ key: "ns/c", wake });
+    a.ticket.release();
+    assert.deepEqual(woken, ["ns/gone"]);
+    clock.advance(200);
+    const d = gate.tryAdmit({ key: "ns/d", wake });
+    assert.ok(d.admitted, "a free slot: admitted, and the next in line is woken");
+    assert.deepEqual(woken, ["ns/gone"], "the slot is taken again: nobody else woken yet");
+    d.ticket.release();
+    assert.deepEqual(woken, ["ns/gone", "ns/c"]);
+    assert.equal(gate.parked, 1, "only c (woken) is left; the deleted object's key is gone");
+  });
+
   test("gates share the workers: one account borrows, the others keep their share", async () => {
     const { SharedWorkers } = await import("../../src/providers/admission.ts");
     const shared = new SharedWorkers(4, 1);
