@@ -543,7 +543,11 @@ export class InstanceReconciler {
     } catch (err) {
       // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was
       // created, so the marker would only block the retry. An ambiguous failure keeps it.
-      if (marked && err instanceof ProviderError && !(err instanceof TransientError) && !ctx.signal.aborted) {
+      // So did the account's budget when it refused a request: refusals stop at the first
+      // mutating request, so a ThrottledError means the create was never sent.
+      const refused =
+        err instanceof ProviderError && (!(err instanceof TransientError) || findThrottled(err));
+      if (marked && refused && !ctx.signal.aborted) {
         await this.#d.writer.patchMetadata(
           current,
           { annotations: { [ANNOTATION_CREATE_PENDING]: null } },
