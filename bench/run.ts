@@ -19,6 +19,7 @@ import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts"
 import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/api/index.ts";
 import { buildDist, imageRuntime } from "../test/deploy/image.ts";
 import { parseMetrics, histogramQuantile, type Samples } from "./prometheus.ts";
+import { fairnessTable, runFairness, type FairnessResult } from "./fairness.ts";
 
 const root = join(import.meta.dirname, "..");
 const args = new Map(
@@ -34,6 +35,8 @@ if (args.get("help") === "true") {
   --smoke                     the short run npm test makes (30 instances)
   --out=DIR                   where the JSON result goes (default bench/results)
   --heap-snapshot             a heap snapshot of the operator at steady state, into --out
+  --fairness=false            skip the two-account fairness run (bench/fairness.ts --help)
+  --a-objects=1000            objects queued on account A in the fairness run (100 with --smoke)
   --sim-qps=N, --env="K=V;K=V", --node-args="..."   exploratory runs (see README)
 Memory at 10,000 instances alone (peak RSS through a resync, smaps breakdown, heap):
   node bench/run.ts --sizes=10000 --baseline-sizes= --out=/tmp/bench
@@ -505,6 +508,7 @@ function table(results: RunResult[]): string {
 
 async function main(): Promise<void> {
   const results: RunResult[] = [];
+  let fairness: FairnessResult | undefined;
   // The shipped artifact, not src/main.ts: running TypeScript directly loads Node's type
   // stripper (a WebAssembly build of swc), ~30 MB of resident memory the image never has.
   const dist = buildDist("bench-dist-");
@@ -514,6 +518,17 @@ async function main(): Promise<void> {
       const list = scenario.id === "ours" ? sizes : baselineSizes;
       for (const n of list) results.push(await run(scenario, n, join(dist.dir, "main.js")));
     }
+    // Two accounts: B's time to Ready alone and with A's queue (issue #22).
+    if (args.get("fairness") !== "false")
+      fairness = await runFairness({
+        entry: join(dist.dir, "main.js"),
+        aObjects: Number(args.get("a-objects") ?? (smoke ? 100 : 1000)),
+        samples: smoke ? 2 : 5,
+        simQps: SIM.rateLimitQps,
+        latencyMs: SIM.latencyMs,
+        nodeArgs: NODE_ARGS,
+        env: PRODUCTION_ENV,
+      });
   } finally {
     dist.remove();
   }
@@ -535,11 +550,13 @@ async function main(): Promise<void> {
     idealFormula: "max(2 calls x N / rateLimitQps, N / rateLimitQps + transition) + 2 x latency",
     smoke,
     results,
+    ...(fairness === undefined ? {} : { fairness }),
   };
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `${report.date.slice(0, 10)}${smoke ? "-smoke" : ""}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`${table(results)}\n\nresults: ${file}\n`);
+  const fair = fairness === undefined ? "" : `\n\nFairness between accounts:\n\n${fairnessTable(fairness)}`;
+  process.stdout.write(`${table(results)}${fair}\n\nresults: ${file}\n`);
 }
 
 main().then(

@@ -110,6 +110,13 @@ export const OPTIONS = [
     defaultText: "16",
   },
   {
+    flag: "provider-max-inflight-per-account",
+    description:
+      "Reconciles of one provider account (credentials + endpoint) running at once: an account whose endpoint is slow " +
+      "or whose rate limit is spent holds no more workers than this, its other objects are requeued and the workers serve other accounts.",
+    defaultText: "max(1, ceil(max-concurrent-reconciles / 4))",
+  },
+  {
     flag: "provider-timeout",
     description:
       "How long one provider request may take in all (rate-limit waits, retries, headers and the whole body) before it fails with RequestTooSlow.",
@@ -229,6 +236,15 @@ const duration = (name: string) =>
 
 const positiveInt = z.coerce.number<string>().int().positive();
 
+/**
+ * --provider-max-inflight-per-account's default: a quarter of the workers (at least 1). One
+ * account whose endpoint is slow or whose budget is spent holds at most that many workers;
+ * the other accounts always have the rest.
+ */
+export function defaultMaxInflightPerAccount(workers: number): number {
+  return Math.max(1, Math.ceil(workers / 4));
+}
+
 const BYTE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 const byteSize = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -317,6 +333,7 @@ export const ConfigSchema = z
     "provider-qps": z.string().default("20").pipe(z.coerce.number<string>().positive()),
     "provider-burst": z.string().default("40").pipe(positiveInt),
     "provider-max-concurrent": z.string().default("16").pipe(positiveInt),
+    "provider-max-inflight-per-account": z.string().pipe(positiveInt).optional(),
     "provider-timeout": duration("provider-timeout").default(30_000),
     "provider-max-response-bytes": byteSize("provider-max-response-bytes").default(8 * 1024 ** 2),
     "provider-max-pages": z.string().default("100").pipe(positiveInt),
@@ -385,6 +402,8 @@ export const ConfigSchema = z
     providerTimeoutMs: c["provider-timeout"],
     providerMaxResponseBytes: c["provider-max-response-bytes"],
     providerMaxPages: c["provider-max-pages"],
+    providerMaxInflightPerAccount:
+      c["provider-max-inflight-per-account"] ?? defaultMaxInflightPerAccount(c["max-concurrent-reconciles"]),
     kubeApiRateLimit:
       c["kube-api-qps"] > 0 ? { qps: c["kube-api-qps"], burst: c["kube-api-burst"] } : undefined,
     allowedEndpoints: c["allowed-endpoints"],

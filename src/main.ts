@@ -44,6 +44,7 @@ async function main(): Promise<number> {
       providerTimeoutMs: config.providerTimeoutMs,
       providerMaxResponseBytes: config.providerMaxResponseBytes,
       providerMaxPages: config.providerMaxPages,
+      providerMaxInflightPerAccount: config.providerMaxInflightPerAccount,
       allowedEndpoints: config.allowedEndpoints,
       maxReplicas: config.maxReplicas,
       orphans: config.orphans,

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { NamespaceResource } from "./kube/resources.ts";
 import { shortDigest } from "./util/digest.ts";
-import type { OperatorConfig } from "./config.ts";
+import { defaultMaxInflightPerAccount, type OperatorConfig } from "./config.ts";
 import { registerControllers } from "./controller/register.ts";
 import { KubeClient } from "./kube/client.ts";
 import { connect, loadKubeConfig } from "./kube/connection.ts";
@@ -48,6 +48,13 @@ export interface OperatorDeps {
   providerMaxResponseBytes?: number;
   /** --provider-max-pages: the most pages one paginated provider list may take. */
   providerMaxPages?: number;
+  /**
+   * --provider-max-inflight-per-account: reconciles of one provider account running at once;
+   * unset: defaultMaxInflightPerAccount(--max-concurrent-reconciles).
+   */
+  providerMaxInflightPerAccount?: number;
+  /** --max-concurrent-reconciles, as the accounts' gates share them (set by buildOperator). */
+  reconcileWorkers?: number;
   /** Provider request limits per credential: a default and per-provider overrides. */
   providerLimits?: {
     default?: Partial<LimitPolicy>;
@@ -66,7 +73,12 @@ export function buildOperator(config: ManagerConfig, deps: OperatorDeps): Manage
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.watchTimeoutSeconds ? { watchTimeoutSeconds: deps.watchTimeoutSeconds } : {}),
   });
-  registerControllers(mgr, deps);
+  registerControllers(mgr, {
+    ...deps,
+    providerMaxInflightPerAccount:
+      deps.providerMaxInflightPerAccount ?? defaultMaxInflightPerAccount(config.maxConcurrentReconciles),
+    reconcileWorkers: config.maxConcurrentReconciles,
+  });
   return mgr;
 }
 

@@ -138,6 +138,28 @@ test("provider limits: a default for every credential and per-provider overrides
   assert.throws(() => parseConfig(["--poll-initial=1m", "--poll-max=10s"], {}), /poll-initial/);
 });
 
+test("--provider-max-inflight-per-account: a quarter of the workers unless set, a positive integer", () => {
+  const share = (args: string[]): number | undefined => {
+    const outcome = parseConfig(
+      ["--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false", ...args],
+      {},
+    );
+    return outcome.kind === "config" ? outcome.config.providerMaxInflightPerAccount : undefined;
+  };
+  assert.equal(share([]), 3, "10 workers");
+  assert.equal(share(["--max-concurrent-reconciles=1"]), 1);
+  assert.equal(share(["--max-concurrent-reconciles=40"]), 10);
+  assert.equal(share(["--provider-max-inflight-per-account=7"]), 7);
+  assert.throws(
+    () => parseConfig(["--provider-max-inflight-per-account=0"], {}),
+    /provider-max-inflight-per-account/,
+  );
+  assert.throws(
+    () => parseConfig(["--provider-max-inflight-per-account=x"], {}),
+    /provider-max-inflight-per-account/,
+  );
+});
+
 test("metrics are HTTPS by default; plain HTTP only on loopback, and never on the probes' address", () => {
   const ok = parseConfig([], {});
   assert.ok(ok.kind === "config" && ok.config.metricsSecure);

@@ -1,4 +1,5 @@
 import type { Manager } from "./manager.ts";
+import type { Controller } from "./runtime/controller.ts";
 import type { OperatorDeps } from "../operator.ts";
 import type { CloudInstance, InstanceTemplate } from "../api/index.ts";
 import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../kube/resources.ts";
@@ -79,6 +80,10 @@ function providerClients(
     http,
     logger: deps.logger,
     ...(deps.providerMaxPages === undefined ? {} : { maxPages: deps.providerMaxPages }),
+    ...(deps.providerMaxInflightPerAccount === undefined
+      ? {}
+      : { maxInFlightPerAccount: deps.providerMaxInflightPerAccount }),
+    ...(deps.reconcileWorkers === undefined ? {} : { workers: deps.reconcileWorkers }),
     onBalance: (provider, account, balance) => {
       deps.metrics.providerBalance.set({ provider, account_digest: shortDigest(provider, account) }, balance);
     },
@@ -156,6 +161,8 @@ function addInstanceController(
   secretStore: ConnectionSecretStore,
 ): void {
   const { instances, templates } = caches;
+  // Set below: the gate's wake-ups go to the controller's queue.
+  const instanceController: { current?: Controller } = {};
   const reconciler = new InstanceReconciler({
     instances,
     templates,
@@ -177,9 +184,14 @@ function addInstanceController(
       ...deps.instanceTiming,
     },
     ...(deps.random ? { random: deps.random } : {}),
+    onThrottled: (provider, reason) => {
+      deps.metrics.providerThrottled.inc({ provider, reason });
+    },
+    // An earlier due time replaces the key's pending requeue: no second reconcile later.
+    wake: (k) => instanceController.current?.queue.addAfter(k, 1),
   });
   const ofTemplate = instancesOfTemplate(caches);
-  mgr.addController({
+  instanceController.current = mgr.addController({
     name: "cloudinstance",
     for: CloudInstanceResource,
     updatePredicate: specOrMetadataChanged,

@@ -19,6 +19,7 @@ export class Metrics {
   readonly longestRunningProcessor: Gauge<"name">;
   readonly providerRequests: Counter<"provider" | "operation" | "code">;
   readonly providerRequestDuration: Histogram<"provider" | "operation">;
+  readonly providerThrottled: Counter<"provider" | "reason">;
   readonly instances: Gauge<"provider" | "phase">;
   readonly leaderStatus: Gauge<"name">;
   readonly providerBalance: Gauge<"provider" | "account_digest">;
@@ -104,6 +105,14 @@ export class Metrics {
       name: "cloud_instance_provider_requests_total",
       help: "Provider API requests by provider, operation and HTTP status code (or error kind).",
       labelNames: ["provider", "operation", "code"],
+      registers,
+    });
+    this.providerThrottled = new Counter({
+      name: "cloud_instance_provider_throttled_total",
+      help:
+        "Reconciles put off (requeued for later, not errors) because their provider account had no budget " +
+        "left in its rate limit (reason=budget) or already ran its share of the workers (reason=inflight).",
+      labelNames: ["provider", "reason"],
       registers,
     });
     this.providerRequestDuration = new Histogram({

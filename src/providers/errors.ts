@@ -149,6 +149,32 @@ export class ProviderLimitError extends TransientError {
   }
 }
 
+/**
+ * The operator's own per-account budget said "not now": the request was refused before it
+ * was sent (it would have waited in the account's rate limiter, or every slot was busy). A
+ * TransientError so a driver treats it like any other call that got no answer; the reconciler
+ * recognises it and requeues the object for `retryAfterMs` without an error or a backoff.
+ */
+export class ThrottledError extends TransientError {
+  override readonly name = "ThrottledError";
+  override readonly reason = "Throttled";
+  readonly throttled = true;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, details: ProviderErrorDetails & { retryAfterMs?: number | undefined } = {}) {
+    super(message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** The ThrottledError in `err` or its causes (a driver may wrap what the HTTP layer threw). */
+export function findThrottled(err: unknown): ThrottledError | undefined {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 6; depth++) {
+    if (e instanceof ThrottledError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 export function isProviderError(err: unknown): err is ProviderError {
   return err instanceof ProviderError;
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { ProviderName } from "../api/index.ts";
+import { AccountGate, SharedWorkers } from "./admission.ts";
 import type { ProviderDefinition } from "./definition.ts";
 import type { Driver } from "./driver.ts";
 import { CredentialsError, UnsupportedError } from "./errors.ts";
@@ -30,6 +31,10 @@ export class DriverPool {
   readonly #http: HttpClientFactory;
   readonly #logger: Logger;
 
+  /** One admission gate per account (fairness between accounts), dropped with its driver. */
+  readonly #gates = new WeakMap<Driver<unknown>, AccountGate>();
+  readonly #maxInFlight: number;
+  readonly #shared: SharedWorkers;
   readonly #onBalance: ((provider: ProviderName, account: string, balance: number) => void) | undefined;
   readonly #maxPages: number | undefined;
 
@@ -41,7 +46,16 @@ export class DriverPool {
     onBalance?: (provider: ProviderName, account: string, balance: number) => void;
     /** --provider-max-pages: handed to every driver as DriverContext.maxPages. */
     maxPages?: number;
+    /** --provider-max-inflight-per-account: reconciles of one account running at once. */
+    maxInFlightPerAccount?: number;
+    /**
+     * The reconcile workers every account shares (--max-concurrent-reconciles): an account
+     * whose reconciles are quick may borrow past its cap while a cap's worth stays free.
+     */
+    workers?: number;
   }) {
+    this.#maxInFlight = opts.maxInFlightPerAccount ?? Infinity;
+    this.#shared = new SharedWorkers(opts.workers ?? 0, this.#maxInFlight);
     this.#registry = opts.registry;
     this.#http = opts.http;
     this.#logger = opts.logger;
@@ -96,6 +110,19 @@ export class DriverPool {
     });
     this.#drivers.set(digest, driver);
     return driver;
+  }
+
+  /**
+   * The account's admission gate: how a reconcile learns, before it spends provider calls,
+   * whether the account has budget and a free share of the workers.
+   */
+  gate(driver: Driver<unknown>): AccountGate {
+    let gate = this.#gates.get(driver);
+    if (!gate) {
+      gate = new AccountGate({ maxInFlight: this.#maxInFlight, shared: this.#shared });
+      this.#gates.set(driver, gate);
+    }
+    return gate;
   }
 
   /**

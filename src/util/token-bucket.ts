@@ -34,6 +34,22 @@ export class TokenBucket {
     return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens / this.#qps) * 1000);
   }
 
+  /** Tokens there now (fractional; negative while the bucket is in debt). Takes none. */
+  available(): number {
+    this.#refill();
+    return this.#tokens;
+  }
+
+  /** Refill rate, tokens per second. */
+  get qps(): number {
+    return this.#qps;
+  }
+
+  /** Size of the bucket. */
+  get burst(): number {
+    return this.#burst;
+  }
+
   /** Milliseconds until the next whole token (at least 1). */
   msUntilToken(): number {
     this.#refill();

@@ -49,6 +49,7 @@ const NON_DEFAULT = [
   "replicaCount=3",
   "watchNamespaces={team-a,team-b}",
   "maxConcurrentReconciles=4",
+  "providerMaxInflightPerAccount=2",
   "queue.qps=5",
   "queue.burst=20",
   "resyncPeriod=90s",
@@ -230,6 +231,7 @@ test("non-default values: namespaced Roles per watched namespace, flags, PDB, mo
   assert.equal(c.image, "ghcr.io/instance-operator/cloud-instance-operator@sha256:" + "a".repeat(64));
   for (const arg of [
     "--max-concurrent-reconciles=4",
+    "--provider-max-inflight-per-account=2",
     "--queue-qps=5",
     "--queue-burst=20",
     "--resync-period=90s",

@@ -100,6 +100,7 @@ test(
         "--kubeconfig",
         "--namespaces",
         "--max-concurrent-reconciles",
+        "--provider-max-inflight-per-account",
         "--resync-period",
         "--leader-elect",
         "--leader-election-id",

@@ -47,7 +47,13 @@ export async function startWorld(
     spec?: Partial<CloudInstance["spec"]>,
     annotations?: Record<string, string>,
   ): Promise<CloudInstance>;
-  startOperator(opts?: { drivers?: DriverRegistry; orphans?: OperatorDeps["orphans"] }): Promise<Operator>;
+  startOperator(opts?: {
+    drivers?: DriverRegistry;
+    orphans?: OperatorDeps["orphans"];
+    /** Extra command-line flags (after the harness's own). */
+    args?: string[];
+    providerLimits?: OperatorDeps["providerLimits"];
+  }): Promise<Operator>;
   instance(
     name: string,
     spec?: Partial<CloudInstance["spec"]>,
@@ -92,6 +98,7 @@ export async function startWorld(
           "--resync-period=1s",
           "--shutdown-grace-period=5s",
           "--log-level=silent",
+          ...(opts.args ?? []),
         ],
         {},
       );
@@ -109,6 +116,8 @@ export async function startWorld(
         operatorPod: { name: "e2e-operator", namespace: ns },
         ...(opts.orphans ? { orphans: opts.orphans } : {}),
         ...(opts.drivers ? { drivers: opts.drivers } : {}),
+        ...(opts.providerLimits ? { providerLimits: opts.providerLimits } : {}),
+        providerMaxInflightPerAccount: outcome.config.providerMaxInflightPerAccount,
       });
       const ac = new AbortController();
       const run = manager.run(ac.signal);

@@ -1,6 +1,6 @@
 import { ANNOTATION_CREATE_PENDING, type CloudInstance, type CloudInstanceStatus } from "../../api/index.ts";
 import type { CallContext, CreateResult, DesiredMachine, Driver } from "../../providers/driver.ts";
-import { ProviderError, TransientError } from "../../providers/errors.ts";
+import { findThrottled, ProviderError, TransientError } from "../../providers/errors.ts";
 import type { InstanceReconcilerDeps } from "./reconciler.ts";
 
 /** What a create needs from the reconciler: its ports, clock and expectations. */
@@ -61,7 +61,10 @@ export async function createMachine(
   } catch (err) {
     // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was
     // created, so the marker would only block the retry. An ambiguous failure keeps it.
-    if (marked && err instanceof ProviderError && !(err instanceof TransientError) && !ctx.signal.aborted) {
+    // So did the account's budget when it refused a request: refusals stop at the first
+    // mutating request, so a ThrottledError means the create was never sent.
+    const refused = err instanceof ProviderError && (!(err instanceof TransientError) || findThrottled(err));
+    if (marked && refused && !ctx.signal.aborted) {
       await deps.writer.patchMetadata(
         current,
         { annotations: { [ANNOTATION_CREATE_PENDING]: null } },

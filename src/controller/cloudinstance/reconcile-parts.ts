@@ -7,7 +7,7 @@ import {
   type CloudInstanceStatus,
 } from "../../api/index.ts";
 import type { CallContext, DesiredMachine, Driver, MachineRef } from "../../providers/driver.ts";
-import { isProviderError, UnsupportedError } from "../../providers/errors.ts";
+import { findThrottled, isProviderError, UnsupportedError } from "../../providers/errors.ts";
 import { parseDuration } from "../../util/duration.ts";
 import { AccessRefusedError } from "../provider-access.ts";
 import { ConnectionSecretConflictError } from "./connection-secret.ts";
@@ -88,7 +88,11 @@ export async function withPrice(
 ): Promise<CloudInstanceStatus> {
   if (!driver.price || status.instanceID === undefined) return status;
   const plan = status.plan ?? desired.plan;
-  const price = await driver.price({ ...desired, plan }, ctx).catch(() => undefined);
+  const price = await driver.price({ ...desired, plan }, ctx).catch((err: unknown) => {
+    // Put off by the account's budget: keep the price status has, retry with the object.
+    if (findThrottled(err)) throw err;
+    return undefined;
+  });
   if (price === undefined) {
     const { price: _gone, ...rest } = status;
     return rest;

@@ -19,6 +19,8 @@ import { decide, errorStatus, type Decision, type Observation } from "./decide.t
 import type { InstanceTiming } from "./decision.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
 import { statusEqual } from "../status-equal.ts";
+import { findThrottled } from "../../providers/errors.ts";
+import type { Ticket } from "../../providers/admission.ts";
 import type { ReconcileResult } from "../runtime/controller.ts";
 import {
   desiredMachine,
@@ -64,6 +66,16 @@ export interface InstanceReconcilerDeps {
   /** Monotonic ms for durations this process measures itself (tests inject one). */
   monotonic?: () => number;
   random?: () => number;
+  /**
+   * A reconcile was put off because its account had no budget or no free share of the
+   * workers (fairness between accounts): the throttled metric.
+   */
+  onThrottled?: (provider: string, reason: "budget" | "inflight") => void;
+  /**
+   * Requeues `namespace/name` at once (replacing its pending requeue): how an account's gate
+   * wakes an object put off for a slot as soon as one frees.
+   */
+  wake?: (key: string) => void;
 }
 
 /**
@@ -112,8 +124,21 @@ export class InstanceReconciler {
     }
 
     let current = obj;
+    let ticket: Ticket | undefined;
     try {
       const { spec, driver, options } = await this.#prepare(obj, deleting);
+      // Fairness between accounts: no provider call unless the account has budget and a free
+      // share of the workers; otherwise requeue for when it will, and free this worker now.
+      const wake = this.#d.wake;
+      const admission = this.#d.access.drivers
+        .gate(driver)
+        .tryAdmit(wake === undefined ? undefined : { key: `${namespace}/${name}`, wake });
+      if (!admission.admitted) {
+        this.#d.onThrottled?.(driver.provider, admission.reason);
+        return { requeueAfterMs: admission.retryAfterMs };
+      }
+      const admitted = admission.ticket;
+      ticket = admitted;
       if (!deleting && !hasFinalizer) {
         // Before the first provider call: a VM must never exist without a finalizer guarding it.
         current = await this.#d.writer.patchMetadata(
@@ -128,21 +153,26 @@ export class InstanceReconciler {
       // Nothing creates a VM before the finalizer is stored, so an object that had none when
       // this pass began cannot own a VM yet: no lookup by owner (a full list at some providers).
       const firstContact = !hasFinalizer && !deleting;
-      const observation = await observeMachine(
-        current,
-        driver,
-        desired,
-        firstContact,
-        deleting,
-        ctx,
-        this.#created,
+      const observed = current;
+      const observation = await admitted.run(() =>
+        observeMachine(observed, driver, desired, firstContact, deleting, ctx, this.#created),
       );
       const decision = this.#decide(current, spec, observation, driver, deleting, resyncMs);
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
-      current = await this.#act(current, decision, driver, desired, ctx);
+      const acting = current;
+      current = await admitted.run(() => this.#act(acting, decision, driver, desired, ctx));
       return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
     } catch (err) {
-      return this.#fail(namespace, name, current, err, resyncMs, ctx);
+      // A request the account's budget refused (nothing sent): not an error, no backoff, no
+      // status — the object comes back when the account is expected to have budget again.
+      const throttled = findThrottled(err);
+      if (throttled !== undefined && ticket !== undefined && !signal.aborted) {
+        this.#d.onThrottled?.(throttled.provider ?? "unknown", "budget");
+        return { requeueAfterMs: ticket.refused(throttled.retryAfterMs) };
+      }
+      return await this.#fail(namespace, name, current, err, resyncMs, ctx);
+    } finally {
+      ticket?.release();
     }
   }
 

@@ -5,15 +5,24 @@ import { systemClock, type Clock } from "../../util/clock.ts";
 import {
   buildTransport,
   CallDeadlineExceededError,
+  causeOf,
   describeError,
   failureKind,
+  QueueWaitRefusedError,
   RequestLimiter,
   ResponseTooLargeError,
   type Attempt,
   type AuthSource,
   type TransportOptions,
 } from "../../util/transport/transport.ts";
-import { EndpointRefusedError, ProviderLimitError, TransientError, type ProviderError } from "../errors.ts";
+import {
+  EndpointRefusedError,
+  ProviderLimitError,
+  ThrottledError,
+  TransientError,
+  type ProviderError,
+} from "../errors.ts";
+import { admissionScope } from "./admission-scope.ts";
 import {
   guardedLookup,
   ResolvedAddressNotAllowedError,
@@ -131,6 +140,8 @@ export class HttpClient {
   readonly redactor: Redactor;
   readonly #transport: Dispatcher;
   readonly #defaultHeaders: Record<string, string>;
+  /** The credential's limiter (shared with every client of the same credential). */
+  readonly limiter: RequestLimiter;
 
   constructor(
     opts: HttpClientOptions,
@@ -147,6 +158,7 @@ export class HttpClient {
     this.baseUrl = new URL(opts.baseUrl);
     this.redactor = new Redactor(opts.secrets, opts.secretFields);
     this.#defaultHeaders = opts.defaultHeaders ?? {};
+    this.limiter = deps.limiter;
     const retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#transport = buildTransport(deps.dispatcher, {
       clock: deps.clock ?? systemClock,
@@ -193,11 +205,17 @@ export class HttpClient {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const prepared = this.prepare(req);
     const { sign } = req;
+    // Inside an admitted reconcile (fairness between accounts) the request may not wait in
+    // the account's limiter beyond the scope's bound: it is refused and the object requeued.
+    const maxQueueWaitMs = admissionScope
+      .getStore()
+      ?.onRequest(this.limiter, !["GET", "HEAD"].includes(req.method));
     const opts: ProviderRequest = {
       ...toDispatch(prepared),
       idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
       operation: req.operation,
       ...(req.signal === undefined ? {} : { signal: req.signal }),
+      ...(maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs }),
       ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
     };
     try {
@@ -216,6 +234,11 @@ export class HttpClient {
   #failure(operation: string, error: unknown): ProviderError {
     const details = { provider: this.provider, operation, cause: error };
     const where = `${this.provider} ${operation}`;
+    if (error instanceof QueueWaitRefusedError)
+      return new ThrottledError(`${where}: not sent, the account's budget is spent (${error.message})`, {
+        ...details,
+        retryAfterMs: error.retryAfterMs,
+      });
     if (error instanceof ResponseTooLargeError)
       return new ProviderLimitError(
         `${where}: answer larger than ${formatBytes(error.limitBytes)} (--provider-max-response-bytes), abandoned`,
@@ -267,15 +290,6 @@ function toDispatch(req: PreparedRequest): TransportOptions {
     headers: req.headers,
     body: req.body ?? null,
   };
-}
-
-/** The first error of a type along a `cause` chain (undici wraps connector failures). */
-function causeOf<T>(err: unknown, type: new (...args: never[]) => T): T | undefined {
-  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 5; depth++) {
-    if (e instanceof type) return e;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 function formatBytes(n: number): string {

@@ -3,13 +3,26 @@
  * provider clients.
  */
 
-/** The error code of a failure, following `cause` (undici and fetch wrap socket errors). */
-export function errorCode(err: unknown): string | undefined {
+/** A failure and its `cause`s, outermost first (undici and fetch wrap socket errors); at most 5. */
+function* causes(err: unknown): Generator<object> {
   for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") return code;
+    yield e;
     e = (e as { cause?: unknown }).cause;
   }
+}
+
+/** The error code of a failure, following `cause`. */
+export function errorCode(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/** The first error of a class along a failure's `cause` chain. */
+export function causeOf<T>(err: unknown, type: abstract new (...args: never[]) => T): T | undefined {
+  for (const e of causes(err)) if (e instanceof type) return e;
   return undefined;
 }
 
@@ -105,4 +118,24 @@ export class ResponseTooLargeError extends Error {
 /** The error an aborted signal stands for: its reason when that is an Error. */
 export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new DOMException("aborted", "AbortError");
+}
+
+/**
+ * A limiter refused to queue a request that would wait longer than its caller allows (an
+ * admitted reconcile never waits inside an account's limiter). Nothing was sent; never
+ * repeated by the transport: the caller requeues its work for `retryAfterMs` (undefined when
+ * the wait depends on requests ending, not on the clock).
+ */
+export class QueueWaitRefusedError extends Error {
+  override readonly name = "QueueWaitRefusedError";
+  readonly code = "ERR_TRANSPORT_WAIT_REFUSED";
+  readonly retryAfterMs: number | undefined;
+  constructor(waitMs: number) {
+    super(
+      Number.isFinite(waitMs)
+        ? `rate limit: the request would wait ${String(waitMs)} ms for a token`
+        : "concurrency limit: every request slot is busy",
+    );
+    this.retryAfterMs = Number.isFinite(waitMs) ? waitMs : undefined;
+  }
 }

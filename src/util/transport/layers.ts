@@ -89,7 +89,7 @@ export function auth(source: AuthSource): Interceptor {
 /** A limit on how fast and how many requests start (a token bucket plus a concurrency cap). */
 export interface Limiter {
   /** Rejects with the signal's reason, leaving the queue, when the signal aborts first. */
-  acquire(signal?: AbortSignal): Promise<() => void>;
+  acquire(signal?: AbortSignal, maxWaitMs?: number): Promise<() => void>;
 }
 
 /**
@@ -98,7 +98,8 @@ export interface Limiter {
  */
 export function limit(limiter: Limiter): Interceptor {
   return (dispatch) => (opts, handler) => {
-    limiter.acquire((opts as TransportOptions).signal).then(
+    const o = opts as TransportOptions;
+    limiter.acquire(o.signal, o.maxQueueWaitMs).then(
       (release) => {
         dispatch(
           opts,

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.ts";
 import { TokenBucket } from "../token-bucket.ts";
-import { abortError } from "./errors.ts";
+import { abortError, QueueWaitRefusedError } from "./errors.ts";
 import type { Limiter } from "./layers.ts";
 
 /**
@@ -28,8 +28,48 @@ export class RequestLimiter implements Limiter {
     return this.#waiters.length;
   }
 
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  /** Requests started and not yet ended. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Refill rate, tokens per second. */
+  get qps(): number {
+    return this.#bucket.qps;
+  }
+
+  /** Bucket size: the most tokens ever there at once. */
+  get burst(): number {
+    return this.#bucket.burst;
+  }
+
+  /** Tokens in the bucket now, before the queued requests take theirs. Takes none. */
+  available(): number {
+    return this.#bucket.available();
+  }
+
+  /**
+   * How long a request asked for now would wait (ms) behind the ones already queued:
+   * 0 when it would start at once, Infinity when every slot is busy (a slot frees when a
+   * request ends, which no clock says). Takes nothing.
+   */
+  estimateWaitMs(): number {
+    if (this.#active + this.#waiters.length >= this.#maxConcurrent) return Infinity;
+    const short = this.#waiters.length + 1 - this.#bucket.available();
+    return short <= 0 ? 0 : Math.ceil((short / this.#bucket.qps) * 1000);
+  }
+
+  /**
+   * `maxWaitMs`: refuse at once, with QueueWaitRefusedError (taking neither token nor slot),
+   * rather than wait longer than this; the caller requeues its work for when the budget is
+   * there instead of holding a worker in this queue.
+   */
+  acquire(signal?: AbortSignal, maxWaitMs?: number): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (maxWaitMs !== undefined) {
+      const wait = this.estimateWaitMs();
+      if (wait > maxWaitMs) return Promise.reject(new QueueWaitRefusedError(wait));
+    }
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         const at = this.#waiters.indexOf(serve);

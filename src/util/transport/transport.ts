@@ -61,11 +61,13 @@ export type { RetryRules } from "./retry.ts";
 export type { HeaderMap, TransportOptions } from "./types.ts";
 export { RequestLimiter } from "./limiter.ts";
 export {
+  causeOf,
   describeError,
   errorCode,
   failureKind,
   neverSent,
   CallDeadlineExceededError,
   DeadlineExceededError,
+  QueueWaitRefusedError,
   ResponseTooLargeError,
 } from "./errors.ts";

@@ -17,6 +17,11 @@ export interface TransportOptions extends Dispatcher.DispatchOptions {
    * whose wait would end past it is not attempted.
    */
   callDeadlineAt?: number | undefined;
+  /**
+   * The longest this request may wait in the limiter's queue; past it the limiter refuses at
+   * once (QueueWaitRefusedError). Omitted: it waits its turn.
+   */
+  maxQueueWaitMs?: number | undefined;
   /** Rewrites each attempt just before it is sent (MOS signs a timestamp, so every retry re-signs). */
   eachAttempt?: ((opts: TransportOptions) => TransportOptions) | undefined;
 }
