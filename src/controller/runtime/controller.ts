@@ -180,7 +180,12 @@ export class Controller {
   async #process(key: string, signal: AbortSignal): Promise<void> {
     const { namespace = "", name } = splitKey(key);
     const reconcileID = randomUUID();
-    const logger = this.#logger.child({ namespace, name, reconcileID });
+    // The child logger is made when something logs: most reconciles log nothing at the
+    // default level, and a pino child (bindings serialised, redaction set up) cost ~1% of
+    // the operator's CPU when made for every reconcile.
+    let child: Logger | undefined;
+    const parent = this.#logger;
+    const loggerOf = (): Logger => (child ??= parent.child({ namespace, name, reconcileID }));
     const m = this.#o.metrics;
     const labels = { controller: this.name };
     this.#active++;
@@ -190,7 +195,16 @@ export class Controller {
     let failure: unknown;
     let failed = false;
     try {
-      result = await this.#o.reconcile(key, { key, namespace, name, logger, reconcileID, signal });
+      result = await this.#o.reconcile(key, {
+        key,
+        namespace,
+        name,
+        get logger() {
+          return loggerOf();
+        },
+        reconcileID,
+        signal,
+      });
     } catch (err) {
       failed = true;
       failure = err;
@@ -204,10 +218,10 @@ export class Controller {
       m?.reconcileTotal.inc({ ...labels, result: "error" });
       const err = failure instanceof Error ? failure : new Error(`non-error thrown: ${String(failure)}`);
       if (isTerminalError(failure)) {
-        logger.error({ err }, "reconcile failed terminally; waiting for the object to change");
+        loggerOf().error({ err }, "reconcile failed terminally; waiting for the object to change");
         this.queue.forget(key);
       } else {
-        logger.error(
+        loggerOf().error(
           { err, retries: this.queue.numRequeues(key) },
           "reconcile failed; retrying with backoff",
         );
@@ -227,6 +241,7 @@ export class Controller {
       this.queue.forget(key);
       m?.reconcileTotal.inc({ ...labels, result: "success" });
     }
-    logger.debug({ durationMs: this.#o.clock.now() - started }, "reconciled");
+    if (parent.isLevelEnabled("debug"))
+      loggerOf().debug({ durationMs: this.#o.clock.now() - started }, "reconciled");
   }
 }
