@@ -9,15 +9,18 @@ export class NdjsonDecoder {
 
   /** Feeds a chunk; returns the values of every line it completed. */
   push(chunk: Uint8Array | string): unknown[] {
-    this.#buffer += typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
+    const buffer =
+      this.#buffer + (typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true }));
     const out: unknown[] = [];
-    let nl = this.#buffer.indexOf("\n");
+    // One scan of the buffer, lines cut by index (not the rest re-sliced after every line).
+    let start = 0;
+    let nl = buffer.indexOf("\n");
     while (nl >= 0) {
-      const line = this.#buffer.slice(0, nl);
-      this.#buffer = this.#buffer.slice(nl + 1);
-      this.#parse(line, out);
-      nl = this.#buffer.indexOf("\n");
+      this.#parse(buffer.slice(start, nl), out);
+      start = nl + 1;
+      nl = buffer.indexOf("\n", start);
     }
+    this.#buffer = start === 0 ? buffer : buffer.slice(start);
     return out;
   }
 
