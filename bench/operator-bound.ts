@@ -40,6 +40,9 @@ if (args.get("help") === "true") {
   --n=10000            CloudInstances, applied at once
   --accounts=100       credentials Secrets (API keys), instances spread evenly
   --baseline=true      also run controller-runtime's defaults (1 worker, 10 qps bucket); false: ours only
+  --baseline-n=1000    the baseline's CloudInstances (accounts scaled alike): one worker needs
+                       about an hour for 10,000 on a shared 2-core machine
+  --workers=N          ours with --max-concurrent-reconciles=N as well (a tuned row)
   --transition-ms=500  the simulator's provisioning/deleting time
   --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
   --log-level=info     the operator's log level (its default)
@@ -53,6 +56,8 @@ if (args.get("help") === "true") {
 const N = Number(args.get("n") ?? 10_000);
 const ACCOUNTS = Number(args.get("accounts") ?? 100);
 const withBaseline = args.get("baseline") !== "false";
+const BASELINE_N = Number(args.get("baseline-n") ?? 1000);
+const tunedWorkers = args.get("workers");
 const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const heapSnapshot = args.get("heap-snapshot") === "true";
@@ -107,9 +112,9 @@ interface Yardstick {
 }
 
 /** The empty reconciler's run on a fresh API server (see bench/empty-reconciler.ts). */
-async function yardstick(): Promise<Yardstick> {
-  say(`== empty reconciler N=${String(N)}`);
-  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, N * 8) });
+async function yardstick(n: number): Promise<Yardstick> {
+  say(`== empty reconciler N=${String(n)}`);
+  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 8) });
   const dir = mkdtempSync(join(tmpdir(), "cio-bench-empty-"));
   try {
     const kubeconfig = join(dir, "kubeconfig");
@@ -122,7 +127,7 @@ async function yardstick(): Promise<Yardstick> {
         join(import.meta.dirname, "empty-reconciler.ts"),
         kubeconfig,
         NAMESPACE,
-        String(N),
+        String(n),
         String(APPLY_CONCURRENCY),
         template,
       ],
@@ -173,7 +178,13 @@ function peakRssMB(pid: number): number {
   return m ? round(Number(m[1]) / 1024) : 0;
 }
 
-async function run(scenario: Scenario, entry: string, ideal: Yardstick): Promise<RunResult> {
+async function run(
+  scenario: Scenario,
+  entry: string,
+  ideal: Yardstick,
+  N: number,
+  ACCOUNTS: number,
+): Promise<RunResult> {
   say(`== operator-bound ${scenario.id} N=${String(N)} accounts=${String(ACCOUNTS)}`);
   const api = await startKubeApiServer({ historyLimit: Math.max(10_000, N * 8) });
   const sim = await startM2sSimulator({
@@ -333,7 +344,11 @@ async function run(scenario: Scenario, entry: string, ideal: Yardstick): Promise
 }
 
 function table(results: RunResult[]): string {
-  const title = (id: string): string => SCENARIOS.find((s) => s.id === id)?.title ?? id;
+  const title = (id: string): string =>
+    SCENARIOS.find((s) => s.id === id)?.title ??
+    (id.startsWith("ours-workers-")
+      ? `this operator, --max-concurrent-reconciles=${id.slice("ours-workers-".length)}`
+      : id);
   const head =
     "| scenario | N | accounts | to Ready (s) | ideal (s) | ratio | deleted (s) | ideal (s) | ratio | CPU ms/reconcile | reconciles/inst | provider calls/inst | kube writes/inst (ready / gone) | events/inst | queue p50/p99 ms (apply) | (delete) | peak RSS MB |";
   const sep = `|${"---|".repeat(17)}`;
@@ -365,12 +380,31 @@ export async function main(): Promise<void> {
   const dist = buildDist("bench-dist-");
   const results: RunResult[] = [];
   const ideals: Yardstick[] = [];
+  const plan: { scenario: Scenario; n: number; accounts: number }[] = [
+    { scenario: SCENARIOS[0] as Scenario, n: N, accounts: ACCOUNTS },
+  ];
+  if (tunedWorkers !== undefined)
+    plan.push({
+      scenario: {
+        id: `ours-workers-${tunedWorkers}`,
+        title: `this operator, --max-concurrent-reconciles=${tunedWorkers}`,
+        flags: [`--max-concurrent-reconciles=${tunedWorkers}`],
+      },
+      n: N,
+      accounts: ACCOUNTS,
+    });
+  if (withBaseline)
+    plan.push({
+      scenario: SCENARIOS[1] as Scenario,
+      n: BASELINE_N,
+      accounts: Math.max(1, Math.round((ACCOUNTS * BASELINE_N) / N)),
+    });
   try {
     // The yardstick right before each run: on a shared machine the server's speed drifts.
-    for (const scenario of withBaseline ? SCENARIOS : SCENARIOS.slice(0, 1)) {
-      const ideal = await yardstick();
+    for (const { scenario, n, accounts } of plan) {
+      const ideal = await yardstick(n);
       ideals.push(ideal);
-      results.push(await run(scenario, join(dist.dir, "main.js"), ideal));
+      results.push(await run(scenario, join(dist.dir, "main.js"), ideal, n, accounts));
     }
   } finally {
     dist.remove();
