@@ -5,7 +5,7 @@
 // take from an empty reconciler (bench/empty-reconciler.ts: a separate process that only writes)
 // on a fresh in-memory API server. Writes bench/results/<date>-operator-bound.json.
 import { spawn } from "node:child_process";
-import { cpus, totalmem, tmpdir } from "node:os";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
@@ -170,6 +170,11 @@ interface RunResult {
   };
   latency: { apply: { p50ms: number; p99ms: number }; delete: { p50ms: number; p99ms: number } };
   memory: { peakRssMB: number; heapUsedAfterReadyMB: number };
+  /**
+   * The machine's 1-minute load average before applying and after deleting: above the core
+   * count, every process here waits for a core and the wall-clock ratios say so.
+   */
+  loadAverage: { before: number; after: number };
 }
 
 /** Peak resident size of a process so far (the kernel's high-water mark), in MB. */
@@ -234,6 +239,7 @@ async function run(
       o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
     const names = Array.from({ length: N }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
 
+    const load0 = loadavg()[0] ?? 0;
     const m0 = await scrape(operator.port);
     const w0 = writes(api);
     const p0 = providerCalls(sim);
