@@ -334,6 +334,7 @@ async function run(
         ),
       },
       latency: { apply: quantiles(m0, m1, q), delete: quantiles(m1b, m2, q) },
+      loadAverage: { before: round(load0), after: round(loadavg()[0] ?? 0) },
       memory: {
         peakRssMB: peak,
         heapUsedAfterReadyMB: round(sum(m1, "nodejs_heap_size_used_bytes") / 2 ** 20),
