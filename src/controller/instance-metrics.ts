@@ -32,9 +32,6 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
       count(o, 1);
     },
     onUpdate: (old, o) => {
-      // Most updates (finalizers, annotations, a status write within a phase) move no
-      // series: counting them down and up again was label hashing for nothing.
-      if (sameSeries(old, o)) return;
       count(old, -1);
       count(o, 1);
     },
@@ -42,27 +39,6 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
       count(o, -1);
     },
   });
-}
-
-/** Whether two versions of an object count in exactly the same series with the same values. */
-function sameSeries(a: CloudInstance, b: CloudInstance): boolean {
-  const sa = a.status;
-  const sb = b.status;
-  const pa = sa?.price;
-  const pb = sb?.price;
-  const da = sa?.drift ?? [];
-  const db = sb?.drift ?? [];
-  return (
-    a.spec.provider?.name === b.spec.provider?.name &&
-    a.metadata.namespace === b.metadata.namespace &&
-    sa?.phase === sb?.phase &&
-    sa?.plan === sb?.plan &&
-    pa?.amount === pb?.amount &&
-    pa?.period === pb?.period &&
-    pa?.currency === pb?.currency &&
-    da.length === db.length &&
-    da.every((d, i) => d.field === db[i]?.field)
-  );
 }
 
 /** A catalogue price as an hourly figure (a month counted as 730 hours, as clouds bill). */
