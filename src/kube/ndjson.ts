@@ -9,18 +9,15 @@ export class NdjsonDecoder {
 
   /** Feeds a chunk; returns the values of every line it completed. */
   push(chunk: Uint8Array | string): unknown[] {
-    const buffer =
-      this.#buffer + (typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true }));
+    this.#buffer += typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
     const out: unknown[] = [];
-    // One scan of the buffer, lines cut by index (not the rest re-sliced after every line).
-    let start = 0;
-    let nl = buffer.indexOf("\n");
+    let nl = this.#buffer.indexOf("\n");
     while (nl >= 0) {
-      this.#parse(buffer.slice(start, nl), out);
-      start = nl + 1;
-      nl = buffer.indexOf("\n", start);
+      const line = this.#buffer.slice(0, nl);
+      this.#buffer = this.#buffer.slice(nl + 1);
+      this.#parse(line, out);
+      nl = this.#buffer.indexOf("\n");
     }
-    this.#buffer = start === 0 ? buffer : buffer.slice(start);
     return out;
   }
 
