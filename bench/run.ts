@@ -35,7 +35,7 @@ import {
 } from "./common.ts";
 
 const root = join(import.meta.dirname, "..");
-if (args.get("help") === "true") {
+if (args.get("help") === "true" && args.get("scenario") !== "operator-bound") {
   process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
   --sizes=100,1000,10000      operator runs, one per instance count
   --baseline-sizes=100,1000   baseline runs (empty: none)
@@ -45,9 +45,11 @@ if (args.get("help") === "true") {
   --sim-qps=N, --env="K=V;K=V", --node-args="..."   exploratory runs (see README)
 Memory at 10,000 instances alone (peak RSS through a resync, smaps breakdown, heap):
   node bench/run.ts --sizes=10000 --baseline-sizes= --out=/tmp/bench
---scenario=provider-bound (default) is the table above; the operator-bound one (100 accounts on fast simulators; see README):
+--scenario=provider-bound (default) runs the above; --scenario=operator-bound (100 accounts on
+fast simulators, see README) has options of its own:
   node bench/run.ts --scenario=operator-bound [--n=10000] [--accounts=100] [--baseline=false]
-    [--cpu-prof] [--heap-snapshot] [--out=DIR]   (--help there lists the rest)
+    [--cpu-prof] [--heap-snapshot] [--out=DIR]
+  node bench/run.ts --scenario=operator-bound --help   lists them all
 `);
   process.exit(0);
 }
