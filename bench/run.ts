@@ -3,32 +3,40 @@
 // baselines (controller-runtime's defaults; the seed's fixed 5 s polling). Writes
 // bench/results/<date>.json and prints a markdown table. `--smoke` is the short variant
 // `npm test` runs.
-import { spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { createServer, type Server } from "node:net";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startKubeApiServer, type KubeApiServer } from "../test/kube/server.ts";
-import { startM2sSimulator, type M2sSimulator } from "../test/sim/m2s/index.ts";
+import { startKubeApiServer } from "../test/kube/server.ts";
+import { startM2sSimulator } from "../test/sim/m2s/index.ts";
 import { credentialsSecret, SIMULATOR_ENDPOINTS } from "../test/sim/all.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
 import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/api/index.ts";
-import { buildDist, imageRuntime } from "../test/deploy/image.ts";
-import { parseMetrics, histogramQuantile, type Samples } from "./prometheus.ts";
+import { buildDist } from "../test/deploy/image.ts";
+import {
+  args,
+  forEachLimited,
+  NODE_ARGS,
+  PRODUCTION_ENV,
+  providerCalls,
+  quantiles,
+  round,
+  say,
+  scrape,
+  sleep,
+  smapsBreakdown,
+  startOperator,
+  sum,
+  until,
+  writes,
+} from "./common.ts";
 import { fairnessTable, runFairness, type FairnessResult } from "./fairness.ts";
 
 const root = join(import.meta.dirname, "..");
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k = "", ...v] = a.replace(/^--/, "").split("=");
-    return [k, v.length === 0 ? "true" : v.join("=")] as const;
-  }),
-);
-if (args.get("help") === "true") {
+if (args.get("help") === "true" && args.get("scenario") !== "operator-bound") {
   process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
   --sizes=100,1000,10000      operator runs, one per instance count
   --baseline-sizes=100,1000   baseline runs (empty: none)
@@ -40,6 +48,11 @@ if (args.get("help") === "true") {
   --sim-qps=N, --env="K=V;K=V", --node-args="..."   exploratory runs (see README)
 Memory at 10,000 instances alone (peak RSS through a resync, smaps breakdown, heap):
   node bench/run.ts --sizes=10000 --baseline-sizes= --out=/tmp/bench
+--scenario=provider-bound (default) runs the above; --scenario=operator-bound (100 accounts on
+fast simulators, see README) has options of its own:
+  node bench/run.ts --scenario=operator-bound [--n=10000] [--accounts=100] [--baseline=false]
+    [--cpu-prof] [--heap-snapshot] [--out=DIR]
+  node bench/run.ts --scenario=operator-bound --help   lists them all
 `);
   process.exit(0);
 }
@@ -66,34 +79,6 @@ const MIN_CALLS = 2;
  */
 const resyncMsFor = (n: number): number =>
   smoke ? 5_000 : Math.max(20_000, Math.ceil((1.5 * n) / SIM.rateLimitQps) * 1000);
-/** How the image runs node (Dockerfile ENV and ENTRYPOINT), so the figures are the shipped ones. */
-const IMAGE = imageRuntime();
-/**
- * The image's memory-relevant environment. `--env="K=V;K=V"` overrides it for exploratory runs
- * (allocator and V8 settings).
- */
-const PRODUCTION_ENV: Record<string, string> = {
-  ...Object.fromEntries(
-    Object.entries(IMAGE.env).filter(
-      ([k]) => k === "NODE_OPTIONS" || k.startsWith("MALLOC_") || k === "GLIBC_TUNABLES",
-    ),
-  ),
-  ...Object.fromEntries(
-    (args.get("env") ?? "")
-      .split(";")
-      .filter((kv) => kv.includes("="))
-      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const),
-  ),
-};
-/**
- * Node's own flags from the image's ENTRYPOINT; some V8 flags are refused in NODE_OPTIONS.
- * `--node-args="..."` overrides them for exploratory runs.
- */
-const NODE_ARGS: string[] =
-  args
-    .get("node-args")
-    ?.split(" ")
-    .filter((a) => a !== "") ?? IMAGE.nodeArgs;
 /** Stay just under the simulator's limit so no request earns a 429. */
 const PROVIDER = [
   `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
@@ -147,74 +132,6 @@ interface RunResult {
   latency: { idle: { p50ms: number; p99ms: number }; load: { p50ms: number; p99ms: number } };
 }
 
-const say = (s: string): void => {
-  process.stderr.write(`${s}\n`);
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Two consecutive free ports (metrics, probes), found by letting the kernel pick. */
-async function freePortPair(): Promise<number> {
-  const listen = (port: number): Promise<Server | undefined> =>
-    new Promise((resolve) => {
-      const srv = createServer();
-      srv.once("error", () => resolve(undefined));
-      srv.listen(port, "127.0.0.1", () => resolve(srv));
-    });
-  for (;;) {
-    const first = await listen(0);
-    const address = first?.address();
-    const port = typeof address === "object" && address ? address.port : 0;
-    const second = port > 0 && port < 65_535 ? await listen(port + 1) : undefined;
-    await Promise.all([first, second].map((s) => new Promise((r) => (s ? s.close(r) : r(undefined)))));
-    if (first && second) return port;
-  }
-}
-
-async function scrape(port: number): Promise<Samples> {
-  const res = await fetch(`http://127.0.0.1:${String(port)}/metrics`);
-  return parseMetrics(await res.text());
-}
-const sum = (s: Samples, name: string, match: Record<string, string> = {}): number =>
-  s
-    .filter((x) => x.name === name && Object.entries(match).every(([k, v]) => x.labels[k] === v))
-    .reduce((a, x) => a + x.value, 0);
-
-function writes(api: KubeApiServer): { objects: number; events: number } {
-  const r = api.requestCounts().byResource;
-  let objects = 0;
-  let events = 0;
-  for (const [k, v] of Object.entries(r)) {
-    const [verb, resource] = k.split(" ");
-    if (!["create", "update", "patch", "delete"].includes(verb ?? "")) continue;
-    if (resource?.startsWith("cloudinstances")) objects += v;
-    if (resource === "events") events += v;
-  }
-  return { objects, events };
-}
-const providerCalls = (sim: M2sSimulator): number =>
-  [...sim.requestCounts.values()].reduce((a, b) => a + b, 0);
-
-async function forEachLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        if (item !== undefined) await fn(item);
-      }
-    }),
-  );
-}
-
-async function until(what: string, pred: () => boolean, timeoutMs: number): Promise<number> {
-  const start = performance.now();
-  while (!pred()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`bench: timed out waiting for ${what}`);
-    await sleep(50);
-  }
-  return (performance.now() - start) / 1000;
-}
-
 async function run(scenario: Scenario, n: number, entry: string): Promise<RunResult> {
   say(`== ${scenario.id} N=${String(n)}`);
   const resyncMs = resyncMsFor(n);
@@ -231,50 +148,21 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     SecretResource,
     credentialsSecret({ name: "m2s-creds", namespace: "bench" }, sim.credentials) as never,
   );
-  const port = await freePortPair();
-  const operator: ChildProcess = spawn(
-    process.execPath,
-    [
-      ...NODE_ARGS,
-      ...(heapSnapshots ? ["--heapsnapshot-signal=SIGUSR2"] : []),
-      entry,
-      `--kubeconfig=${kubeconfig}`,
-      `--metrics-bind-address=127.0.0.1:${String(port)}`,
-      `--health-probe-bind-address=127.0.0.1:${String(port + 1)}`,
-      "--metrics-secure=false",
+  const operator = await startOperator({
+    entry,
+    kubeconfig,
+    flags: [
       `--resync-period=${String(resyncMs / 1000)}s`,
       "--log-level=error",
       `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
       ...PROVIDER,
       ...scenario.flags,
     ],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, ...PRODUCTION_ENV },
-      // Snapshots land in the operator's working directory.
-      ...(heapSnapshots ? { cwd: outDir } : {}),
-    },
-  );
-  const exited = new Promise<void>((r) => operator.once("exit", () => r()));
-  // Logs are at error level: keep the tail to explain an early exit.
-  let logTail = "";
-  operator.stdout?.on("data", (b: Buffer) => {
-    logTail = (logTail + b.toString()).slice(-4000);
+    ...(heapSnapshots ? { extraNodeArgs: ["--heapsnapshot-signal=SIGUSR2"], cwd: outDir } : {}),
   });
+  const { port } = operator;
+  const pid = operator.child.pid;
   try {
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${String(port + 1)}/readyz`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (operator.exitCode !== null || operator.signalCode !== null)
-        throw new Error(
-          `bench: operator exited (${String(operator.exitCode ?? operator.signalCode)}):\n${logTail}`,
-        );
-      if (i > 600) throw new Error("bench: operator never became ready");
-      await sleep(100);
-    }
     const instances = (): CloudInstance[] => api.objects("cloudinstances") as unknown as CloudInstance[];
     const isReady = (o: CloudInstance): boolean =>
       o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
@@ -327,11 +215,11 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     const pr1 = providerCalls(sim);
     const wr1 = writes(api);
     const m2 = await scrape(port);
-    const residentBreakdown = operator.pid === undefined ? undefined : smapsBreakdown(operator.pid);
+    const residentBreakdown = pid === undefined ? undefined : smapsBreakdown(pid);
     // A heap snapshot collects all garbage first: the heap after it is the live set.
     let liveHeapMB: number | undefined;
-    if (heapSnapshots && operator.pid !== undefined) {
-      operator.kill("SIGUSR2");
+    if (heapSnapshots && pid !== undefined) {
+      operator.child.kill("SIGUSR2");
       await sleep(Math.max(10_000, n * 3));
       liveHeapMB = round(sum(await scrape(port), "nodejs_heap_size_used_bytes") / 2 ** 20);
     }
@@ -412,59 +300,11 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     say(JSON.stringify(result));
     return result;
   } finally {
-    operator.kill("SIGTERM");
-    await exited;
+    await operator.stop();
     await kube.close();
     await sim.close();
     await api.close();
   }
-}
-
-function quantiles(before: Samples, after: Samples, name: string): { p50ms: number; p99ms: number } {
-  const match = { name: "cloudinstance" };
-  return {
-    p50ms: round(histogramQuantile(0.5, before, after, name, match) * 1000),
-    p99ms: round(histogramQuantile(0.99, before, after, name, match) * 1000),
-  };
-}
-const round = (x: number): number => Math.round(x * 100) / 100;
-
-/**
- * Where the resident memory sits (Linux only): malloc's brk heap, anonymous mappings (V8's
- * pages, malloc's mmapped arenas), file-backed code and data. RSS alone cannot say which
- * allocator to blame.
- */
-function smapsBreakdown(pid: number): Record<string, number> | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${String(pid)}/smaps`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // The operator is spawned with this process's node; smaps names the resolved file.
-  const nodeBinary = realpathSync(process.execPath);
-  const kb: Record<string, number> = {};
-  let bucket = "anonymous";
-  for (const line of text.split("\n")) {
-    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (header) {
-      const name = header[1] ?? "";
-      bucket =
-        name === ""
-          ? "anonymous"
-          : name === "[heap]"
-            ? "mallocBrk"
-            : name.startsWith("[")
-              ? "other"
-              : name === nodeBinary
-                ? "nodeBinary"
-                : "files";
-      continue;
-    }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss) kb[bucket] = (kb[bucket] ?? 0) + Number(rss[1]);
-  }
-  return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, round(v / 1024)]));
 }
 
 /**
@@ -559,7 +399,15 @@ async function main(): Promise<void> {
   process.stdout.write(`${table(results)}${fair}\n\nresults: ${file}\n`);
 }
 
-main().then(
+const scenarioName = args.get("scenario") ?? "provider-bound";
+const chosen: () => Promise<void> =
+  scenarioName === "operator-bound"
+    ? async () => (await import("./operator-bound.ts")).main()
+    : scenarioName === "provider-bound"
+      ? main
+      : () =>
+          Promise.reject(new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound)`));
+chosen().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(

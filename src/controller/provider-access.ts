@@ -42,6 +42,21 @@ export interface OpenedDriver {
 }
 
 /**
+ * Decoded credentials by cached Secret object: the cache replaces an object on every change
+ * and never mutates one, so the same object decodes to the same credentials, and the pool
+ * sees the same record (and keeps its digest) until the Secret changes.
+ */
+const decodedSecrets = new WeakMap<Secret, Record<string, string>>();
+function decoded(secret: Secret): Record<string, string> {
+  let credentials = decodedSecrets.get(secret);
+  if (credentials === undefined) {
+    credentials = Object.freeze(decodeSecret(secret));
+    decodedSecrets.set(secret, credentials);
+  }
+  return credentials;
+}
+
+/**
  * The one way from an object's `spec.provider` to a driver: the endpoint is checked against
  * the admin's policy before any Secret is read, the Secret must be in the object's namespace
  * and opt in with the credentials label, and the pool hands out the account's shared driver.
@@ -69,7 +84,7 @@ export async function openDriver(
       }
       throw new AccessRefusedError("SecretNotFound", `Secret "${namespace}/${secretName}" not found`);
     }
-    credentials = decodeSecret(secret);
+    credentials = decoded(secret);
   }
   const driver = deps.drivers.get({
     provider: provider.name,

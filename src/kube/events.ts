@@ -29,6 +29,8 @@ interface Seen {
 }
 
 const MAX_REMEMBERED = 4096;
+/** At most one "event dropped" warning per this interval, counting the drops in between. */
+const DROPPED_WARNING_INTERVAL_MS = 10_000;
 
 /**
  * Writes core/v1 Events for `kubectl describe`. Like client-go's event correlator, an event
@@ -47,6 +49,9 @@ export class EventRecorder implements EventSink {
   #tail: Promise<void> = Promise.resolve();
   #pending = 0;
   #seq = 0;
+  /** Events dropped since the last warning about it, and when that warning was logged. */
+  #dropped = 0;
+  #droppedWarnedAt = -Infinity;
 
   constructor(opts: EventRecorderOptions) {
     this.#client = opts.client;
@@ -59,14 +64,21 @@ export class EventRecorder implements EventSink {
 
   record(obj: KubeObject, type: "Normal" | "Warning", reason: string, text: string): void {
     const message = capMessage(text);
+    const at = this.#now();
     if (this.#pending >= this.#maxPending) {
-      this.#logger.warn(
-        { reason, object: obj.metadata.name },
-        "event dropped: too many pending event writes",
-      );
+      // One warning per interval, not one per event: under a backlog a line per dropped event
+      // cost more CPU (synchronous log writes) than the reconciles that recorded them.
+      this.#dropped++;
+      if (at - this.#droppedWarnedAt >= DROPPED_WARNING_INTERVAL_MS) {
+        this.#logger.warn(
+          { reason, object: obj.metadata.name, dropped: this.#dropped },
+          "event dropped: too many pending event writes (dropped: how many since the last such warning)",
+        );
+        this.#dropped = 0;
+        this.#droppedWarnedAt = at;
+      }
       return;
     }
-    const at = this.#now();
     this.#pending++;
     this.#tail = this.#tail
       .then(() => this.#write(obj, type, reason, message, at))

@@ -11,6 +11,42 @@ test("statusEqual ignores undefined fields, as a JSON round trip does", () => {
   assert.ok(!statusEqual({ a: 1 }, { a: 1, c: "x" }));
 });
 
+test("statusEqual answers as the JSON round trip does on plain data and on what is not", () => {
+  const roundTrip = (a: unknown, b: unknown): boolean =>
+    JSON.stringify(JSON.parse(JSON.stringify(a ?? {}))) ===
+    JSON.stringify(JSON.parse(JSON.stringify(b ?? {})));
+  const values: unknown[] = [
+    {},
+    { a: 1 },
+    { a: 1.5 },
+    { a: "1" },
+    { a: true },
+    { a: null },
+    { a: undefined },
+    { a: [] },
+    { a: [undefined] },
+    { a: [null] },
+    { a: [1, { b: undefined }] },
+    { a: [1, {}] },
+    { a: { b: { c: "x" } } },
+    { a: { b: { c: "y" } } },
+    { a: NaN },
+    { a: null, b: Infinity },
+    { a: new Date(0) },
+    { a: "1970-01-01T00:00:00.000Z" },
+    { a: -0 },
+    { a: 0 },
+    { a: Object.assign(Object.create(null) as object, { b: 1 }) },
+    { a: { b: 1 } },
+    { a: () => 1 },
+    [1],
+    { 0: 1 },
+  ];
+  for (const x of values)
+    for (const y of values)
+      assert.equal(statusEqual(x, y), roundTrip(x, y), `${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
+});
+
 test("decodeSecret decodes data and lets stringData win", () => {
   const s = decodeSecret({
     metadata: {},

@@ -92,17 +92,25 @@ class DeadlineHandler extends ForwardingHandler {
     super.onRequestStart(controller, context);
   }
 
-  override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
-    if (!this.#failed) super.onResponseStart(...args);
+  override onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: Parameters<ForwardingHandler["onResponseStart"]>[2],
+    statusMessage?: string,
+  ): void {
+    if (!this.#failed) super.onResponseStart(controller, statusCode, headers, statusMessage);
   }
 
   override onResponseData(controller: Controller, chunk: Buffer): void {
     if (!this.#failed) super.onResponseData(controller, chunk);
   }
 
-  override onResponseEnd(...args: Parameters<ForwardingHandler["onResponseEnd"]>): void {
+  override onResponseEnd(
+    controller: Controller,
+    trailers: Parameters<ForwardingHandler["onResponseEnd"]>[1],
+  ): void {
     this.#settle();
-    if (!this.#failed) super.onResponseEnd(...args);
+    if (!this.#failed) super.onResponseEnd(controller, trailers);
   }
 
   override onResponseError(controller: Controller, error: Error): void {

@@ -4,10 +4,14 @@ import {
   ForwardingHandler,
   NO_CONTROLLER,
   type Controller,
+  type Handler,
   type HeaderMap,
   type Interceptor,
   type TransportOptions,
 } from "./types.ts";
+
+type ResponseHeaders = Parameters<ForwardingHandler["onResponseStart"]>[2];
+type ResponseTrailers = Parameters<ForwardingHandler["onResponseEnd"]>[1];
 
 /** What one attempt did, for metrics and logs. */
 export interface Attempt {
@@ -20,30 +24,53 @@ export interface Attempt {
 
 /** Reports every attempt (retries included) once it ended: metrics and debug logs. */
 export function observe(onAttempt: (attempt: Attempt) => void): Interceptor {
-  return (dispatch) => (opts, handler) => {
-    const started = performance.now();
-    let statusCode: number | undefined;
-    const report = (error: Error | undefined): void => {
-      onAttempt({ opts: opts as TransportOptions, statusCode, error, ms: performance.now() - started });
-    };
-    return dispatch(
-      opts,
-      new (class extends ForwardingHandler {
-        override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
-          statusCode = args[1];
-          super.onResponseStart(...args);
-        }
-        override onResponseEnd(...args: Parameters<ForwardingHandler["onResponseEnd"]>): void {
-          report(undefined);
-          super.onResponseEnd(...args);
-        }
-        override onResponseError(controller: Controller, error: Error): void {
-          report(error);
-          super.onResponseError(controller, error);
-        }
-      })(handler),
-    );
-  };
+  return (dispatch) => (opts, handler) =>
+    dispatch(opts, new ObservingHandler(handler, opts as TransportOptions, onAttempt));
+}
+
+// The handlers below are classes of their own, made once: a class expression inside the
+// interceptor made a new class (and a cold constructor) for every request.
+
+class ObservingHandler extends ForwardingHandler {
+  readonly #opts: TransportOptions;
+  readonly #onAttempt: (attempt: Attempt) => void;
+  readonly #started = performance.now();
+  #statusCode: number | undefined;
+
+  constructor(next: Handler, opts: TransportOptions, onAttempt: (attempt: Attempt) => void) {
+    super(next);
+    this.#opts = opts;
+    this.#onAttempt = onAttempt;
+  }
+
+  override onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: ResponseHeaders,
+    statusMessage?: string,
+  ): void {
+    this.#statusCode = statusCode;
+    super.onResponseStart(controller, statusCode, headers, statusMessage);
+  }
+
+  override onResponseEnd(controller: Controller, trailers: ResponseTrailers): void {
+    this.#report(undefined);
+    super.onResponseEnd(controller, trailers);
+  }
+
+  override onResponseError(controller: Controller, error: Error): void {
+    this.#report(error);
+    super.onResponseError(controller, error);
+  }
+
+  #report(error: Error | undefined): void {
+    this.#onAttempt({
+      opts: this.#opts,
+      statusCode: this.#statusCode,
+      error,
+      ms: performance.now() - this.#started,
+    });
+  }
 }
 
 /** An `onAttempt` that debug-logs each attempt; none when the logger would drop the line. */
@@ -67,12 +94,7 @@ export interface AuthSource {
  */
 export function auth(source: AuthSource): Interceptor {
   return (dispatch) => (opts, handler) => {
-    const wrapped = new (class extends ForwardingHandler {
-      override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
-        if (args[1] === 401) source.invalidate();
-        super.onResponseStart(...args);
-      }
-    })(handler);
+    const wrapped = new InvalidatingHandler(handler, source);
     source.headers().then(
       (headers) => {
         const o = opts as TransportOptions;
@@ -84,6 +106,25 @@ export function auth(source: AuthSource): Interceptor {
     );
     return true;
   };
+}
+
+class InvalidatingHandler extends ForwardingHandler {
+  readonly #source: AuthSource;
+
+  constructor(next: Handler, source: AuthSource) {
+    super(next);
+    this.#source = source;
+  }
+
+  override onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: ResponseHeaders,
+    statusMessage?: string,
+  ): void {
+    if (statusCode === 401) this.#source.invalidate();
+    super.onResponseStart(controller, statusCode, headers, statusMessage);
+  }
 }
 
 /** A limit on how fast and how many requests start (a token bucket plus a concurrency cap). */
@@ -101,19 +142,7 @@ export function limit(limiter: Limiter): Interceptor {
     const o = opts as TransportOptions;
     limiter.acquire(o.signal, o.maxQueueWaitMs).then(
       (release) => {
-        dispatch(
-          opts,
-          new (class extends ForwardingHandler {
-            override onResponseEnd(...args: Parameters<ForwardingHandler["onResponseEnd"]>): void {
-              release();
-              super.onResponseEnd(...args);
-            }
-            override onResponseError(controller: Controller, error: Error): void {
-              release();
-              super.onResponseError(controller, error);
-            }
-          })(handler),
-        );
+        dispatch(opts, new ReleasingHandler(handler, release));
       },
       (err: unknown) => {
         handler.onResponseError?.(NO_CONTROLLER, err instanceof Error ? err : new Error(String(err)));
@@ -121,6 +150,25 @@ export function limit(limiter: Limiter): Interceptor {
     );
     return true;
   };
+}
+
+class ReleasingHandler extends ForwardingHandler {
+  readonly #release: () => void;
+
+  constructor(next: Handler, release: () => void) {
+    super(next);
+    this.#release = release;
+  }
+
+  override onResponseEnd(controller: Controller, trailers: ResponseTrailers): void {
+    this.#release();
+    super.onResponseEnd(controller, trailers);
+  }
+
+  override onResponseError(controller: Controller, error: Error): void {
+    this.#release();
+    super.onResponseError(controller, error);
+  }
 }
 
 /**
@@ -132,36 +180,51 @@ export function limit(limiter: Limiter): Interceptor {
 export function responseCap(maxBytes: number): Interceptor {
   return (dispatch) => (opts, handler) => {
     if (!Number.isFinite(maxBytes)) return dispatch(opts, handler);
-    const o = opts as TransportOptions;
-    let received = 0;
-    let stopped = false;
-    const stop = (controller: Controller, why: string): void => {
-      stopped = true;
-      controller.abort(
-        new ResponseTooLargeError(
-          `answer to ${o.method} ${o.path} ${why}, over the ${String(maxBytes)}-byte cap`,
-          maxBytes,
-        ),
-      );
-    };
-    return dispatch(
-      opts,
-      new (class extends ForwardingHandler {
-        override onResponseStart(...args: Parameters<ForwardingHandler["onResponseStart"]>): void {
-          // A HEAD answer's Content-Length is the size of a GET's body, never sent.
-          const declared = o.method === "HEAD" ? 0 : Number(args[2]["content-length"] ?? 0);
-          if (declared > maxBytes) stop(args[0], `declares ${String(declared)} bytes`);
-          else super.onResponseStart(...args);
-        }
-        override onResponseData(controller: Controller, chunk: Buffer): void {
-          if (stopped) return;
-          received += chunk.length;
-          if (received > maxBytes) stop(controller, `passed ${String(received)} bytes`);
-          else super.onResponseData(controller, chunk);
-        }
-      })(handler),
-    );
+    return dispatch(opts, new CappedHandler(handler, opts as TransportOptions, maxBytes));
   };
+}
+
+class CappedHandler extends ForwardingHandler {
+  readonly #opts: TransportOptions;
+  readonly #maxBytes: number;
+  #received = 0;
+  #stopped = false;
+
+  constructor(next: Handler, opts: TransportOptions, maxBytes: number) {
+    super(next);
+    this.#opts = opts;
+    this.#maxBytes = maxBytes;
+  }
+
+  override onResponseStart(
+    controller: Controller,
+    statusCode: number,
+    headers: ResponseHeaders,
+    statusMessage?: string,
+  ): void {
+    // A HEAD answer's Content-Length is the size of a GET's body, never sent.
+    const declared = this.#opts.method === "HEAD" ? 0 : Number(headers["content-length"] ?? 0);
+    if (declared > this.#maxBytes) this.#stop(controller, `declares ${String(declared)} bytes`);
+    else super.onResponseStart(controller, statusCode, headers, statusMessage);
+  }
+
+  override onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#stopped) return;
+    this.#received += chunk.length;
+    if (this.#received > this.#maxBytes) this.#stop(controller, `passed ${String(this.#received)} bytes`);
+    else super.onResponseData(controller, chunk);
+  }
+
+  #stop(controller: Controller, why: string): void {
+    this.#stopped = true;
+    const o = this.#opts;
+    controller.abort(
+      new ResponseTooLargeError(
+        `answer to ${o.method} ${o.path} ${why}, over the ${String(this.#maxBytes)}-byte cap`,
+        this.#maxBytes,
+      ),
+    );
+  }
 }
 
 /** Applies the request's own per-attempt rewrite (a signature over a fresh timestamp). */

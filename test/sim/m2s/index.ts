@@ -75,10 +75,20 @@ export interface M2sSimulator extends Simulator {
 }
 
 export async function startM2sSimulator(
-  opts: { faults?: Partial<FaultKnobs>; profile?: SimProfile; apiKey?: string } = {},
+  opts: {
+    faults?: Partial<FaultKnobs>;
+    profile?: SimProfile;
+    apiKey?: string;
+    /**
+     * More valid keys beside `apiKey`: one account each (the rate limit is per key), all on one
+     * server, as many customers of one provider are (the bench's operator-bound scenario).
+     */
+    moreApiKeys?: readonly string[];
+  } = {},
 ): Promise<M2sSimulator> {
   const profile = opts.profile ?? "default";
   const apiKey = opts.apiKey ?? "m2s-sim-key-0123456789";
+  const validAuth = new Set([apiKey, ...(opts.moreApiKeys ?? [])].map((k) => `Bearer ${k}`));
   const injector = new FaultInjector(opts.faults);
   const listing = { paging: "documented" as ListPaging };
   const cloud = new M2sCloud(profile, injector.knobs, listing);
@@ -106,7 +116,7 @@ export async function startM2sSimulator(
       error(res, 503, "unavailable", "Service temporairement indisponible");
       return;
     }
-    if (auth !== `Bearer ${apiKey}`) {
+    if (!validAuth.has(auth)) {
       error(res, 401, "unauthorized", "Clé API invalide ou manquante");
       return;
     }

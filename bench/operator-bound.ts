@@ -1,0 +1,454 @@
+// `npm run bench -- --scenario=operator-bound`: the operator is the bottleneck, not the provider.
+// 10,000 CloudInstances over 100 accounts (one credentials Secret and one API key each) on a fast
+// m2s simulator (1,000 requests/s per account, 500 ms transitions, 1 ms latency), applied at once,
+// then deleted at once. The ideal is the simulator's transition plus the time the same API writes
+// take from an empty reconciler (bench/empty-reconciler.ts: a separate process that only writes)
+// on a fresh in-memory API server. Writes bench/results/<date>-operator-bound.json.
+import { spawn } from "node:child_process";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startKubeApiServer } from "../test/kube/server.ts";
+import { startM2sSimulator } from "../test/sim/m2s/index.ts";
+import { credentialsSecret, SIMULATOR_ENDPOINTS } from "../test/sim/all.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
+import { createLogger } from "../src/observability/logger.ts";
+import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
+import type { CloudInstance } from "../src/api/index.ts";
+import { buildDist } from "../test/deploy/image.ts";
+import {
+  args,
+  forEachLimited,
+  NODE_ARGS,
+  PRODUCTION_ENV,
+  providerCalls,
+  quantiles,
+  round,
+  say,
+  scrape,
+  sleep,
+  startOperator,
+  sum,
+  until,
+  writes,
+} from "./common.ts";
+
+const root = join(import.meta.dirname, "..");
+if (args.get("help") === "true") {
+  process.stdout.write(`node bench/run.ts --scenario=operator-bound [options]
+  --n=10000            CloudInstances, applied at once
+  --accounts=100       credentials Secrets (API keys), instances spread evenly
+  --baseline=true      also run controller-runtime's defaults (1 worker, 10 qps bucket); false: ours only
+  --baseline-n=1000    the baseline's CloudInstances (accounts scaled alike): one worker needs
+                       about an hour for 10,000 on a shared 2-core machine
+  --workers=N          ours with --max-concurrent-reconciles=N as well (a tuned row)
+  --transition-ms=500  the simulator's provisioning/deleting time
+  --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
+  --log-level=info     the operator's log level (its default)
+  --cpu-prof           the operator writes a V8 CPU profile into --out on exit
+  --heap-snapshot      the operator writes a heap snapshot into --out once all are Ready
+  --out=DIR            where the JSON result goes (default bench/results)
+`);
+  process.exit(0);
+}
+
+const N = Number(args.get("n") ?? 10_000);
+const ACCOUNTS = Number(args.get("accounts") ?? 100);
+const withBaseline = args.get("baseline") !== "false";
+const BASELINE_N = Number(args.get("baseline-n") ?? 1000);
+const tunedWorkers = args.get("workers");
+const outDir = args.get("out") ?? join(root, "bench", "results");
+const cpuProf = args.get("cpu-prof") === "true";
+const heapSnapshot = args.get("heap-snapshot") === "true";
+const logLevel = args.get("log-level") ?? "info";
+const SIM = {
+  transitionMs: Number(args.get("transition-ms") ?? 500),
+  latencyMs: 1,
+  rateLimitQps: Number(args.get("sim-qps") ?? 1000),
+};
+/** The bench's own apply (and the empty reconciler's): 64 requests in flight. */
+const APPLY_CONCURRENCY = 64;
+const NAMESPACE = "bench";
+const RESYNC = "30m"; // no resync inside a run: every reconcile is one the lifecycle needs
+
+interface Scenario {
+  id: string;
+  title: string;
+  flags: string[];
+}
+const SCENARIOS: Scenario[] = [
+  { id: "ours", title: "this operator (defaults)", flags: [] },
+  {
+    id: "controller-runtime-defaults",
+    title: "controller-runtime defaults (1 worker, 10 qps bucket)",
+    flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
+  },
+];
+
+const keyOf = (a: number): string => `m2s-account-${String(a).padStart(3, "0")}-key`;
+const secretOf = (a: number): string => `m2s-account-${String(a).padStart(3, "0")}`;
+
+function instance(name: string, account: number, endpoint: string): CloudInstance {
+  return {
+    apiVersion: "compute.instance-operator.dev/v1alpha1",
+    kind: "CloudInstance",
+    metadata: { name, namespace: NAMESPACE },
+    spec: {
+      provider: { name: "m2s", credentialsSecretRef: { name: secretOf(account) }, endpoint },
+      region: "fr-par-1",
+      plan: "starter",
+      image: "ubuntu-22.04",
+    },
+  } as unknown as CloudInstance;
+}
+
+interface Yardstick {
+  watchEvents: number;
+  applySeconds: number;
+  deleteSeconds: number;
+  writes: { apply: number; delete: number };
+  writesPerSecond: number;
+}
+
+/** The empty reconciler's run on a fresh API server (see bench/empty-reconciler.ts). */
+async function yardstick(n: number): Promise<Yardstick> {
+  say(`== empty reconciler N=${String(n)}`);
+  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 8) });
+  const dir = mkdtempSync(join(tmpdir(), "cio-bench-empty-"));
+  try {
+    const kubeconfig = join(dir, "kubeconfig");
+    api.writeKubeconfig(kubeconfig);
+    const template = join(dir, "instance.json");
+    writeFileSync(template, JSON.stringify(instance("x", 0, "http://127.0.0.1:1/v1")));
+    const child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, "empty-reconciler.ts"),
+        kubeconfig,
+        NAMESPACE,
+        String(n),
+        String(APPLY_CONCURRENCY),
+        template,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    if (code !== 0) throw new Error(`bench: empty reconciler exited ${String(code)}`);
+    const result = JSON.parse(out) as Yardstick;
+    say(JSON.stringify(result));
+    return result;
+  } finally {
+    await api.close();
+  }
+}
+
+interface RunResult {
+  scenario: string;
+  n: number;
+  accounts: number;
+  convergence: { readySeconds: number; idealSeconds: number; ratio: number };
+  deletion: { goneSeconds: number; idealSeconds: number; ratio: number; providerCallsPerInstance: number };
+  economy: {
+    providerCallsPerInstanceToReady: number;
+    kubeObjectWritesPerInstanceToReady: number;
+    eventsPerInstanceToReady: number;
+    kubeObjectWritesPerInstanceToGone: number;
+  };
+  cpu: {
+    secondsPer1000Reconciles: number;
+    msPerReconcile: number;
+    reconciles: number;
+    reconcilesPerInstance: number;
+    cpuSeconds: number;
+    /** CPU-seconds per wall second while applying and deleting: 1 is one core's worth. */
+    coresBusy: number;
+    /** The same for this process: the API server, the simulator and the bench's own requests. */
+    apiServerAndSimulatorCoresBusy: number;
+  };
+  latency: { apply: { p50ms: number; p99ms: number }; delete: { p50ms: number; p99ms: number } };
+  memory: { peakRssMB: number; heapUsedAfterReadyMB: number };
+  /**
+   * The machine's 1-minute load average before applying and after deleting: above the core
+   * count, every process here waits for a core and the wall-clock ratios say so.
+   */
+  loadAverage: { before: number; after: number };
+}
+
+/** Peak resident size of a process so far (the kernel's high-water mark), in MB. */
+function peakRssMB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, "utf8"));
+  return m ? round(Number(m[1]) / 1024) : 0;
+}
+
+async function run(
+  scenario: Scenario,
+  entry: string,
+  ideal: Yardstick,
+  N: number,
+  ACCOUNTS: number,
+): Promise<RunResult> {
+  say(`== operator-bound ${scenario.id} N=${String(N)} accounts=${String(ACCOUNTS)}`);
+  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, N * 8) });
+  const sim = await startM2sSimulator({
+    faults: { ...SIM },
+    moreApiKeys: Array.from({ length: ACCOUNTS }, (_, a) => keyOf(a)),
+  });
+  const dir = mkdtempSync(join(tmpdir(), "cio-bench-ob-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  api.writeKubeconfig(kubeconfig);
+  const kube = new KubeClient({
+    connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
+    logger: createLogger({ level: "silent" }),
+  });
+  for (let a = 0; a < ACCOUNTS; a++)
+    await kube.create(
+      SecretResource,
+      credentialsSecret({ name: secretOf(a), namespace: NAMESPACE }, { apiKey: keyOf(a) }) as never,
+    );
+  const profDir = join(outDir, `cpu-prof-${scenario.id}`);
+  if (cpuProf) mkdirSync(profDir, { recursive: true });
+  // Logs go to a file: piping them into this process would tax the API server living here.
+  const logFile = join(dir, "operator.log");
+  const operator = await startOperator({
+    entry,
+    kubeconfig,
+    stdout: openSync(logFile, "w"),
+    flags: [
+      `--resync-period=${RESYNC}`,
+      `--log-level=${logLevel}`,
+      `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
+      // The API server's throughput is the yardstick: no client-side kube rate limit.
+      "--kube-api-qps=0",
+      `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
+      "--provider-burst=50",
+      ...scenario.flags,
+    ],
+    extraNodeArgs: [
+      ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
+      ...(heapSnapshot ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+    ],
+    ...(heapSnapshot ? { cwd: outDir } : {}),
+  });
+  const pid = operator.child.pid ?? 0;
+  try {
+    const instances = (): CloudInstance[] => api.objects("cloudinstances") as unknown as CloudInstance[];
+    const isReady = (o: CloudInstance): boolean =>
+      o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    const names = Array.from({ length: N }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
+
+    const load0 = loadavg()[0] ?? 0;
+    const m0 = await scrape(operator.port);
+    const w0 = writes(api);
+    const p0 = providerCalls(sim);
+    const c0 = process.cpuUsage();
+    const started = performance.now();
+    await forEachLimited(
+      names.map((name, i) => ({ name, account: i % ACCOUNTS })),
+      APPLY_CONCURRENCY,
+      async ({ name, account }) => {
+        await kube.create(CloudInstanceResource, instance(name, account, sim.url));
+      },
+    );
+    await until(
+      "all Ready",
+      () => {
+        const all = instances();
+        return all.length === N && all.every(isReady);
+      },
+      3_600_000,
+    );
+    const readySeconds = (performance.now() - started) / 1000;
+    const c1 = process.cpuUsage(c0);
+    const m1 = await scrape(operator.port);
+    const w1 = writes(api);
+    const p1 = providerCalls(sim);
+    if (heapSnapshot) {
+      operator.child.kill("SIGUSR2");
+      await sleep(Math.max(10_000, N * 3));
+    }
+
+    await sleep(1_000);
+    const m1b = await scrape(operator.port);
+    const w1b = writes(api);
+    const pd0 = providerCalls(sim);
+    const c2 = process.cpuUsage();
+    const deleteStart = performance.now();
+    await forEachLimited(names, APPLY_CONCURRENCY, async (name) => {
+      await kube.delete(CloudInstanceResource, NAMESPACE, name);
+    });
+    await until("all deleted", () => instances().length === 0, 3_600_000);
+    const goneSeconds = (performance.now() - deleteStart) / 1000;
+    const c3 = process.cpuUsage(c2);
+    const m2 = await scrape(operator.port);
+    const w2 = writes(api);
+    const pd1 = providerCalls(sim);
+    const peak = peakRssMB(pid);
+
+    const reconciles =
+      sum(m2, "controller_runtime_reconcile_total") -
+      sum(m1b, "controller_runtime_reconcile_total") +
+      sum(m1, "controller_runtime_reconcile_total") -
+      sum(m0, "controller_runtime_reconcile_total");
+    const cpuSeconds =
+      sum(m2, "process_cpu_seconds_total") -
+      sum(m1b, "process_cpu_seconds_total") +
+      sum(m1, "process_cpu_seconds_total") -
+      sum(m0, "process_cpu_seconds_total");
+    const readyIdeal = SIM.transitionMs / 1000 + ideal.applySeconds;
+    const goneIdeal = SIM.transitionMs / 1000 + ideal.deleteSeconds;
+    const q = "workqueue_queue_duration_seconds";
+    const result: RunResult = {
+      scenario: scenario.id,
+      n: N,
+      accounts: ACCOUNTS,
+      convergence: {
+        readySeconds: round(readySeconds),
+        idealSeconds: round(readyIdeal),
+        ratio: round(readySeconds / readyIdeal),
+      },
+      deletion: {
+        goneSeconds: round(goneSeconds),
+        idealSeconds: round(goneIdeal),
+        ratio: round(goneSeconds / goneIdeal),
+        providerCallsPerInstance: round((pd1 - pd0) / N),
+      },
+      economy: {
+        providerCallsPerInstanceToReady: round((p1 - p0) / N),
+        // The bench's own creates and deletes are not the operator's.
+        kubeObjectWritesPerInstanceToReady: round((w1.objects - w0.objects - N) / N),
+        eventsPerInstanceToReady: round((w1.events - w0.events) / N),
+        kubeObjectWritesPerInstanceToGone: round((w2.objects - w1b.objects - N) / N),
+      },
+      cpu: {
+        secondsPer1000Reconciles: round((cpuSeconds / Math.max(1, reconciles)) * 1000),
+        msPerReconcile: Math.round((cpuSeconds / Math.max(1, reconciles)) * 1e5) / 100,
+        reconciles,
+        reconcilesPerInstance: round(reconciles / N),
+        cpuSeconds: round(cpuSeconds),
+        coresBusy: round(cpuSeconds / (readySeconds + goneSeconds)),
+        apiServerAndSimulatorCoresBusy: round(
+          (c1.user + c1.system + c3.user + c3.system) / 1e6 / (readySeconds + goneSeconds),
+        ),
+      },
+      latency: { apply: quantiles(m0, m1, q), delete: quantiles(m1b, m2, q) },
+      loadAverage: { before: round(load0), after: round(loadavg()[0] ?? 0) },
+      memory: {
+        peakRssMB: peak,
+        heapUsedAfterReadyMB: round(sum(m1, "nodejs_heap_size_used_bytes") / 2 ** 20),
+      },
+    };
+    say(JSON.stringify(result));
+    return result;
+  } finally {
+    await operator.stop();
+    await kube.close();
+    await sim.close();
+    await api.close();
+  }
+}
+
+function table(results: RunResult[]): string {
+  const title = (id: string): string =>
+    SCENARIOS.find((s) => s.id === id)?.title ??
+    (id.startsWith("ours-workers-")
+      ? `this operator, --max-concurrent-reconciles=${id.slice("ours-workers-".length)}`
+      : id);
+  const head =
+    "| scenario | N | accounts | to Ready (s) | ideal (s) | ratio | deleted (s) | ideal (s) | ratio | CPU ms/reconcile | reconciles/inst | provider calls/inst | kube writes/inst (ready / gone) | events/inst | queue p50/p99 ms (apply) | (delete) | peak RSS MB |";
+  const sep = `|${"---|".repeat(17)}`;
+  const rows = results.map((r) =>
+    [
+      title(r.scenario),
+      r.n,
+      r.accounts,
+      r.convergence.readySeconds,
+      r.convergence.idealSeconds,
+      `${String(r.convergence.ratio)}×`,
+      r.deletion.goneSeconds,
+      r.deletion.idealSeconds,
+      `${String(r.deletion.ratio)}×`,
+      r.cpu.msPerReconcile,
+      r.cpu.reconcilesPerInstance,
+      r.economy.providerCallsPerInstanceToReady,
+      `${String(r.economy.kubeObjectWritesPerInstanceToReady)} / ${String(r.economy.kubeObjectWritesPerInstanceToGone)}`,
+      r.economy.eventsPerInstanceToReady,
+      `${String(r.latency.apply.p50ms)} / ${String(r.latency.apply.p99ms)}`,
+      `${String(r.latency.delete.p50ms)} / ${String(r.latency.delete.p99ms)}`,
+      r.memory.peakRssMB,
+    ].join(" | "),
+  );
+  return [head, sep, ...rows.map((r) => `| ${r} |`)].join("\n");
+}
+
+export async function main(): Promise<void> {
+  const dist = buildDist("bench-dist-");
+  const results: RunResult[] = [];
+  const ideals: Yardstick[] = [];
+  const plan: { scenario: Scenario; n: number; accounts: number }[] = [
+    { scenario: SCENARIOS[0] as Scenario, n: N, accounts: ACCOUNTS },
+  ];
+  if (tunedWorkers !== undefined)
+    plan.push({
+      scenario: {
+        id: `ours-workers-${tunedWorkers}`,
+        title: `this operator, --max-concurrent-reconciles=${tunedWorkers}`,
+        flags: [`--max-concurrent-reconciles=${tunedWorkers}`],
+      },
+      n: N,
+      accounts: ACCOUNTS,
+    });
+  if (withBaseline)
+    plan.push({
+      scenario: SCENARIOS[1] as Scenario,
+      n: BASELINE_N,
+      accounts: Math.max(1, Math.round((ACCOUNTS * BASELINE_N) / N)),
+    });
+  try {
+    // The yardstick right before each run: on a shared machine the server's speed drifts.
+    for (const { scenario, n, accounts } of plan) {
+      const ideal = await yardstick(n);
+      ideals.push(ideal);
+      results.push(await run(scenario, join(dist.dir, "main.js"), ideal, n, accounts));
+    }
+  } finally {
+    dist.remove();
+  }
+  const report = {
+    date: new Date().toISOString(),
+    scenario: "operator-bound",
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "",
+      memoryGB: round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
+    operator: {
+      logLevel,
+      flags: `--kube-api-qps=0 --provider-qps=${String(SIM.rateLimitQps - 5)} --provider-burst=50 --resync-period=${RESYNC}`,
+    },
+    runtime: {
+      entry: "dist/main.js (tsc -p tsconfig.build.json, as the image)",
+      nodeArgs: NODE_ARGS.join(" "),
+      ...PRODUCTION_ENV,
+    },
+    /** One run of the empty reconciler before each scenario, in the order of results. */
+    emptyReconciler: ideals.map((ideal) => ({
+      ...ideal,
+      applySeconds: round(ideal.applySeconds),
+      deleteSeconds: round(ideal.deleteSeconds),
+      writesPerSecond: Math.round(ideal.writesPerSecond),
+    })),
+    idealFormula:
+      "to Ready: transition + the empty reconciler's apply (create, finalizer, 2 status writes, 1 Event per instance); deleted: transition + its delete (delete, finalizer removal)",
+    cpuProfiles: cpuProf ? readdirSync(outDir).filter((f) => f.startsWith("cpu-prof-")) : [],
+    results,
+  };
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${report.date.slice(0, 10)}-operator-bound.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`${table(results)}\n\nresults: ${file}\n`);
+}
