@@ -123,8 +123,8 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     writer: instanceWriter,
     connections: new ConnectionSecrets(secretStore),
     clusterID: deps.clusterID ?? "",
-    fence: () => {
-      mgr.fence();
+    fence: (ownerUID) => {
+      mgr.fence(ownerUID);
     },
     events: mgr.events,
     logger: deps.logger,
@@ -145,8 +145,8 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
     logger: deps.logger,
     resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
     maxReplicas: deps.maxReplicas ?? 100,
-    fence: () => {
-      mgr.fence();
+    fence: (ownerUID) => {
+      mgr.fence(ownerUID);
     },
   });
 
@@ -212,9 +212,11 @@ export function registerControllers(mgr: Manager, deps: OperatorDeps): void {
         metrics: deps.metrics,
         logger: deps.logger.child({ component: "orphan-sweeper" }),
         clock: deps.clock ?? systemClock,
+        // Shard 0's holder sweeps (with one shard: the leader).
         fence: () => {
           mgr.fence();
         },
+        active: () => mgr.ownsShard(0),
         ...(deps.random ? { random: deps.random } : {}),
       }),
     );

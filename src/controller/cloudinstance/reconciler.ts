@@ -61,7 +61,8 @@ export interface InstanceReconcilerDeps {
   access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
   /** Throws unless this replica may send provider mutations now (leader election fencing). */
-  fence: () => void;
+  /** Fencing before every provider mutation: throws unless this replica holds the object's (shard's) lease. */
+  fence: (ownerUID: string) => void;
   /** This cluster's short identity, put in ownership marks ("" when unknown). */
   clusterID: string;
   /** Where spec.writeConnectionSecretToRef is written. */
@@ -438,7 +439,7 @@ export class InstanceReconciler {
   ): Promise<void> {
     if (action.type === "Resize") await driver.validate({ ...desired, plan: action.plan }, ctx);
     // Fencing: every call below changes a VM; a replica that may no longer lead sends none.
-    this.#d.fence();
+    this.#d.fence(desired.ownerUID);
     switch (action.type) {
       case "Start":
         return driver.start(ref, ctx);
@@ -491,7 +492,7 @@ export class InstanceReconciler {
     }
     let result: CreateResult;
     try {
-      this.#d.fence();
+      this.#d.fence(desired.ownerUID);
       result = await driver.create(desired, ctx);
     } catch (err) {
       // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was
