@@ -64,6 +64,7 @@ export class ShardSet {
   /** Membership Leases by name: last record and when it was first seen (monotonic). */
   readonly #members = new Map<string, { record: string; holder: string; at: number; durationMs: number }>();
   #memberElector: LeaderElector | undefined;
+  readonly #lost = new AbortController();
   #lastPlan: ShardPlan | undefined;
 
   constructor(opts: ShardSetOptions) {
@@ -72,6 +73,16 @@ export class ShardSet {
     this.#electors = Array.from({ length: opts.shards }, (_, i) =>
       this.#newElector(shardLeaseName(opts.id, i)),
     );
+  }
+
+  /**
+   * Aborts when this replica's membership Lease could not be renewed within the renew
+   * deadline: it is cut off from the API server (its shard Leases are as good as gone, its
+   * caches may be stale). The manager then stops as a lost leader does, and the restarted
+   * pod rejoins with fresh caches.
+   */
+  get lostSignal(): AbortSignal {
+    return this.#lost.signal;
   }
 
   /** Shards this replica holds and reconciles (not the ones being handed back). */
@@ -119,6 +130,7 @@ export class ShardSet {
    */
   async run(acquireStop: AbortSignal, stop: AbortSignal): Promise<void> {
     const o = this.#o;
+    stop = AbortSignal.any([stop, this.#lost.signal]);
     const membership = this.#membership(stop);
     try {
       while (!stop.aborted) {
@@ -132,18 +144,24 @@ export class ShardSet {
         await sleep(this.#jittered(), stop, o.clock);
       }
     } finally {
+      const lost = this.#lost.signal.aborted;
+      for (const t of this.#tenures.values()) {
+        // Cut off: nothing of any shard may go on. Stopping: the manager drained them already.
+        if (lost) t.cancel.abort(new NotLeaderError("cut off from the API server"));
+        t.stopHold.abort();
+      }
       await Promise.all(this.#handoffs);
       await Promise.all(
         [...this.#tenures].map(async ([i, t]) => {
-          t.stopHold.abort();
           await t.done;
-          await t.elector.release();
+          // After a loss the API server is out of reach: the leases expire by themselves.
+          if (!lost) await t.elector.release();
           this.#tenures.delete(i);
         }),
       );
       this.#updateMetrics();
       await membership;
-      await this.#memberElector?.release();
+      if (!lost) await this.#memberElector?.release();
     }
   }
 
@@ -151,10 +169,10 @@ export class ShardSet {
     const o = this.#o;
     const elector = this.#newElector(memberLeaseName(o.id, o.identity), false);
     this.#memberElector = elector;
-    while (!stop.aborted) {
-      if (!(await elector.acquire(stop))) return;
-      if ((await elector.hold(stop)) === "lost")
-        o.logger.warn("membership lease lost (API server out of reach?); renewing it again");
+    if (!(await elector.acquire(stop))) return;
+    if ((await elector.hold(stop)) === "lost") {
+      o.logger.error("membership lease lost: cut off from the API server, every shard is given up");
+      this.#lost.abort(new NotLeaderError("membership lease lost"));
     }
   }
 
