@@ -400,6 +400,7 @@ export class Manager {
         // After a lost lease the API server is likely out of reach: do not wait long for it.
         clockSleep(this.#clock, lost ? 300 : 5_000, flushed.signal),
       ]);
+      this.events.close();
       await Promise.all(this.#servers.map((s) => s.close()));
       this.#servers = [];
       for (const closer of [...this.#closers].reverse())
