@@ -316,7 +316,7 @@ test("without leader election: no --leader-elect, no Lease role, Recreate; refus
   );
 });
 
-test("shards: --shards on the Deployment, Lease list/get/update in the release namespace only; refused without leader election", { skip }, () => {
+test("shards: --shards on the Deployment, Lease get/list/update/delete in the release namespace only; refused without leader election", { skip }, () => {
   const objects = template(["replicaCount=3", "shards=12"]);
   const args = container(objects).args as string[];
   assert.ok(args.includes("--leader-elect"));
@@ -327,7 +327,7 @@ test("shards: --shards on the Deployment, Lease list/get/update in the release n
   assert.deepEqual(lease!.rules.at(-1), {
     apiGroups: ["coordination.k8s.io"],
     resources: ["leases"],
-    verbs: ["get", "list", "update"],
+    verbs: ["get", "list", "update", "delete"],
   });
   assert.deepEqual(rbacProblems(objects), []);
   assert.ok(!(container(template()).args as string[]).some((a) => a.startsWith("--shards")), "default: one leader");

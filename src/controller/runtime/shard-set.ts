@@ -62,7 +62,10 @@ export class ShardSet {
   readonly #tenures = new Map<number, Tenure>();
   readonly #handoffs = new Set<Promise<void>>();
   /** Membership Leases by name: last record and when it was first seen (monotonic). */
-  readonly #members = new Map<string, { record: string; holder: string; at: number; durationMs: number }>();
+  readonly #members = new Map<
+    string,
+    { record: string; holder: string; at: number; durationMs: number; resourceVersion: string }
+  >();
   #memberElector: LeaderElector | undefined;
   readonly #lost = new AbortController();
   #lastPlan: ShardPlan | undefined;
@@ -161,7 +164,16 @@ export class ShardSet {
       );
       this.#updateMetrics();
       await membership;
-      if (!lost) await this.#memberElector?.release();
+      // A replica that stops for good leaves no membership Lease behind (pod names change with
+      // every rollout); one that only restarts recreates it.
+      if (!lost && this.#memberElector?.isLeader === true)
+        await o.client
+          .delete(LeaseResource, o.namespace, memberLeaseName(o.id, o.identity), {
+            signal: AbortSignal.timeout(o.renewDeadlineMs),
+          })
+          .catch((err: unknown) => {
+            o.logger.warn({ err }, "could not delete the membership lease; it expires");
+          });
     }
   }
 
@@ -193,6 +205,7 @@ export class ShardSet {
       }
     }
     for (const name of this.#members.keys()) if (!seenMembers.has(name)) this.#members.delete(name);
+    this.#collectGarbage(now, signal);
     const members = [...this.#members.values()]
       .filter((m) => m.holder !== "" && now - m.at < m.durationMs)
       .map((m) => m.holder);
@@ -240,13 +253,43 @@ export class ShardSet {
     const spec = lease.spec ?? {};
     const record = `${spec.holderIdentity ?? ""}|${spec.renewTime ?? ""}|${String(spec.leaseTransitions ?? 0)}`;
     const prev = this.#members.get(name);
-    if (prev?.record === record) return;
+    if (prev?.record === record) {
+      prev.resourceVersion = lease.metadata.resourceVersion ?? "";
+      return;
+    }
     this.#members.set(name, {
       record,
       holder: spec.holderIdentity ?? "",
       at: now,
       durationMs: Math.max(this.#o.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000),
+      resourceVersion: lease.metadata.resourceVersion ?? "",
     });
+  }
+
+  /**
+   * Membership Leases of replicas gone for good (a pod SIGKILLed never deletes its own; pod
+   * names change with every rollout) are deleted once unchanged for ten lease durations and at
+   * least ten minutes, guarded by their resourceVersion: a replica that renewed meanwhile keeps
+   * its Lease (and one deleted under it is recreated at its next renewal).
+   */
+  #collectGarbage(now: number, signal: AbortSignal): void {
+    const o = this.#o;
+    const self = memberLeaseName(o.id, o.identity);
+    for (const [name, m] of this.#members) {
+      if (name === self || now - m.at < Math.max(10 * m.durationMs, 600_000)) continue;
+      this.#members.delete(name);
+      o.client
+        .delete(LeaseResource, o.namespace, name, {
+          signal,
+          ...(m.resourceVersion === "" ? {} : { preconditions: { resourceVersion: m.resourceVersion } }),
+        })
+        .then(() => {
+          o.logger.info({ lease: name }, "deleted the membership lease of a replica long gone");
+        })
+        .catch((err: unknown) => {
+          o.logger.debug({ err, lease: name }, "could not delete a stale membership lease");
+        });
+    }
   }
 
   #startTenure(i: number, elector: LeaderElector, stop: AbortSignal): void {
