@@ -331,21 +331,9 @@ export class Manager {
         // a shard lost is lost alone (its reconciles cancelled, its fence closed).
         const shardSet = this.#newShardSet();
         this.#shardSet = shardSet;
-        // Cut off from the API server (membership lease lost): stop as a lost leader does.
-        const cutOff = (): void => {
-          lost = true;
-          work.abort();
-          cancel.abort();
-        };
-        shardSet.lostSignal.addEventListener("abort", cutOff, { once: true });
-        shardRun = shardSet
-          .run(work.signal, leaderStop.signal)
-          .catch((err: unknown) => {
-            log.error({ err }, "shard set stopped with an error");
-          })
-          .finally(() => {
-            shardSet.lostSignal.removeEventListener("abort", cutOff);
-          });
+        shardRun = shardSet.run(work.signal, leaderStop.signal).catch((err: unknown) => {
+          log.error({ err }, "shard set stopped with an error");
+        });
       } else if (c.leaderElect) {
         this.#elector = this.#newElector();
         if (!(await this.#elector.acquire(signal))) return;

@@ -67,7 +67,6 @@ export class ShardSet {
     { record: string; holder: string; at: number; durationMs: number; resourceVersion: string }
   >();
   #memberElector: LeaderElector | undefined;
-  readonly #lost = new AbortController();
   #lastPlan: ShardPlan | undefined;
 
   constructor(opts: ShardSetOptions) {
@@ -76,16 +75,6 @@ export class ShardSet {
     this.#electors = Array.from({ length: opts.shards }, (_, i) =>
       this.#newElector(shardLeaseName(opts.id, i)),
     );
-  }
-
-  /**
-   * Aborts when this replica's membership Lease could not be renewed within the renew
-   * deadline: it is cut off from the API server (its shard Leases are as good as gone, its
-   * caches may be stale). The manager then stops as a lost leader does, and the restarted
-   * pod rejoins with fresh caches.
-   */
-  get lostSignal(): AbortSignal {
-    return this.#lost.signal;
   }
 
   /** Shards this replica holds and reconciles (not the ones being handed back). */
@@ -133,7 +122,6 @@ export class ShardSet {
    */
   async run(acquireStop: AbortSignal, stop: AbortSignal): Promise<void> {
     const o = this.#o;
-    stop = AbortSignal.any([stop, this.#lost.signal]);
     const membership = this.#membership(stop);
     try {
       while (!stop.aborted) {
@@ -147,18 +135,13 @@ export class ShardSet {
         await sleep(this.#jittered(), stop, o.clock);
       }
     } finally {
-      const lost = this.#lost.signal.aborted;
-      for (const t of this.#tenures.values()) {
-        // Cut off: nothing of any shard may go on. Stopping: the manager drained them already.
-        if (lost) t.cancel.abort(new NotLeaderError("cut off from the API server"));
-        t.stopHold.abort();
-      }
+      // Stopping: the manager drained the reconciles already; the Leases go to the others at once.
+      for (const t of this.#tenures.values()) t.stopHold.abort();
       await Promise.all(this.#handoffs);
       await Promise.all(
         [...this.#tenures].map(async ([i, t]) => {
           await t.done;
-          // After a loss the API server is out of reach: the leases expire by themselves.
-          if (!lost) await t.elector.release();
+          await t.elector.release();
           this.#tenures.delete(i);
         }),
       );
@@ -166,7 +149,7 @@ export class ShardSet {
       await membership;
       // A replica that stops for good leaves no membership Lease behind (pod names change with
       // every rollout); one that only restarts recreates it.
-      if (!lost && this.#memberElector?.isLeader === true)
+      if (this.#memberElector?.isLeader === true)
         await o.client
           .delete(LeaseResource, o.namespace, memberLeaseName(o.id, o.identity), {
             signal: AbortSignal.timeout(o.renewDeadlineMs),
@@ -181,15 +164,26 @@ export class ShardSet {
     const o = this.#o;
     const elector = this.#newElector(memberLeaseName(o.id, o.identity), false);
     this.#memberElector = elector;
-    if (!(await elector.acquire(stop))) return;
-    if ((await elector.hold(stop)) === "lost") {
-      o.logger.error("membership lease lost: cut off from the API server, every shard is given up");
-      this.#lost.abort(new NotLeaderError("membership lease lost"));
+    while (!stop.aborted) {
+      if (!(await elector.acquire(stop))) return;
+      if ((await elector.hold(stop)) !== "lost") return;
+      // Cut off from the API server (or starved past the renew deadline): its shard Leases are
+      // as good as gone. Everything of every shard stops now, not shard by shard; the replica
+      // stays up with its caches and rejoins once its membership renews again — no restart,
+      // no relist of every object, which under an overloaded API server would feed the storm.
+      o.logger.error("membership lease lost: every shard is given up until it is renewed again");
+      for (const [i, t] of this.#tenures) {
+        t.cancel.abort(new NotLeaderError("membership lease lost"));
+        t.stopHold.abort();
+        this.#retire(i, t);
+      }
     }
   }
 
   async #tick(stop: AbortSignal): Promise<void> {
     const o = this.#o;
+    // Not a member (joining, or cut off): take nothing.
+    if (this.#memberElector?.isLeader !== true) return;
     const signal = AbortSignal.any([stop, AbortSignal.timeout(o.renewDeadlineMs)]);
     const { items } = await o.client.list(LeaseResource, { namespace: o.namespace, signal });
     const now = o.clock.monotonic();
