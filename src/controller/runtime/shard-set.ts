@@ -176,6 +176,8 @@ export class ShardSet {
         t.cancel.abort(new NotLeaderError("membership lease lost"));
         t.stopHold.abort();
         this.#retire(i, t);
+        // Its elector is dropped without a release: the per-Lease gauge says so itself.
+        o.metrics?.leaderStatus.set({ name: shardLeaseName(o.id, i) }, 0);
       }
     }
   }
