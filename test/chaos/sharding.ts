@@ -297,6 +297,11 @@ export async function shardChaos(opts: ShardChaosOptions): Promise<ShardChaosRep
         // Nothing gets through either way while it lasts (delivered late once healed, as TCP does).
         victim.proxy.mode = "partition";
         report.blackholes++;
+        // When the API server shows none of its shards held by it any more (measured alongside).
+        void (async () => {
+          while (holders().includes(victim.name) && Date.now() - hit < opts.waitMs) await sleep(20);
+          report.blackholeShardsGoneMs.push(Date.now() - hit);
+        })();
       }
       await flipping;
       await until(`every object Ready after a ${kind} of ${victim.name}`, allReady);
@@ -312,7 +317,6 @@ export async function shardChaos(opts: ShardChaosOptions): Promise<ShardChaosRep
         ).process.started;
       } else {
         await until(`${victim.name} holds no shard`, () => !holders().includes(victim.name));
-        report.blackholeShardsGoneMs.push(Date.now() - hit);
         // Healed: the replica, still running, rejoins.
         victim.proxy.mode = "pass";
         victim.victim = false;
