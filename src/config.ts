@@ -3,6 +3,7 @@ import { z } from "zod";
 import { LOG_LEVELS } from "./observability/logger.ts";
 import { parseDuration } from "./util/duration.ts";
 import { EndpointPolicy } from "./providers/endpoint-policy.ts";
+import { MAX_SHARDS } from "./controller/runtime/sharding.ts";
 
 /**
  * Every operator option, as a flag and as environment variables. Precedence: flag, then
@@ -37,6 +38,11 @@ export const OPTIONS = [
   {
     flag: "label-selector",
     description: "Only manage CloudInstances/InstanceTemplates matching this label selector.",
+  },
+  {
+    flag: "watch-label-selector",
+    description:
+      "The cluster admin's static split (Cluster API's watch filter): only watch and manage CloudInstances/InstanceTemplates matching this selector, e.g. one Deployment per value of a label. Same effect as --label-selector; set one of the two.",
   },
   { flag: "max-concurrent-reconciles", description: "Reconcile workers per controller.", defaultText: "10" },
   {
@@ -164,6 +170,12 @@ export const OPTIONS = [
     defaultText: "cloud-instance-operator-leader",
   },
   {
+    flag: "shards",
+    description:
+      "Split the objects into this many shards (hash of the UID mod S), one Lease each (<leader-election-id>-shard-<i>); every replica holds about S/replicas of them and reconciles only their objects. 1: a single leader. Needs --leader-elect when above 1.",
+    defaultText: "1",
+  },
+  {
     flag: "leader-election-lease-duration",
     description: "How long a lease is valid without renewal.",
     defaultText: "15s",
@@ -288,6 +300,7 @@ export const ConfigSchema = z
       )
       .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "not a valid namespace name"))),
     "label-selector": optionalString,
+    "watch-label-selector": optionalString,
     "max-concurrent-reconciles": z.string().default("10").pipe(positiveInt),
     "queue-qps": z.string().default("10").pipe(z.coerce.number<string>().positive()),
     "queue-burst": z.string().default("100").pipe(positiveInt),
@@ -359,6 +372,7 @@ export const ConfigSchema = z
         return out;
       }),
     "leader-elect": bool.default(false),
+    shards: z.string().default("1").pipe(positiveInt.max(MAX_SHARDS)),
     "leader-election-namespace": z.string().min(1).default("default"),
     "leader-election-id": z.string().min(1).default("cloud-instance-operator-leader"),
     "leader-election-lease-duration": duration("leader-election-lease-duration").default(15_000),
@@ -376,7 +390,8 @@ export const ConfigSchema = z
     kubeconfig: c.kubeconfig,
     context: c.context,
     namespaces: c.namespaces,
-    labelSelector: c["label-selector"],
+    labelSelector: c["label-selector"] ?? c["watch-label-selector"],
+    bothSelectors: c["label-selector"] !== undefined && c["watch-label-selector"] !== undefined,
     maxConcurrentReconciles: c["max-concurrent-reconciles"],
     queueQps: c["queue-qps"],
     queueBurst: c["queue-burst"],
@@ -408,6 +423,7 @@ export const ConfigSchema = z
       c["kube-api-qps"] > 0 ? { qps: c["kube-api-qps"], burst: c["kube-api-burst"] } : undefined,
     allowedEndpoints: c["allowed-endpoints"],
     leaderElect: c["leader-elect"],
+    shards: c.shards,
     leaderElectionNamespace: c["leader-election-namespace"],
     leaderElectionId: c["leader-election-id"],
     leaseDurationMs: c["leader-election-lease-duration"],
@@ -441,7 +457,14 @@ export const ConfigSchema = z
   })
   .refine((c) => c.retryPeriodMs < c.renewDeadlineMs, {
     message: "--leader-election-retry-period must be shorter than --leader-election-renew-deadline",
-  });
+  })
+  .refine((c) => c.shards === 1 || c.leaderElect, {
+    message: "--shards above 1 needs --leader-elect (each shard is a Lease)",
+  })
+  .refine((c) => !c.bothSelectors, {
+    message: "--label-selector and --watch-label-selector mean the same: set only one",
+  })
+  .transform(({ bothSelectors: _, ...c }) => c);
 
 export type OperatorConfig = z.output<typeof ConfigSchema>;
 

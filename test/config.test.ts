@@ -181,3 +181,21 @@ test("--allowed-endpoints is validated when read", () => {
     /allowed-endpoints.*not an endpoint pattern/s,
   );
 });
+
+test("--shards: 1 by default, needs --leader-elect above 1, bounded", () => {
+  assert.equal(config([]).shards, 1);
+  assert.equal(config(["--leader-elect", "--shards=8"]).shards, 8);
+  assert.equal(config(["--leader-elect"], { OPERATOR_SHARDS: "4" }).shards, 4);
+  assert.throws(() => parseConfig(["--shards=3"], {}), /--shards above 1 needs --leader-elect/);
+  for (const bad of ["0", "-1", "2.5", "x", "257"])
+    assert.throws(() => parseConfig(["--leader-elect", `--shards=${bad}`], {}), /--shards/, bad);
+});
+
+test("--watch-label-selector is the static split (same as --label-selector); not both", () => {
+  assert.equal(config(["--watch-label-selector=shard=blue"]).labelSelector, "shard=blue");
+  assert.equal(config(["--label-selector=env=prod"]).labelSelector, "env=prod");
+  assert.throws(
+    () => parseConfig(["--label-selector=a=b", "--watch-label-selector=c=d"], {}),
+    /set only one/,
+  );
+});

@@ -4,6 +4,9 @@ import { stripUnread } from "./runtime/predicates.ts";
 import { Controller, type Reconcile } from "./runtime/controller.ts";
 import { Informer } from "./runtime/informer.ts";
 import { DEFAULT_LEASE_TIMING, LeaderElector, NotLeaderError } from "./runtime/leader-election.ts";
+import { ShardSet } from "./runtime/shard-set.ts";
+import { shardOf } from "./runtime/sharding.ts";
+import { objectKey, splitKey } from "../kube/object.ts";
 import { defaultControllerRateLimiter } from "./runtime/rate-limiter.ts";
 import type { IndexFunc } from "./runtime/store.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -36,7 +39,7 @@ export type ManagerConfig = Pick<
   | "podName"
   | "shutdownGracePeriodMs"
 > &
-  Partial<Pick<OperatorConfig, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs">>;
+  Partial<Pick<OperatorConfig, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs" | "shards">>;
 
 export interface ManagerDeps {
   config: ManagerConfig;
@@ -116,6 +119,9 @@ export class Manager {
   #started = false;
   #servers: RunningServer[] = [];
   #elector: LeaderElector | undefined;
+  #shardSet: ShardSet | undefined;
+  /** Each controller with the cache of its own kind (the shard of a key is its object's). */
+  readonly #controllerCaches = new Map<Controller, Informer<AnyObject>>();
   readonly #runnables: Runnable[] = [];
   /** Closed in reverse order after everything stopped (driver pools, HTTP agents …). */
   readonly #closers: { name: string; close: () => Promise<void> }[] = [];
@@ -178,9 +184,10 @@ export class Manager {
   addController<T extends AnyObject>(spec: ControllerSpec<T>): Controller {
     this.#assertNotStarted();
     const c = this.#d.config;
+    const forCache = this.cache(spec.for) as unknown as Informer<AnyObject>;
     const controller = new Controller({
       name: spec.name,
-      for: this.cache(spec.for) as unknown as Informer<AnyObject>,
+      for: forCache,
       owns: (spec.owns ?? []).map((r) => this.cache(r)),
       watches: (spec.watches ?? []).map((w) => ({
         informer: this.cache(w.resource as Resource),
@@ -193,8 +200,10 @@ export class Manager {
       logger: this.#logger,
       metrics: this.#d.metrics,
       clock: this.#clock,
+      ...(this.shards > 1 ? { admit: (k: string) => this.#admit(forCache, k) } : {}),
     });
     this.#controllers.push(controller);
+    this.#controllerCaches.set(controller, forCache);
     return controller;
   }
 
@@ -208,15 +217,58 @@ export class Manager {
     this.#closers.push({ name, close });
   }
 
+  /** --shards: how many shards the objects are split into (1: a single leader). */
+  get shards(): number {
+    return this.#d.config.leaderElect ? Math.max(1, this.#d.config.shards ?? 1) : 1;
+  }
+
   /**
-   * Throws NotLeaderError unless this replica may act on providers right now: with leader
-   * election, it holds an unexpired lease by its own monotonic clock. Checked immediately
-   * before every mutating provider call (fencing); reads are not fenced.
+   * Throws NotLeaderError unless this replica may act on providers for the object whose UID
+   * is `ownerUID` right now: with leader election, it holds an unexpired lease by its own
+   * monotonic clock — the leader lease, or with --shards > 1 the lease of the object's shard
+   * (`hash(uid) mod S`; shard 0 when no object is named, as for the orphan sweeper). Checked
+   * immediately before every mutating provider call (fencing); reads are not fenced.
    */
-  fence(): void {
+  fence(ownerUID?: string): void {
     if (!this.#d.config.leaderElect) return;
+    if (this.shards > 1) {
+      if (!this.#shardSet) throw new NotLeaderError("no shard held yet: no provider mutation is sent");
+      this.#shardSet.fence(ownerUID === undefined ? 0 : shardOf(ownerUID, this.shards));
+      return;
+    }
     if (!this.#elector) throw new NotLeaderError("not leading yet: no provider mutation is sent");
     this.#elector.fence();
+  }
+
+  /**
+   * Whether this replica acts for shard `shard` now (always true without sharding once running
+   * and leading). The orphan sweeper runs on shard 0's holder.
+   */
+  ownsShard(shard: number): boolean {
+    if (this.shards > 1) return this.#shardSet?.owns(shard) ?? false;
+    return this.isLeader;
+  }
+
+  /** Shards this replica holds (with --shards=1: [0] while leading). */
+  get ownedShards(): number[] {
+    if (this.shards > 1) return this.#shardSet?.owned ?? [];
+    return this.isLeader ? [0] : [];
+  }
+
+  /** The shard of a controller's key: its object's, or undefined when the cache has no such object. */
+  #shardOfKey(cache: Informer<AnyObject>, key: string): number | undefined {
+    const { namespace = "", name } = splitKey(key);
+    const uid = cache.get(namespace, name)?.metadata.uid;
+    return uid === undefined ? undefined : shardOf(uid, this.shards);
+  }
+
+  #admit(cache: Informer<AnyObject>, key: string): { signal?: AbortSignal | undefined } | undefined {
+    const shard = this.#shardOfKey(cache, key);
+    // Gone from the cache: the reconcile finds nothing to do (and any mutation is fenced).
+    if (shard === undefined) return {};
+    const set = this.#shardSet;
+    if (!set?.owns(shard)) return undefined;
+    return { signal: set.signalOf(shard) };
   }
 
   /** Every cache has completed its first list. */
@@ -225,8 +277,11 @@ export class Manager {
     return true;
   }
 
+  /** Leading (with --shards > 1: holding at least one shard). */
   get isLeader(): boolean {
-    return this.#d.config.leaderElect ? (this.#elector?.isLeader ?? false) : this.#started;
+    if (!this.#d.config.leaderElect) return this.#started;
+    if (this.shards > 1) return (this.#shardSet?.owned.length ?? 0) > 0;
+    return this.#elector?.isLeader ?? false;
   }
 
   /** URLs of the running servers (after `run` started them), for tests and the demo. */
@@ -270,7 +325,16 @@ export class Manager {
       log.info({ caches: this.#caches.size }, "caches synced");
 
       let held: Promise<"stopped" | "lost"> | undefined;
-      if (c.leaderElect) {
+      let shardRun: Promise<void> | undefined;
+      if (c.leaderElect && this.shards > 1) {
+        // Sharded: the controllers run at once and take only the keys of the shards held;
+        // a shard lost is lost alone (its reconciles cancelled, its fence closed).
+        const shardSet = this.#newShardSet();
+        this.#shardSet = shardSet;
+        shardRun = shardSet.run(work.signal, leaderStop.signal).catch((err: unknown) => {
+          log.error({ err }, "shard set stopped with an error");
+        });
+      } else if (c.leaderElect) {
         this.#elector = this.#newElector();
         if (!(await this.#elector.acquire(signal))) return;
         held = this.#elector.hold(leaderStop.signal).then((outcome) => {
@@ -306,6 +370,7 @@ export class Manager {
       }
       leaderStop.abort();
       await held;
+      await shardRun;
     } finally {
       signal.removeEventListener("abort", stopWork);
       work.abort();
@@ -323,6 +388,7 @@ export class Manager {
         // After a lost lease the API server is likely out of reach: do not wait long for it.
         clockSleep(this.#clock, lost ? 300 : 5_000, flushed.signal),
       ]);
+      this.events.close();
       await Promise.all(this.#servers.map((s) => s.close()));
       this.#servers = [];
       for (const closer of [...this.#closers].reverse())
@@ -348,6 +414,34 @@ export class Manager {
       logger: this.#logger.child({ component: "leader-election" }),
       metrics: this.#d.metrics,
       ...(this.#d.random ? { random: this.#d.random } : {}),
+    });
+  }
+
+  #newShardSet(): ShardSet {
+    const c = this.#d.config;
+    return new ShardSet({
+      client: this.#d.kube,
+      namespace: c.leaderElectionNamespace,
+      id: c.leaderElectionId,
+      identity: c.podName,
+      shards: this.shards,
+      leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
+      renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
+      retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
+      clock: this.#clock,
+      logger: this.#logger.child({ component: "sharding" }),
+      metrics: this.#d.metrics,
+      ...(this.#d.random ? { random: this.#d.random } : {}),
+      busy: (shard) => {
+        for (const [ctrl, cache] of this.#controllerCaches)
+          for (const key of ctrl.inFlight) if (this.#shardOfKey(cache, key) === shard) return true;
+        return false;
+      },
+      onAcquired: (shard) => {
+        for (const [ctrl, cache] of this.#controllerCaches)
+          for (const obj of cache.list())
+            if (shardOf(obj.metadata.uid ?? "", this.shards) === shard) ctrl.queue.add(objectKey(obj));
+      },
     });
   }
 

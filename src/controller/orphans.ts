@@ -30,6 +30,11 @@ export interface OrphanSweeperOptions {
   clock: Clock;
   /** Leader election fencing, before every deletion. */
   fence: () => void;
+  /**
+   * Whether this replica sweeps now (with --shards > 1: it holds shard 0); always when unset.
+   * The others neither scan nor report, so an orphan is reported once, not once per replica.
+   */
+  active?: () => boolean;
   random?: () => number;
 }
 
@@ -73,6 +78,7 @@ export class OrphanSweeper implements Runnable {
     while (!signal.aborted) {
       await sleep(Math.round(o.periodMs * (0.9 + 0.2 * random())), signal, o.clock);
       if (signal.aborted) break;
+      if (o.active && !o.active()) continue;
       try {
         await this.sweep(signal);
       } catch (err) {

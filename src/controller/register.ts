@@ -173,8 +173,8 @@ function addInstanceController(
     ),
     connections: new ConnectionSecrets(secretStore),
     clusterID: deps.clusterID ?? "",
-    fence: () => {
-      mgr.fence();
+    fence: (ownerUID) => {
+      mgr.fence(ownerUID);
     },
     events: mgr.events,
     logger: deps.logger,
@@ -235,8 +235,8 @@ function addTemplateController(
     logger: deps.logger,
     resyncMs: deps.resyncMs ?? DEFAULT_INSTANCE_TIMING.resyncMs,
     maxReplicas: deps.maxReplicas ?? 100,
-    fence: () => {
-      mgr.fence();
+    fence: (ownerUID) => {
+      mgr.fence(ownerUID);
     },
   });
   mgr.addController({
@@ -286,9 +286,11 @@ function addOrphanSweeper(
       metrics: deps.metrics,
       logger: deps.logger.child({ component: "orphan-sweeper" }),
       clock: deps.clock ?? systemClock,
+      // Shard 0's holder sweeps (with one shard: the leader).
       fence: () => {
         mgr.fence();
       },
+      active: () => mgr.ownsShard(0),
       ...(deps.random ? { random: deps.random } : {}),
     }),
   );

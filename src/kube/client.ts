@@ -92,7 +92,10 @@ export class KubeClient {
     const limiter = (): RequestLimiter | undefined =>
       opts.rateLimit && new RequestLimiter({ ...opts.rateLimit, maxConcurrent: Infinity, clock });
     this.#requests = buildTransport(opts.connection.dispatcher, { ...layers, limiter: limiter() });
-    this.#leases = buildTransport(opts.connection.dispatcher, { ...layers, limiter: limiter() });
+    // And sockets of their own: on the uncapped pool (the watches'), a renewal never waits for
+    // one of the 32 ordinary sockets behind requests the bucket already let through (with
+    // --shards every replica renews several Leases while it writes the status of thousands).
+    this.#leases = buildTransport(opts.connection.watchDispatcher, { ...layers, limiter: limiter() });
     this.#watches = buildTransport(opts.connection.watchDispatcher, { clock, auth: opts.connection.auth });
   }
 

@@ -52,6 +52,8 @@ export class EventRecorder implements EventSink {
   /** Events dropped since the last warning about it, and when that warning was logged. */
   #dropped = 0;
   #droppedWarnedAt = -Infinity;
+  /** Aborted by `close`: the writes still queued or in flight end at once. */
+  readonly #closed = new AbortController();
 
   constructor(opts: EventRecorderOptions) {
     this.#client = opts.client;
@@ -81,7 +83,7 @@ export class EventRecorder implements EventSink {
     }
     this.#pending++;
     this.#tail = this.#tail
-      .then(() => this.#write(obj, type, reason, message, at))
+      .then(() => (this.#closed.signal.aborted ? undefined : this.#write(obj, type, reason, message, at)))
       .catch((err: unknown) => {
         this.#logger.warn(
           { err, reason, namespace: obj.metadata.namespace, name: obj.metadata.name },
@@ -96,6 +98,14 @@ export class EventRecorder implements EventSink {
   /** Resolves once every event recorded so far has been written (or failed). */
   async flush(): Promise<void> {
     await this.#tail;
+  }
+
+  /**
+   * Gives up the writes still queued or in flight (after `flush` had its chance): a process
+   * cut off from the API server must not be kept alive by Events it can no longer deliver.
+   */
+  close(): void {
+    this.#closed.abort();
   }
 
   async #write(
@@ -114,10 +124,14 @@ export class EventRecorder implements EventSink {
     const seen = this.#seen.get(key);
     if (seen && at - seen.lastMs <= this.#windowMs) {
       try {
-        await this.#client.patch(EventResource, seen.namespace, seen.name, {
-          count: seen.count + 1,
-          lastTimestamp: stamp,
-        });
+        await this.#client.patch(
+          EventResource,
+          seen.namespace,
+          seen.name,
+          { count: seen.count + 1, lastTimestamp: stamp },
+          "merge",
+          { signal: this.#closed.signal },
+        );
         seen.count++;
         seen.lastMs = at;
         this.#remember(key, seen);
@@ -148,7 +162,7 @@ export class EventRecorder implements EventSink {
       reportingComponent: EVENT_COMPONENT,
       ...(this.#instance ? { reportingInstance: this.#instance } : {}),
     };
-    await this.#client.create(EventResource, event);
+    await this.#client.create(EventResource, event, { signal: this.#closed.signal });
     this.#remember(key, { namespace, name, count: 1, firstTimestamp: stamp, lastMs: at });
   }
 

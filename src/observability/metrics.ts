@@ -22,6 +22,8 @@ export class Metrics {
   readonly providerThrottled: Counter<"provider" | "reason">;
   readonly instances: Gauge<"provider" | "phase">;
   readonly leaderStatus: Gauge<"name">;
+  readonly shardsOwned: Gauge;
+  readonly shardMembers: Gauge;
   readonly providerBalance: Gauge<"provider" | "account_digest">;
   readonly drifted: Gauge<"provider" | "field">;
   readonly orphans: Gauge<"provider" | "account_digest">;
@@ -156,6 +158,16 @@ export class Metrics {
       name: "leader_election_master_status",
       help: "1 when this process holds the leader lease, 0 otherwise.",
       labelNames: ["name"],
+      registers,
+    });
+    this.shardsOwned = new Gauge({
+      name: "cloud_instance_shards_owned",
+      help: "Shards (--shards) whose Lease this replica holds and whose objects it reconciles.",
+      registers,
+    });
+    this.shardMembers = new Gauge({
+      name: "cloud_instance_shard_members",
+      help: "Operator replicas this replica sees alive (membership Leases), itself included.",
       registers,
     });
     this.providerBalance = new Gauge({

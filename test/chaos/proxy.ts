@@ -6,6 +6,13 @@ export type ProxyMode =
   | "pass"
   /** Accept, never answer: a network partition that does not refuse connections. */
   | "blackhole"
+  /**
+   * Black-holed as long as it lasts, but nothing is lost: what either side sent is delivered
+   * when the mode changes back (TCP riding out a partition), unless that side gave up and
+   * closed its connection. A watch stream resumes where it stopped instead of silently
+   * missing the events sent meanwhile.
+   */
+  | "partition"
   /** Forward, but hold every chunk from the server for `delayMs`: an API server answering slowly. */
   | "slow";
 
@@ -23,6 +30,8 @@ export async function startProxy(target: string): Promise<{
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
   const state = { mode: "pass" as ProxyMode, delayMs: 0 };
+  /** Writes held back by a partition, in order. */
+  let held: (() => void)[] = [];
   const server = createServer((client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
@@ -36,10 +45,15 @@ export async function startProxy(target: string): Promise<{
     server.on("error", () => client.destroy());
     client.on("close", () => server.destroy());
     client.on("data", (chunk: Buffer) => {
-      if (state.mode !== "blackhole") server.write(chunk);
+      if (state.mode === "partition") held.push(() => server.destroyed || server.write(chunk));
+      else if (state.mode !== "blackhole") server.write(chunk);
     });
     server.on("data", (chunk: Buffer) => {
       if (state.mode === "blackhole") return;
+      if (state.mode === "partition") {
+        held.push(() => client.destroyed || client.write(chunk));
+        return;
+      }
       if (state.mode === "slow") setTimeout(() => client.write(chunk), state.delayMs);
       else client.write(chunk);
     });
@@ -53,6 +67,10 @@ export async function startProxy(target: string): Promise<{
     },
     set mode(m: ProxyMode) {
       state.mode = m;
+      if (m === "partition") return;
+      const release = held;
+      held = [];
+      for (const write of release) write();
     },
     get delayMs() {
       return state.delayMs;

@@ -318,6 +318,26 @@ test("without leader election: no --leader-elect, no Lease role, Recreate; refus
   );
 });
 
+test("shards: --shards on the Deployment, Lease get/list/update/delete in the release namespace only; refused without leader election", { skip }, () => {
+  const objects = template(["replicaCount=3", "shards=12"]);
+  const args = container(objects).args as string[];
+  assert.ok(args.includes("--leader-elect"));
+  assert.ok(args.includes("--shards=12"));
+  assert.equal(find(objects, "Deployment")[0]!.spec.replicas, 3);
+  const [lease] = find(objects, "Role");
+  assert.equal(lease!.metadata.namespace, "ops");
+  assert.deepEqual(lease!.rules.at(-1), {
+    apiGroups: ["coordination.k8s.io"],
+    resources: ["leases"],
+    verbs: ["get", "list", "update", "delete"],
+  });
+  assert.deepEqual(rbacProblems(objects), []);
+  assert.ok(!(container(template()).args as string[]).some((a) => a.startsWith("--shards")), "default: one leader");
+  assert.match(templateError(["leaderElection.enabled=false", "shards=3"]), /shards > 1 needs leaderElection.enabled/);
+  assert.match(templateError(["shards=0"]), /shards/);
+  assert.match(templateError(["shards=1000"]), /shards/);
+});
+
 test("values.schema.json refuses typos and invalid values", { skip }, () => {
   assert.match(templateError(["logLevel=loud"]), /logLevel/);
   assert.match(templateError(["resyncPeriod=soon"]), /resyncPeriod/);

@@ -46,6 +46,8 @@ export interface SeenRequest {
   userAgent: string | undefined;
   /** Date.now() when it arrived. */
   at: number;
+  /** The request body, filled in once it has been read (after onRequest). */
+  body?: string;
 }
 
 export const DEFAULT_FAULTS: FaultKnobs = {
@@ -155,20 +157,21 @@ export async function listen(
   const latency = typeof knobs === "function" ? knobs : () => knobs.latencyMs;
   const server = createServer((req, res) => {
     onArrival?.();
-    if (typeof knobs !== "function")
-      knobs.onRequest({
-        method: req.method ?? "",
-        url: req.url ?? "",
-        userAgent: req.headers["user-agent"],
-        at: Date.now(),
-      });
+    const seen: SeenRequest = {
+      method: req.method ?? "",
+      url: req.url ?? "",
+      userAgent: req.headers["user-agent"],
+      at: Date.now(),
+    };
+    if (typeof knobs !== "function") knobs.onRequest(seen);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      seen.body = Buffer.concat(chunks).toString("utf8");
       const run = async (): Promise<void> => {
         const ms = latency();
         if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-        await handler(req, Buffer.concat(chunks).toString("utf8"), res);
+        await handler(req, seen.body ?? "", res);
       };
       run().catch((err: unknown) => {
         if (!res.headersSent) {

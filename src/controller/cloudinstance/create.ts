@@ -56,7 +56,7 @@ export async function createMachine(
   }
   let result: CreateResult;
   try {
-    deps.fence();
+    deps.fence(desired.ownerUID);
     result = await driver.create(desired, ctx);
   } catch (err) {
     // The provider answered "no" (bad spec, credentials, billing, rate limit): nothing was

@@ -50,11 +50,12 @@ export async function runAction(
   ref: MachineRef,
   desired: DesiredMachine<unknown>,
   ctx: CallContext,
-  fence: () => void,
+  fence: (ownerUID: string) => void,
 ): Promise<void> {
   if (action.type === "Resize") await driver.validate({ ...desired, plan: action.plan }, ctx);
-  // Fencing: every call below changes a VM; a replica that may no longer lead sends none.
-  fence();
+  // Fencing: every call below changes a VM; a replica that may no longer hold the object's
+  // (shard's) lease sends none.
+  fence(desired.ownerUID);
   switch (action.type) {
     case "Start":
       return driver.start(ref, ctx);

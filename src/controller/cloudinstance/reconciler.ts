@@ -54,7 +54,8 @@ export interface InstanceReconcilerDeps {
   access: ProviderAccessDeps;
   writer: ObjectWriter<CloudInstance, CloudInstanceStatus>;
   /** Throws unless this replica may send provider mutations now (leader election fencing). */
-  fence: () => void;
+  /** Fencing before every provider mutation: throws unless this replica holds the object's (shard's) lease. */
+  fence: (ownerUID: string) => void;
   /** This cluster's short identity, put in ownership marks ("" when unknown). */
   clusterID: string;
   /** Where spec.writeConnectionSecretToRef is written. */

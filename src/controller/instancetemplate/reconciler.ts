@@ -33,7 +33,8 @@ export interface TemplateReconcilerDeps {
   /** --max-replicas: the most CloudInstances one template may own. */
   maxReplicas: number;
   /** Throws unless this replica may send provider mutations now (leader election fencing). */
-  fence: () => void;
+  /** Fencing before every provider mutation: throws unless this replica holds the template's (shard's) lease. */
+  fence: (ownerUID: string) => void;
   now?: () => number;
 }
 
@@ -204,7 +205,7 @@ export class TemplateReconciler {
       case "SyncRemoteTemplate": {
         if (!driver?.syncTemplate) return status;
         const spec = template.spec;
-        this.#d.fence();
+        this.#d.fence(template.metadata.uid ?? "");
         const providerData = await driver.syncTemplate(
           {
             ownerUID: template.metadata.uid ?? "",
@@ -230,7 +231,7 @@ export class TemplateReconciler {
       }
       case "DeleteRemoteTemplate":
         if (driver?.deleteTemplate) {
-          this.#d.fence();
+          this.#d.fence(template.metadata.uid ?? "");
           await driver.deleteTemplate(status.providerData ?? {}, ctx);
         }
         return status;

@@ -58,6 +58,12 @@ export interface ControllerOptions {
   logger: Logger;
   metrics?: Metrics | undefined;
   clock: Clock;
+  /**
+   * Sharding: whether this replica reconciles `key` now. Undefined: not this replica's (the
+   * key is dropped; the replica that owns its shard reconciles it). Otherwise the reconcile
+   * runs, its context signal also aborting on `signal` (the shard lost or handed back).
+   */
+  admit?: ((key: string) => { signal?: AbortSignal | undefined } | undefined) | undefined;
 }
 
 /**
@@ -79,6 +85,7 @@ export class Controller {
   readonly #o: ControllerOptions;
   readonly #logger: Logger;
   #active = 0;
+  readonly #inFlight = new Set<string>();
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -142,6 +149,11 @@ export class Controller {
     return this.#active;
   }
 
+  /** Keys being reconciled right now (a shard hand-back waits for its own to end). */
+  get inFlight(): ReadonlySet<string> {
+    return this.#inFlight;
+  }
+
   /**
    * Runs workers until `stop` aborts, then lets in-flight reconciles finish; `hardStop`
    * aborts their context signal (leadership lost, or the shutdown grace period over).
@@ -173,9 +185,19 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
+      const admitted = this.#o.admit ? this.#o.admit(key) : {};
+      if (!admitted) {
+        // Another replica's shard: dropped here, its owner has it queued.
+        this.queue.forget(key);
+        this.queue.done(key);
+        continue;
+      }
+      this.#inFlight.add(key);
       try {
-        await this.#process(key, hardStop);
+        const shardSignal = admitted.signal;
+        await this.#process(key, shardSignal ? AbortSignal.any([hardStop, shardSignal]) : hardStop);
       } finally {
+        this.#inFlight.delete(key);
         this.queue.done(key);
       }
     }

@@ -57,6 +57,7 @@ export class LeaderElector {
   readonly #random: () => number;
   #observed: { holder: string; renewTime: string; transitions: number } | undefined;
   #observedAt = 0;
+  #observedDurationMs = 0;
   #lease: Lease | undefined;
   #leading = false;
   /** Monotonic start of the last acquire/renew that succeeded. */
@@ -98,16 +99,44 @@ export class LeaderElector {
       "waiting for leadership",
     );
     while (!signal.aborted) {
-      const started = this.#o.clock.monotonic();
-      if (await this.#tryAcquireOrRenew(this.#attemptSignal(signal, this.#o.renewDeadlineMs))) {
-        this.#renewedAt = started;
-        this.#setLeading(true);
+      if (await this.tryAcquire(signal)) {
         log.info({ identity: this.#o.identity }, "became leader");
         return true;
       }
       await sleep(this.#jittered(), signal, this.#o.clock);
     }
     return false;
+  }
+
+  /**
+   * One acquire attempt (bounded by the renew deadline): true when this elector now holds the
+   * lease. The shard set calls it for the shards it wants instead of blocking in `acquire`.
+   */
+  async tryAcquire(signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
+    const started = this.#o.clock.monotonic();
+    if (!(await this.#tryAcquireOrRenew(this.#attemptSignal(signal, this.#o.renewDeadlineMs)))) return false;
+    this.#renewedAt = started;
+    this.#setLeading(true);
+    return true;
+  }
+
+  /**
+   * Records a copy of the lease read elsewhere (the shard set lists every shard's lease each
+   * period): expiry is judged from when the record was first seen unchanged, so a candidate
+   * that watched the holder stop renewing may take the lease as soon as it is due.
+   */
+  observe(lease: Lease): void {
+    this.#observe(lease, this.#o.clock.monotonic());
+  }
+
+  /** The holder last seen and whether its lease is still unexpired by our own clock. */
+  observedHolder(): { holder: string; live: boolean } {
+    const o = this.#o;
+    const holder = this.#observed?.holder ?? "";
+    if (holder === "") return { holder, live: false };
+    if (holder === o.identity) return { holder, live: this.#leading };
+    return { holder, live: o.clock.monotonic() - this.#observedAt < this.#observedDurationMs };
   }
 
   /**
@@ -272,6 +301,7 @@ export class LeaderElector {
     ) {
       this.#observed = record;
       this.#observedAt = nowMs;
+      this.#observedDurationMs = Math.max(this.#o.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000);
     }
   }
 }

@@ -59,6 +59,9 @@ create the same VM. Turning it off explicitly with replicas > 1 is refused at re
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "leaderElection.enabled=false needs replicaCount <= 1: several active operators would act on the same VMs" }}
 {{- end }}
+{{- if and (gt (int .Values.shards) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "shards > 1 needs leaderElection.enabled: each shard is a Lease" }}
+{{- end }}
 {{- if .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
 

@@ -1,0 +1,201 @@
+/**
+ * Managers with --shards against the in-memory API server, in one process: the shards are
+ * spread over the replicas, each key is reconciled by the holder of its object's shard only,
+ * a replica that stops, or whose API traffic is black-holed, loses its shards to the others (its
+ * fence closing first), a replica that joins gets
+ * its share handed over, and the fence is per object.
+ */
+import { after, afterEach, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Manager } from "../../src/controller/manager.ts";
+import { NotLeaderError } from "../../src/controller/runtime/leader-election.ts";
+import { shardOf } from "../../src/controller/runtime/sharding.ts";
+import { CloudInstanceResource } from "../../src/kube/resources.ts";
+import { Metrics } from "../../src/observability/metrics.ts";
+import { eventually, silentLogger, startApi } from "../kube-client/harness.ts";
+import { instance } from "../kube-client/objects.ts";
+import { testConfig } from "./runtime/manager-config.ts";
+import type { CloudInstance } from "../../src/api/index.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
+import { startProxy } from "../chaos/proxy.ts";
+
+let api: Awaited<ReturnType<typeof startApi>>;
+before(async () => {
+  api = await startApi();
+});
+after(async () => {
+  await api.close();
+});
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.allSettled(cleanups.splice(0).map((c) => c()));
+});
+
+interface Replica {
+  name: string;
+  mgr: Manager;
+  metrics: Metrics;
+  stop: AbortController;
+  run: Promise<void>;
+}
+
+const SHARDS = 3;
+const LEASE_MS = 3_000;
+const RETRY_MS = 300;
+
+function replica(
+  ns: string,
+  name: string,
+  log: { by: string; key: string; at: number }[],
+  kube: KubeClient = api.client,
+): Replica {
+  const metrics = new Metrics({ processMetrics: false });
+  const mgr = new Manager({
+    config: testConfig({
+      namespaces: [ns],
+      leaderElect: true,
+      leaderElectionId: `${ns}-op`,
+      podName: name,
+      shards: SHARDS,
+      // Roomier than the default test timing: two test files share two cores.
+      leaseDurationMs: LEASE_MS,
+      renewDeadlineMs: 2_000,
+      retryPeriodMs: RETRY_MS,
+    }),
+    logger: silentLogger,
+    metrics,
+    kube,
+  });
+  const cache = mgr.cache(CloudInstanceResource);
+  mgr.addController({
+    name: "instances",
+    for: CloudInstanceResource,
+    reconcile: async (key, ctx) => {
+      const obj = cache.get(ctx.namespace, ctx.name);
+      if (obj) mgr.fence(obj.metadata.uid ?? "");
+      log.push({ by: name, key, at: Date.now() });
+      await new Promise((r) => setTimeout(r, 5));
+      return { requeueAfterMs: 300 };
+    },
+  });
+  const stop = new AbortController();
+  const run = mgr.run(stop.signal);
+  // Handled here so that a replica stopping on its own is no unhandled rejection.
+  run.catch(() => undefined);
+  cleanups.push(async () => {
+    stop.abort();
+    await run.catch(() => undefined);
+  });
+  return { name, mgr, metrics, stop, run };
+}
+
+const owned = (r: Replica): number[] => r.mgr.ownedShards;
+const balanced = (rs: Replica[]): boolean => {
+  const all = rs.flatMap(owned);
+  return all.length === SHARDS && new Set(all).size === SHARDS && rs.every((r) => owned(r).length === 1);
+};
+
+test("three replicas split three shards; keys only reach their shard's holder; a stopped replica's shard moves; a joining one gets its share back", async () => {
+  const ns = "shard-a";
+  const objs: CloudInstance[] = [];
+  for (let i = 0; i < 30; i++)
+    objs.push(await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`)));
+  const shardOfKey = new Map(
+    objs.map((o) => [`${ns}/${o.metadata.name ?? ""}`, shardOf(o.metadata.uid ?? "", SHARDS)]),
+  );
+  const log: { by: string; key: string; at: number }[] = [];
+
+  const a = replica(ns, "pod-a", log);
+  await eventually(() => owned(a).length === SHARDS, "a alone takes every shard", 10_000);
+  await eventually(() => new Set(log.map((l) => l.key)).size === 30, "a reconciles every object", 10_000);
+
+  const b = replica(ns, "pod-b", log);
+  const c = replica(ns, "pod-c", log);
+  await eventually(() => balanced([a, b, c]), "one shard each", 20_000);
+  const split = Date.now();
+  await eventually(
+    () => [b, c].every((r) => log.some((l) => l.by === r.name && l.at > split)),
+    "the newcomers reconcile their shards",
+    10_000,
+  );
+  // From now on every reconcile is by the holder of the key's shard.
+  const checkFrom = Date.now();
+  await new Promise((r) => setTimeout(r, 1_000));
+  const holderOf = (s: number) => [a, b, c].find((r) => owned(r).includes(s))?.name;
+  for (const l of log.filter((x) => x.at > checkFrom)) {
+    const s = shardOfKey.get(l.key);
+    assert.ok(s !== undefined);
+    assert.equal(l.by, holderOf(s), `${l.key} (shard ${String(s)}) reconciled by its holder`);
+  }
+  // The fence is per object: a replica refuses an object of another replica's shard.
+  const foreign = objs.find((o) => !owned(a).includes(shardOf(o.metadata.uid ?? "", SHARDS)));
+  assert.ok(foreign);
+  assert.throws(() => a.mgr.fence(foreign.metadata.uid ?? ""), NotLeaderError);
+  const mine = objs.find((o) => owned(a).includes(shardOf(o.metadata.uid ?? "", SHARDS)));
+  assert.ok(mine);
+  a.mgr.fence(mine.metadata.uid ?? "");
+  assert.match(await a.metrics.registry.getSingleMetricAsString("cloud_instance_shards_owned"), / 1$/m);
+
+  // c stops (graceful: it releases): a and b take its shard at once, everything still reconciled.
+  const cShard = owned(c)[0];
+  assert.ok(cShard !== undefined);
+  c.stop.abort();
+  await c.run;
+  await eventually(() => [a, b].flatMap(owned).includes(cShard), "c's shard taken over", 10_000);
+  const takeover = Date.now();
+  const cKeys = [...shardOfKey].filter(([, s]) => s === cShard).map(([k]) => k);
+  await eventually(
+    () => cKeys.every((k) => log.some((l) => l.key === k && l.at > takeover && l.by !== "pod-c")),
+    "c's objects reconciled by the others",
+    10_000,
+  );
+  assert.ok(!log.some((l) => l.by === "pod-c" && l.at > takeover), "nothing from c after it stopped");
+
+  // c comes back under the same name: it gets one shard handed back.
+  const c2 = replica(ns, "pod-c", log);
+  await eventually(() => balanced([a, b, c2]), "balanced again", 20_000);
+});
+
+test("a replica whose API traffic is black-holed loses its shards (fence first, then the lease) and, still running, gets its share back once healed", async () => {
+  const ns = "shard-b";
+  for (let i = 0; i < 9; i++) await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`));
+  const log: { by: string; key: string; at: number }[] = [];
+  const proxy = await startProxy(api.server.url);
+  cleanups.push(() => proxy.close());
+  const kubeB = new KubeClient({
+    connection: await connect(
+      kubeConfigFromString(api.server.kubeconfigYaml().replaceAll(api.server.url, proxy.url)),
+    ),
+    logger: silentLogger,
+    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+  });
+  cleanups.push(() => kubeB.close());
+  const a = replica(ns, "pod-a", log);
+  const b = replica(ns, "pod-b", log, kubeB);
+  await eventually(
+    () => owned(a).length >= 1 && owned(b).length >= 1 && owned(a).length + owned(b).length === SHARDS,
+    "split",
+    20_000,
+  );
+  const bShards = owned(b);
+  const t0 = Date.now();
+  proxy.mode = "blackhole";
+  await eventually(() => owned(a).length === SHARDS, "a takes b's shards once their leases expired", 20_000);
+  const tookOver = Date.now() - t0;
+  // Not before the lease duration measured from b's last renewal (at most a jittered retry period before).
+  assert.ok(tookOver >= LEASE_MS - RETRY_MS * 1.2 - 50, `taken over after ${String(tookOver)} ms`);
+  assert.deepEqual(owned(b), [], "b knows it lost them");
+  for (const s of bShards) assert.ok(owned(a).includes(s));
+  const uid = (await api.client.list(CloudInstanceResource, { namespace: ns })).items[0]?.metadata.uid ?? "";
+  assert.throws(() => b.mgr.fence(uid), NotLeaderError, "b's fence refuses every object");
+  // b stays up (no restart, no relist): once its traffic flows again it rejoins with its share.
+  proxy.mode = "pass";
+  await eventually(
+    () => owned(b).length >= 1 && owned(a).length + owned(b).length === SHARDS,
+    "b rejoins with its share",
+    30_000,
+  );
+  assert.equal(await Promise.race([b.run.then(() => "stopped"), Promise.resolve("running")]), "running");
+});
