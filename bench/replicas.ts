@@ -52,6 +52,7 @@ if (args.get("help") === "true") {
   --transition-ms=500  the simulator's provisioning/deleting time
   --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
   --log-level=info     the operators' log level (their default); logs go to files
+  --cpu-prof           every replica writes a V8 CPU profile into --out/cpu-prof-replicas-<count>
   --out=DIR            where the JSON result goes (default bench/results)
 `);
   process.exit(0);
@@ -65,6 +66,7 @@ const KILL = args.get("kill") !== "false";
 const LEASE_MS = parseDuration(args.get("lease-duration") ?? "15s");
 const logLevel = args.get("log-level") ?? "info";
 const outDir = args.get("out") ?? join(root, "bench", "results");
+const cpuProf = args.get("cpu-prof") === "true";
 const LEASE_ID = "bench-replicas";
 
 function parseDuration(s: string): number {
@@ -185,6 +187,14 @@ async function startReplicas(world: AccountsWorld, entry: string, count: number)
         `--shards=${String(SHARDS)}`,
         `--pod-name=${name}`,
       ],
+      ...(cpuProf
+        ? {
+            extraNodeArgs: [
+              "--cpu-prof",
+              `--cpu-prof-dir=${join(outDir, `cpu-prof-replicas-${String(count)}`)}`,
+            ],
+          }
+        : {}),
     });
     replicas.push({ name, op, logFile });
   }
@@ -330,8 +340,13 @@ async function run(count: number, entry: string): Promise<RunResult> {
     }
     return result;
   } finally {
-    for (const r of replicas)
-      if (r.op.child.exitCode === null && r.op.child.signalCode === null) await r.op.stop();
+    // All at once: stopped one by one, the others would take the released shards and
+    // reconcile their objects again (which a --cpu-prof profile would count).
+    await Promise.all(
+      replicas
+        .filter((r) => r.op.child.exitCode === null && r.op.child.signalCode === null)
+        .map((r) => r.op.stop()),
+    );
     await world.close();
   }
 }
