@@ -11,7 +11,8 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CloudInstanceResource } from "../src/kube/resources.ts";
+import { CloudInstanceResource, LeaseResource } from "../src/kube/resources.ts";
+import { microTime } from "../src/controller/runtime/leader-election.ts";
 import { ANNOTATION_RECONCILE_REQUESTED_AT } from "../src/api/index.ts";
 import { shardOf, shardOfLeaseName } from "../src/controller/runtime/sharding.ts";
 import { buildDist } from "../test/deploy/image.ts";
@@ -52,6 +53,9 @@ if (args.get("help") === "true") {
   --transition-ms=500  the simulator's provisioning/deleting time
   --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
   --log-level=info     the operators' log level (their default); logs go to files
+  --observer           also run one operator that only watches: a hot standby (--leader-elect,
+                       one shard) of a Lease the bench holds; its CPU is what watching and
+                       caching every object costs a replica that reconciles nothing
   --cpu-prof           every replica writes a V8 CPU profile into --out/cpu-prof-replicas-<count>
   --out=DIR            where the JSON result goes (default bench/results)
 `);
@@ -67,6 +71,8 @@ const LEASE_MS = parseDuration(args.get("lease-duration") ?? "15s");
 const logLevel = args.get("log-level") ?? "info";
 const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
+const withObserver = args.get("observer") === "true";
+const OBSERVER_LEASE = "bench-replicas-observer";
 const LEASE_ID = "bench-replicas";
 
 function parseDuration(s: string): number {
@@ -132,6 +138,8 @@ interface RunResult {
   /** This process: the in-memory API server, the simulator and the bench's own creates. */
   apiServerAndSimulatorCoresBusy: number;
   loadAverage: { before: number; after: number };
+  /** --observer: the watch-only standby's CPU over the same apply. */
+  observer?: { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number };
   handover?: Handover;
 }
 
@@ -273,19 +281,68 @@ async function handover(world: AccountsWorld, replicas: Replica[]): Promise<Hand
   };
 }
 
+/**
+ * An operator that watches and caches every object and reconciles none: a standby of a Lease
+ * the bench holds (and renews, so it never expires).
+ */
+async function startObserver(
+  world: AccountsWorld,
+  entry: string,
+  stop: AbortSignal,
+): Promise<OperatorProcess> {
+  const spec = (): { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } => ({
+    holderIdentity: "bench",
+    leaseDurationSeconds: LEASE.durationMs / 1000,
+    renewTime: microTime(Date.now()),
+  });
+  let lease = await world.kube.create(LeaseResource, {
+    metadata: { name: OBSERVER_LEASE, namespace: NAMESPACE },
+    spec: spec(),
+  });
+  void (async () => {
+    while (!stop.aborted) {
+      await sleep(LEASE.retryPeriodMs / 2);
+      if (stop.aborted) break;
+      lease = await world.kube.update(LeaseResource, { ...lease, spec: spec() }).catch((err: unknown) => {
+        if (stop.aborted) return lease;
+        throw err;
+      });
+    }
+  })();
+  return startOperator({
+    entry,
+    kubeconfig: world.kubeconfig,
+    stdout: openSync(join(world.dir, "observer.log"), "w"),
+    flags: [
+      ...operatorFlags(logLevel),
+      "--leader-elect",
+      `--leader-election-id=${OBSERVER_LEASE}`,
+      `--leader-election-namespace=${NAMESPACE}`,
+      `--leader-election-lease-duration=${String(LEASE.durationMs)}ms`,
+      `--leader-election-renew-deadline=${String(LEASE.renewDeadlineMs)}ms`,
+      `--leader-election-retry-period=${String(LEASE.retryPeriodMs)}ms`,
+      "--pod-name=observer",
+    ],
+  });
+}
+
 async function run(count: number, entry: string): Promise<RunResult> {
   say(`== replicas=${String(count)} shards=${String(SHARDS)} N=${String(N)} accounts=${String(ACCOUNTS)}`);
   const world = await startAccountsWorld(N, ACCOUNTS, "cio-bench-replicas-");
   let replicas: Replica[] = [];
+  let observer: OperatorProcess | undefined;
+  const renewing = new AbortController();
   try {
     const s0 = performance.now();
     replicas = await startReplicas(world, entry, count);
     const names = replicas.map((r) => r.name);
     await until("a fair split of the shards", () => balanced(world.api, names), 300_000);
     const balancedSeconds = (performance.now() - s0) / 1000;
+    if (withObserver) observer = await startObserver(world, entry, renewing.signal);
 
     const load0 = loadavg()[0] ?? 0;
     const m0 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
+    const o0 = observer ? await scrape(observer.port) : undefined;
     const c0 = process.cpuUsage();
     const started = performance.now();
     await world.apply();
@@ -300,6 +357,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const readySeconds = (performance.now() - started) / 1000;
     const c1 = process.cpuUsage(c0);
     const m1 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
+    const o1 = observer ? await scrape(observer.port) : undefined;
     const load1 = loadavg()[0] ?? 0;
     const held = holders(world.api);
     const perReplica: ReplicaFigures[] = replicas.map((r, i) => {
@@ -331,6 +389,15 @@ async function run(count: number, entry: string): Promise<RunResult> {
       apiServerAndSimulatorCoresBusy: round((c1.user + c1.system) / 1e6 / readySeconds),
       loadAverage: { before: round(load0), after: round(load1) },
     };
+    if (observer && o0 && o1) {
+      const cpuSeconds = sum(o1, CPU) - sum(o0, CPU);
+      result.observer = {
+        cpuSeconds: round(cpuSeconds),
+        coresBusy: round(cpuSeconds / readySeconds),
+        reconciles: sum(o1, RECONCILES) - sum(o0, RECONCILES),
+        peakRssMB: peakRssMB(observer.child.pid),
+      };
+    }
     say(JSON.stringify(result));
     if (count > 1 && KILL) {
       // Steady state: nothing queued, every object Ready.
@@ -340,6 +407,8 @@ async function run(count: number, entry: string): Promise<RunResult> {
     }
     return result;
   } finally {
+    renewing.abort();
+    await observer?.stop();
     // All at once: stopped one by one, the others would take the released shards and
     // reconcile their objects again (which a --cpu-prof profile would count).
     await Promise.all(
