@@ -9,13 +9,7 @@ import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
-import { startM2sSimulator } from "../test/sim/m2s/index.ts";
-import { credentialsSecret, SIMULATOR_ENDPOINTS } from "../test/sim/all.ts";
-import { KubeClient } from "../src/kube/client.ts";
-import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
-import { createLogger } from "../src/observability/logger.ts";
-import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
-import type { CloudInstance } from "../src/api/index.ts";
+import { CloudInstanceResource } from "../src/kube/resources.ts";
 import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
@@ -33,6 +27,16 @@ import {
   until,
   writes,
 } from "./common.ts";
+import {
+  APPLY_CONCURRENCY,
+  instance,
+  isReady,
+  NAMESPACE,
+  operatorFlags,
+  RESYNC,
+  SIM,
+  startAccountsWorld,
+} from "./accounts.ts";
 
 const root = join(import.meta.dirname, "..");
 if (args.get("help") === "true") {
@@ -62,16 +66,6 @@ const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const heapSnapshot = args.get("heap-snapshot") === "true";
 const logLevel = args.get("log-level") ?? "info";
-const SIM = {
-  transitionMs: Number(args.get("transition-ms") ?? 500),
-  latencyMs: 1,
-  rateLimitQps: Number(args.get("sim-qps") ?? 1000),
-};
-/** The bench's own apply (and the empty reconciler's): 64 requests in flight. */
-const APPLY_CONCURRENCY = 64;
-const NAMESPACE = "bench";
-const RESYNC = "30m"; // no resync inside a run: every reconcile is one the lifecycle needs
-
 interface Scenario {
   id: string;
   title: string;
@@ -85,23 +79,6 @@ const SCENARIOS: Scenario[] = [
     flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
   },
 ];
-
-const keyOf = (a: number): string => `m2s-account-${String(a).padStart(3, "0")}-key`;
-const secretOf = (a: number): string => `m2s-account-${String(a).padStart(3, "0")}`;
-
-function instance(name: string, account: number, endpoint: string): CloudInstance {
-  return {
-    apiVersion: "compute.instance-operator.dev/v1alpha1",
-    kind: "CloudInstance",
-    metadata: { name, namespace: NAMESPACE },
-    spec: {
-      provider: { name: "m2s", credentialsSecretRef: { name: secretOf(account) }, endpoint },
-      region: "fr-par-1",
-      plan: "starter",
-      image: "ubuntu-22.04",
-    },
-  } as unknown as CloudInstance;
-}
 
 interface Yardstick {
   watchEvents: number;
@@ -191,23 +168,8 @@ async function run(
   ACCOUNTS: number,
 ): Promise<RunResult> {
   say(`== operator-bound ${scenario.id} N=${String(N)} accounts=${String(ACCOUNTS)}`);
-  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, N * 8) });
-  const sim = await startM2sSimulator({
-    faults: { ...SIM },
-    moreApiKeys: Array.from({ length: ACCOUNTS }, (_, a) => keyOf(a)),
-  });
-  const dir = mkdtempSync(join(tmpdir(), "cio-bench-ob-"));
-  const kubeconfig = join(dir, "kubeconfig");
-  api.writeKubeconfig(kubeconfig);
-  const kube = new KubeClient({
-    connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
-    logger: createLogger({ level: "silent" }),
-  });
-  for (let a = 0; a < ACCOUNTS; a++)
-    await kube.create(
-      SecretResource,
-      credentialsSecret({ name: secretOf(a), namespace: NAMESPACE }, { apiKey: keyOf(a) }) as never,
-    );
+  const world = await startAccountsWorld(N, ACCOUNTS, "cio-bench-ob-");
+  const { api, sim, kube, kubeconfig, dir } = world;
   const profDir = join(outDir, `cpu-prof-${scenario.id}`);
   if (cpuProf) mkdirSync(profDir, { recursive: true });
   // Logs go to a file: piping them into this process would tax the API server living here.
@@ -216,16 +178,7 @@ async function run(
     entry,
     kubeconfig,
     stdout: openSync(logFile, "w"),
-    flags: [
-      `--resync-period=${RESYNC}`,
-      `--log-level=${logLevel}`,
-      `--allowed-endpoints=${SIMULATOR_ENDPOINTS}`,
-      // The API server's throughput is the yardstick: no client-side kube rate limit.
-      "--kube-api-qps=0",
-      `--provider-qps=${String(SIM.rateLimitQps - 5)}`,
-      "--provider-burst=50",
-      ...scenario.flags,
-    ],
+    flags: [...operatorFlags(logLevel), ...scenario.flags],
     extraNodeArgs: [
       ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
       ...(heapSnapshot ? ["--heapsnapshot-signal=SIGUSR2"] : []),
@@ -234,10 +187,7 @@ async function run(
   });
   const pid = operator.child.pid ?? 0;
   try {
-    const instances = (): CloudInstance[] => api.objects("cloudinstances") as unknown as CloudInstance[];
-    const isReady = (o: CloudInstance): boolean =>
-      o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-    const names = Array.from({ length: N }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
+    const { instances, names } = world;
 
     const load0 = loadavg()[0] ?? 0;
     const m0 = await scrape(operator.port);
@@ -245,13 +195,7 @@ async function run(
     const p0 = providerCalls(sim);
     const c0 = process.cpuUsage();
     const started = performance.now();
-    await forEachLimited(
-      names.map((name, i) => ({ name, account: i % ACCOUNTS })),
-      APPLY_CONCURRENCY,
-      async ({ name, account }) => {
-        await kube.create(CloudInstanceResource, instance(name, account, sim.url));
-      },
-    );
+    await world.apply();
     await until(
       "all Ready",
       () => {
@@ -344,9 +288,7 @@ async function run(
     return result;
   } finally {
     await operator.stop();
-    await kube.close();
-    await sim.close();
-    await api.close();
+    await world.close();
   }
 }
 

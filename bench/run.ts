@@ -36,7 +36,7 @@ import {
 import { fairnessTable, runFairness, type FairnessResult } from "./fairness.ts";
 
 const root = join(import.meta.dirname, "..");
-if (args.get("help") === "true" && args.get("scenario") !== "operator-bound") {
+if (args.get("help") === "true" && !["operator-bound", "replicas"].includes(args.get("scenario") ?? "")) {
   process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
   --sizes=100,1000,10000      operator runs, one per instance count
   --baseline-sizes=100,1000   baseline runs (empty: none)
@@ -53,6 +53,8 @@ fast simulators, see README) has options of its own:
   node bench/run.ts --scenario=operator-bound [--n=10000] [--accounts=100] [--baseline=false]
     [--cpu-prof] [--heap-snapshot] [--out=DIR]
   node bench/run.ts --scenario=operator-bound --help   lists them all
+--scenario=replicas: throughput with 1 and 3 replicas (--shards) and the handover after a
+SIGKILL, on the operator-bound setup (node bench/run.ts --scenario=replicas --help)
 `);
   process.exit(0);
 }
@@ -403,6 +405,7 @@ const scenarioName = args.get("scenario") ?? "provider-bound";
 const chosen: () => Promise<void> =
   scenarioName === "operator-bound"
     ? async () => (await import("./operator-bound.ts")).main()
+    : scenarioName === "replicas" ? async () => (await import("./replicas.ts")).main()
     : scenarioName === "provider-bound"
       ? main
       : () =>
