@@ -405,11 +405,12 @@ const scenarioName = args.get("scenario") ?? "provider-bound";
 const chosen: () => Promise<void> =
   scenarioName === "operator-bound"
     ? async () => (await import("./operator-bound.ts")).main()
-    : scenarioName === "replicas" ? async () => (await import("./replicas.ts")).main()
-    : scenarioName === "provider-bound"
-      ? main
-      : () =>
-          Promise.reject(new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound)`));
+    : scenarioName === "replicas"
+      ? async () => (await import("./replicas.ts")).main()
+      : scenarioName === "provider-bound"
+        ? main
+        : () =>
+            Promise.reject(new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound)`));
 chosen().then(
   () => process.exit(0),
   (err: unknown) => {
