@@ -36,7 +36,7 @@ import {
 import { fairnessTable, runFairness, type FairnessResult } from "./fairness.ts";
 
 const root = join(import.meta.dirname, "..");
-if (args.get("help") === "true" && args.get("scenario") !== "operator-bound") {
+if (args.get("help") === "true" && !["operator-bound", "scale"].includes(args.get("scenario") ?? "")) {
   process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
   --sizes=100,1000,10000      operator runs, one per instance count
   --baseline-sizes=100,1000   baseline runs (empty: none)
@@ -53,6 +53,10 @@ fast simulators, see README) has options of its own:
   node bench/run.ts --scenario=operator-bound [--n=10000] [--accounts=100] [--baseline=false]
     [--cpu-prof] [--heap-snapshot] [--out=DIR]
   node bench/run.ts --scenario=operator-bound --help   lists them all
+--scenario=scale: 100,000 converged objects on one replica (cache sync, memory, CPU per 1,000
+reconciles through a full pass, idle latency; see README):
+  node bench/run.ts --scenario=scale [--n=100000] [--accounts=100] [--resync-period=S] [--out=DIR]
+  node bench/run.ts --scenario=scale --help   lists them all
 `);
   process.exit(0);
 }
@@ -403,10 +407,14 @@ const scenarioName = args.get("scenario") ?? "provider-bound";
 const chosen: () => Promise<void> =
   scenarioName === "operator-bound"
     ? async () => (await import("./operator-bound.ts")).main()
-    : scenarioName === "provider-bound"
-      ? main
-      : () =>
-          Promise.reject(new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound)`));
+    : scenarioName === "scale"
+      ? async () => (await import("./scale.ts")).main()
+      : scenarioName === "provider-bound"
+        ? main
+        : () =>
+            Promise.reject(
+              new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound, scale)`),
+            );
 chosen().then(
   () => process.exit(0),
   (err: unknown) => {
