@@ -69,6 +69,8 @@ export async function startOperator(opts: {
   cwd?: string;
   /** A file descriptor for the operator's log; default: kept in memory (the tail). */
   stdout?: number;
+  /** How long /readyz (caches synced) may take; default 60 s. */
+  readyTimeoutMs?: number;
 }): Promise<OperatorProcess> {
   const port = await freePortPair();
   const child: ChildProcess = spawn(
@@ -99,8 +101,9 @@ export async function startOperator(opts: {
     child.kill("SIGTERM");
     await exited;
   };
+  const readyBy = performance.now() + (opts.readyTimeoutMs ?? 60_000);
   try {
-    for (let i = 0; ; i++) {
+    for (;;) {
       try {
         if ((await fetch(`http://127.0.0.1:${String(port + 1)}/readyz`)).ok) break;
       } catch {
@@ -110,7 +113,7 @@ export async function startOperator(opts: {
         throw new Error(
           `bench: operator exited (${String(child.exitCode ?? child.signalCode)}):\n${logTail}`,
         );
-      if (i > 600) throw new Error("bench: operator never became ready");
+      if (performance.now() > readyBy) throw new Error("bench: operator never became ready");
       await sleep(100);
     }
   } catch (err) {

@@ -36,7 +36,10 @@ import {
 import { fairnessTable, runFairness, type FairnessResult } from "./fairness.ts";
 
 const root = join(import.meta.dirname, "..");
-if (args.get("help") === "true" && !["operator-bound", "replicas"].includes(args.get("scenario") ?? "")) {
+if (
+  args.get("help") === "true" &&
+  !["operator-bound", "replicas", "scale"].includes(args.get("scenario") ?? "")
+) {
   process.stdout.write(`node bench/run.ts [options]   (npm run bench -- [options])
   --sizes=100,1000,10000      operator runs, one per instance count
   --baseline-sizes=100,1000   baseline runs (empty: none)
@@ -55,6 +58,10 @@ fast simulators, see README) has options of its own:
   node bench/run.ts --scenario=operator-bound --help   lists them all
 --scenario=replicas: throughput with 1 and 3 replicas (--shards) and the handover after a
 SIGKILL, on the operator-bound setup (node bench/run.ts --scenario=replicas --help)
+--scenario=scale: 100,000 converged objects on one replica (cache sync, memory, CPU per 1,000
+reconciles through a full pass, idle latency; see README):
+  node bench/run.ts --scenario=scale [--n=100000] [--accounts=100] [--resync-period=S] [--out=DIR]
+  node bench/run.ts --scenario=scale --help   lists them all
 `);
   process.exit(0);
 }
@@ -407,10 +414,16 @@ const chosen: () => Promise<void> =
     ? async () => (await import("./operator-bound.ts")).main()
     : scenarioName === "replicas"
       ? async () => (await import("./replicas.ts")).main()
-      : scenarioName === "provider-bound"
-        ? main
-        : () =>
-            Promise.reject(new Error(`unknown --scenario=${scenarioName} (provider-bound, operator-bound)`));
+      : scenarioName === "scale"
+        ? async () => (await import("./scale.ts")).main()
+        : scenarioName === "provider-bound"
+          ? main
+          : () =>
+              Promise.reject(
+                new Error(
+                  `unknown --scenario=${scenarioName} (provider-bound, operator-bound, replicas, scale)`,
+                ),
+              );
 chosen().then(
   () => process.exit(0),
   (err: unknown) => {

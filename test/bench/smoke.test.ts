@@ -57,3 +57,44 @@ test("npm run bench -- --smoke: every scenario converges and deletes, resync wri
     assert.ok(r.memory.rssMB > 0);
   }
 });
+
+test("npm run bench -- --scenario=scale (small): cache sync, a start-up and a resync pass that write nothing", () => {
+  const root = join(import.meta.dirname, "..", "..");
+  const out = mkdtempSync(join(tmpdir(), "cio-bench-scale-smoke-"));
+  const run = spawnSync(
+    process.execPath,
+    [
+      join(root, "bench/run.ts"),
+      "--scenario=scale",
+      "--n=300",
+      "--accounts=3",
+      "--resync-period=8",
+      "--probes=20",
+      `--out=${out}`,
+    ],
+    { cwd: root, encoding: "utf8", timeout: 180_000 },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const file = readdirSync(out).find((f) => f.endsWith("-scale-300.json"));
+  assert.ok(file, "a results file");
+  const { result } = JSON.parse(readFileSync(join(out, file), "utf8")) as {
+    result: {
+      cacheSync: { seconds: number };
+      startupPass: { kubeWrites: number; providerCallsPerObject: number };
+      resyncPass?: { kubeWrites: number; reconciles: number; providerCallsPerObject: number };
+      memory: { peakRssMB: number };
+      latency: { idle: { p99ms: number } };
+    };
+  };
+  assert.ok(result.cacheSync.seconds > 0);
+  assert.equal(
+    result.startupPass.kubeWrites,
+    0,
+    "the clones are converged: the start-up pass writes nothing",
+  );
+  assert.ok(result.startupPass.providerCallsPerObject >= 0.9, "the start-up pass read (nearly) every VM");
+  assert.ok(result.resyncPass, "a resync pass");
+  assert.equal(result.resyncPass.kubeWrites, 0);
+  assert.ok(result.resyncPass.reconciles >= 300);
+  assert.ok(result.memory.peakRssMB > 0);
+});

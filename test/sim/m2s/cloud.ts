@@ -75,6 +75,19 @@ export class M2sCloud {
     if (vm) Object.assign(vm, change);
   }
 
+  /** A VM's whole record (a copy, no timer), for benches that clone it (see `seed`). */
+  record(id: string): VmRecord | undefined {
+    const vm = this.#vms.get(id);
+    if (!vm) return undefined;
+    const { timer: _t, ...rest } = vm;
+    return structuredClone(rest);
+  }
+
+  /** Stores settled VMs as they are (no transition pending), bypassing the API. */
+  seed(vms: readonly VmRecord[]): void {
+    for (const vm of vms) this.#vms.set(vm.id, { ...vm, timer: undefined });
+  }
+
   remove(id: string): void {
     clearTimeout(this.#vms.get(id)?.timer);
     this.#vms.delete(id);

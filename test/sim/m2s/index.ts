@@ -61,7 +61,7 @@ import {
 import { M2sCloud, type ListPaging } from "./cloud.ts";
 import { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, type VmRecord } from "./views.ts";
 
-export { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, type ListPaging };
+export { M2S_IMAGES, M2S_PLANS, M2S_REGIONS, type ListPaging, type VmRecord };
 
 export interface M2sSimulator extends Simulator {
   /** How the list pages (see the header); "documented" unless a test changes it. */
@@ -72,6 +72,10 @@ export interface M2sSimulator extends Simulator {
   mutate(id: string, change: Partial<Pick<VmRecord, "status" | "plan" | "image" | "tags" | "name">>): void;
   /** Remove a VM behind the operator's back. */
   destroy(id: string): void;
+  /** A VM's whole record, to clone (bench/scale.ts). */
+  record(id: string): VmRecord | undefined;
+  /** Store settled VMs directly, faster than the API creates them (bench/scale.ts). */
+  seed(vms: readonly VmRecord[]): void;
 }
 
 export async function startM2sSimulator(
@@ -157,6 +161,10 @@ export async function startM2sSimulator(
     },
     destroy: (id) => {
       cloud.remove(id);
+    },
+    record: (id) => cloud.record(id),
+    seed: (vms) => {
+      cloud.seed(vms);
     },
     async close() {
       cloud.close();
