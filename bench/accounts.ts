@@ -13,7 +13,7 @@ import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
 import type { CloudInstance } from "../src/api/index.ts";
-import { args, forEachLimited } from "./common.ts";
+import { args, forEachLimited, m2sInstance } from "./common.ts";
 
 /** The simulated accounts: fast enough that the operator, not the provider, is the bottleneck. */
 export const SIM = {
@@ -31,17 +31,7 @@ export const keyOf = (a: number): string => `m2s-account-${String(a).padStart(3,
 export const secretOf = (a: number): string => `m2s-account-${String(a).padStart(3, "0")}`;
 
 export function instance(name: string, account: number, endpoint: string): CloudInstance {
-  return {
-    apiVersion: "compute.instance-operator.dev/v1alpha1",
-    kind: "CloudInstance",
-    metadata: { name, namespace: NAMESPACE },
-    spec: {
-      provider: { name: "m2s", credentialsSecretRef: { name: secretOf(account) }, endpoint },
-      region: "fr-par-1",
-      plan: "starter",
-      image: "ubuntu-22.04",
-    },
-  } as unknown as CloudInstance;
+  return m2sInstance({ name, namespace: NAMESPACE }, secretOf(account), endpoint);
 }
 
 /** The operator's flags for these scenarios (before the scenario's own). */

@@ -1,6 +1,8 @@
 // Helpers shared by the bench scenarios (bench/run.ts, bench/operator-bound.ts): arguments,
 // the image's runtime, the operator process, metrics scraping and the counters every table uses.
 import { spawn, type ChildProcess } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import type { CloudInstance } from "../src/api/index.ts";
 import { createServer, type Server } from "node:net";
 import { readFileSync, realpathSync } from "node:fs";
 import type { KubeApiServer } from "../test/kube/server.ts";
@@ -235,4 +237,33 @@ export function smapsBreakdown(pid: number): Record<string, number> | undefined 
     if (rss) kb[bucket] = (kb[bucket] ?? 0) + Number(rss[1]);
   }
   return Object.fromEntries(Object.entries(kb).map(([k, v]) => [k, round(v / 1024)]));
+}
+
+/** The machine a result was measured on, for every scenario's report. */
+export function machineInfo(): { cpus: number; cpuModel: string; memoryGB: number; node: string } {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "",
+    memoryGB: round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}
+
+/** The CloudInstance every bench creates: one small m2s VM on the given account's Secret. */
+export function m2sInstance(
+  at: { name: string; namespace: string },
+  secret: string,
+  endpoint: string,
+): CloudInstance {
+  return {
+    apiVersion: "compute.instance-operator.dev/v1alpha1",
+    kind: "CloudInstance",
+    metadata: { name: at.name, namespace: at.namespace },
+    spec: {
+      provider: { name: "m2s", credentialsSecretRef: { name: secret }, endpoint },
+      region: "fr-par-1",
+      plan: "starter",
+      image: "ubuntu-22.04",
+    },
+  } as unknown as CloudInstance;
 }

@@ -6,8 +6,7 @@
 // `--help` for the options.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
 import { startM2sSimulator, type M2sSimulator } from "../test/sim/m2s/index.ts";
@@ -19,6 +18,7 @@ import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts"
 import type { CloudInstance } from "../src/api/index.ts";
 import { buildDist, imageRuntime } from "../test/deploy/image.ts";
 import { parseMetrics } from "./prometheus.ts";
+import { forEachLimited, freePortPair, m2sInstance, machineInfo, sleep } from "./common.ts";
 
 export const FAIRNESS_HELP = `node bench/fairness.ts [options]   (also run by npm run bench; there: --fairness=false skips it)
   Account B's time to Ready alone, then with N objects queued on account A (two m2s
@@ -64,7 +64,6 @@ export interface FairnessResult {
   reconcileErrors: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -73,35 +72,6 @@ const median = (xs: number[]): number => {
 };
 const isReady = (o: CloudInstance): boolean =>
   o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-
-async function freePortPair(): Promise<number> {
-  const listen = (port: number): Promise<Server | undefined> =>
-    new Promise((resolve) => {
-      const srv = createServer();
-      srv.once("error", () => resolve(undefined));
-      srv.listen(port, "127.0.0.1", () => resolve(srv));
-    });
-  for (;;) {
-    const first = await listen(0);
-    const address = first?.address();
-    const port = typeof address === "object" && address ? address.port : 0;
-    const second = port > 0 && port < 65_535 ? await listen(port + 1) : undefined;
-    await Promise.all([first, second].map((s) => new Promise((r) => (s ? s.close(r) : r(undefined)))));
-    if (first && second) return port;
-  }
-}
-
-async function forEachLimited<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        if (item !== undefined) await fn(item);
-      }
-    }),
-  );
-}
 
 /** One phase: a fresh API server, two accounts, one operator; B's samples after A's queue (if any). */
 async function phase(
@@ -133,17 +103,7 @@ async function phase(
   ] as const)
     await kube.create(SecretResource, credentialsSecret({ name, namespace: ns }, s.credentials) as never);
   const manifest = (name: string, account: string, s: M2sSimulator): never =>
-    ({
-      apiVersion: "compute.instance-operator.dev/v1alpha1",
-      kind: "CloudInstance",
-      metadata: { name, namespace: ns },
-      spec: {
-        provider: { name: "m2s", credentialsSecretRef: { name: account }, endpoint: s.url },
-        region: "fr-par-1",
-        plan: "starter",
-        image: "ubuntu-22.04",
-      },
-    }) as never;
+    m2sInstance({ name, namespace: ns }, account, s.url) as never;
   const port = await freePortPair();
   const operator: ChildProcess = spawn(
     process.execPath,
@@ -302,12 +262,7 @@ if (import.meta.main) {
     .then((r) => {
       const report = {
         date: new Date().toISOString(),
-        machine: {
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model ?? "",
-          memoryGB: round(totalmem() / 2 ** 30),
-          node: process.version,
-        },
+        machine: machineInfo(),
         fairness: r,
       };
       mkdirSync(outDir, { recursive: true });

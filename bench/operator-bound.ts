@@ -5,7 +5,7 @@
 // take from an empty reconciler (bench/empty-reconciler.ts: a separate process that only writes)
 // on a fresh in-memory API server. Writes bench/results/<date>-operator-bound.json.
 import { spawn } from "node:child_process";
-import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
@@ -14,6 +14,7 @@ import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
   forEachLimited,
+  machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
   providerCalls,
@@ -361,12 +362,7 @@ export async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     scenario: "operator-bound",
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? "",
-      memoryGB: round(totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machineInfo(),
     simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
     operator: {
       logLevel,

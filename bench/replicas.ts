@@ -8,7 +8,7 @@
 // state: the handover is the time until every shard it held has another holder (read from the
 // Leases on the API server) and until one object per such shard, touched right after the kill
 // (reconcile-requested-at), shows it handled. Writes bench/results/<date>-replicas.json.
-import { cpus, loadavg, totalmem } from "node:os";
+import { loadavg } from "node:os";
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CloudInstanceResource, LeaseResource } from "../src/kube/resources.ts";
@@ -19,6 +19,7 @@ import { buildDist } from "../test/deploy/image.ts";
 import type { KubeApiServer } from "../test/kube/server.ts";
 import {
   args,
+  machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
   round,
@@ -27,8 +28,8 @@ import {
   sleep,
   startOperator,
   sum,
-  until,
   type OperatorProcess,
+  until,
 } from "./common.ts";
 import {
   isReady,
@@ -458,12 +459,7 @@ export async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     scenario: "replicas",
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? "",
-      memoryGB: round(totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machineInfo(),
     simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
     operator: {
       logLevel,

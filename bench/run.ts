@@ -3,7 +3,6 @@
 // baselines (controller-runtime's defaults; the seed's fixed 5 s polling). Writes
 // bench/results/<date>.json and prints a markdown table. `--smoke` is the short variant
 // `npm test` runs.
-import { cpus, totalmem } from "node:os";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,8 @@ import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
   forEachLimited,
+  m2sInstance,
+  machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
   providerCalls,
@@ -183,17 +184,10 @@ async function run(scenario: Scenario, n: number, entry: string): Promise<RunRes
     const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
     const started = performance.now();
     await forEachLimited(names, 64, async (name) => {
-      await kube.create(CloudInstanceResource, {
-        apiVersion: "compute.instance-operator.dev/v1alpha1",
-        kind: "CloudInstance",
-        metadata: { name, namespace: "bench" },
-        spec: {
-          provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: sim.url },
-          region: "fr-par-1",
-          plan: "starter",
-          image: "ubuntu-22.04",
-        },
-      } as never);
+      await kube.create(
+        CloudInstanceResource,
+        m2sInstance({ name, namespace: "bench" }, "m2s-creds", sim.url),
+      );
     });
     await until(
       "all Ready",
@@ -383,12 +377,7 @@ async function main(): Promise<void> {
   }
   const report = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? "",
-      memoryGB: round(totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machineInfo(),
     simulator: { provider: "m2s", ...SIM },
     resyncPeriod: "max(20 s, 1.5 x N / rateLimitQps); 5 s in the smoke run",
     runtime: {

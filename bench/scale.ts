@@ -5,7 +5,7 @@
 // objects would take longer than the run): clones of one object the operator itself converged
 // first, so their status is exactly what the operator writes. Writes
 // bench/results/<date>-scale.json.
-import { cpus, loadavg, totalmem, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +20,8 @@ import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/ap
 import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
+  m2sInstance,
+  machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
   providerCalls,
@@ -58,7 +60,6 @@ const PROBES = Number(args.get("probes") ?? 200);
 const outDir = args.get("out") ?? join(root, "bench", "results");
 /** Fast and generous: the provider must not be what limits a pass. */
 const SIM = { transitionMs: 500, latencyMs: 1, rateLimitQps: Number(args.get("sim-qps") ?? 100_000) };
-const GROUP_VERSION = "compute.instance-operator.dev/v1alpha1";
 
 const pad = (i: number, w: number): string => String(i).padStart(w, "0");
 const nsOf = (a: number): string => `scale-${pad(a, 3)}`;
@@ -130,17 +131,10 @@ export async function main(): Promise<void> {
 
     // 1. The template: one object the operator converges itself.
     say("== scale: converging the template object");
-    await kube.create(CloudInstanceResource, {
-      apiVersion: GROUP_VERSION,
-      kind: "CloudInstance",
-      metadata: { name: nameOf(0), namespace: nsOf(0) },
-      spec: {
-        provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: sim.url },
-        region: "fr-par-1",
-        plan: "starter",
-        image: "ubuntu-22.04",
-      },
-    } as never);
+    await kube.create(
+      CloudInstanceResource,
+      m2sInstance({ name: nameOf(0), namespace: nsOf(0) }, "m2s-creds", sim.url),
+    );
     const first = await startOperator({ entry, kubeconfig, stdout: logFd, flags: flags("30m") });
     const template = (): CloudInstance | undefined =>
       (api.objects("cloudinstances") as unknown as CloudInstance[])[0];
@@ -358,12 +352,7 @@ export async function main(): Promise<void> {
       const report = {
         date: new Date().toISOString(),
         scenario: "scale",
-        machine: {
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model ?? "",
-          memoryGB: round(totalmem() / 2 ** 30),
-          node: process.version,
-        },
+        machine: machineInfo(),
         simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
         operator: {
           logLevel: "info (default)",

@@ -18,7 +18,18 @@ import { connect, kubeConfigFromString } from "../src/kube/connection.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts";
 import type { CloudInstance } from "../src/api/index.ts";
-import { args, forEachLimited, round, say, scrape, sleep, startOperator, sum, until } from "./common.ts";
+import {
+  args,
+  forEachLimited,
+  m2sInstance,
+  round,
+  say,
+  scrape,
+  sleep,
+  startOperator,
+  sum,
+  until,
+} from "./common.ts";
 
 if (args.get("help") === "true") {
   process.stdout.write(`node bench/secrets.ts [options]
@@ -95,17 +106,10 @@ async function run(variant: Run["variant"], entry: string): Promise<Run> {
   try {
     const started = performance.now();
     await forEachLimited(names(INSTANCES, "vm"), 16, async (name) => {
-      await kube.create(CloudInstanceResource, {
-        apiVersion: "compute.instance-operator.dev/v1alpha1",
-        kind: "CloudInstance",
-        metadata: { name, namespace: "bench" },
-        spec: {
-          provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: sim.url },
-          region: "fr-par-1",
-          plan: "starter",
-          image: "ubuntu-22.04",
-        },
-      } as never);
+      await kube.create(
+        CloudInstanceResource,
+        m2sInstance({ name, namespace: "bench" }, "m2s-creds", sim.url),
+      );
     });
     const isReady = (o: CloudInstance): boolean =>
       o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
