@@ -267,3 +267,18 @@ export function m2sInstance(
     },
   } as unknown as CloudInstance;
 }
+
+/** An operator configuration a bench runs: its flags beyond the scenario's own. */
+export interface Scenario {
+  id: string;
+  title: string;
+  flags: string[];
+}
+/** This operator as shipped. */
+export const OURS: Scenario = { id: "ours", title: "this operator (defaults)", flags: [] };
+/** The baseline every bench compares with: controller-runtime's defaults. */
+export const CONTROLLER_RUNTIME_DEFAULTS: Scenario = {
+  id: "controller-runtime-defaults",
+  title: "controller-runtime defaults (1 worker, 10 qps bucket)",
+  flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
+};

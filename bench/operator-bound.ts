@@ -13,14 +13,17 @@ import { CloudInstanceResource } from "../src/kube/resources.ts";
 import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
+  CONTROLLER_RUNTIME_DEFAULTS,
   forEachLimited,
   machineInfo,
   NODE_ARGS,
+  OURS,
   PRODUCTION_ENV,
   providerCalls,
   quantiles,
   round,
   say,
+  type Scenario,
   scrape,
   sleep,
   startOperator,
@@ -67,19 +70,7 @@ const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const heapSnapshot = args.get("heap-snapshot") === "true";
 const logLevel = args.get("log-level") ?? "info";
-interface Scenario {
-  id: string;
-  title: string;
-  flags: string[];
-}
-const SCENARIOS: Scenario[] = [
-  { id: "ours", title: "this operator (defaults)", flags: [] },
-  {
-    id: "controller-runtime-defaults",
-    title: "controller-runtime defaults (1 worker, 10 qps bucket)",
-    flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
-  },
-];
+const SCENARIOS: Scenario[] = [OURS, CONTROLLER_RUNTIME_DEFAULTS];
 
 interface Yardstick {
   watchEvents: number;

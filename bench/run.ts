@@ -17,15 +17,18 @@ import { ANNOTATION_RECONCILE_REQUESTED_AT, type CloudInstance } from "../src/ap
 import { buildDist } from "../test/deploy/image.ts";
 import {
   args,
+  CONTROLLER_RUNTIME_DEFAULTS,
   forEachLimited,
   m2sInstance,
   machineInfo,
   NODE_ARGS,
+  OURS,
   PRODUCTION_ENV,
   providerCalls,
   quantiles,
   round,
   say,
+  type Scenario,
   scrape,
   sleep,
   smapsBreakdown,
@@ -96,18 +99,9 @@ const PROVIDER = [
   "--provider-max-concurrent=64",
 ];
 
-interface Scenario {
-  id: string;
-  title: string;
-  flags: string[];
-}
 const SCENARIOS: Scenario[] = [
-  { id: "ours", title: "this operator (defaults)", flags: [] },
-  {
-    id: "controller-runtime-defaults",
-    title: "controller-runtime defaults (1 worker, 10 qps bucket)",
-    flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
-  },
+  OURS,
+  CONTROLLER_RUNTIME_DEFAULTS,
   { id: "fixed-5s-polling", title: "seed: fixed 5 s polling", flags: ["--poll-initial=5s", "--poll-max=5s"] },
 ];
 
