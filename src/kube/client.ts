@@ -1,15 +1,4 @@
-// client-node's patch content types: a module of constants with no imports of its own.
-import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { Dispatcher } from "undici";
-import { systemClock } from "../util/clock.ts";
-import {
-  buildTransport,
-  debugLog,
-  describeError,
-  RequestLimiter,
-  type TransportLayers,
-  type TransportOptions,
-} from "../util/transport/transport.ts";
 import type {
   CallOptions,
   DeleteCallOptions,
@@ -19,35 +8,18 @@ import type {
   PatchType,
   WatchOptions,
 } from "./client-options.ts";
-import type { KubeObject, KubeStatus, ListMeta, WatchEvent } from "./core-types.ts";
+import type { KubeObject, ListMeta, WatchEvent } from "./core-types.ts";
 import type { KubeConnection } from "./connection.ts";
-import { ConnectionError, KubeApiError, errorFromResponse } from "./errors.ts";
-import { KubeConfigError } from "./kubeconfig-errors.ts";
-import { readNdjson } from "./ndjson.ts";
+import { apiUrl, objectName, PATCH_CONTENT_TYPE, transportRequest, type Call } from "./request.ts";
+import { answerError, failure, parseBody } from "./responses.ts";
 import { collectionPath, objectPath, type Resource } from "./resources.ts";
+import { kubeTransports } from "./transports.ts";
+import { watchStream } from "./watch-stream.ts";
 
 export type { WatchEvent, WatchEventType } from "./core-types.ts";
 export type * from "./client-options.ts";
 
-const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
-  merge: PatchStrategy.MergePatch,
-  json: PatchStrategy.JsonPatch,
-};
-
-type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 const LEASES = "/apis/coordination.k8s.io/";
-type Query = Record<string, string | number | boolean | undefined>;
-
-interface Call {
-  method: Method;
-  path: string;
-  query?: Query;
-  body?: unknown;
-  contentType?: string;
-  /** What the call was, for error messages: "get cloudinstances default/a". */
-  what: string;
-  signal?: AbortSignal | undefined;
-}
 
 /**
  * A small typed REST client for the Kubernetes API on the operator's transport core. Every
@@ -68,35 +40,10 @@ export class KubeClient {
   constructor(opts: KubeClientOptions) {
     this.#conn = opts.connection;
     this.#userAgent = opts.userAgent ?? "cloud-instance-operator";
-    const clock = opts.clock ?? systemClock;
-    const layers: TransportLayers = {
-      clock,
-      random: opts.random,
-      retry: {
-        retries: 4,
-        baseDelayMs: 200,
-        maxDelayMs: 5_000,
-        ...opts.retry,
-        retryStatus: (status) => status >= 500,
-        maxRetryAfterMs: 60_000,
-        refreshOn401: true,
-      },
-      auth: opts.connection.auth,
-      deadlineMs: opts.requestTimeoutMs ?? 30_000,
-      onAttempt: debugLog(opts.logger, "Kubernetes API request"),
-    };
-    // client-go's limiter, as a token bucket each request waits on (its signal honoured).
-    // Leader election gets a bucket of its own, as client-go's components give it a client of
-    // its own: a renewal stuck behind a backlog of status writes would lose the lease. Watches
-    // hold a connection for minutes and are not limited at all (client-go neither).
-    const limiter = (): RequestLimiter | undefined =>
-      opts.rateLimit && new RequestLimiter({ ...opts.rateLimit, maxConcurrent: Infinity, clock });
-    this.#requests = buildTransport(opts.connection.dispatcher, { ...layers, limiter: limiter() });
-    // And sockets of their own: on the uncapped pool (the watches'), a renewal never waits for
-    // one of the 32 ordinary sockets behind requests the bucket already let through (with
-    // --shards every replica renews several Leases while it writes the status of thousands).
-    this.#leases = buildTransport(opts.connection.watchDispatcher, { ...layers, limiter: limiter() });
-    this.#watches = buildTransport(opts.connection.watchDispatcher, { clock, auth: opts.connection.auth });
+    const transports = kubeTransports(opts);
+    this.#requests = transports.requests;
+    this.#leases = transports.leases;
+    this.#watches = transports.watches;
   }
 
   get server(): URL {
@@ -129,7 +76,7 @@ export class KubeClient {
     return (await this.#call({
       method: "GET",
       path: objectPath(res, namespace, name),
-      what: `get ${res.plural} ${key(namespace, name)}`,
+      what: `get ${res.plural} ${objectName(namespace, name)}`,
       signal: opts.signal,
     })) as T;
   }
@@ -185,56 +132,15 @@ export class KubeClient {
     res: Resource<T>,
     opts: WatchOptions = {},
   ): AsyncGenerator<WatchEvent<T>> {
-    const what = `watch ${res.plural}`;
-    const url = this.#url(collectionPath(res, opts.namespace), {
+    const url = apiUrl(this.#conn.server, collectionPath(res, opts.namespace), {
       watch: true,
       labelSelector: opts.labelSelector,
       resourceVersion: opts.resourceVersion,
       allowWatchBookmarks: opts.allowWatchBookmarks,
       timeoutSeconds: opts.timeoutSeconds,
     });
-    if (opts.signal?.aborted) return;
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.#watches.request(this.#request("GET", url, undefined, undefined, opts.signal));
-    } catch (err) {
-      if (opts.signal?.aborted) return;
-      throw failure(what, err);
-    }
-    const body = response.body;
-    try {
-      if (response.statusCode !== 200) {
-        const text = await body.text();
-        throw errorFromResponse(
-          response.statusCode,
-          tryJson(text),
-          header(response.headers, "retry-after"),
-          what,
-        );
-      }
-      for await (const line of readNdjson(body as AsyncIterable<Uint8Array>)) {
-        const ev = line as { type?: string; object?: unknown };
-        if (ev.type === "ERROR") {
-          const status = (ev.object ?? {}) as KubeStatus;
-          throw errorFromResponse(status.code ?? 500, status, undefined, what);
-        }
-        if (
-          ev.type === "ADDED" ||
-          ev.type === "MODIFIED" ||
-          ev.type === "DELETED" ||
-          ev.type === "BOOKMARK"
-        ) {
-          yield { type: ev.type, object: ev.object as T };
-        }
-      }
-    } catch (err) {
-      if (opts.signal?.aborted) return;
-      if (err instanceof KubeApiError) throw err;
-      throw new ConnectionError(`${what}: stream broken: ${describeError(err)}`, err);
-    } finally {
-      // An early return by the consumer must release the connection.
-      if (!body.destroyed) body.destroy();
-    }
+    const request = transportRequest("GET", url, this.#userAgent, undefined, undefined, opts.signal);
+    yield* watchStream<T>(this.#watches, request, `watch ${res.plural}`, opts.signal);
   }
 
   async create<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {
@@ -243,7 +149,7 @@ export class KubeClient {
       method: "POST",
       path: collectionPath(res, ns),
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
-      what: `create ${res.plural} ${key(ns, obj.metadata.name ?? obj.metadata.generateName ?? "")}`,
+      what: `create ${res.plural} ${objectName(ns, obj.metadata.name ?? obj.metadata.generateName ?? "")}`,
       signal: opts.signal,
     })) as T;
   }
@@ -293,7 +199,7 @@ export class KubeClient {
       method: "DELETE",
       path: objectPath(res, namespace, name),
       body,
-      what: `delete ${res.plural} ${key(namespace, name)}`,
+      what: `delete ${res.plural} ${objectName(namespace, name)}`,
       signal: opts.signal,
     });
   }
@@ -305,7 +211,7 @@ export class KubeClient {
       method: "PUT",
       path: objectPath(res, ns, name) + sub,
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
-      what: `update${sub} ${res.plural} ${key(ns, name)}`,
+      what: `update${sub} ${res.plural} ${objectName(ns, name)}`,
       signal: opts.signal,
     })) as T;
   }
@@ -326,79 +232,28 @@ export class KubeClient {
       path: objectPath(res, p.namespace, p.name) + p.sub,
       body: p.patch,
       contentType: PATCH_CONTENT_TYPE[p.type],
-      what: `patch${p.sub} ${res.plural} ${key(p.namespace, p.name)}`,
+      what: `patch${p.sub} ${res.plural} ${objectName(p.namespace, p.name)}`,
       signal: p.signal,
     })) as T;
   }
 
-  #url(path: string, query: Query | undefined): URL {
-    const base = this.#conn.server;
-    const url = new URL(base.pathname.replace(/\/$/, "") + path, base);
-    for (const [k, v] of Object.entries(query ?? {}))
-      if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
-    return url;
-  }
-
-  #request(
-    method: Method,
-    url: URL,
-    body: string | undefined,
-    contentType: string | undefined,
-    signal: AbortSignal | undefined,
-  ): TransportOptions {
-    return {
-      origin: url.origin,
-      path: url.pathname + url.search,
-      method,
-      headers: {
-        accept: "application/json",
-        "user-agent": this.#userAgent,
-        ...(contentType === undefined ? {} : { "content-type": contentType }),
-      },
-      ...(body === undefined ? {} : { body }),
-      ...(signal ? { signal } : {}),
-    };
-  }
-
   async #call(call: Call): Promise<unknown> {
-    const url = this.#url(call.path, call.query);
+    const url = apiUrl(this.#conn.server, call.path, call.query);
     const body = call.body === undefined ? undefined : JSON.stringify(call.body);
     const contentType = body === undefined ? undefined : (call.contentType ?? "application/json");
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
       const transport = call.path.startsWith(LEASES) ? this.#leases : this.#requests;
-      response = await transport.request(this.#request(call.method, url, body, contentType, call.signal));
+      response = await transport.request(
+        transportRequest(call.method, url, this.#userAgent, body, contentType, call.signal),
+      );
       text = await response.body.text();
     } catch (err) {
       throw failure(call.what, err);
     }
-    const parsed = tryJson(text);
+    const parsed = parseBody(text);
     if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
-    throw errorFromResponse(response.statusCode, parsed, header(response.headers, "retry-after"), call.what);
+    throw answerError(response.statusCode, parsed, response.headers, call.what);
   }
-}
-
-/** No answer: a credential that could not be obtained stays itself, anything else is a ConnectionError. */
-function failure(what: string, err: unknown): Error {
-  if (err instanceof KubeConfigError) return err;
-  return new ConnectionError(`${what}: ${describeError(err)}`, err);
-}
-
-function key(namespace: string | undefined, name: string): string {
-  return namespace ? `${namespace}/${name}` : name;
-}
-
-function tryJson(text: string): unknown {
-  if (text === "") return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return { message: text.slice(0, 500) };
-  }
-}
-
-function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }

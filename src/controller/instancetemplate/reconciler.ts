@@ -1,10 +1,7 @@
 import type { ProviderDefinition } from "../../providers/definition.ts";
 import type { Logger } from "pino";
 import {
-  API_VERSION,
   FINALIZER,
-  LABEL_TEMPLATE,
-  SPEC_DEFAULTS,
   type CloudInstance,
   type CloudInstanceStatus,
   type InstanceTemplate,
@@ -17,7 +14,8 @@ import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
 import { setCondition } from "../conditions.ts";
 import { parseProviderOptions } from "../provider-options.ts";
-import { decideTemplate, templateLabelValue, type TemplateAction } from "./decide.ts";
+import { decideTemplate, type TemplateAction } from "./decide.ts";
+import { ownedInstance } from "./owned-instance.ts";
 
 export interface TemplateReconcilerDeps {
   templates: ReadCache<InstanceTemplate>;
@@ -157,6 +155,7 @@ export class TemplateReconciler {
     }
   }
 
+  /** Carries out one of decideTemplate's actions; returns the status with what it changed. */
   async #act(
     template: InstanceTemplate,
     action: TemplateAction,
@@ -165,70 +164,15 @@ export class TemplateReconciler {
     options: unknown,
     ctx: CallContext,
   ): Promise<InstanceTemplateStatus> {
-    const namespace = template.metadata.namespace ?? "";
     switch (action.type) {
-      case "CreateInstance": {
-        const instance: CloudInstance = {
-          apiVersion: API_VERSION,
-          kind: "CloudInstance",
-          metadata: {
-            name: action.name,
-            namespace,
-            labels: { [LABEL_TEMPLATE]: templateLabelValue(template.metadata.name ?? "") },
-            ownerReferences: [
-              {
-                apiVersion: API_VERSION,
-                kind: "InstanceTemplate",
-                name: template.metadata.name ?? "",
-                uid: template.metadata.uid ?? "",
-                controller: true,
-                blockOwnerDeletion: true,
-              },
-            ],
-          },
-          spec: {
-            templateRef: { name: template.metadata.name ?? "" },
-            ...SPEC_DEFAULTS,
-          },
-        };
-        try {
-          await this.#d.instanceWriter.create(instance, ctx.signal);
-        } catch (err) {
-          // A re-run after a lagging cache: the name is taken by our own earlier create.
-          if ((err as { code?: unknown }).code !== "ERR_KUBE_ALREADY_EXISTS") throw err;
-        }
+      case "CreateInstance":
+        await this.#createInstance(template, action.name, ctx);
         return status;
-      }
       case "DeleteInstance":
-        await this.#d.instanceWriter.delete(namespace, action.name, ctx.signal);
+        await this.#d.instanceWriter.delete(template.metadata.namespace ?? "", action.name, ctx.signal);
         return status;
-      case "SyncRemoteTemplate": {
-        if (!driver?.syncTemplate) return status;
-        const spec = template.spec;
-        this.#d.fence(template.metadata.uid ?? "");
-        const providerData = await driver.syncTemplate(
-          {
-            ownerUID: template.metadata.uid ?? "",
-            namespace,
-            name: template.metadata.name ?? "",
-            region: spec.region,
-            plan: spec.plan,
-            image: spec.image,
-            sshKeys: spec.sshKeys ?? [],
-            tags: spec.tags ?? [],
-            options,
-            providerData: status.providerData ?? {},
-          },
-          ctx,
-        );
-        this.#d.events.record(
-          template,
-          "Normal",
-          "RemoteTemplateSynced",
-          `remote template ${Object.values(providerData).join(", ")} is up to date`,
-        );
-        return { ...status, providerData: { ...status.providerData, ...providerData } };
-      }
+      case "SyncRemoteTemplate":
+        return this.#syncRemoteTemplate(template, status, driver, options, ctx);
       case "DeleteRemoteTemplate":
         if (driver?.deleteTemplate) {
           this.#d.fence(template.metadata.uid ?? "");
@@ -245,6 +189,50 @@ export class TemplateReconciler {
         );
         return status;
     }
+  }
+
+  async #createInstance(template: InstanceTemplate, name: string, ctx: CallContext): Promise<void> {
+    try {
+      await this.#d.instanceWriter.create(ownedInstance(template, name), ctx.signal);
+    } catch (err) {
+      // A re-run after a lagging cache: the name is taken by our own earlier create.
+      if ((err as { code?: unknown }).code !== "ERR_KUBE_ALREADY_EXISTS") throw err;
+    }
+  }
+
+  /** Creates or updates the provider's twin of the template; its ids go to status.providerData. */
+  async #syncRemoteTemplate(
+    template: InstanceTemplate,
+    status: InstanceTemplateStatus,
+    driver: Driver<unknown> | undefined,
+    options: unknown,
+    ctx: CallContext,
+  ): Promise<InstanceTemplateStatus> {
+    if (!driver?.syncTemplate) return status;
+    const spec = template.spec;
+    this.#d.fence(template.metadata.uid ?? "");
+    const providerData = await driver.syncTemplate(
+      {
+        ownerUID: template.metadata.uid ?? "",
+        namespace: template.metadata.namespace ?? "",
+        name: template.metadata.name ?? "",
+        region: spec.region,
+        plan: spec.plan,
+        image: spec.image,
+        sshKeys: spec.sshKeys ?? [],
+        tags: spec.tags ?? [],
+        options,
+        providerData: status.providerData ?? {},
+      },
+      ctx,
+    );
+    this.#d.events.record(
+      template,
+      "Normal",
+      "RemoteTemplateSynced",
+      `remote template ${Object.values(providerData).join(", ")} is up to date`,
+    );
+    return { ...status, providerData: { ...status.providerData, ...providerData } };
   }
 
   async #writeStatus(

@@ -1,0 +1,23 @@
+import { Gauge, type Registry } from "prom-client";
+
+/** Who acts: the leader lease (controller-runtime's name) and, with --shards, the shards held. */
+export function leadershipMetrics(registers: Registry[]) {
+  return {
+    leaderStatus: new Gauge({
+      name: "leader_election_master_status",
+      help: "1 when this process holds the leader lease, 0 otherwise.",
+      labelNames: ["name"],
+      registers,
+    }),
+    shardsOwned: new Gauge({
+      name: "cloud_instance_shards_owned",
+      help: "Shards (--shards) whose Lease this replica holds and whose objects it reconciles.",
+      registers,
+    }),
+    shardMembers: new Gauge({
+      name: "cloud_instance_shard_members",
+      help: "Operator replicas this replica sees alive (membership Leases), itself included.",
+      registers,
+    }),
+  };
+}
