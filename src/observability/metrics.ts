@@ -22,6 +22,7 @@ export class Metrics {
   readonly providerThrottled: Counter<"provider" | "reason">;
   readonly instances: Gauge<"provider" | "phase">;
   readonly leaderStatus: Gauge<"name">;
+  readonly shards: Gauge;
   readonly shardsOwned: Gauge;
   readonly shardMembers: Gauge;
   readonly providerBalance: Gauge<"provider" | "account_digest">;
@@ -158,6 +159,11 @@ export class Metrics {
       name: "leader_election_master_status",
       help: "1 when this process holds the leader lease, 0 otherwise.",
       labelNames: ["name"],
+      registers,
+    });
+    this.shards = new Gauge({
+      name: "cloud_instance_shards",
+      help: "Shards the objects are split into (--shards) when sharding; 0 with a single leader. Alerts compare it with the sum of cloud_instance_shards_owned.",
       registers,
     });
     this.shardsOwned = new Gauge({
