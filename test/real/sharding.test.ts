@@ -339,7 +339,7 @@ describe("real API server: hash sharding over three replicas", { skip: SKIP || h
     },
   );
 
-  test(`${String(FIRST)} CloudInstances Ready, each VM created once, by the replica holding the object's shard`, async () => {
+  test(`${String(FIRST)} CloudInstances Ready, each VM created once, by the replica holding the object's shard`, async (t) => {
     const before = await holders();
     for (let i = 0; i < FIRST; i++) await createInstance(`vm-${String(i)}`);
     for (const name of names)
@@ -347,7 +347,8 @@ describe("real API server: hash sharding over three replicas", { skip: SKIP || h
         w.waitFor(name, (o) => ready(o) && o.status?.phase === "Running", "Running and Ready", WAIT_MS),
       );
     const afterwards = await holders();
-    const creators = new Set<string>();
+    const creators = new Map<string, number>();
+    let checked = 0;
     for (const name of names) {
       const o = await w.get(name);
       const uid = o.metadata.uid!;
@@ -360,18 +361,25 @@ describe("real API server: hash sharding over three replicas", { skip: SKIP || h
         who && (REPLICAS as readonly string[]).includes(who),
         `${name}: created by a replica (${String(who)})`,
       );
-      creators.add(who);
-      // The split was even before and after: unless the shard moved meanwhile, its holder created the VM.
-      if (before[shard] === afterwards[shard])
+      creators.set(who, (creators.get(who) ?? 0) + 1);
+      // Unless the shard moved meanwhile (a renewal missed under load), its holder created the VM.
+      if (before[shard] === afterwards[shard]) {
+        checked++;
         assert.equal(who, before[shard], `${name} (shard ${String(shard)}): created by the shard's holder`);
+      }
     }
-    assert.ok(creators.size >= 2, `the creates came from ${[...creators].join(", ")} only`);
+    t.diagnostic(
+      `creates by replica: ${JSON.stringify(Object.fromEntries(creators))}; ${String(checked)} checked against their shard's holder`,
+    );
+    assert.ok(checked > 0, "no shard kept its holder while the objects were created");
+    assert.ok(creators.size >= 2, `the creates came from ${[...creators.keys()].join(", ")} only`);
   });
 
-  test("a SIGKILLed replica's shards go to the other two, and a new object on one of them gets Ready", async () => {
+  test("a SIGKILLed replica's shards go to the other two, and a new object on one of them gets Ready", async (t) => {
     const victim = replicas.get("shard-c")!;
     const hadShards = (await holders()).flatMap((h, i) => (h === victim.identity ? [i] : []));
     assert.equal(hadShards.length, SHARDS / REPLICAS.length);
+    const killedAt = Date.now();
     victim.process.kill("SIGKILL");
     await victim.process.exited;
     replicas.delete(victim.identity);
@@ -385,6 +393,10 @@ describe("real API server: hash sharding over three replicas", { skip: SKIP || h
       ),
     );
     for (const i of hadShards) assert.notEqual(after[i], victim.identity);
+    // Measured, not asserted: the lease duration (6 s) plus up to a retry period, and the load.
+    t.diagnostic(
+      `shards ${hadShards.join(", ")} taken over ${String(Date.now() - killedAt)} ms after the SIGKILL`,
+    );
     // A new object on one of the taken-over shards: the shard comes from the UID the API server
     // assigns, so objects are created until one lands there (each one does with p = 1/3).
     let onTakenOver: CloudInstance | undefined;
