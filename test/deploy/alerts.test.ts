@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
 import { CloudInstanceStatusSchema, PHASES, PROVIDER_NAMES } from "../../src/api/index.ts";
+import { MAX_SHARDS, shardOfLeaseName } from "../../src/controller/runtime/sharding.ts";
 import { exportedSeries, readsOf, seriesProblems, TARGET_LABELS } from "./promql.ts";
 import {
   inTempDir,
@@ -44,6 +45,8 @@ const ALL_ALERTS = [
   "CloudInstanceProviderErrorRateHigh",
   "CloudInstanceProviderBalanceLow",
   "CloudInstanceOperatorNoLeader",
+  "CloudInstanceShardsUnowned",
+  "CloudInstanceLeaseHeldTwice",
 ];
 
 /** Values the operator really puts in each label (a typo in a test series would test nothing). */
@@ -55,7 +58,11 @@ const LABEL_VALUES: Record<string, (value: string, metric: string) => boolean> =
   code: (v) => /^([1-5][0-9][0-9]|timeout|error)$/.test(v),
   controller: (v) => CONTROLLERS.includes(v),
   result: (v) => ["success", "error", "requeue", "requeue_after"].includes(v),
-  name: (v, metric) => (metric === "leader_election_master_status" ? v === LEASE : CONTROLLERS.includes(v)),
+  // leader_election_master_status: the leader Lease, or with --shards a shard's (shardLeaseName).
+  name: (v, metric) =>
+    metric === "leader_election_master_status"
+      ? v === LEASE || shardOfLeaseName(LEASE, v, MAX_SHARDS) !== undefined
+      : CONTROLLERS.includes(v),
   account_digest: (v) => /^[0-9a-f]{16}$/.test(v),
 };
 

@@ -271,6 +271,8 @@ test("the PrometheusRule alerts on errors, stuck provisioning, provider errors a
       "CloudInstanceReconcileHung",
       "CloudInstanceProviderErrorRateHigh",
       "CloudInstanceOperatorNoLeader",
+      "CloudInstanceShardsUnowned",
+      "CloudInstanceLeaseHeldTwice",
     ],
   );
   const exported = new Set(
@@ -295,12 +297,13 @@ test("the PrometheusRule alerts on errors, stuck provisioning, provider errors a
   assert.match(byName.get("CloudInstanceReconcileErrorsHigh")!.expr, /> 0\.1\s*$/);
 });
 
-test("monitoring objects are opt-in, and the no-leader alert needs leader election", { skip }, () => {
+test("monitoring objects are opt-in, and the Lease alerts need leader election", { skip }, () => {
   assert.equal(find(template(), "PrometheusRule").length, 0);
   assert.equal(find(template(), "ServiceMonitor").length, 0);
   const noLe = template(["prometheusRule.enabled=true", "leaderElection.enabled=false"]);
   const alerts = find(noLe, "PrometheusRule")[0]!.spec.groups[0].rules.map((r: K8sObject) => r.alert);
-  assert.ok(!alerts.includes("CloudInstanceOperatorNoLeader"));
+  for (const alert of ["CloudInstanceOperatorNoLeader", "CloudInstanceShardsUnowned", "CloudInstanceLeaseHeldTwice"])
+    assert.ok(!alerts.includes(alert), alert);
   assert.match(
     templateError(["metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"]),
     /serviceMonitor.enabled needs metrics.service.enabled and metrics.secure/,

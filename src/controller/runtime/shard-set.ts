@@ -75,6 +75,9 @@ export class ShardSet {
     this.#electors = Array.from({ length: opts.shards }, (_, i) =>
       this.#newElector(shardLeaseName(opts.id, i)),
     );
+    // The configured S, exported so that an alert can tell a shard nobody holds (the sum of
+    // every replica's cloud_instance_shards_owned below it) without knowing the flags.
+    opts.metrics?.shards.set(opts.shards);
   }
 
   /** Shards this replica holds and reconciles (not the ones being handed back). */

@@ -9,6 +9,11 @@ export function leadershipMetrics(registers: Registry[]) {
       labelNames: ["name"],
       registers,
     }),
+    shards: new Gauge({
+      name: "cloud_instance_shards",
+      help: "Shards the objects are split into (--shards) when sharding; 0 with a single leader. Alerts compare it with the sum of cloud_instance_shards_owned.",
+      registers,
+    }),
     shardsOwned: new Gauge({
       name: "cloud_instance_shards_owned",
       help: "Shards (--shards) whose Lease this replica holds and whose objects it reconciles.",
