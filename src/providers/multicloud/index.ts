@@ -249,21 +249,18 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
     const segment = instanceSegment(ref.id, "delete");
     const owner = ownerOf(ref.providerData);
     try {
-      await this.#api.call(
-        {
-          method: "DELETE",
-          path: `/v1/instance/${segment}`,
-          headers: {
-            "x-correlation-id":
-              owner === undefined
-                ? `${NAME_PREFIX}delete-${ref.id}`
-                : ownerMark(owner.ownerUID, owner.cluster ?? ""),
-          },
-          operation: "delete",
-          signal: ctx?.signal,
+      await this.#api.send({
+        method: "DELETE",
+        path: `/v1/instance/${segment}`,
+        headers: {
+          "x-correlation-id":
+            owner === undefined
+              ? `${NAME_PREFIX}delete-${ref.id}`
+              : ownerMark(owner.ownerUID, owner.cluster ?? ""),
         },
-        z.unknown(),
-      );
+        operation: "delete",
+        signal: ctx?.signal,
+      });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }

@@ -69,10 +69,12 @@ export class RemoteTemplates {
   async delete(id: string, signal: Signal): Promise<void> {
     const segment = clusterSegment(id, "deleteTemplate");
     try {
-      await this.#api.call(
-        { method: "DELETE", path: `/v1/cluster/${segment}`, operation: "deleteTemplate", signal },
-        z.unknown(),
-      );
+      await this.#api.send({
+        method: "DELETE",
+        path: `/v1/cluster/${segment}`,
+        operation: "deleteTemplate",
+        signal,
+      });
     } catch (err) {
       if (err instanceof NotFoundError) return;
       if (!isAmbiguous(err)) throw err;

@@ -16,13 +16,13 @@ export const ScaletSchema = z.looseObject({
   location: z.string().optional(),
   rplan: z.string().optional(),
   made_from: z.string().optional(),
-  // The API answers `{}` when a scalet has no address yet.
+  // The API answers `{}` when a scalet has no address yet (`[]`, PHP's empty map, the same).
   public_address: z
-    .union([AddressSchema, z.array(z.unknown())])
+    .union([AddressSchema, z.tuple([])])
     .nullable()
     .optional(),
   private_address: z
-    .union([AddressSchema, z.array(z.unknown())])
+    .union([AddressSchema, z.tuple([])])
     .nullable()
     .optional(),
   deleted: z.string().nullable().optional(),
@@ -119,6 +119,12 @@ export class VscaleApi {
     const res = await this.#send(req);
     if (NO_ENDPOINT.has(res.status)) return undefined;
     return this.#answer(req, res, schema).body;
+  }
+
+  /** A write whose answer is not read: every non-2xx answer is an error, 404 included. */
+  async send(req: HttpRequest): Promise<void> {
+    const res = await this.#send(req);
+    if (res.status >= 400) throw this.#error(req, res);
   }
 
   /** A write: every non-2xx answer is an error, 404 included (never "done"). */

@@ -255,16 +255,14 @@ class VscaleDriver implements Driver<VscaleOptions> {
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
     try {
+      // The answer describes the scalet being deleted; `get` tells when it is gone.
       await this.#written(() =>
-        this.#api.write(
-          {
-            method: "DELETE",
-            path: `/scalets/${encodeURIComponent(ctid)}`,
-            operation: "delete",
-            signal: ctx?.signal,
-          },
-          z.unknown(),
-        ),
+        this.#api.send({
+          method: "DELETE",
+          path: `/scalets/${encodeURIComponent(ctid)}`,
+          operation: "delete",
+          signal: ctx?.signal,
+        }),
       );
     } catch (err) {
       // Already gone (or being deleted): what we want.

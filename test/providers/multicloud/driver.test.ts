@@ -4,12 +4,7 @@ import { randomUUID } from "node:crypto";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { ownerMark, type MulticloudOptions } from "../../../src/providers/multicloud/index.ts";
 import { capabilitiesOf, type Driver, type MachineRef } from "../../../src/providers/driver.ts";
-import {
-  InvalidRequestError,
-  TransientError,
-  UnauthorizedError,
-  UnsupportedError,
-} from "../../../src/providers/errors.ts";
+import { InvalidRequestError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
 import { observeUntil, testHttp } from "../harness.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
 import {
@@ -245,12 +240,9 @@ for (const profile of SIM_PROFILES) {
       await assert.rejects(() => lost.delete({ id: "i-000000000001", providerData: {} }), unrouted);
     });
 
-    test("tags are not a capability and setTags is refused, never dropped", async () => {
-      assert.equal(capabilitiesOf(d).has("tags"), false);
-      await assert.rejects(
-        () => d.setTags!({ id: "i-000000000001", providerData: {} }, ["a"], "x"),
-        UnsupportedError,
-      );
+    test("no setTags, stop, reboot, resize or rebuild: none is a capability (the reconciler reports them)", () => {
+      assert.equal("setTags" in d, false);
+      assert.deepEqual([...capabilitiesOf(d)].sort(), ["findByOwner", "remoteTemplates", "start"]);
     });
   });
 }
