@@ -91,6 +91,44 @@ export interface ObservedMachine {
   usage?: { cpuPercent?: number; memoryPercent?: number; diskPercent?: number };
 }
 
+/** The ownership mark a driver read on a VM (a tag, a name, a template name …). */
+export interface OwnerMark {
+  ownerUID?: string | undefined;
+  cluster?: string | undefined;
+}
+
+/**
+ * What every driver's observation starts with, built one way: the id, the provider's status
+ * verbatim, its mapped state, and the owner and cluster of the mark when the VM carries one.
+ */
+export function observedHead(
+  id: string,
+  providerStatus: string,
+  state: MappedState,
+  mark: OwnerMark | undefined,
+): Pick<
+  ObservedMachine,
+  | "id"
+  | "providerStatus"
+  | "phase"
+  | "transitional"
+  | "message"
+  | "unknownStatus"
+  | "ownerUID"
+  | "ownerCluster"
+> {
+  return {
+    id,
+    providerStatus,
+    phase: state.phase,
+    transitional: state.transitional,
+    ...(state.message === undefined ? {} : { message: state.message }),
+    ...(state.unknownStatus ? { unknownStatus: true as const } : {}),
+    ...(mark?.ownerUID === undefined ? {} : { ownerUID: mark.ownerUID }),
+    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+  };
+}
+
 /** A reference to an existing VM plus the bookkeeping a driver stored for it. */
 export interface MachineRef {
   id: string;
@@ -135,19 +173,14 @@ export interface Price {
   period: "hour" | "month";
 }
 
-/** A remote twin of an InstanceTemplate (multicloud machine templates). */
-export interface DesiredTemplate<Options = Record<string, unknown>> {
-  ownerUID: string;
-  namespace: string;
-  name: string;
-  region: string | undefined;
-  plan: string | undefined;
-  image: string | undefined;
-  sshKeys: readonly string[];
-  tags: readonly string[];
-  options: Options;
-  providerData: Readonly<Record<string, string>>;
-}
+/**
+ * A remote twin of an InstanceTemplate (multicloud machine templates): a desired machine
+ * without the power state and cluster identity, which belong to instances.
+ */
+export type DesiredTemplate<Options = Record<string, unknown>> = Omit<
+  DesiredMachine<Options>,
+  "powerState" | "clusterID"
+>;
 
 /**
  * One provider's API behind one interface. Methods that change a VM return once the provider

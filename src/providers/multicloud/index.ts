@@ -12,7 +12,7 @@ import type {
   ObservedMachine,
   OwnedMachine,
 } from "../driver.ts";
-import { NotFoundError, ProviderError, TransientError } from "../errors.ts";
+import { absentIfNotFound, NotFoundError, ProviderError, TransientError } from "../errors.ts";
 import {
   clusterSegment,
   InstanceSchema,
@@ -248,8 +248,8 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const segment = instanceSegment(ref.id, "delete");
     const owner = ownerOf(ref.providerData);
-    try {
-      await this.#api.send({
+    await absentIfNotFound(
+      this.#api.send({
         method: "DELETE",
         path: `/v1/instance/${segment}`,
         headers: {
@@ -260,10 +260,8 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
         },
         operation: "delete",
         signal: ctx?.signal,
-      });
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-    }
+      }),
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NotFoundError, TransientError } from "../errors.ts";
+import { absentIfNotFound, NotFoundError, TransientError } from "../errors.ts";
 import {
   ClusterSchema,
   clusterSegment,
@@ -30,8 +30,8 @@ export class RemoteTemplates {
 
   /** The template, or undefined when jupiter says it has no such row. */
   async get(id: string, signal: Signal): Promise<Cluster | undefined> {
-    try {
-      return await this.#api.call(
+    return await absentIfNotFound(
+      this.#api.call(
         {
           method: "GET",
           path: `/v1/cluster/${clusterSegment(id, "template")}`,
@@ -39,11 +39,8 @@ export class RemoteTemplates {
           signal,
         },
         ClusterSchema,
-      );
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+      ),
+    );
   }
 
   /**

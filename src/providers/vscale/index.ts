@@ -10,7 +10,7 @@ import type {
   ObservedMachine,
   OwnedMachine,
 } from "../driver.ts";
-import { NotFoundError, UnsupportedError } from "../errors.ts";
+import { absentIfNotFound, NotFoundError, UnsupportedError } from "../errors.ts";
 import { ScaletSchema, VscaleApi, type Scalet } from "./api.ts";
 import { VscaleTags, VscaleTasks } from "./account.ts";
 import { VscaleCatalogue } from "./catalogue.ts";
@@ -254,20 +254,18 @@ class VscaleDriver implements Driver<VscaleOptions> {
 
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
-    try {
-      // The answer describes the scalet being deleted; `get` tells when it is gone.
-      await this.#written(() =>
+    // Already gone (or being deleted) is what we want. The answer describes the scalet being
+    // deleted; `get` tells when it is gone.
+    await absentIfNotFound(
+      this.#written(() =>
         this.#api.send({
           method: "DELETE",
           path: `/scalets/${encodeURIComponent(ctid)}`,
           operation: "delete",
           signal: ctx?.signal,
         }),
-      );
-    } catch (err) {
-      // Already gone (or being deleted): what we want.
-      if (!(err instanceof NotFoundError)) throw err;
-    }
+      ),
+    );
   }
 }
 
