@@ -11,13 +11,8 @@ import {
   type CloudInstanceStatus,
   type InstanceTemplate,
 } from "../../api/index.ts";
-import {
-  capabilitiesOf,
-  type CallContext,
-  type DesiredMachine,
-  type Driver,
-  type MachineRef,
-} from "../../providers/driver.ts";
+import type { CallContext, DesiredMachine, Driver, MachineRef } from "../../providers/driver.ts";
+import { capabilitiesOf } from "../../providers/driver.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import type { ConnectionSecrets } from "./connection-secret.ts";

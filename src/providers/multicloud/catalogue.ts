@@ -14,28 +14,25 @@ export interface TemplateFields {
 
 const TTL_MS = 600_000;
 
+/** A catalogue row's string column; a row of another shape counts as no entry (see Entry). */
+function column(key: "RegionName" | "ImageId" | "ZoneName"): z.ZodType<string | undefined> {
+  return z
+    .looseObject({ [key]: z.string() })
+    .transform((row) => row[key])
+    .optional()
+    .catch(undefined);
+}
+
 /**
- * Catalogue rows as the document shows them; a row of another shape counts as no entry (one odd
- * row of another cloud hides nothing else).
+ * Catalogue rows as the document shows them (names, or objects with the named column); a row
+ * of another shape counts as no entry, so one odd row of another cloud hides nothing else.
  */
 const Entry = {
   cloud: z.string().optional().catch(undefined),
-  region: z
-    .looseObject({ RegionName: z.string() })
-    .transform((r) => r.RegionName)
-    .optional()
-    .catch(undefined),
+  region: column("RegionName"),
   type: z.string().optional().catch(undefined),
-  image: z
-    .looseObject({ ImageId: z.string() })
-    .transform((r) => r.ImageId)
-    .optional()
-    .catch(undefined),
-  zone: z
-    .looseObject({ ZoneName: z.string() })
-    .transform((r) => r.ZoneName)
-    .optional()
-    .catch(undefined),
+  image: column("ImageId"),
+  zone: column("ZoneName"),
 };
 
 /**
