@@ -14,6 +14,20 @@ import {
 /** jupiter's Status for a deleted instance (the document's lists and reads leave such rows out). */
 export const DELETED = 5;
 
+/**
+ * A row of the list of every instance, as far as it is matched: by its id and its template's
+ * id. The rest is kept as it came and parsed (InstanceSchema) only for the row asked for, so one
+ * odd row of another tenant hides nothing but itself; a row whose id or template id has
+ * another type matches nothing.
+ */
+const ListedRowSchema = z
+  .looseObject({
+    InstanceId: z.string().optional().catch(undefined),
+    Cluster: z.looseObject({ Id: z.number() }).nullable().optional().catch(undefined),
+  })
+  .catch({});
+type ListedRow = z.infer<typeof ListedRowSchema>;
+
 /** jupiter's machine templates (`/v1/cluster`) and the instances made from them. */
 export class RemoteTemplates {
   readonly #api: MulticloudApi;
@@ -114,7 +128,7 @@ export class RemoteTemplates {
   async sweep(isPrivate: (name: string) => boolean, signal: Signal): Promise<number> {
     const clusters = await this.list(signal);
     const rows = await this.all(signal);
-    const used = new Set(rows.map((r) => (r as { Cluster?: { Id?: unknown } } | null)?.Cluster?.Id));
+    const used = new Set(rows.map((r) => r.Cluster?.Id));
     let deleted = 0;
     for (const c of clusters) {
       if (!isPrivate(c.Name) || used.has(c.Id)) continue;
@@ -131,13 +145,14 @@ export class RemoteTemplates {
   }
 
   /**
-   * Every instance that is not deleted, unparsed: jupiter's list is one answer, no pages (the
-   * document shows no paging parameter), so one call whatever the account holds.
+   * Every instance that is not deleted, each row only as far as it is matched (see ListedRow):
+   * jupiter's list is one answer, no pages (the document shows no paging parameter), so one
+   * call whatever the account holds.
    */
-  all(signal: Signal): Promise<unknown[]> {
+  all(signal: Signal): Promise<ListedRow[]> {
     return this.#api.call(
       { method: "GET", path: "/v1/instance/list", operation: "listAll", signal },
-      z.array(z.unknown()),
+      z.array(ListedRowSchema),
     );
   }
 
@@ -148,9 +163,7 @@ export class RemoteTemplates {
    */
   async fromList(instanceId: string, signal: Signal): Promise<Instance | undefined> {
     const rows = await this.all(signal);
-    const row = rows.find(
-      (r) => typeof r === "object" && r !== null && (r as { InstanceId?: unknown }).InstanceId === instanceId,
-    );
+    const row = rows.find((r) => r.InstanceId === instanceId);
     if (row === undefined) return undefined;
     const parsed = InstanceSchema.safeParse(row);
     if (!parsed.success)
