@@ -70,7 +70,7 @@ export interface ProviderSpec<Name extends string = string, Options = unknown> {
   readonly optionsSchema: z.ZodType<Options>;
   /** The provider's status values mapped onto phases (rendered into docs/providers/<name>.md). */
   readonly states: StateTable;
-  /** The class `create` builds (checked by test/providers/completeness.test.ts). */
+  /** The class `create` builds (checked by test/providers/capabilities.test.ts). */
   readonly driver: DriverClass;
   create(ctx: DriverContext): Driver<Options>;
 }
