@@ -1,6 +1,12 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Capability, Driver, DriverContext, StateTable } from "./driver.ts";
+import {
+  methodCapabilities,
+  type Capability,
+  type Driver,
+  type DriverContext,
+  type StateTable,
+} from "./driver.ts";
 import type { HttpClient, HttpClientOptions } from "./http/client.ts";
 
 /**
@@ -20,10 +26,6 @@ export const ProviderFactsSchema = z
       required: z.array(z.string().min(1)).readonly(),
       optional: z.array(z.string().min(1)).readonly(),
     }),
-    /** The most a driver of this provider can do; a driver may drop some per account at runtime. */
-    capabilities: z.array(z.string()).readonly(),
-    /** Its drivers mirror InstanceTemplates remotely (capability remoteTemplates), so templates need credentials too. */
-    mirrorsTemplates: z.boolean().optional(),
     /** The provider's word for each machine field, for the CRD descriptions ("MOS zone"). */
     fields: z.object({ region: z.string().min(1), plan: z.string().min(1), image: z.string().min(1) }),
     /** The README/docs row. */
@@ -43,39 +45,69 @@ export const ProviderFactsSchema = z
   })
   .strict();
 
-/** One provider: its facts plus the code (options schema, state table, driver constructor). */
-export interface ProviderDefinition<Name extends string = string, Options = unknown> {
+/**
+ * A driver's class: the methods of its prototype are what its drivers can do (methodCapabilities).
+ * Typed loosely on purpose: `Driver` names ProviderName, which is derived from the definitions.
+ */
+export type DriverClass = abstract new (...args: never[]) => object;
+
+/**
+ * One provider as its folder writes it: its facts plus the code (options schema, state table,
+ * driver class and constructor). What it can do is not written here: it is the methods its
+ * driver class has.
+ */
+export interface ProviderSpec<Name extends string = string, Options = unknown> {
   readonly provider: Name;
   readonly defaultEndpoint: string;
   readonly credentialKeys: { readonly required: readonly string[]; readonly optional: readonly string[] };
-  readonly capabilities: readonly Capability[];
-  readonly mirrorsTemplates?: boolean;
   readonly fields: { readonly region: string; readonly plan: string; readonly image: string };
-  readonly docs: { readonly actions?: Partial<Record<Capability | "create", string>>; readonly notes: string };
+  readonly docs: {
+    readonly actions?: Partial<Record<Capability | "create", string>>;
+    readonly notes: string;
+  };
   readonly redact: { readonly fields: readonly string[]; readonly logPaths: readonly string[] };
   /** Validates `spec.providerOptions`. */
   readonly optionsSchema: z.ZodType<Options>;
   /** The provider's status values mapped onto phases (rendered into docs/providers/<name>.md). */
   readonly states: StateTable;
+  /** The class `create` builds (checked by test/providers/capabilities.test.ts). */
+  readonly driver: DriverClass;
   create(ctx: DriverContext): Driver<Options>;
 }
 
-/** Checks a definition's data once (at import) and returns it unchanged, typed. */
+/** A provider with the facts derived from its driver class. */
+export interface ProviderDefinition<Name extends string = string, Options = unknown> extends ProviderSpec<
+  Name,
+  Options
+> {
+  /**
+   * The most a driver of this provider can do: the methods of its class (a driver may lack some
+   * on an account at runtime: capabilitiesOf). For the docs tables and for checks made before
+   * any driver exists.
+   */
+  readonly capabilities: ReadonlySet<Capability>;
+  /**
+   * Its drivers mirror InstanceTemplates remotely (capability remoteTemplates), so templates
+   * need credentials too. Always set by defineProvider.
+   */
+  readonly mirrorsTemplates?: boolean;
+}
+
+/** Checks a definition's data once (at import) and returns it with the facts its driver class gives. */
 export function defineProvider<const Name extends string, Options>(
-  def: ProviderDefinition<Name, Options>,
+  def: ProviderSpec<Name, Options>,
 ): ProviderDefinition<Name, Options> {
   const checked = ProviderFactsSchema.safeParse({
     provider: def.provider,
     defaultEndpoint: def.defaultEndpoint,
     credentialKeys: def.credentialKeys,
-    capabilities: def.capabilities,
-    ...(def.mirrorsTemplates === undefined ? {} : { mirrorsTemplates: def.mirrorsTemplates }),
     fields: def.fields,
     docs: def.docs,
     redact: def.redact,
   });
   if (!checked.success) throw new Error(`provider definition "${def.provider}": ${checked.error.message}`);
-  return def;
+  const capabilities = methodCapabilities(def.driver.prototype as object);
+  return { ...def, capabilities, mirrorsTemplates: capabilities.has("remoteTemplates") };
 }
 
 /** A short digest naming one credential (the per-credential rate limit's key); never the secret. */

@@ -2,20 +2,6 @@ import type { Logger } from "pino";
 import type { Phase, PowerState, ProviderName } from "../api/index.ts";
 import type { HttpClientFactory } from "./http/client.ts";
 
-/** Actions a driver may or may not support; the reconciler checks before it asks. */
-export type Capability =
-  | "start"
-  | "stop"
-  | "hardStop"
-  | "reboot"
-  | "resize"
-  | "rebuild"
-  | "tags"
-  /** Can list VMs and find the one carrying an owner UID (crash-safe create). */
-  | "findByOwner"
-  /** Mirrors InstanceTemplates as remote templates (multicloud). */
-  | "remoteTemplates";
-
 /** The resolved, validated desire for one VM, as the driver needs it. */
 export interface DesiredMachine<Options = Record<string, unknown>> {
   /** Kubernetes UID of the CloudInstance: the ownership mark put on the VM. */
@@ -105,6 +91,44 @@ export interface ObservedMachine {
   usage?: { cpuPercent?: number; memoryPercent?: number; diskPercent?: number };
 }
 
+/** The ownership mark a driver read on a VM (a tag, a name, a template name …). */
+export interface OwnerMark {
+  ownerUID?: string | undefined;
+  cluster?: string | undefined;
+}
+
+/**
+ * What every driver's observation starts with, built one way: the id, the provider's status
+ * verbatim, its mapped state, and the owner and cluster of the mark when the VM carries one.
+ */
+export function observedHead(
+  id: string,
+  providerStatus: string,
+  state: MappedState,
+  mark: OwnerMark | undefined,
+): Pick<
+  ObservedMachine,
+  | "id"
+  | "providerStatus"
+  | "phase"
+  | "transitional"
+  | "message"
+  | "unknownStatus"
+  | "ownerUID"
+  | "ownerCluster"
+> {
+  return {
+    id,
+    providerStatus,
+    phase: state.phase,
+    transitional: state.transitional,
+    ...(state.message === undefined ? {} : { message: state.message }),
+    ...(state.unknownStatus ? { unknownStatus: true as const } : {}),
+    ...(mark?.ownerUID === undefined ? {} : { ownerUID: mark.ownerUID }),
+    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+  };
+}
+
 /** A reference to an existing VM plus the bookkeeping a driver stored for it. */
 export interface MachineRef {
   id: string;
@@ -122,11 +146,6 @@ export interface CreateResult {
   observed?: ObservedMachine;
   /** Bookkeeping to persist in status.providerData (merged over the old). */
   providerData?: Record<string, string>;
-}
-
-export interface StopOptions {
-  /** Power off at once instead of a graceful shutdown. */
-  hard: boolean;
 }
 
 /**
@@ -154,28 +173,26 @@ export interface Price {
   period: "hour" | "month";
 }
 
-/** A remote twin of an InstanceTemplate (multicloud machine templates). */
-export interface DesiredTemplate<Options = Record<string, unknown>> {
-  ownerUID: string;
-  namespace: string;
-  name: string;
-  region: string | undefined;
-  plan: string | undefined;
-  image: string | undefined;
-  sshKeys: readonly string[];
-  tags: readonly string[];
-  options: Options;
-  providerData: Readonly<Record<string, string>>;
-}
+/**
+ * A remote twin of an InstanceTemplate (multicloud machine templates): a desired machine
+ * without the power state and cluster identity, which belong to instances.
+ */
+export type DesiredTemplate<Options = Record<string, unknown>> = Omit<
+  DesiredMachine<Options>,
+  "powerState" | "clusterID"
+>;
 
 /**
  * One provider's API behind one interface. Methods that change a VM return once the provider
  * has *accepted* the request; the reconciler observes completion with `get` and requeues.
  * Every failure is a ProviderError subclass.
+ *
+ * What a provider cannot do, its driver does not have: every action is an optional method, and
+ * the driver's capabilities are the methods it has (capabilitiesOf), never a list kept beside
+ * them. The reconciler's decision asks for an action only when the capability is there.
  */
 export interface Driver<Options = Record<string, unknown>> {
   readonly provider: ProviderName;
-  readonly capabilities: ReadonlySet<Capability>;
   /**
    * Checks region/plan/image/options against the provider's catalogues (cached by the driver)
    * and throws InvalidRequestError naming the valid choices. Called before create and resize.
@@ -184,22 +201,32 @@ export interface Driver<Options = Record<string, unknown>> {
   create(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<CreateResult>;
   /** undefined when the provider says the VM does not exist (or is deleted). */
   get(ref: MachineRef, ctx?: CallContext): Promise<ObservedMachine | undefined>;
-  /** VMs carrying this owner UID; requires capability findByOwner. */
-  findByOwner(
+  /** Resolves when the provider accepted the deletion; NotFound counts as deleted (resolve). */
+  delete(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /** VMs carrying this owner UID (crash-safe create: a lost create answer is found again). */
+  findByOwner?(
     ownerUID: string,
     desired: DesiredMachine<Options>,
     ctx?: CallContext,
   ): Promise<ObservedMachine[]>;
-  start(ref: MachineRef, ctx?: CallContext): Promise<void>;
-  stop(ref: MachineRef, opts: StopOptions, ctx?: CallContext): Promise<void>;
-  reboot(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  start?(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /** A graceful shutdown. */
+  stop?(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /** Power off at once (sent when a graceful stop takes too long). */
+  hardStop?(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  reboot?(ref: MachineRef, ctx?: CallContext): Promise<void>;
   /** Provider-specific ways of resizing (m2s without a reboot) are read from `ref.options`. */
-  resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void>;
-  rebuild(ref: MachineRef, image: string, desired: DesiredMachine<Options>, ctx?: CallContext): Promise<void>;
-  setTags(ref: MachineRef, tags: readonly string[], ownerUID: string, ctx?: CallContext): Promise<void>;
-  /** Resolves when the provider accepted the deletion; NotFound counts as deleted (resolve). */
-  delete(ref: MachineRef, ctx?: CallContext): Promise<void>;
-  /** Remote templates (capability remoteTemplates): create or update, returns providerData to keep. */
+  resize?(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void>;
+  rebuild?(
+    ref: MachineRef,
+    image: string,
+    desired: DesiredMachine<Options>,
+    ctx?: CallContext,
+  ): Promise<void>;
+  setTags?(ref: MachineRef, tags: readonly string[], ownerUID: string, ctx?: CallContext): Promise<void>;
+  /** Renews a prepaid lease (billed) when the observation says `renewalDue`. */
+  renew?(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /** Remote templates: create or update, returns providerData to keep. */
   syncTemplate?(desired: DesiredTemplate<Options>, ctx?: CallContext): Promise<Record<string, string>>;
   deleteTemplate?(providerData: Readonly<Record<string, string>>, ctx?: CallContext): Promise<void>;
   /** Whether the remote template recorded in providerData still exists (drift check at resync). */
@@ -211,8 +238,54 @@ export interface Driver<Options = Record<string, unknown>> {
   listOwned?(ctx?: CallContext): Promise<OwnedMachine[]>;
   /** The plan's price where the provider's documented catalogue gives one; undefined otherwise. */
   price?(desired: DesiredMachine<Options>, ctx?: CallContext): Promise<Price | undefined>;
-  /** Renews a prepaid lease (billed) when the observation says `renewalDue`. */
-  renew?(ref: MachineRef, ctx?: CallContext): Promise<void>;
+  /**
+   * Capabilities whose methods this driver has but whose API this account lacks right now
+   * (Vscale's tags endpoint exists on some accounts only): learnt at runtime, so it cannot be
+   * the absence of a method. Read at every decision.
+   */
+  unavailable?(): ReadonlySet<Capability>;
+}
+
+/**
+ * Which methods give each capability the reconciler asks about: a driver has the capability
+ * when it has every one of them. The one place capabilities are spelled; `Capability` is its keys.
+ */
+const METHODS_OF = {
+  start: ["start"],
+  stop: ["stop"],
+  hardStop: ["hardStop"],
+  reboot: ["reboot"],
+  resize: ["resize"],
+  rebuild: ["rebuild"],
+  tags: ["setTags"],
+  renew: ["renew"],
+  /** Finds the VM carrying an owner UID, so a create needs no create-pending mark. */
+  findByOwner: ["findByOwner"],
+  /** Mirrors InstanceTemplates as remote templates (multicloud). */
+  remoteTemplates: ["syncTemplate", "deleteTemplate", "templateExists"],
+} as const satisfies Record<string, readonly (keyof Driver)[]>;
+
+/** Actions a driver may or may not have; the reconciler checks before it asks. */
+export type Capability = keyof typeof METHODS_OF;
+
+export const CAPABILITIES = Object.keys(METHODS_OF) as readonly Capability[];
+
+/**
+ * The capabilities whose methods `target` has: a driver, or a driver class's prototype when no
+ * driver is at hand (the docs tables). Nothing is called.
+ */
+export function methodCapabilities(target: object): Set<Capability> {
+  const methods = target as Partial<Record<keyof Driver, unknown>>;
+  return new Set(
+    CAPABILITIES.filter((c) => METHODS_OF[c].every((m: keyof Driver) => typeof methods[m] === "function")),
+  );
+}
+
+/** What this driver can do now: the methods it has, less what its account lacks (`unavailable`). */
+export function capabilitiesOf(driver: Driver<unknown>): ReadonlySet<Capability> {
+  const caps = methodCapabilities(driver);
+  for (const c of driver.unavailable?.() ?? []) caps.delete(c);
+  return caps;
 }
 
 /** Everything a driver factory gets; validated once at the edge. */

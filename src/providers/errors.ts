@@ -167,6 +167,20 @@ export class ThrottledError extends TransientError {
 }
 
 /** The ThrottledError in `err` or its causes (a driver may wrap what the HTTP layer threw). */
+/**
+ * The call's result, or undefined where the provider says the thing does not exist
+ * (NotFoundError): a read of something gone, a deletion of something already deleted. Every
+ * other failure stands.
+ */
+export async function absentIfNotFound<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
 export function findThrottled(err: unknown): ThrottledError | undefined {
   for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 6; depth++) {
     if (e instanceof ThrottledError) return e;

@@ -10,18 +10,17 @@ import { startWorld, CloudInstanceResource } from "./harness.ts";
 import { cond } from "./harness.ts";
 import { ANNOTATION_CREATE_PENDING, type CloudInstance } from "../../src/api/index.ts";
 import { definition as m2s } from "../../src/providers/m2s/index.ts";
-import type { Capability } from "../../src/providers/driver.ts";
 import type { ProviderDefinition } from "../../src/providers/definition.ts";
 
 const withoutFindByOwner: ProviderDefinition = {
   ...(m2s as ProviderDefinition),
   create(ctx) {
     const driver = m2s.create(ctx) as ReturnType<ProviderDefinition["create"]>;
-    const capabilities = new Set<Capability>([...driver.capabilities].filter((c) => c !== "findByOwner"));
-    // Methods are bound to the real driver: its private fields do not exist on a proxy.
+    // Without the method the driver lacks the capability (capabilitiesOf). Methods are bound to
+    // the real driver: its private fields do not exist on a proxy.
     return new Proxy(driver, {
       get(target, prop) {
-        if (prop === "capabilities") return capabilities;
+        if (prop === "findByOwner") return undefined;
         const value = Reflect.get(target, prop, target) as unknown;
         return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },

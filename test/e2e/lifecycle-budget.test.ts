@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { capabilitiesOf } from "../../src/providers/driver.ts";
 import { startWorld, eventually, outsideKubernetes, CloudInstanceResource } from "./harness.ts";
 import { cond, ready } from "./harness.ts";
 import type { CloudInstance, ProviderName } from "../../src/api/index.ts";
@@ -20,10 +21,14 @@ const total = (sim: Simulator): number => [...sim.requestCounts.values()].reduce
  * What the driver can do on this account, as it knows after reading the VM once: some drivers
  * learn it from the account (vscale without a tags API drops "tags").
  */
-function capabilitiesOf(provider: ProviderName, sim: Simulator, id: string): Promise<ReadonlySet<string>> {
+function capabilitiesAfterRead(
+  provider: ProviderName,
+  sim: Simulator,
+  id: string,
+): Promise<ReadonlySet<string>> {
   return outsideKubernetes(provider, sim, async (driver) => {
     await driver.get({ id, providerData: {} });
-    return new Set<string>(driver.capabilities);
+    return new Set<string>(capabilitiesOf(driver));
   });
 }
 
@@ -55,7 +60,7 @@ for (const profile of SIM_PROFILES) {
         let o = await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running and Ready");
         assert.equal(vmsOf(o).length, 1, "one VM");
         step("create");
-        const caps = await capabilitiesOf(provider, sim, o.status?.instanceID ?? "");
+        const caps = await capabilitiesAfterRead(provider, sim, o.status?.instanceID ?? "");
 
         await patch({ tags: ["team-a", "env-test"] });
         if (caps.has("tags")) {

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { capabilitiesOf } from "../../src/providers/driver.ts";
 import {
   startWorld,
   eventually,
@@ -48,7 +49,7 @@ async function stopOutside(provider: ProviderName, o: CloudInstance): Promise<vo
   const id = o.status?.instanceID;
   assert.ok(id);
   await outsideKubernetes(provider, sim(provider), async (d) => {
-    await d.stop({ id, providerData: o.status?.providerData ?? {} }, { hard: false });
+    await d.stop!({ id, providerData: o.status?.providerData ?? {} });
   });
 }
 
@@ -96,7 +97,7 @@ for (const provider of PROVIDER_NAMES) {
       const o = await w.waitFor(name, (x) => ready(x) && x.status?.phase === "Running", "Running");
       const canReboot = await outsideKubernetes(provider, sim(provider), async (d) => {
         await d.get({ id: o.status?.instanceID ?? "", providerData: {} });
-        return d.capabilities.has("reboot");
+        return capabilitiesOf(d).has("reboot");
       });
       await w.kube.patch(CloudInstanceResource, "e2e", name, {
         metadata: { annotations: { "compute.instance-operator.dev/restart-requested-at": "first" } },

@@ -52,6 +52,10 @@ async function ownPieces(def: ProviderDefinition, layout: ProviderLayout): Promi
       }
     }
   }
+  // The docs table shows only what the driver has; a word for an action it lacks is a stale promise.
+  for (const action of Object.keys(def.docs.actions ?? {}))
+    if (action !== "create" && !(def.capabilities as ReadonlySet<string>).has(action))
+      missing.push(`a \`${action}\` method on its driver, or no docs.actions.${action}`);
   const contract = layout.contractTest(p);
   if (!existsSync(contract) || !readFileSync(contract, "utf8").includes("runDriverContract"))
     missing.push(`a contract test calling runDriverContract at ${contract}`);

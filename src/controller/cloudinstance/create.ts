@@ -44,7 +44,7 @@ export async function createMachine(
     const publicKey = await deps.connections.keyPairFor(obj, ref.name);
     desired = { ...desired, sshKeys: [...desired.sshKeys, publicKey] };
   }
-  const marked = !driver.capabilities.has("findByOwner");
+  const marked = driver.findByOwner === undefined;
   if (marked) {
     current = await deps.writer.patchMetadata(
       current,

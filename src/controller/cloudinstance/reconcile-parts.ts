@@ -43,7 +43,11 @@ export function fromError(err: unknown): Failure {
   return { reason: "ReconcileError", message, terminal: false, cause: err };
 }
 
-/** Sends one decided action (not Create/RemoveFinalizer) to the driver, fenced. */
+/**
+ * Sends one decided action (not Create/RemoveFinalizer) to the driver, fenced. The decision asks
+ * only for actions whose capability the driver has (capabilitiesOf: its methods), so a missing
+ * method here is a bug, reported as Unsupported rather than a TypeError.
+ */
 export async function runAction(
   action: Exclude<InstanceAction, { type: "Create" | "RemoveFinalizer" }>,
   driver: Driver<unknown>,
@@ -56,23 +60,35 @@ export async function runAction(
   // Fencing: every call below changes a VM; a replica that may no longer hold the object's
   // (shard's) lease sends none.
   fence(desired.ownerUID);
+  const lacks = (what: string): UnsupportedError =>
+    new UnsupportedError(`${driver.provider} cannot ${what}`, { provider: driver.provider, operation: what });
   switch (action.type) {
     case "Start":
+      if (!driver.start) throw lacks("start");
       return driver.start(ref, ctx);
     case "Stop":
-      return driver.stop(ref, { hard: action.hard }, ctx);
+      if (action.hard) {
+        if (!driver.hardStop) throw lacks("hard stop");
+        return driver.hardStop(ref, ctx);
+      }
+      if (!driver.stop) throw lacks("stop");
+      return driver.stop(ref, ctx);
     case "Resize":
+      if (!driver.resize) throw lacks("resize");
       return driver.resize(ref, action.plan, ctx);
     case "Rebuild":
+      if (!driver.rebuild) throw lacks("rebuild");
       return driver.rebuild(ref, action.image, desired, ctx);
     case "SetTags":
+      if (!driver.setTags) throw lacks("set tags");
       return driver.setTags(ref, action.tags, desired.ownerUID, ctx);
     case "Delete":
       return driver.delete(ref, ctx);
     case "Reboot":
+      if (!driver.reboot) throw lacks("reboot");
       return driver.reboot(ref, ctx);
     case "Renew":
-      if (!driver.renew) throw new UnsupportedError(`${driver.provider} cannot renew a lease`);
+      if (!driver.renew) throw lacks("renew a lease");
       return driver.renew(ref, ctx);
   }
 }
@@ -162,7 +178,7 @@ export async function observeMachine(
     statusPhase: obj.status?.phase,
     recentId: created.get(uid)?.id,
     firstContact,
-    canFindByOwner: driver.capabilities.has("findByOwner"),
+    canFindByOwner: driver.findByOwner !== undefined,
     createPending: annotations[ANNOTATION_CREATE_PENDING],
   };
   let plan = planObservation(facts);
@@ -177,7 +193,8 @@ export async function observeMachine(
       : { read: "nothing", observation: { kind: "absent" } };
   }
   if (plan.read === "nothing") return plan.observation;
-  const [first, ...rest] = await driver.findByOwner(uid, desired, ctx);
+  // The plan reads by owner only where canFindByOwner said the driver can.
+  const [first, ...rest] = (await driver.findByOwner?.(uid, desired, ctx)) ?? [];
   if (!first) return { kind: "absent" };
   return rest.length > 0
     ? { kind: "found", machine: first, duplicates: rest }

@@ -12,6 +12,7 @@ import {
   type InstanceTemplate,
 } from "../../api/index.ts";
 import type { CallContext, DesiredMachine, Driver, MachineRef } from "../../providers/driver.ts";
+import { capabilitiesOf } from "../../providers/driver.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import type { ConnectionSecrets } from "./connection-secret.ts";
@@ -243,7 +244,7 @@ export class InstanceReconciler {
       status: current.status ?? {},
       spec,
       observation,
-      capabilities: driver.capabilities,
+      capabilities: capabilitiesOf(driver),
       adopted: annotations[ANNOTATION_EXTERNAL_ID] !== undefined,
       uid: current.metadata.uid ?? "",
       forceAdopt: annotations[ANNOTATION_FORCE_ADOPT] === "true",

@@ -39,6 +39,7 @@ const CAPABILITY_FOR: Partial<Record<InstanceAction["type"], Capability>> = {
   Rebuild: "rebuild",
   SetTags: "tags",
   Reboot: "reboot",
+  Renew: "renew",
 };
 
 const sorted = (tags: readonly string[]): string => [...tags].sort().join(", ");

@@ -8,7 +8,7 @@ import {
   type InstanceTemplateStatus,
 } from "../../api/index.ts";
 import { isProviderError } from "../../providers/errors.ts";
-import type { CallContext, Driver } from "../../providers/driver.ts";
+import { capabilitiesOf, type CallContext, type Driver } from "../../providers/driver.ts";
 import type { EventSink, ObjectWriter, ReadCache } from "../ports.ts";
 import { openDriver, type ProviderAccessDeps } from "../provider-access.ts";
 import { statusEqual } from "../status-equal.ts";
@@ -82,7 +82,7 @@ export class TemplateReconciler {
         ? { invalid: undefined, driver: undefined, options: undefined }
         : await this.#check(template, provider);
     const { driver, options } = checked;
-    const remote = driver?.capabilities.has("remoteTemplates") ?? false;
+    const remote = driver !== undefined && capabilitiesOf(driver).has("remoteTemplates");
     let status: InstanceTemplateStatus = template.status ?? {};
     try {
       const recorded = template.status?.providerData ?? {};

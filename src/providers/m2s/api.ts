@@ -37,8 +37,6 @@ const PageSchema = z.looseObject({
   pagination: z.looseObject({ page: z.number(), total_pages: z.number() }).optional(),
 });
 export type M2sPage = z.infer<typeof PageSchema>;
-/** Answers the document does not show (PATCH, actions, DELETE): whatever they hold is ignored. */
-const AnyAnswer = z.unknown();
 
 /** The provider's own words from any of the error shapes m2s is known to use. */
 function providerMessage(res: HttpResponse): { message: string; code: string | undefined } {
@@ -83,6 +81,21 @@ export class M2sApi {
     return `/instances/${encodeURIComponent(id)}${action === undefined ? "" : `/${action}`}`;
   }
 
+  /**
+   * The answer, or undefined on a 404 when `absentOn404`; any other failure status throws.
+   * Writes stop here: the document shows no body for PATCH, the actions or DELETE, so none is read.
+   */
+  async #send(
+    req: HttpRequest,
+    absentOn404: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<HttpResponse | undefined> {
+    const res = await this.#http.request({ ...req, signal });
+    if (res.status === 404 && absentOn404) return undefined;
+    if (res.status >= 400) throw this.#error(req.operation, res);
+    return res;
+  }
+
   /** The parsed body, or undefined on a 404 when `absentOn404`. */
   async #call<T>(
     req: HttpRequest,
@@ -90,9 +103,8 @@ export class M2sApi {
     absentOn404: boolean,
     signal: AbortSignal | undefined,
   ): Promise<T | undefined> {
-    const res = await this.#http.request({ ...req, signal });
-    if (res.status === 404 && absentOn404) return undefined;
-    if (res.status >= 400) throw this.#error(req.operation, res);
+    const res = await this.#send(req, absentOn404, signal);
+    if (res === undefined) return undefined;
     return parseAnswer(schema, res.json(), {
       provider: "m2s",
       operation: req.operation,
@@ -154,9 +166,8 @@ export class M2sApi {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     // PATCH of absolute values is safe to repeat.
-    await this.#call(
+    await this.#send(
       { method: "PATCH", path: this.#instancePath(id, operation), json: body, operation, idempotent: true },
-      AnyAnswer,
       false,
       signal,
     );
@@ -168,7 +179,7 @@ export class M2sApi {
     body: Record<string, unknown> | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    await this.#call(
+    await this.#send(
       {
         method: "POST",
         path: this.#instancePath(id, action, action),
@@ -177,7 +188,6 @@ export class M2sApi {
         // Power actions converge on a state; repeating one is harmless.
         idempotent: action !== "rebuild",
       },
-      AnyAnswer,
       false,
       signal,
     );
@@ -185,12 +195,11 @@ export class M2sApi {
 
   /** true when the API accepted the deletion, false when it answered 404 (nothing to delete). */
   async delete(id: string, signal: AbortSignal | undefined): Promise<boolean> {
-    const accepted = await this.#call(
+    const res = await this.#send(
       { method: "DELETE", path: this.#instancePath(id, "delete"), operation: "delete" },
-      AnyAnswer.transform(() => true),
       true,
       signal,
     );
-    return accepted === true;
+    return res !== undefined;
   }
 }

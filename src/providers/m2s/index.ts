@@ -55,7 +55,6 @@ export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
 
 class M2sDriver implements Driver<M2sOptions> {
   readonly provider = "m2s" as const;
-  readonly capabilities = new Set(definition.capabilities);
   readonly #api: M2sApi;
   readonly #logger: Logger;
   readonly #maxPages: number;
@@ -163,8 +162,11 @@ class M2sDriver implements Driver<M2sOptions> {
   start(ref: MachineRef, ctx?: CallContext): Promise<void> {
     return this.#api.action(ref.id, "start", undefined, ctx?.signal);
   }
-  stop(ref: MachineRef, opts: { hard: boolean }, ctx?: CallContext): Promise<void> {
-    return this.#api.action(ref.id, opts.hard ? "poweroff" : "stop", undefined, ctx?.signal);
+  stop(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    return this.#api.action(ref.id, "stop", undefined, ctx?.signal);
+  }
+  hardStop(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    return this.#api.action(ref.id, "poweroff", undefined, ctx?.signal);
   }
   reboot(ref: MachineRef, ctx?: CallContext): Promise<void> {
     return this.#api.action(ref.id, "reboot", undefined, ctx?.signal);
@@ -209,7 +211,6 @@ export const definition = defineProvider({
   provider: "m2s",
   defaultEndpoint: M2S_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["apiKey"], optional: [] },
-  capabilities: ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"],
   fields: { region: "m2s region", plan: "m2s plan", image: "m2s image" },
   docs: {
     actions: { stop: "stop (soft, hard after 2 min)", resize: "resize (`resizeReboot`)" },
@@ -218,6 +219,7 @@ export const definition = defineProvider({
   redact: { fields: ["apikey", "api_key"], logPaths: [] },
   optionsSchema: M2sOptionsSchema,
   states: STATES,
+  driver: M2sDriver,
   create(ctx: DriverContext): Driver<M2sOptions> {
     const apiKey = ctx.credentials.apiKey ?? "";
     const http = providerClient(definition, ctx, {

@@ -1,5 +1,5 @@
 /** What an m2s instance answer says, in the operator's words. */
-import { mapState, type ObservedMachine, type StateTable } from "../driver.ts";
+import { mapState, observedHead, type ObservedMachine, type StateTable } from "../driver.ts";
 import type { M2sInstance } from "./api.ts";
 import { readMark, userTags } from "./owner.ts";
 
@@ -34,14 +34,7 @@ export function observe(vm: M2sInstance): ObservedMachine {
       }
     : undefined;
   return {
-    id: vm.id,
-    providerStatus: vm.status,
-    phase: mapped.phase,
-    transitional: mapped.transitional,
-    ...(mapped.message === undefined ? {} : { message: mapped.message }),
-    ...(mapped.unknownStatus ? { unknownStatus: true as const } : {}),
-    ...(mark.ownerUID === undefined ? {} : { ownerUID: mark.ownerUID }),
-    ...(mark.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+    ...observedHead(vm.id, vm.status, mapped, mark),
     ...(vm.name === undefined ? {} : { name: vm.name }),
     ...(vm.region === undefined ? {} : { region: vm.region }),
     ...(vm.plan === undefined ? {} : { plan: vm.plan }),

@@ -168,8 +168,10 @@ export class MosApi {
     const body = parseBody(res);
     if (res.status >= 400) throw this.#error(action, res, body);
     const where = { provider: "mos", operation: action, httpStatus: res.status };
-    const wrapper = parseAnswer(z.looseObject({ [`${action}Response`]: z.unknown() }), body, where);
-    return parseAnswer(schema, wrapper[`${action}Response`], where);
+    // Every answer is wrapped in `<Action>Response`: one schema for both, so a mismatch names its path.
+    const key = `${action}Response`;
+    const wrapped = parseAnswer(z.looseObject({ [key]: schema }), body, where);
+    return wrapped[key] as T;
   }
 
   /** Text safe for a log line, an error, an Event or a status: known secrets and echoed keys removed. */

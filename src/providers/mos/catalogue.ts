@@ -79,7 +79,10 @@ export class Catalogue {
       );
   }
 
-  /** The key pair for a public key, imported under a name derived from the key itself. */
+  /**
+   * The key pair for a public key, imported under a name derived from the key itself; the name
+   * is the one MOS's answer gives (its KeyPair.keyName).
+   */
   async keyName(publicKey: string, calls: MosCalls): Promise<string> {
     const name = `cio-${createHash("sha256").update(publicKey.trim()).digest("hex").slice(0, 16)}`;
     const known = await calls.call(
@@ -89,13 +92,13 @@ export class Catalogue {
       true,
     );
     if ((known.KeyPairSet?.KeyPair ?? []).some((k) => k.keyName === name)) return name;
-    await calls.call(
+    const imported = await calls.call(
       "ImportKeyPair",
       { KeyName: name, PublicKeyMaterial: publicKey.trim() },
-      z.looseObject({ KeyPair: z.unknown() }),
+      z.looseObject({ KeyPair: z.looseObject({ keyName: z.coerce.string() }) }),
       false,
     );
-    return name;
+    return imported.KeyPair.keyName;
   }
 }
 

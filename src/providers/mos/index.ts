@@ -47,7 +47,6 @@ export const MOS_DEFAULT_ENDPOINT = "https://mosapi.meituan.com/mcs/v1";
  */
 class MosDriver implements Driver<MosOptions> {
   readonly provider = "mos" as const;
-  readonly capabilities = new Set(definition.capabilities);
   readonly #api: MosApi;
   readonly #account: string;
   readonly #log: Logger;
@@ -237,12 +236,11 @@ class MosDriver implements Driver<MosOptions> {
   async start(ref: MachineRef, ctx?: CallContext): Promise<void> {
     await this.#action(this.#calls(ctx), "StartInstance", { InstanceId: instanceId(ref.id) });
   }
-  async stop(ref: MachineRef, opts: { hard: boolean }, ctx?: CallContext): Promise<void> {
-    const id = instanceId(ref.id);
-    await this.#action(this.#calls(ctx), "StopInstance", {
-      InstanceId: id,
-      ...(opts.hard ? { Force: "true" } : {}),
-    });
+  async stop(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    await this.#action(this.#calls(ctx), "StopInstance", { InstanceId: instanceId(ref.id) });
+  }
+  async hardStop(ref: MachineRef, ctx?: CallContext): Promise<void> {
+    await this.#action(this.#calls(ctx), "StopInstance", { InstanceId: instanceId(ref.id), Force: "true" });
   }
   async reboot(ref: MachineRef, ctx?: CallContext): Promise<void> {
     await this.#action(this.#calls(ctx), "RebootInstance", { InstanceId: instanceId(ref.id) });
@@ -337,7 +335,6 @@ class MosDriver implements Driver<MosOptions> {
       });
     }
   }
-
 }
 
 const SignatureMethodSchema = z.enum(["HmacSHA256", "HmacSHA1"]);
@@ -346,7 +343,6 @@ export const definition = defineProvider({
   provider: "mos",
   defaultEndpoint: MOS_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["accessKeyId", "secretAccessKey"], optional: ["signatureMethod"] },
-  capabilities: ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"],
   fields: { region: "MOS zone", plan: "MOS InstanceType", image: "MOS ImageId" },
   docs: {
     actions: { stop: "stop (soft/forced)", tags: "tags (as metadata)" },
@@ -355,6 +351,7 @@ export const definition = defineProvider({
   redact: { fields: ["Signature", "SecretAccessKey"], logPaths: ["*.Signature"] },
   optionsSchema: MosOptionsSchema,
   states: STATES,
+  driver: MosDriver,
   create(ctx: DriverContext): Driver<MosOptions> {
     const accessKeyId = ctx.credentials.accessKeyId ?? "";
     const secretAccessKey = ctx.credentials.secretAccessKey ?? "";
@@ -366,7 +363,10 @@ export const definition = defineProvider({
       );
     // The access key id names the account: it is a credential key and a label, never a value shown.
     const account = credentialDigest(accessKeyId);
-    const http = providerClient(definition, ctx, { credentialKey: account, secrets: [secretAccessKey, accessKeyId] });
+    const http = providerClient(definition, ctx, {
+      credentialKey: account,
+      secrets: [secretAccessKey, accessKeyId],
+    });
     const now = (): number => Date.now();
     return new MosDriver({
       api: new MosApi(

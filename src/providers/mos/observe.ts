@@ -1,5 +1,11 @@
 import { z } from "zod";
-import { mapState, type ObservedMachine, type OwnedMachine, type StateTable } from "../driver.ts";
+import {
+  mapState,
+  observedHead,
+  type ObservedMachine,
+  type OwnedMachine,
+  type StateTable,
+} from "../driver.ts";
 import { InvalidRequestError } from "../errors.ts";
 
 /**
@@ -189,14 +195,7 @@ export function observe(i: Instance, metadata: Metadata | undefined): ObservedMa
   const image = metaValue(metadata, META.image);
   const mark = markOf(name);
   return {
-    id: i.instanceId,
-    providerStatus: i.status,
-    phase: s.phase,
-    transitional: s.transitional,
-    ...(s.message === undefined ? {} : { message: s.message }),
-    ...(s.unknownStatus ? { unknownStatus: true as const } : {}),
-    ...(mark === undefined ? {} : { ownerUID: mark.ownerUID }),
-    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+    ...observedHead(i.instanceId, i.status, s, mark),
     ...(name === "" ? {} : { name }),
     ...(i.instanceType === undefined ? {} : { plan: i.instanceType }),
     ...(image === undefined ? {} : { image }),

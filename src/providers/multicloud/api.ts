@@ -9,12 +9,14 @@ import {
   UnauthorizedError,
 } from "../errors.ts";
 
-/** jupiter's answer to every call. */
+/**
+ * jupiter's answer to every call: `{code, msg, content, ext}`. `content` is the call's own
+ * answer, parsed with the call's schema once `code` says it is one (it is null on a failure);
+ * `ext` is not read.
+ */
 const EnvelopeSchema = z.looseObject({
   code: z.number(),
-  msg: z.unknown().optional(),
-  content: z.unknown(),
-  ext: z.unknown().optional(),
+  msg: z.string().nullable().optional(),
 });
 
 const ZoneSchema = z.looseObject({ RegionName: z.string(), ZoneName: z.string() });
@@ -106,6 +108,19 @@ export class MulticloudApi {
    * driver call goes through here with the call's signal, checked before it is sent.
    */
   async call<T>(req: HttpRequest, schema: z.ZodType<T>): Promise<T> {
+    const { content, where } = await this.#content(req);
+    return parseAnswer(schema, content, where);
+  }
+
+  /** A call whose answer is not read (a deletion: the next read tells the outcome). */
+  async send(req: HttpRequest): Promise<void> {
+    await this.#content(req);
+  }
+
+  /** The answer of a successful call, unparsed; a failure throws. */
+  async #content(
+    req: HttpRequest,
+  ): Promise<{ content: unknown; where: { provider: string; operation: string; httpStatus: number } }> {
     if (req.signal?.aborted) throw cancelled(req.operation, req.signal);
     const res = await this.#http.request(req);
     const raw = res.json();
@@ -120,13 +135,13 @@ export class MulticloudApi {
           { ...where, reason: UNKNOWN_ROUTE },
         );
       if (res.status >= 400) throw errorForStatus(res, `multicloud ${req.operation}: ${text}`, where);
-      return parseAnswer(schema, raw, where);
+      return { content: raw, where };
     }
     const { code, msg, content } = envelope.data;
-    const text = typeof msg === "string" ? msg : msg == null ? "" : JSON.stringify(msg);
+    const text = msg ?? "";
     // code 0 with a message and no content is a failure (the log reads' documented error,
     // the source's "over credit limit"): never read it as an empty success.
-    if (code === 0 && (text === "" || content !== null)) return parseAnswer(schema, content, where);
+    if (code === 0 && (text === "" || content !== null)) return { content, where };
     throw this.#error(code, text, req.operation, res);
   }
 

@@ -14,6 +14,27 @@ export interface TemplateFields {
 
 const TTL_MS = 600_000;
 
+/** A catalogue row's string column; a row of another shape counts as no entry (see Entry). */
+function column(key: "RegionName" | "ImageId" | "ZoneName"): z.ZodType<string | undefined> {
+  return z
+    .looseObject({ [key]: z.string() })
+    .transform((row) => row[key])
+    .optional()
+    .catch(undefined);
+}
+
+/**
+ * Catalogue rows as the document shows them (names, or objects with the named column); a row
+ * of another shape counts as no entry, so one odd row of another cloud hides nothing else.
+ */
+const Entry = {
+  cloud: z.string().optional().catch(undefined),
+  region: column("RegionName"),
+  type: z.string().optional().catch(undefined),
+  image: column("ImageId"),
+  zone: column("ZoneName"),
+};
+
 /**
  * jupiter's catalogues (clouds, regions, zones, instance types, images), cached per driver —
  * that is per endpoint and account, so every object of the account shares them.
@@ -31,7 +52,7 @@ export class Catalogue {
    * that load share its fate: a cancelled load fails them too, and they retry like after any
    * transient failure (cancellation is operator-wide: leadership lost, shutdown).
    */
-  #list(path: string, pick: (row: unknown) => string | undefined, signal: Signal): Promise<string[]> {
+  #list(path: string, entry: z.ZodType<string | undefined>, signal: Signal): Promise<string[]> {
     let cache = this.#lists.get(path);
     if (!cache) {
       cache = new TtlCache<string[]>();
@@ -40,15 +61,15 @@ export class Catalogue {
     return cache.get(TTL_MS, async () => {
       const rows = await this.#api.call(
         { method: "GET", path, operation: "catalogue", signal },
-        z.array(z.unknown()),
+        z.array(entry),
       );
-      return rows.map(pick).filter((v): v is string => v !== undefined);
+      return rows.filter((v): v is string => v !== undefined);
     });
   }
 
   /** The instance types jupiter offers for a backend cloud (names like "1Core-1GB"). */
   types(cloud: string, signal: Signal): Promise<string[]> {
-    return this.#list(`/v1/instance/type/${encodeURIComponent(cloud)}`, text, signal);
+    return this.#list(`/v1/instance/type/${encodeURIComponent(cloud)}`, Entry.type, signal);
   }
 
   /** Checks the fields against every catalogue, naming the valid choices; returns the zone to use. */
@@ -56,7 +77,7 @@ export class Catalogue {
     const { cloud } = fields.options;
     if (fields.region === undefined || fields.plan === undefined || fields.image === undefined)
       throw refuse("multicloud needs spec.region, spec.plan (instance type) and spec.image", "InvalidSpec");
-    const clouds = await this.#list("/v1/instance/provider", text, signal);
+    const clouds = await this.#list("/v1/instance/provider", Entry.cloud, signal);
     if (!clouds.includes(cloud))
       throw refuse(
         `no backend cloud "${cloud}"; providerOptions.cloud is one of ${clouds.join(", ")}`,
@@ -64,7 +85,7 @@ export class Catalogue {
       );
     const c = encodeURIComponent(cloud);
     const r = encodeURIComponent(fields.region);
-    const regions = await this.#list(`/v1/instance/regions/${c}`, (v) => field(v, "RegionName"), signal);
+    const regions = await this.#list(`/v1/instance/regions/${c}`, Entry.region, signal);
     if (!regions.includes(fields.region))
       throw refuse(
         `${cloud} has no region "${fields.region}"; choose one of ${regions.join(", ")}`,
@@ -76,13 +97,13 @@ export class Catalogue {
         `${cloud} has no instance type "${fields.plan}"; choose one of ${types.join(", ")}`,
         "UnknownPlan",
       );
-    const images = await this.#list(`/v1/instance/image/${c}/${r}`, (v) => field(v, "ImageId"), signal);
+    const images = await this.#list(`/v1/instance/image/${c}/${r}`, Entry.image, signal);
     if (!images.includes(fields.image))
       throw refuse(
         `${cloud} ${fields.region} has no image "${fields.image}"; choose one of ${images.join(", ")}`,
         "UnknownImage",
       );
-    const zones = await this.#list(`/v1/instance/zones/${c}/${r}`, (v) => field(v, "ZoneName"), signal);
+    const zones = await this.#list(`/v1/instance/zones/${c}/${r}`, Entry.zone, signal);
     const zone = fields.options.zone ?? zones[0];
     if (zone === undefined || !zones.includes(zone))
       throw refuse(
@@ -144,15 +165,6 @@ export function catalogueName(
     return rest.length === 0 && cpu === size.cpu && ram === size.ram;
   });
   return matches.length === 1 ? matches[0] : undefined;
-}
-
-export function field(row: unknown, name: string): string | undefined {
-  const v = typeof row === "object" && row !== null ? (row as Record<string, unknown>)[name] : undefined;
-  return typeof v === "string" ? v : undefined;
-}
-
-function text(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
 }
 
 export function refuse(message: string, reason: string): InvalidRequestError {

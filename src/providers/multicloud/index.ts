@@ -12,7 +12,7 @@ import type {
   ObservedMachine,
   OwnedMachine,
 } from "../driver.ts";
-import { NotFoundError, ProviderError, TransientError, UnsupportedError } from "../errors.ts";
+import { absentIfNotFound, NotFoundError, ProviderError, TransientError } from "../errors.ts";
 import {
   clusterSegment,
   InstanceSchema,
@@ -44,16 +44,19 @@ export { ownerMark } from "./ownership.ts";
 
 export const MULTICLOUD_DEFAULT_ENDPOINT = "http://jupiter.example.internal";
 
-/** No stop, resize, rebuild or tags in jupiter's API: the reconciler reports those Unsupported. */
 /** The shared templates an object may have expanded: the template's twin and the ones it replaced. */
 function sharedTemplates(providerData: Readonly<Record<string, string>>): string[] {
   const ids = [providerData.clusterId ?? "", ...(providerData.retiredClusterIds ?? "").split(",")];
   return [...new Set(ids.filter((id) => id !== ""))];
 }
 
+/**
+ * No stop, reboot, resize (a new instance type needs a new instance), rebuild or tags in
+ * jupiter's API, so no such methods: the reconciler reports those as Unsupported, never a
+ * silent success.
+ */
 class MulticloudDriver implements Driver<MulticloudOptions> {
   readonly provider = "multicloud" as const;
-  readonly capabilities = new Set(definition.capabilities);
   readonly #api: MulticloudApi;
   readonly #catalogue: Catalogue;
   readonly #templates: RemoteTemplates;
@@ -241,46 +244,24 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
       });
   }
 
-  stop(): Promise<void> {
-    return unsupported("stop");
-  }
-  reboot(): Promise<void> {
-    return unsupported("reboot");
-  }
-  resize(): Promise<void> {
-    return unsupported("resize (a new instance type needs a new instance)");
-  }
-  rebuild(): Promise<void> {
-    return unsupported("rebuild");
-  }
-  /** jupiter keeps no tags: refused, never dropped (the capability is not declared either). */
-  setTags(): Promise<void> {
-    return unsupported("tags");
-  }
-
   /** Asks jupiter to delete the instance; `get` tells when it is gone (and removes its private template). */
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const segment = instanceSegment(ref.id, "delete");
     const owner = ownerOf(ref.providerData);
-    try {
-      await this.#api.call(
-        {
-          method: "DELETE",
-          path: `/v1/instance/${segment}`,
-          headers: {
-            "x-correlation-id":
-              owner === undefined
-                ? `${NAME_PREFIX}delete-${ref.id}`
-                : ownerMark(owner.ownerUID, owner.cluster ?? ""),
-          },
-          operation: "delete",
-          signal: ctx?.signal,
+    await absentIfNotFound(
+      this.#api.send({
+        method: "DELETE",
+        path: `/v1/instance/${segment}`,
+        headers: {
+          "x-correlation-id":
+            owner === undefined
+              ? `${NAME_PREFIX}delete-${ref.id}`
+              : ownerMark(owner.ownerUID, owner.cluster ?? ""),
         },
-        z.unknown(),
-      );
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-    }
+        operation: "delete",
+        signal: ctx?.signal,
+      }),
+    );
   }
 
   /**
@@ -327,13 +308,6 @@ class MulticloudDriver implements Driver<MulticloudOptions> {
       await this.#templates.delete(id, ctx?.signal).catch((err: unknown) => failures.push(err));
     if (failures.length > 0) throw failures[0];
   }
-
-}
-
-function unsupported(what: string): Promise<never> {
-  return Promise.reject(
-    new UnsupportedError(`the multi-cloud API has no ${what}`, { provider: "multicloud", operation: what }),
-  );
 }
 
 export const definition = defineProvider({
@@ -342,8 +316,6 @@ export const definition = defineProvider({
   // The document has no authentication; a token, when the Secret has one, goes in
   // `Authorization: Bearer` (what gateways in front of jupiter use).
   credentialKeys: { required: [], optional: ["token"] },
-  capabilities: ["start", "findByOwner", "remoteTemplates"],
-  mirrorsTemplates: true,
   fields: { region: "multicloud zone", plan: "multicloud InstanceType", image: "multicloud ImageId" },
   docs: {
     actions: { create: "create (expand)" },
@@ -352,6 +324,7 @@ export const definition = defineProvider({
   redact: { fields: [], logPaths: [] },
   optionsSchema: MulticloudOptionsSchema,
   states: STATES,
+  driver: MulticloudDriver,
   create(ctx: DriverContext): Driver<MulticloudOptions> {
     const token = ctx.credentials.token;
     const http = providerClient(definition, ctx, {

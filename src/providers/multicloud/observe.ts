@@ -1,5 +1,6 @@
 import {
   mapState,
+  observedHead,
   type ObservedMachine,
   type ObservedPhase,
   type OwnedMachine,
@@ -65,14 +66,7 @@ export function observe(
       ? undefined
       : catalogueName(i.InstanceType || undefined, { cpu: i.Cpu, ram: i.Ram }, types);
   return {
-    id: i.InstanceId,
-    providerStatus: `${status} (${STATUS[i.Status]?.text ?? "unknown"})`,
-    phase: s.phase,
-    transitional: s.transitional,
-    ...(s.message === undefined ? {} : { message: s.message }),
-    ...(s.unknownStatus ? { unknownStatus: true as const } : {}),
-    ...(mark === undefined ? {} : { ownerUID: mark.ownerUID }),
-    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+    ...observedHead(i.InstanceId, `${status} (${STATUS[i.Status]?.text ?? "unknown"})`, s, mark),
     ...(zone?.RegionName ? { region: zone.RegionName } : i.RegionId ? { region: i.RegionId } : {}),
     ...(plan === undefined ? {} : { plan }),
     ...(i.ImageId ? { image: i.ImageId } : {}),

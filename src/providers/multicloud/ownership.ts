@@ -86,6 +86,21 @@ const PROBE = `${NAME_PREFIX}ownership-probe`;
 type Logs = "some" | "none";
 
 /**
+ * A log read's content ("日志信息", a JSON value the document does not detail), as far as it is
+ * read: whether it holds any log at all.
+ */
+const LogContent = z
+  .json()
+  .optional()
+  .transform((c): Logs => {
+    if (c === null || c === undefined) return "none";
+    if (typeof c === "string") return c.trim() === "" ? "none" : "some";
+    if (Array.isArray(c)) return c.length === 0 ? "none" : "some";
+    if (typeof c === "object") return Object.keys(c).length === 0 ? "none" : "some";
+    return "some";
+  });
+
+/**
  * Who an instance of a shared template belongs to. The document says jupiter stores an
  * expand's logs under its X-CORRELATION-ID and filters log reads by it
  * (`GET /v1/instance/log/:correlationId/:instanceId`), but not what the content looks like.
@@ -126,26 +141,20 @@ export class Ownership {
   }
 
   async #logs(correlation: string, instanceId: string, templateId: string, signal: Signal): Promise<Logs> {
-    let content: unknown;
     try {
-      content = await this.#api.call(
+      return await this.#api.call(
         {
           method: "GET",
           path: `/v1/instance/log/${encodeURIComponent(correlation)}/${instanceSegment(instanceId, "log")}`,
           operation: "log",
           signal,
         },
-        z.unknown(),
+        LogContent,
       );
     } catch (err) {
       if (err instanceof ProviderError && !err.terminal) throw err;
       throw cannotTell(instanceId, templateId, `the instance log read failed: ${errorText(err)}`);
     }
-    if (content === null || content === undefined) return "none";
-    if (typeof content === "string") return content.trim() === "" ? "none" : "some";
-    if (Array.isArray(content)) return content.length === 0 ? "none" : "some";
-    if (typeof content === "object") return Object.keys(content).length === 0 ? "none" : "some";
-    return "some";
   }
 }
 

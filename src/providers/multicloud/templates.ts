@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NotFoundError, TransientError } from "../errors.ts";
+import { absentIfNotFound, NotFoundError, TransientError } from "../errors.ts";
 import {
   ClusterSchema,
   clusterSegment,
@@ -13,6 +13,20 @@ import {
 
 /** jupiter's Status for a deleted instance (the document's lists and reads leave such rows out). */
 export const DELETED = 5;
+
+/**
+ * A row of the list of every instance, as far as it is matched: by its id and its template's
+ * id. The rest is kept as it came and parsed (InstanceSchema) only for the row asked for, so one
+ * odd row of another tenant hides nothing but itself; a row whose id or template id has
+ * another type matches nothing.
+ */
+const ListedRowSchema = z
+  .looseObject({
+    InstanceId: z.string().optional().catch(undefined),
+    Cluster: z.looseObject({ Id: z.number() }).nullable().optional().catch(undefined),
+  })
+  .catch({});
+type ListedRow = z.infer<typeof ListedRowSchema>;
 
 /** jupiter's machine templates (`/v1/cluster`) and the instances made from them. */
 export class RemoteTemplates {
@@ -30,8 +44,8 @@ export class RemoteTemplates {
 
   /** The template, or undefined when jupiter says it has no such row. */
   async get(id: string, signal: Signal): Promise<Cluster | undefined> {
-    try {
-      return await this.#api.call(
+    return await absentIfNotFound(
+      this.#api.call(
         {
           method: "GET",
           path: `/v1/cluster/${clusterSegment(id, "template")}`,
@@ -39,11 +53,8 @@ export class RemoteTemplates {
           signal,
         },
         ClusterSchema,
-      );
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+      ),
+    );
   }
 
   /**
@@ -69,10 +80,12 @@ export class RemoteTemplates {
   async delete(id: string, signal: Signal): Promise<void> {
     const segment = clusterSegment(id, "deleteTemplate");
     try {
-      await this.#api.call(
-        { method: "DELETE", path: `/v1/cluster/${segment}`, operation: "deleteTemplate", signal },
-        z.unknown(),
-      );
+      await this.#api.send({
+        method: "DELETE",
+        path: `/v1/cluster/${segment}`,
+        operation: "deleteTemplate",
+        signal,
+      });
     } catch (err) {
       if (err instanceof NotFoundError) return;
       if (!isAmbiguous(err)) throw err;
@@ -115,7 +128,7 @@ export class RemoteTemplates {
   async sweep(isPrivate: (name: string) => boolean, signal: Signal): Promise<number> {
     const clusters = await this.list(signal);
     const rows = await this.all(signal);
-    const used = new Set(rows.map((r) => (r as { Cluster?: { Id?: unknown } } | null)?.Cluster?.Id));
+    const used = new Set(rows.map((r) => r.Cluster?.Id));
     let deleted = 0;
     for (const c of clusters) {
       if (!isPrivate(c.Name) || used.has(c.Id)) continue;
@@ -132,13 +145,14 @@ export class RemoteTemplates {
   }
 
   /**
-   * Every instance that is not deleted, unparsed: jupiter's list is one answer, no pages (the
-   * document shows no paging parameter), so one call whatever the account holds.
+   * Every instance that is not deleted, each row only as far as it is matched (see ListedRow):
+   * jupiter's list is one answer, no pages (the document shows no paging parameter), so one
+   * call whatever the account holds.
    */
-  all(signal: Signal): Promise<unknown[]> {
+  all(signal: Signal): Promise<ListedRow[]> {
     return this.#api.call(
       { method: "GET", path: "/v1/instance/list", operation: "listAll", signal },
-      z.array(z.unknown()),
+      z.array(ListedRowSchema),
     );
   }
 
@@ -149,9 +163,7 @@ export class RemoteTemplates {
    */
   async fromList(instanceId: string, signal: Signal): Promise<Instance | undefined> {
     const rows = await this.all(signal);
-    const row = rows.find(
-      (r) => typeof r === "object" && r !== null && (r as { InstanceId?: unknown }).InstanceId === instanceId,
-    );
+    const row = rows.find((r) => r.InstanceId === instanceId);
     if (row === undefined) return undefined;
     const parsed = InstanceSchema.safeParse(row);
     if (!parsed.success)

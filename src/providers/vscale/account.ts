@@ -36,9 +36,13 @@ export class VscaleTags {
 
   /** Null: no tags endpoint. A body that is not a tag list means the same: it is not that API. */
   async #load(signal: AbortSignal | undefined): Promise<Tag[] | null> {
-    const body = await this.#api.optional("/scalets/tags", z.unknown(), "tags", signal);
-    const tags = body === undefined ? undefined : TagListSchema.safeParse(body);
-    if (tags?.success) return tags.data;
+    const tags = await this.#api.optional(
+      "/scalets/tags",
+      TagListSchema.nullable().catch(null),
+      "tags",
+      signal,
+    );
+    if (tags) return tags;
     this.#markAbsent();
     return null;
   }

@@ -16,13 +16,13 @@ export const ScaletSchema = z.looseObject({
   location: z.string().optional(),
   rplan: z.string().optional(),
   made_from: z.string().optional(),
-  // The API answers `{}` when a scalet has no address yet.
+  // The API answers `{}` when a scalet has no address yet (`[]`, PHP's empty map, the same).
   public_address: z
-    .union([AddressSchema, z.array(z.unknown())])
+    .union([AddressSchema, z.tuple([])])
     .nullable()
     .optional(),
   private_address: z
-    .union([AddressSchema, z.array(z.unknown())])
+    .union([AddressSchema, z.tuple([])])
     .nullable()
     .optional(),
   deleted: z.string().nullable().optional(),
@@ -74,6 +74,8 @@ export interface Answer<T> {
 
 /** Answers that say "this API has no such endpoint" to a GET without parameters. */
 const NO_ENDPOINT = new Set([400, 404, 405, 501]);
+/** What a read of one thing answers when it does not exist. */
+const GONE: ReadonlySet<number> = new Set([404]);
 /** Answers that say the same to a write on a path the driver assumes beyond the document. */
 export const NO_WRITE_ENDPOINT = new Set([404, 405, 501]);
 
@@ -93,32 +95,46 @@ export class VscaleApi {
   }
 
   /** A GET of something that may not exist: undefined on 404 (a scalet deleted or never made). */
-  async read<T>(
+  read<T>(
     path: string,
     schema: z.ZodType<T>,
     operation: string,
     signal?: AbortSignal,
   ): Promise<T | undefined> {
-    const req: HttpRequest = { method: "GET", path, operation, signal };
-    const res = await this.#send(req);
-    if (res.status === 404) return undefined;
-    return this.#answer(req, res, schema).body;
+    return this.#get(path, schema, operation, signal, GONE);
   }
 
   /**
    * A GET of an endpoint the document does not show: undefined when the API has no such
    * endpoint (400, 404, 405, 501 to a request without parameters), so callers can degrade.
    */
-  async optional<T>(
+  optional<T>(
     path: string,
     schema: z.ZodType<T>,
     operation: string,
     signal?: AbortSignal,
   ): Promise<T | undefined> {
+    return this.#get(path, schema, operation, signal, NO_ENDPOINT);
+  }
+
+  /** A GET whose answer is undefined for the statuses in `absent`. */
+  async #get<T>(
+    path: string,
+    schema: z.ZodType<T>,
+    operation: string,
+    signal: AbortSignal | undefined,
+    absent: ReadonlySet<number>,
+  ): Promise<T | undefined> {
     const req: HttpRequest = { method: "GET", path, operation, signal };
     const res = await this.#send(req);
-    if (NO_ENDPOINT.has(res.status)) return undefined;
+    if (absent.has(res.status)) return undefined;
     return this.#answer(req, res, schema).body;
+  }
+
+  /** A write whose answer is not read: every non-2xx answer is an error, 404 included. */
+  async send(req: HttpRequest): Promise<void> {
+    const res = await this.#send(req);
+    if (res.status >= 400) throw this.#error(req, res);
   }
 
   /** A write: every non-2xx answer is an error, 404 included (never "done"). */

@@ -9,10 +9,9 @@ import type {
   MachineRef,
   ObservedMachine,
   OwnedMachine,
-  StopOptions,
 } from "../driver.ts";
-import { NotFoundError, ProviderError, UnsupportedError } from "../errors.ts";
-import { NO_WRITE_ENDPOINT, ScaletSchema, VscaleApi, type Scalet } from "./api.ts";
+import { absentIfNotFound, NotFoundError, UnsupportedError } from "../errors.ts";
+import { ScaletSchema, VscaleApi, type Scalet } from "./api.ts";
 import { VscaleTags, VscaleTasks } from "./account.ts";
 import { VscaleCatalogue } from "./catalogue.ts";
 import { keyIds } from "./keys.ts";
@@ -41,9 +40,17 @@ const ttlOf = (options: unknown): number => {
   return parsed.success ? parsed.data.catalogueTtlSeconds : 600;
 };
 
+const NO_TAGS: ReadonlySet<Capability> = new Set(["tags"]);
+const NOTHING: ReadonlySet<Capability> = new Set();
+
 /**
  * One Vscale account. Holds only account-wide facts (catalogues, the task and tag lists,
  * whether the tags API exists), never per-object state: the pool shares it between objects.
+ */
+/**
+ * No `rebuild`: `PATCH /scalets/:ctid/rebuild` (not in the document) reinstalls the scalet's own
+ * image only, and the reconciler rebuilds only to install another image, so an image change is
+ * reported as Unsupported. No `hardStop`: Vscale has one stop.
  */
 class VscaleDriver implements Driver<VscaleOptions> {
   readonly provider = "vscale" as const;
@@ -52,9 +59,6 @@ class VscaleDriver implements Driver<VscaleOptions> {
   readonly #catalogue: VscaleCatalogue;
   readonly #tags: VscaleTags;
   readonly #tasks: VscaleTasks;
-  readonly #full: ReadonlySet<Capability> = new Set(definition.capabilities);
-  /** Where the account's API has no tags endpoint (see VscaleTags). */
-  readonly #withoutTags: ReadonlySet<Capability> = new Set(definition.capabilities.filter((c) => c !== "tags"));
 
   constructor(api: VscaleApi, password: string | undefined) {
     this.#api = api;
@@ -64,9 +68,12 @@ class VscaleDriver implements Driver<VscaleOptions> {
     this.#tasks = new VscaleTasks(api);
   }
 
-  /** Without "tags" while the account's API is known to lack them: the reconciler then says so. */
-  get capabilities(): ReadonlySet<Capability> {
-    return this.#tags.absent ? this.#withoutTags : this.#full;
+  /**
+   * "tags" while the account's API is known to lack the tags endpoint (see VscaleTags): the
+   * reconciler then reports the spec's tags as Unsupported instead of sending them.
+   */
+  unavailable(): ReadonlySet<Capability> {
+    return this.#tags.absent ? NO_TAGS : NOTHING;
   }
 
   #id(ref: MachineRef): string {
@@ -208,7 +215,7 @@ class VscaleDriver implements Driver<VscaleOptions> {
     const ctid = this.#id(ref);
     await this.#action(ctid, "PATCH", "start", { id: ctid }, ctx?.signal);
   }
-  async stop(ref: MachineRef, _opts: StopOptions, ctx?: CallContext): Promise<void> {
+  async stop(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
     await this.#action(ctid, "PATCH", "stop", { id: ctid }, ctx?.signal);
   }
@@ -236,47 +243,6 @@ class VscaleDriver implements Driver<VscaleOptions> {
     await this.#action(ctid, "POST", "upgrade", { rplan: plan }, signal);
   }
 
-  /**
-   * `PATCH /scalets/:ctid/rebuild` (not in the document) reinstalls the scalet's own image
-   * (with the Secret's password when it has one). Another image cannot be installed, so the
-   * capability is not declared and an image change is reported as Unsupported.
-   */
-  async rebuild(
-    ref: MachineRef,
-    image: string,
-    _desired: DesiredMachine<VscaleOptions>,
-    ctx?: CallContext,
-  ): Promise<void> {
-    const signal = ctx?.signal;
-    const ctid = this.#id(ref);
-    const s = await this.#existing(ctid, "rebuild", signal);
-    if (s.made_from !== image)
-      throw new UnsupportedError(
-        `vscale can only reinstall a scalet's own image (${s.made_from ?? "?"}), not ${image}: recreate the instance to change the image`,
-        { provider: "vscale", operation: "rebuild" },
-      );
-    try {
-      await this.#action(
-        ctid,
-        "PATCH",
-        "rebuild",
-        this.#password === undefined ? {} : { password: this.#password },
-        signal,
-      );
-    } catch (err) {
-      // The scalet was just read, so a 404 is the path: this API cannot rebuild.
-      if (
-        err instanceof NotFoundError ||
-        (err instanceof ProviderError && NO_WRITE_ENDPOINT.has(err.httpStatus ?? 0))
-      )
-        throw new UnsupportedError("this Vscale API has no PATCH /scalets/:ctid/rebuild", {
-          provider: "vscale",
-          operation: "rebuild",
-        });
-      throw err;
-    }
-  }
-
   async setTags(
     ref: MachineRef,
     wanted: readonly string[],
@@ -288,31 +254,25 @@ class VscaleDriver implements Driver<VscaleOptions> {
 
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const ctid = this.#id(ref);
-    try {
-      await this.#written(() =>
-        this.#api.write(
-          {
-            method: "DELETE",
-            path: `/scalets/${encodeURIComponent(ctid)}`,
-            operation: "delete",
-            signal: ctx?.signal,
-          },
-          z.unknown(),
-        ),
-      );
-    } catch (err) {
-      // Already gone (or being deleted): what we want.
-      if (!(err instanceof NotFoundError)) throw err;
-    }
+    // Already gone (or being deleted) is what we want. The answer describes the scalet being
+    // deleted; `get` tells when it is gone.
+    await absentIfNotFound(
+      this.#written(() =>
+        this.#api.send({
+          method: "DELETE",
+          path: `/scalets/${encodeURIComponent(ctid)}`,
+          operation: "delete",
+          signal: ctx?.signal,
+        }),
+      ),
+    );
   }
-
 }
 
 export const definition = defineProvider({
   provider: "vscale",
   defaultEndpoint: VSCALE_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["token"], optional: ["password"] },
-  capabilities: ["start", "stop", "reboot", "resize", "tags", "findByOwner"],
   fields: { region: "vscale location", plan: "vscale rplan", image: "vscale make_from" },
   docs: {
     actions: { resize: "upgrade", tags: "tags (where the account has `/scalets/tags`, else `Unsupported`)" },
@@ -321,6 +281,7 @@ export const definition = defineProvider({
   redact: { fields: [], logPaths: ["*.headers['x-token']"] },
   optionsSchema: VscaleOptionsSchema,
   states: STATES,
+  driver: VscaleDriver,
   create(ctx: DriverContext): Driver<VscaleOptions> {
     const token = ctx.credentials.token ?? "";
     const password = ctx.credentials.password;

@@ -1,5 +1,6 @@
 import {
   mapState,
+  observedHead,
   type MappedState,
   type ObservedMachine,
   type ObservedPhase,
@@ -105,17 +106,15 @@ export function observe(s: Scalet, tags: string[] | undefined, task: Task | unde
     message = `Vscale task ${what ?? "?"} for this scalet failed`;
     if (task.method === "scalet_create" && s.status === "defined" && !deleting) phase = "Failed";
   }
-  const mark = markOf(s.name);
-  return {
-    id: String(s.ctid),
-    providerStatus: s.status,
+  const state: MappedState = {
     phase,
     // `locked` means an operation is running: wait for it, never fail on it.
     transitional: deleting || s.locked === true || running || (mapped.transitional && phase !== "Failed"),
     ...(message === undefined ? {} : { message }),
     ...(mapped.unknownStatus && !running && !deleting ? { unknownStatus: true as const } : {}),
-    ...(mark === undefined ? {} : { ownerUID: mark.ownerUID }),
-    ...(mark?.cluster === undefined ? {} : { ownerCluster: mark.cluster }),
+  };
+  return {
+    ...observedHead(String(s.ctid), s.status, state, markOf(s.name)),
     name: s.name,
     ...(s.location === undefined ? {} : { region: s.location }),
     ...(s.rplan === undefined ? {} : { plan: s.rplan }),

@@ -9,7 +9,6 @@ import {
   type MachineRef,
   type ObservedMachine,
   type OwnedMachine,
-  type StopOptions,
 } from "../driver.ts";
 import { InvalidRequestError, NotFoundError, TransientError, UnsupportedError } from "../errors.ts";
 import { scalar, UnknownFunctionError, ZomroApi, type Row } from "./api.ts";
@@ -51,7 +50,6 @@ export const ZomroOptionsSchema = z
   .strict();
 export type ZomroOptions = z.infer<typeof ZomroOptionsSchema>;
 
-/** No "tags": BILLmanager services have none, and the reconciler reports that as Unsupported. */
 /** A BILLmanager service id: a positive integer. */
 const ELID = /^[1-9][0-9]{0,18}$/;
 /** How long "this BILLmanager has no such function" is believed before the function is tried again. */
@@ -82,9 +80,12 @@ function elidOf(id: string): string {
   );
 }
 
+/**
+ * No `setTags` (BILLmanager services have no tags) and no `reboot` (none documented): the
+ * reconciler reports those as Unsupported. No `hardStop`: service.stop is the only stop.
+ */
 class ZomroDriver implements Driver<ZomroOptions> {
   readonly provider = "zomro" as const;
-  readonly capabilities = new Set(definition.capabilities);
   readonly #api: ZomroApi;
   readonly #catalogues: Catalogues;
   readonly #maxPages: number;
@@ -255,14 +256,10 @@ class ZomroDriver implements Driver<ZomroOptions> {
     const { functions: fn } = optionsOf(ref.options);
     return this.#act(fn.start, ref, "start", { submit: false, signal: ctx?.signal });
   }
-  stop(ref: MachineRef, _opts: StopOptions, ctx?: CallContext): Promise<void> {
+  stop(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(ref.options);
     return this.#act(fn.stop, ref, "stop", { submit: false, signal: ctx?.signal });
   }
-  reboot(): Promise<void> {
-    return Promise.reject(new UnsupportedError("zomro: no documented reboot", { provider: "zomro" }));
-  }
-
   async resize(ref: MachineRef, plan: string, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(ref.options);
     // A tariff change may be billed: read first and never send one the service already has.
@@ -295,10 +292,6 @@ class ZomroDriver implements Driver<ZomroOptions> {
     );
   }
 
-  setTags(): Promise<void> {
-    return Promise.reject(new UnsupportedError("zomro has no tags", { provider: "zomro" }));
-  }
-
   async delete(ref: MachineRef, ctx?: CallContext): Promise<void> {
     const { functions: fn } = optionsOf(ref.options);
     try {
@@ -315,7 +308,6 @@ class ZomroDriver implements Driver<ZomroOptions> {
         );
     }
   }
-
 }
 
 /** The ownership mark for this desire; refused before anything is sent when no host name can hold it. */
@@ -336,7 +328,6 @@ export const definition = defineProvider({
   provider: "zomro",
   defaultEndpoint: ZOMRO_DEFAULT_ENDPOINT,
   credentialKeys: { required: ["username", "password"], optional: [] },
-  capabilities: ["start", "stop", "resize", "rebuild", "findByOwner"],
   fields: { region: "zomro datacenter", plan: "zomro tariff (pricelist)", image: "zomro OS template" },
   docs: {
     actions: { create: "order", resize: "change tariff" },
@@ -345,6 +336,7 @@ export const definition = defineProvider({
   redact: { fields: ["authinfo"], logPaths: [] },
   optionsSchema: ZomroOptionsSchema,
   states: STATES,
+  driver: ZomroDriver,
   create(ctx: DriverContext): Driver<ZomroOptions> {
     const username = ctx.credentials.username ?? "";
     const password = ctx.credentials.password ?? "";

@@ -1,4 +1,4 @@
-import { mapState, type ObservedMachine, type StateTable } from "../driver.ts";
+import { mapState, observedHead, type ObservedMachine, type StateTable } from "../driver.ts";
 import { ProviderLimitError, TransientError } from "../errors.ts";
 import { elems, scalar, type Row, type ZomroApi } from "./api.ts";
 import { datacenterKey, tariffId, type Catalogue } from "./catalogue.ts";
@@ -75,14 +75,7 @@ export function observe(row: Row, c: Catalogue, fallbackId = ""): ObservedMachin
   const image = scalar(row.ostempl);
   const region = datacenterKey(c, scalar(row.datacenter));
   return {
-    id,
-    providerStatus: status,
-    phase: mapped.phase,
-    transitional: mapped.transitional,
-    ...(mapped.message === undefined ? {} : { message: mapped.message }),
-    ...(mapped.unknownStatus ? { unknownStatus: true as const } : {}),
-    ...(marked === undefined ? {} : { ownerUID: marked.mark.ownerUID }),
-    ...(marked?.mark.cluster === undefined ? {} : { ownerCluster: marked.mark.cluster }),
+    ...observedHead(id, status, mapped, marked?.mark),
     ...(name === undefined ? {} : { name }),
     ...(plan === undefined ? {} : { plan }),
     ...(image === undefined || image === "" ? {} : { image }),

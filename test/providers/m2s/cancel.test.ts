@@ -99,14 +99,14 @@ function describeOn(profile: SimProfile): void {
         create: () => d.create(desired("uid-never"), ctx),
         get: () => d.get(running, ctx),
         getGone: () => d.get(gone, ctx),
-        findByOwner: () => d.findByOwner("uid-running", desired("uid-running"), ctx),
+        findByOwner: () => d.findByOwner!("uid-running", desired("uid-running"), ctx),
         listOwned: () => d.listOwned!(ctx),
-        start: () => d.start(running, ctx),
-        stop: () => d.stop(running, { hard: true }, ctx),
-        reboot: () => d.reboot(running, ctx),
-        resize: () => d.resize(running, "enterprise", ctx),
-        rebuild: () => d.rebuild(running, "debian-12", desired("uid-running"), ctx),
-        setTags: () => d.setTags(running, ["x"], "uid-running", ctx),
+        start: () => d.start!(running, ctx),
+        stop: () => d.hardStop!(running, ctx),
+        reboot: () => d.reboot!(running, ctx),
+        resize: () => d.resize!(running, "enterprise", ctx),
+        rebuild: () => d.rebuild!(running, "debian-12", desired("uid-running"), ctx),
+        setTags: () => d.setTags!(running, ["x"], "uid-running", ctx),
         delete: () => d.delete(running, ctx),
       };
       const before = sim.arrived();
@@ -130,15 +130,15 @@ function describeOn(profile: SimProfile): void {
         2,
         (d, ctx) => d.delete({ id: "i-gone00", providerData: {} }, ctx),
       ],
-      ["setTags: the read of the marks", 1, (d, ctx) => d.setTags(running, ["t"], "uid-running", ctx)],
-      ["setTags: the PATCH", 2, (d, ctx) => d.setTags(running, ["t"], "uid-running", ctx)],
-      ["reboot", 1, (d, ctx) => d.reboot(running, ctx)],
-      ["resize", 1, (d, ctx) => d.resize(running, "performance", ctx)],
+      ["setTags: the read of the marks", 1, (d, ctx) => d.setTags!(running, ["t"], "uid-running", ctx)],
+      ["setTags: the PATCH", 2, (d, ctx) => d.setTags!(running, ["t"], "uid-running", ctx)],
+      ["reboot", 1, (d, ctx) => d.reboot!(running, ctx)],
+      ["resize", 1, (d, ctx) => d.resize!(running, "performance", ctx)],
       // Tagged list items (default profile) settle it without the candidate read.
       [
         "findByOwner: the candidate read (strict), the list (default)",
         profile === "strict" ? 2 : 1,
-        (d, ctx) => d.findByOwner("uid-running", desired("uid-running"), ctx),
+        (d, ctx) => d.findByOwner!("uid-running", desired("uid-running"), ctx),
       ],
       [
         "listOwned: a mark read (strict), the list (default)",
@@ -160,7 +160,7 @@ function describeOn(profile: SimProfile): void {
       sim.paging = "endless";
       try {
         for (const call of [
-          (ctx: CallContext) => driver().findByOwner("uid-x", desired("uid-x"), ctx),
+          (ctx: CallContext) => driver().findByOwner!("uid-x", desired("uid-x"), ctx),
           (ctx: CallContext) => driver().listOwned!(ctx),
         ]) {
           const lists0 = lists();
@@ -180,9 +180,9 @@ function describeOn(profile: SimProfile): void {
       try {
         const tooMany = (e: unknown) => e instanceof ProviderLimitError && e.reason === "TooManyPages";
         for (const [cap, call] of [
-          [5, () => driver(5).findByOwner("uid-x", desired("uid-x"))],
+          [5, () => driver(5).findByOwner!("uid-x", desired("uid-x"))],
           [7, () => driver(7).listOwned!()],
-          [DEFAULT_MAX_PAGES, () => driver().findByOwner("uid-x", desired("uid-x"))],
+          [DEFAULT_MAX_PAGES, () => driver().findByOwner!("uid-x", desired("uid-x"))],
         ] as const) {
           const lists0 = lists();
           await assert.rejects(call, tooMany);
@@ -197,7 +197,7 @@ function describeOn(profile: SimProfile): void {
       sim.paging = "stuck";
       try {
         for (const call of [
-          () => driver().findByOwner("uid-running", desired("uid-running")),
+          () => driver().findByOwner!("uid-running", desired("uid-running")),
           () => driver().listOwned!(),
         ]) {
           const lists0 = lists();
@@ -214,7 +214,7 @@ function describeOn(profile: SimProfile): void {
 
     test("a list as long as the cap is whole, not refused", async () => {
       const lists0 = lists();
-      const found = await driver(1).findByOwner("uid-running", desired("uid-running"));
+      const found = await driver(1).findByOwner!("uid-running", desired("uid-running"));
       assert.deepEqual(
         found.map((m) => m.id),
         [running.id],

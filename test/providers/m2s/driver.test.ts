@@ -76,12 +76,12 @@ function describeOn(profile: SimProfile): void {
       const d = driver();
       for (let i = 0; i < 120; i++) await d.create(desired({ ownerUID: `bulk-${i}`, name: `b${i}` }));
       const { id } = await d.create(desired({ ownerUID: "uid-needle" }));
-      const found = await d.findByOwner("uid-needle", desired());
+      const found = await d.findByOwner!("uid-needle", desired());
       assert.deepEqual(
         found.map((m) => m.id),
         [id],
       );
-      assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+      assert.deepEqual(await d.findByOwner!("nobody", desired()), []);
     });
 
     test("stop, start, hard stop, resize, rebuild, tags, delete", async () => {
@@ -89,18 +89,18 @@ function describeOn(profile: SimProfile): void {
       const { id } = await d.create(desired({ ownerUID: "uid-ops" }));
       const ref = { id, providerData: {} };
       await observeUntil(d, ref, (m) => m?.providerStatus === "running");
-      await d.stop(ref, { hard: false });
+      await d.stop!(ref);
       await observeUntil(d, ref, (m) => m?.providerStatus === "stopped");
-      await d.start(ref);
+      await d.start!(ref);
       await observeUntil(d, ref, (m) => m?.providerStatus === "running");
-      await d.stop(ref, { hard: true });
+      await d.hardStop!(ref);
       assert.equal((await d.get(ref))?.phase, "Stopped");
-      await d.resize(ref, "performance");
+      await d.resize!(ref, "performance");
       assert.equal((await d.get(ref))?.plan, "performance");
-      await d.rebuild(ref, "debian-12", desired());
+      await d.rebuild!(ref, "debian-12", desired());
       await observeUntil(d, ref, (m) => m?.providerStatus === "stopped");
       assert.equal((await d.get(ref))?.image, "debian-12");
-      await d.setTags(ref, ["a", "b"], "uid-ops");
+      await d.setTags!(ref, ["a", "b"], "uid-ops");
       const tagged = await d.get(ref);
       assert.deepEqual(tagged?.tags, ["a", "b"]);
       assert.equal(tagged?.ownerUID, "uid-ops", "the owner tag survives a tag update");
@@ -124,7 +124,7 @@ function describeOn(profile: SimProfile): void {
 
     test("a wrong key is Unauthorized; a Secret without apiKey names the Secret and key", async () => {
       await assert.rejects(
-        () => driver({ apiKey: "wrong-key-123" }).findByOwner("x", desired()),
+        () => driver({ apiKey: "wrong-key-123" }).findByOwner!("x", desired()),
         UnauthorizedError,
       );
       const pool = new DriverPool({ registry: { m2s: definition }, http, logger });
@@ -138,7 +138,7 @@ function describeOn(profile: SimProfile): void {
     test("a 503 on a GET is retried; a create is not retried on 503", async () => {
       const d = driver();
       sim.faults.failNext = 1;
-      assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+      assert.deepEqual(await d.findByOwner!("nobody", desired()), []);
       const before = sim.vms().length;
       sim.faults.failNext = 1;
       await assert.rejects(() => d.create(desired({ ownerUID: "uid-503" })));

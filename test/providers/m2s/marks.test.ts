@@ -28,7 +28,13 @@ function describeOn(profile: SimProfile): void {
   let http: HttpClientFactory;
   const { logger } = captureLogs();
   const driver = (): Driver<M2sOptions> =>
-    definition.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint: sim.url, http, logger });
+    definition.create({
+      credentials: sim.credentials,
+      secretName: "ns/m2s",
+      endpoint: sim.url,
+      http,
+      logger,
+    });
   const auth = () => ({ authorization: `Bearer ${sim.credentials.apiKey ?? ""}` });
   const calls = (): Record<string, number> => Object.fromEntries(sim.requestCounts);
   const delta = (before: Record<string, number>): Record<string, number> =>
@@ -71,11 +77,11 @@ function describeOn(profile: SimProfile): void {
       assert.equal(m?.ownerUID, "uid-c1");
       assert.equal(m?.ownerCluster, "c1");
       assert.deepEqual(m?.tags, ["web"]);
-      const [found] = await d.findByOwner("uid-c1", desired({ ownerUID: "uid-c1" }));
+      const [found] = await d.findByOwner!("uid-c1", desired({ ownerUID: "uid-c1" }));
       assert.equal(found?.ownerCluster, "c1");
 
       const before = calls();
-      await d.setTags(ref, ["a", "b"], "uid-c1");
+      await d.setTags!(ref, ["a", "b"], "uid-c1");
       assert.deepEqual(
         delta(before),
         { "GET /v1/instances/:id": 1, "PATCH /v1/instances/:id": 1 },
@@ -100,12 +106,12 @@ function describeOn(profile: SimProfile): void {
       const d = driver();
       const old = desired({ ownerUID: "uid-old", name: "old" });
       const id = await rawCreate(vmName(old), [`${OWNER_TAG_PREFIX}uid-old`, "keep"]);
-      const found = await d.findByOwner("uid-old", old);
+      const found = await d.findByOwner!("uid-old", old);
       assert.deepEqual(
         found.map((m) => [m.id, m.ownerUID, m.ownerCluster]),
         [[id, "uid-old", undefined]],
       );
-      await d.setTags({ id, providerData: {} }, ["keep", "new"], "uid-old");
+      await d.setTags!({ id, providerData: {} }, ["keep", "new"], "uid-old");
       assert.deepEqual((await rawTags(id)).sort(), ["cio-owner:uid-old", "keep", "new"]);
     });
 

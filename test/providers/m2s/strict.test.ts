@@ -87,7 +87,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     assert.ok(born, "the provider did create the VM");
     const listsBefore = calls("GET /v1/instances");
     const readsBefore = calls("GET /v1/instances/:id");
-    const found = await driver().findByOwner(owner, d);
+    const found = await driver().findByOwner!(owner, d);
     assert.deepEqual(
       found.map((m) => m.id),
       [born],
@@ -99,13 +99,13 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
       3,
       "a read for the marked VM and the two legacy-named ones, none for the 30 others",
     );
-    assert.deepEqual(await driver().findByOwner("uid-nobody", desired({ ownerUID: "uid-nobody" })), []);
+    assert.deepEqual(await driver().findByOwner!("uid-nobody", desired({ ownerUID: "uid-nobody" })), []);
   });
 
   test("a VM named before the mark existed, or whose name the provider cut, is still found by its tag", async () => {
     const owner = "uid-legacy";
     const id = await rawCreate("ns-old", [`${OWNER_TAG_PREFIX}${owner}`]);
-    const found = await driver().findByOwner(owner, desired({ ownerUID: owner, name: "old" }));
+    const found = await driver().findByOwner!(owner, desired({ ownerUID: owner, name: "old" }));
     assert.deepEqual(
       found.map((m) => m.id),
       [id],
@@ -113,7 +113,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     const long = desired({ ownerUID: "uid-cut", name: "a-rather-long-instance-name" });
     const cut = await rawCreate(vmName(long).slice(0, 20), [`${OWNER_TAG_PREFIX}uid-cut`]);
     assert.deepEqual(
-      (await driver().findByOwner("uid-cut", long)).map((m) => m.id),
+      (await driver().findByOwner!("uid-cut", long)).map((m) => m.id),
       [cut],
     );
   });
@@ -133,15 +133,15 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     const steady = (phase: string) => (m: { phase: string; transitional: boolean } | undefined) =>
       m?.phase === phase && !m.transitional;
     await observeUntil(d, ref, steady("Running"));
-    await d.resize(ref, "performance");
+    await d.resize!(ref, "performance");
     await observeUntil(d, ref, (m) => steady("Running")(m) && m?.plan === "performance");
-    await d.rebuild(ref, "debian-12", desired());
+    await d.rebuild!(ref, "debian-12", desired());
     await observeUntil(d, ref, (m) => steady("Running")(m) && m?.image === "debian-12");
-    await d.reboot(ref);
+    await d.reboot!(ref);
     await observeUntil(d, ref, steady("Running"));
-    await d.stop(ref, { hard: false });
+    await d.stop!(ref);
     await observeUntil(d, ref, steady("Stopped"));
-    await d.setTags(ref, ["x"], "uid-ops");
+    await d.setTags!(ref, ["x"], "uid-ops");
     assert.deepEqual((await d.get(ref))?.tags, ["x"]);
     await d.delete(ref);
     assert.equal(await d.get(ref), undefined);
@@ -172,7 +172,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     for (const bad of ["../instances", "i-1/stop", "i-1?x=1", "abc", "i-", "i-%2e%2e"]) {
       const before = totalCalls();
       const ref = { id: bad, providerData: {} };
-      for (const call of [() => d.get(ref), () => d.delete(ref), () => d.stop(ref, { hard: false })]) {
+      for (const call of [() => d.get(ref), () => d.delete(ref), () => d.stop!(ref)]) {
         await assert.rejects(
           call,
           (e: unknown) => e instanceof InvalidRequestError && e.message.includes(JSON.stringify(bad)),
@@ -188,8 +188,8 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     const ref = { id, providerData: {} };
     await assert.rejects(() => wrong.get(ref), TransientError);
     await assert.rejects(() => wrong.delete(ref), TransientError);
-    await assert.rejects(() => wrong.findByOwner("uid-endpoint", desired()), ProviderError);
-    await assert.rejects(() => wrong.resize(ref, "enterprise"), ProviderError);
+    await assert.rejects(() => wrong.findByOwner!("uid-endpoint", desired()), ProviderError);
+    await assert.rejects(() => wrong.resize!(ref, "enterprise"), ProviderError);
     assert.ok(
       sim.vms().some((v) => v.id === id),
       "the VM is still there",
@@ -203,7 +203,7 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
     );
     const { id } = await driver().create(desired({ ownerUID: "uid-409" }));
     await assert.rejects(
-      () => driver().start({ id, providerData: {} }),
+      () => driver().start!({ id, providerData: {} }),
       (e: unknown) => e instanceof TransientError && /impossible/.test(e.message),
     );
     assert.ok(!logLines.join("").includes(sim.credentials.apiKey!));

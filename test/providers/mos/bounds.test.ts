@@ -65,14 +65,14 @@ for (const profile of SIM_PROFILES) {
         ["validate", () => fresh.validate(want, ctx)],
         ["create", () => fresh.create(want, ctx)],
         ["get", () => fresh.get(ref, ctx)],
-        ["findByOwner", () => fresh.findByOwner(want.ownerUID, want, ctx)],
+        ["findByOwner", () => fresh.findByOwner!(want.ownerUID, want, ctx)],
         ["listOwned", () => fresh.listOwned?.(ctx) ?? Promise.resolve()],
-        ["start", () => fresh.start(ref, ctx)],
-        ["stop", () => fresh.stop(ref, { hard: true }, ctx)],
-        ["reboot", () => fresh.reboot(ref, ctx)],
-        ["resize", () => fresh.resize(ref, "medium_net", ctx)],
-        ["rebuild", () => fresh.rebuild(ref, OTHER_IMAGE, want, ctx)],
-        ["setTags", () => fresh.setTags(ref, ["x"], want.ownerUID, ctx)],
+        ["start", () => fresh.start!(ref, ctx)],
+        ["stop", () => fresh.hardStop!(ref, ctx)],
+        ["reboot", () => fresh.reboot!(ref, ctx)],
+        ["resize", () => fresh.resize!(ref, "medium_net", ctx)],
+        ["rebuild", () => fresh.rebuild!(ref, OTHER_IMAGE, want, ctx)],
+        ["setTags", () => fresh.setTags!(ref, ["x"], want.ownerUID, ctx)],
         ["renew", () => fresh.renew?.(renewing, ctx) ?? Promise.resolve()],
         ["delete", () => fresh.delete(ref, ctx)],
       ];
@@ -133,7 +133,7 @@ for (const profile of SIM_PROFILES) {
       const ref = await running(d, desired());
       const want = desired();
       const lookups: [string, string, (dd: Driver<MosOptions>) => Promise<unknown>][] = [
-        ["findByOwner", "DescribeInstances", (dd) => dd.findByOwner(want.ownerUID, want)],
+        ["findByOwner", "DescribeInstances", (dd) => dd.findByOwner!(want.ownerUID, want)],
         ["listOwned", "DescribeInstances", (dd) => dd.listOwned?.() ?? Promise.resolve()],
         ["get", "DescribeInstances", (dd) => dd.get(ref)],
         ["validate", "DescribeInstanceTypes", (dd) => dd.validate(want)],
@@ -156,7 +156,7 @@ for (const profile of SIM_PROFILES) {
     test("a page that repeats the one before (Offset ignored) stops the list at once", async () => {
       const { sim, d } = await world(profile);
       sim.listFault = "repeating";
-      await assert.rejects(() => d.findByOwner("someone", desired()), tooMany(/repeats the one before/));
+      await assert.rejects(() => d.findByOwner!("someone", desired()), tooMany(/repeats the one before/));
       assert.equal(calls(sim, "DescribeInstances"), 2);
       await assert.rejects(() => d.validate(desired()), tooMany(/repeats/));
       assert.equal(calls(sim, "DescribeInstanceTypes"), 2);

@@ -124,7 +124,7 @@ describe("mos driver", () => {
 
   test("HmacSHA1 signatures are accepted too", async () => {
     const sha1 = driver({ ...sim.credentials, signatureMethod: "HmacSHA1" });
-    assert.deepEqual(await sha1.findByOwner("nobody", desired()), []);
+    assert.deepEqual(await sha1.findByOwner!("nobody", desired()), []);
     assert.equal(sim.rejectedSignatures, 0);
   });
 
@@ -132,7 +132,7 @@ describe("mos driver", () => {
     const skewed = await startMosSimulator({ now: () => Date.now() + 3_600_000 });
     try {
       await assert.rejects(
-        () => driver(skewed.credentials, skewed.url).findByOwner("x", desired()),
+        () => driver(skewed.credentials, skewed.url).findByOwner!("x", desired()),
         (e: unknown) =>
           e instanceof UnauthorizedError && /expired/.test(e.message) && /clock/.test(e.message),
       );
@@ -144,7 +144,7 @@ describe("mos driver", () => {
   test("every retry is signed afresh (a 503 then success, no signature refused)", async () => {
     const rejected = sim.rejectedSignatures;
     sim.faults.failNext = 1;
-    assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+    assert.deepEqual(await d.findByOwner!("nobody", desired()), []);
     assert.equal(sim.rejectedSignatures, rejected);
   });
 
@@ -190,9 +190,9 @@ describe("mos driver", () => {
     const { id } = await d.create(desired());
     const ref: MachineRef = { id, providerData: {} };
     await observeUntil(d, ref, (o) => o?.providerStatus === "running");
-    await d.stop(ref, { hard: true });
+    await d.hardStop!(ref);
     assert.equal((await d.get(ref))?.providerStatus, "ready");
-    await d.start(ref);
+    await d.start!(ref);
     await observeUntil(d, ref, (o) => o?.providerStatus === "running");
   });
 });

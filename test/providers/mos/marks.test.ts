@@ -45,7 +45,7 @@ for (const profile of SIM_PROFILES) {
       const legacy = await running(d, { ...want, clusterID: "" });
       const ours = await running(d, want);
       await running(d, { ...want, clusterID: "c2" });
-      const found = await d.findByOwner(want.ownerUID, want);
+      const found = await d.findByOwner!(want.ownerUID, want);
       assert.deepEqual(found.map((f) => f.id).sort(), [legacy.id, ours.id].sort());
       assert.deepEqual(
         found.map((f) => f.ownerCluster ?? "-").sort(),

@@ -4,7 +4,7 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { MachineRef } from "../../../src/providers/driver.ts";
+import { capabilitiesOf, type MachineRef } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
 import { captureLogs, observeUntil } from "../harness.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
@@ -48,15 +48,15 @@ describe("mos: the image is never silently lost (strict profile)", () => {
     const { sim, d } = await world("strict");
     const ref = await running(d, desired());
     sim.breakAction("PutInstanceMetadata", 1000);
-    await assert.rejects(() => d.rebuild(ref, OTHER_IMAGE, desired()));
+    await assert.rejects(() => d.rebuild!(ref, OTHER_IMAGE, desired()));
     assert.equal(calls(sim, "RebuildInstanceRootImage"), 0, "no disk wiped whose image is not recorded");
     sim.breakAction("PutInstanceMetadata", 0);
     await assert.rejects(
-      () => d.rebuild(ref, "00000000-0000-4000-8000-000000000000", desired()),
+      () => d.rebuild!(ref, "00000000-0000-4000-8000-000000000000", desired()),
       InvalidRequestError,
     );
     assert.equal(sim.metadata(ref.id)?.["cio-image"], IMAGE, "refused: the record is what the disk holds");
-    await d.rebuild(ref, OTHER_IMAGE, desired());
+    await d.rebuild!(ref, OTHER_IMAGE, desired());
     const m = await observeUntil(d, ref, (o) => o?.image === OTHER_IMAGE && !o.transitional);
     assert.equal(m?.image, OTHER_IMAGE);
   });
@@ -76,8 +76,8 @@ describe("mos: crash between CreateInstance and the status write (strict profile
     assert.ok(created !== undefined);
 
     const restarted = make();
-    assert.ok(restarted.capabilities.has("findByOwner"));
-    const found = await restarted.findByOwner(want.ownerUID, want);
+    assert.ok(capabilitiesOf(restarted).has("findByOwner"));
+    const found = await restarted.findByOwner!(want.ownerUID, want);
     assert.deepEqual(
       found.map((f) => f.id),
       [created],
@@ -114,10 +114,10 @@ describe("mos: requests carry only what they should", () => {
       e instanceof InvalidRequestError && e.message.includes('"cio-someone-else"');
     await assert.rejects(() => d.get(bad), named);
     await assert.rejects(() => d.delete(bad), named);
-    await assert.rejects(() => d.start(bad), named);
-    await assert.rejects(() => d.stop(bad, { hard: true }), named);
-    await assert.rejects(() => d.setTags(bad, ["x"], "u"), named);
-    await assert.rejects(() => d.resize(bad, "medium_net"), named);
+    await assert.rejects(() => d.start!(bad), named);
+    await assert.rejects(() => d.hardStop!(bad), named);
+    await assert.rejects(() => d.setTags!(bad, ["x"], "u"), named);
+    await assert.rejects(() => d.resize!(bad, "medium_net"), named);
     assert.equal(total(sim), before, "no request sent");
   });
 
@@ -125,7 +125,7 @@ describe("mos: requests carry only what they should", () => {
     const { sim, d } = await world("strict");
     const ref = await running(d, desired());
     await assert.rejects(
-      () => d.resize({ ...ref, options: { duration: "forever" } }, "medium_net"),
+      () => d.resize!({ ...ref, options: { duration: "forever" } }, "medium_net"),
       (e: unknown) => e instanceof InvalidRequestError && /duration/.test(e.message),
     );
     assert.equal(calls(sim, "ChangeInstanceType"), 0);

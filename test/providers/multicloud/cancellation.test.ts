@@ -110,7 +110,7 @@ const scenarios = [
       await createRunning(d, want);
       return want;
     },
-    run: (d, want: ReturnType<typeof desired>, ctx) => d.findByOwner(want.ownerUID, want, ctx),
+    run: (d, want: ReturnType<typeof desired>, ctx) => d.findByOwner!(want.ownerUID, want, ctx),
   }),
   scenario({
     name: "syncTemplate replacing a template in use",
@@ -182,8 +182,8 @@ for (const profile of SIM_PROFILES) {
         ["validate", () => d.validate(desired(), ctx)],
         ["create", () => d.create(desired(), ctx)],
         ["get", () => d.get({ ...ref, options }, ctx)],
-        ["findByOwner", () => d.findByOwner("x", desired({ providerData: data }), ctx)],
-        ["start", () => d.start(ref, ctx)],
+        ["findByOwner", () => d.findByOwner!("x", desired({ providerData: data }), ctx)],
+        ["start", () => d.start!(ref, ctx)],
         ["delete", () => d.delete(ref, ctx)],
         ["syncTemplate", () => d.syncTemplate!(template({ providerData: data }), ctx)],
         ["templateExists", () => d.templateExists!(data, ctx)],
@@ -214,7 +214,7 @@ test("aborted at the first route spelling, start does not try the other one", as
       scenario({
         name: "start (document's route, then the source's)",
         setup: (d) => createRunning(d),
-        run: (d, ref: MachineRef, ctx) => d.start(ref, ctx),
+        run: (d, ref: MachineRef, ctx) => d.start!(ref, ctx),
       }),
     );
     assert.equal(n, 2, "the document's spelling, then the source's");

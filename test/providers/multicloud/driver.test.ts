@@ -3,13 +3,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { ownerMark, type MulticloudOptions } from "../../../src/providers/multicloud/index.ts";
-import type { Driver, MachineRef } from "../../../src/providers/driver.ts";
-import {
-  InvalidRequestError,
-  TransientError,
-  UnauthorizedError,
-  UnsupportedError,
-} from "../../../src/providers/errors.ts";
+import { capabilitiesOf, type Driver, type MachineRef } from "../../../src/providers/driver.ts";
+import { InvalidRequestError, TransientError, UnauthorizedError } from "../../../src/providers/errors.ts";
 import { observeUntil, testHttp } from "../harness.ts";
 import { SIM_PROFILES } from "../../sim/common.ts";
 import {
@@ -76,7 +71,7 @@ for (const profile of SIM_PROFILES) {
       const ref = { id, providerData: {} };
       const m = await observeUntil(d, ref, (o) => o?.phase === "Failed");
       assert.match(m?.message ?? "", /initialisation timed out/);
-      await d.start(ref);
+      await d.start!(ref);
       await observeUntil(d, ref, running);
     });
 
@@ -132,12 +127,12 @@ for (const profile of SIM_PROFILES) {
         sim.faults.onCreated = () => undefined;
       }
       assert.ok(made);
-      const found = await driverFor(sim).findByOwner(want.ownerUID, want);
+      const found = await driverFor(sim).findByOwner!(want.ownerUID, want);
       assert.deepEqual(
         found.map((m) => m.id),
         [made],
       );
-      assert.deepEqual(await driverFor(sim).findByOwner("nobody", desired({ ownerUID: "nobody" })), []);
+      assert.deepEqual(await driverFor(sim).findByOwner!("nobody", desired({ ownerUID: "nobody" })), []);
       // Adopted without the create's bookkeeping: deleting it still leaves no template behind.
       const adopted = { id: made, providerData: {} };
       await d.delete(adopted);
@@ -149,7 +144,7 @@ for (const profile of SIM_PROFILES) {
       sim.faults.failOperation = "POST /v1/cluster/:id/expand/:id";
       await assert.rejects(() => d.create(early), TransientError);
       assert.equal(templatesOf(early.ownerUID).length, 1);
-      assert.deepEqual(await d.findByOwner(early.ownerUID, early), []);
+      assert.deepEqual(await d.findByOwner!(early.ownerUID, early), []);
       assert.deepEqual(templatesOf(early.ownerUID), []);
     });
 
@@ -192,19 +187,19 @@ for (const profile of SIM_PROFILES) {
       const fresh = driverFor(sim);
       if (profile === "strict") {
         assert.deepEqual(
-          (await fresh.findByOwner(a.ownerUID, a)).map((m) => m.id),
+          (await fresh.findByOwner!(a.ownerUID, a)).map((m) => m.id),
           [ia.id],
         );
         assert.deepEqual(
-          (await fresh.findByOwner(b.ownerUID, b)).map((m) => m.id),
+          (await fresh.findByOwner!(b.ownerUID, b)).map((m) => m.id),
           [ib.id],
         );
-        assert.deepEqual(await fresh.findByOwner("nobody", desired({ providerData: tpl })), []);
+        assert.deepEqual(await fresh.findByOwner!("nobody", desired({ providerData: tpl })), []);
       } else {
         // jupiter's source appends the host's logs to every log read: ownership cannot be
         // read from it, and neither "mine" nor "not mine" is guessed.
         await assert.rejects(
-          () => fresh.findByOwner(a.ownerUID, a),
+          () => fresh.findByOwner!(a.ownerUID, a),
           (e: unknown) => e instanceof InvalidRequestError && e.reason === "OwnershipUnknown",
         );
       }
@@ -233,7 +228,7 @@ for (const profile of SIM_PROFILES) {
         e.message.includes(JSON.stringify(id));
       await assert.rejects(() => d.get({ id: "i-a,i-b", providerData: {} }), bad("i-a,i-b"));
       await assert.rejects(() => d.delete({ id: "../cluster/1", providerData: {} }), bad("../cluster/1"));
-      await assert.rejects(() => d.start({ id: "i-x?y=1", providerData: {} }), bad("i-x?y=1"));
+      await assert.rejects(() => d.start!({ id: "i-x?y=1", providerData: {} }), bad("i-x?y=1"));
       assert.equal(requests(sim), sent, "nothing was sent");
       await assert.rejects(
         () => d.get({ id: "i-nosuchinstance", providerData: { privateClusterId: "1/2" } }),
@@ -245,12 +240,9 @@ for (const profile of SIM_PROFILES) {
       await assert.rejects(() => lost.delete({ id: "i-000000000001", providerData: {} }), unrouted);
     });
 
-    test("tags are not a capability and setTags is refused, never dropped", async () => {
-      assert.equal(d.capabilities.has("tags"), false);
-      await assert.rejects(
-        () => d.setTags({ id: "i-000000000001", providerData: {} }, ["a"], "x"),
-        UnsupportedError,
-      );
+    test("no setTags, stop, reboot, resize or rebuild: none is a capability (the reconciler reports them)", () => {
+      assert.equal("setTags" in d, false);
+      assert.deepEqual([...capabilitiesOf(d)].sort(), ["findByOwner", "remoteTemplates", "start"]);
     });
   });
 }
@@ -268,8 +260,8 @@ describe("multicloud driver: route spellings and credentials", () => {
       const { id } = await sd.create(desired());
       const ref = { id, providerData: {} };
       await observeUntil(sd, ref, (o) => o?.phase === "Failed");
-      await sd.start(ref);
-      await sd.start(ref);
+      await sd.start!(ref);
+      await sd.start!(ref);
       assert.equal(src.requestCounts.get("GET /v1/start/:id"), 1, "the document's spelling was tried once");
       assert.equal(src.requestCounts.get("POST /v1/instance/start/:id"), 2);
     } finally {
@@ -281,11 +273,11 @@ describe("multicloud driver: route spellings and credentials", () => {
     const secured = await startMulticloudSimulator({ token: "mc-token-123456" });
     try {
       assert.deepEqual(
-        await driverFor(secured, { token: "mc-token-123456" }).findByOwner("x", desired()),
+        await driverFor(secured, { token: "mc-token-123456" }).findByOwner!("x", desired()),
         [],
       );
       await assert.rejects(
-        () => driverFor(secured, { token: "wrong-token" }).findByOwner("x", desired()),
+        () => driverFor(secured, { token: "wrong-token" }).findByOwner!("x", desired()),
         (e: unknown) => e instanceof UnauthorizedError && !e.message.includes("wrong-token"),
       );
     } finally {

@@ -91,7 +91,7 @@ for (const profile of SIM_PROFILES) {
       const seen = await observeUntil(makeDriver(http, sim), { id: ref.id, providerData: {} }, running);
       assert.equal(seen?.ownerUID, want.ownerUID);
       assert.equal(seen?.ownerCluster, CLUSTER);
-      const found = await makeDriver(http, sim).findByOwner(want.ownerUID, want);
+      const found = await makeDriver(http, sim).findByOwner!(want.ownerUID, want);
       assert.deepEqual(
         found.map((m) => [m.id, m.ownerUID, m.ownerCluster]),
         [[ref.id, want.ownerUID, CLUSTER]],
@@ -106,7 +106,7 @@ for (const profile of SIM_PROFILES) {
         "the old form of the mark",
       );
       const now = { ...old, clusterID: CLUSTER };
-      const found = await makeDriver(http, sim).findByOwner(old.ownerUID, now);
+      const found = await makeDriver(http, sim).findByOwner!(old.ownerUID, now);
       assert.deepEqual(
         found.map((m) => m.id),
         [ref.id],
@@ -125,7 +125,7 @@ for (const profile of SIM_PROFILES) {
       const fresh = makeDriver(http, sim);
       if (profile === "strict") {
         const of = async (want: typeof marked) =>
-          (await fresh.findByOwner(want.ownerUID, { ...want, clusterID: CLUSTER })).map((m) => [
+          (await fresh.findByOwner!(want.ownerUID, { ...want, clusterID: CLUSTER })).map((m) => [
             m.id,
             m.ownerCluster,
           ]);
@@ -134,7 +134,7 @@ for (const profile of SIM_PROFILES) {
       } else {
         // jupiter's source answers logs under any correlation id: still no guess.
         await assert.rejects(
-          () => fresh.findByOwner(marked.ownerUID, marked),
+          () => fresh.findByOwner!(marked.ownerUID, marked),
           (e: unknown) => e instanceof InvalidRequestError && e.reason === "OwnershipUnknown",
         );
       }

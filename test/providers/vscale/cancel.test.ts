@@ -78,7 +78,7 @@ for (const profile of SIM_PROFILES) {
     test("an abort during a resize's first read: it rejects at once and no catalogue read or upgrade follows", async () => {
       const { ref } = await running();
       const fresh = w.driver(); // no catalogue cached: the resize would read it next
-      const sent = await abortInFlight(w, (ctx) => fresh.resize(ref, "large", ctx));
+      const sent = await abortInFlight(w, (ctx) => fresh.resize!(ref, "large", ctx));
       assert.deepEqual(sent, { "GET /v1/scalets/:id": 1 });
     });
 
@@ -135,14 +135,13 @@ for (const profile of SIM_PROFILES) {
         ["create", () => fresh.create(w.desired({ sshKeys: ["key"] }), ctx)],
         ["create by id", () => fresh.create(w.desired(), ctx)],
         ["get", () => fresh.get(ref, ctx)],
-        ["findByOwner", () => fresh.findByOwner(desired.ownerUID, desired, ctx)],
+        ["findByOwner", () => fresh.findByOwner!(desired.ownerUID, desired, ctx)],
         ["listOwned", () => fresh.listOwned?.(ctx) ?? Promise.reject(new Error("no listOwned"))],
-        ["start", () => fresh.start(ref, ctx)],
-        ["stop", () => fresh.stop(ref, { hard: false }, ctx)],
-        ["reboot", () => fresh.reboot(ref, ctx)],
-        ["resize", () => fresh.resize(ref, "large", ctx)],
-        ["rebuild", () => fresh.rebuild(ref, "ubuntu_14.04_64_002_master", desired, ctx)],
-        ["setTags", () => fresh.setTags(ref, ["web"], desired.ownerUID, ctx)],
+        ["start", () => fresh.start!(ref, ctx)],
+        ["stop", () => fresh.stop!(ref, ctx)],
+        ["reboot", () => fresh.reboot!(ref, ctx)],
+        ["resize", () => fresh.resize!(ref, "large", ctx)],
+        ["setTags", () => fresh.setTags!(ref, ["web"], desired.ownerUID, ctx)],
         ["delete", () => fresh.delete(ref, ctx)],
       ];
       for (const [what, call] of calls)
@@ -188,7 +187,7 @@ for (const profile of SIM_PROFILES) {
 
     test("a cancelled orphan listing or owner lookup rejects; it never answers an empty account", async () => {
       const { desired } = await running();
-      const sent = await abortInFlight(w, (ctx) => w.d.findByOwner(desired.ownerUID, desired, ctx));
+      const sent = await abortInFlight(w, (ctx) => w.d.findByOwner!(desired.ownerUID, desired, ctx));
       assert.deepEqual(sent, { "GET /v1/scalets": 1 });
       const listed = await abortInFlight(w, (ctx) => w.d.listOwned?.(ctx) ?? Promise.resolve([]));
       assert.deepEqual(listed, { "GET /v1/scalets": 1 });

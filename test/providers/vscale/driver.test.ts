@@ -1,11 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { capabilitiesOf } from "../../../src/providers/driver.ts";
 import {
   InvalidRequestError,
   QuotaOrBillingError,
   TransientError,
   UnauthorizedError,
-  UnsupportedError,
 } from "../../../src/providers/errors.ts";
 import { observeUntil } from "../harness.ts";
 import { settled, vscaleWorld } from "./world.ts";
@@ -67,7 +67,7 @@ describe("vscale driver (default profile)", () => {
     const ref = { id, providerData: {} };
     await observeUntil(w.d, ref, settled("started"));
     await assert.rejects(
-      () => w.d.resize(ref, "small"),
+      () => w.d.resize!(ref, "small"),
       (e: unknown) => e instanceof InvalidRequestError && e.reason === "DowngradeRefused" && e.terminal,
     );
     assert.equal(w.sim.requestCounts.get("POST /v1/scalets/:id/upgrade") ?? 0, 0);
@@ -75,7 +75,7 @@ describe("vscale driver (default profile)", () => {
 
   test("a read-only token can read but a write is a terminal Unauthorized saying so", async () => {
     const ro = w.driver({ token: w.sim.readOnlyToken });
-    assert.deepEqual(await ro.findByOwner("nobody", w.desired()), []);
+    assert.deepEqual(await ro.findByOwner!("nobody", w.desired()), []);
     await assert.rejects(
       () => ro.create(w.desired()),
       (e: unknown) => e instanceof UnauthorizedError && e.terminal && /read-only/.test(e.message),
@@ -90,7 +90,7 @@ describe("vscale driver (default profile)", () => {
     const m = await w.d.get(ref);
     assert.equal(m?.phase, "Stopped");
     assert.match(m?.message ?? "", /non-payment/);
-    await assert.rejects(() => w.d.start(ref), QuotaOrBillingError);
+    await assert.rejects(() => w.d.start!(ref), QuotaOrBillingError);
   });
 
   test("locked means wait; an action on a locked scalet is retryable; a failed task is reported", async () => {
@@ -99,10 +99,10 @@ describe("vscale driver (default profile)", () => {
     await observeUntil(w.d, ref, settled("started"));
     w.sim.mutate(id, { locked: true });
     assert.equal((await w.d.get(ref))?.transitional, true, "locked: an operation runs");
-    await assert.rejects(() => w.d.stop(ref, { hard: false }), TransientError);
+    await assert.rejects(() => w.d.stop!(ref), TransientError);
     w.sim.mutate(id, { locked: false });
     w.sim.failNextTask(id);
-    await w.d.reboot(ref);
+    await w.d.reboot!(ref);
     const m = await observeUntil(w.d, ref, (o) => o !== undefined && !o.transitional);
     assert.match(m?.message ?? "", /scalet_restart .*failed/);
   });
@@ -112,28 +112,22 @@ describe("vscale driver (default profile)", () => {
     const { id } = await w.d.create(want);
     const ref = { id, providerData: {} };
     await observeUntil(w.d, ref, settled("started"));
-    assert.ok(w.d.capabilities.has("tags"), "this API has tags");
-    await w.d.setTags(ref, ["web", "prod"], want.ownerUID);
+    assert.ok(capabilitiesOf(w.d).has("tags"), "this API has tags");
+    await w.d.setTags!(ref, ["web", "prod"], want.ownerUID);
     let m = await w.d.get(ref);
     assert.deepEqual([...(m?.tags ?? [])].sort(), ["prod", "web"]);
-    await w.d.setTags(ref, ["prod"], want.ownerUID);
+    await w.d.setTags!(ref, ["prod"], want.ownerUID);
     m = await w.d.get(ref);
     assert.deepEqual(m?.tags, ["prod"]);
     assert.equal(m?.ownerUID, want.ownerUID);
     assert.match(m?.name ?? "", /^ns-web--cio-/);
   });
 
-  test("rebuild reinstalls the scalet's own image; another image is Unsupported", async () => {
-    const { id } = await w.d.create(w.desired());
-    const ref = { id, providerData: {} };
-    await observeUntil(w.d, ref, settled("started"));
-    await assert.rejects(
-      () => w.d.rebuild(ref, "debian_8.1_64_001_master", w.desired()),
-      (e: unknown) => e instanceof UnsupportedError && /own image/.test(e.message),
-    );
-    await w.d.rebuild(ref, "ubuntu_14.04_64_002_master", w.desired());
-    await observeUntil(w.d, ref, settled("started"));
-    assert.equal(w.sim.requestCounts.get("PATCH /v1/scalets/:id/rebuild"), 1);
+  test("no rebuild and no hard stop: Vscale reinstalls only a scalet's own image and has one stop", () => {
+    const caps = capabilitiesOf(w.d);
+    assert.equal(caps.has("rebuild"), false, "an image change is reported Unsupported, never sent");
+    assert.equal(caps.has("hardStop"), false);
+    assert.ok(caps.has("resize") && caps.has("reboot") && caps.has("stop"));
   });
 
   test("errors carry the Vscale-Error-Message text and the body's field", async () => {

@@ -52,7 +52,7 @@ for (const profile of SIM_PROFILES) {
       assert.equal(m?.ownerUID, desired.ownerUID);
       assert.equal(m?.ownerCluster, "c0ffee42");
       assert.equal(m?.name, `ns-web--cio-${desired.ownerUID}--c0ffee42`);
-      const found = await w.d.findByOwner(desired.ownerUID, desired);
+      const found = await w.d.findByOwner!(desired.ownerUID, desired);
       assert.deepEqual(
         found.map((f) => [f.id, f.ownerCluster]),
         [[id, "c0ffee42"]],
@@ -63,7 +63,7 @@ for (const profile of SIM_PROFILES) {
     test("a scalet marked before marks carried a cluster is still found and adopted, without a cluster", async () => {
       const desired = w.desired({ clusterID: "newcluster" });
       const id = await handMade(`ns-web--cio-${desired.ownerUID}`);
-      const found = await w.driver().findByOwner(desired.ownerUID, desired);
+      const found = await w.driver().findByOwner!(desired.ownerUID, desired);
       assert.deepEqual(
         found.map((f) => f.id),
         [id],
@@ -79,7 +79,7 @@ for (const profile of SIM_PROFILES) {
       const desired = w.desired({ clusterID: "before" });
       const { id } = await w.d.create(desired);
       const after = { ...desired, clusterID: "after" };
-      const found = await w.driver().findByOwner(desired.ownerUID, after);
+      const found = await w.driver().findByOwner!(desired.ownerUID, after);
       assert.deepEqual(
         found.map((f) => [f.id, f.ownerCluster]),
         [[id, "before"]],

@@ -5,6 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { capabilitiesOf } from "../../../src/providers/driver.ts";
 import { InvalidRequestError, NotFoundError, UnsupportedError } from "../../../src/providers/errors.ts";
 import { HttpClientFactory } from "../../../src/providers/http/client.ts";
 import { createLogger } from "../../../src/observability/logger.ts";
@@ -29,16 +30,16 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     const { ref, desired } = await running();
     // Before anything is known, the first setTags probes once and refuses: never "success".
     await assert.rejects(
-      () => fresh.setTags(ref, ["web"], desired.ownerUID),
+      () => fresh.setTags!(ref, ["web"], desired.ownerUID),
       (e: unknown) => e instanceof UnsupportedError && /no tags endpoint/.test(e.message),
     );
-    assert.equal(fresh.capabilities.has("tags"), false);
+    assert.equal(capabilitiesOf(fresh).has("tags"), false);
     const m = await w.d.get(ref);
     assert.deepEqual(m?.tags, [], "no tag can exist");
-    assert.equal(w.d.capabilities.has("tags"), false, "the reconciler learns tags are unsupported here");
+    assert.equal(capabilitiesOf(w.d).has("tags"), false, "the reconciler learns tags are unsupported here");
     const before = w.calls();
     for (let i = 0; i < 50; i++)
-      await assert.rejects(() => w.d.setTags(ref, ["web"], desired.ownerUID), UnsupportedError);
+      await assert.rejects(() => w.d.setTags!(ref, ["web"], desired.ownerUID), UnsupportedError);
     for (let i = 0; i < 10; i++) await w.d.get(ref);
     assert.equal(w.calls() - before, 10, "50 refused setTags sent nothing; 10 gets read only the scalet");
     assert.equal(w.sim.requestCounts.get("POST /v1/scalets/tags") ?? 0, 0);
@@ -74,7 +75,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
 
   test("the document's upgrade answer (updated, unlocked, old rplan) is waited on, never upgraded twice", async () => {
     const { ref } = await running({ plan: "medium" });
-    await w.d.resize(ref, "large");
+    await w.d.resize!(ref, "large");
     const right = await w.d.get(ref);
     assert.equal(right?.providerStatus, "updated");
     assert.equal(right?.plan, "medium", "the answer still shows the old rplan, as the document does");
@@ -82,7 +83,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     const m = await observeUntil(w.d, ref, (o) => o?.plan === "large" && !o.transitional);
     assert.equal(m?.phase, "Running", "`updated` + active: running");
     assert.equal(w.sim.requestCounts.get("POST /v1/scalets/:id/upgrade"), 1);
-    await w.d.stop(ref, { hard: false });
+    await w.d.stop!(ref);
     assert.equal((await observeUntil(w.d, ref, settled("stopped")))?.phase, "Stopped");
   });
 
@@ -101,7 +102,7 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     assert.equal(failed?.transitional, false);
     const { ref } = await running();
     w.sim.failNextTask(ref.id);
-    await w.d.reboot(ref);
+    await w.d.reboot!(ref);
     const m = await observeUntil(
       w.d,
       ref,
@@ -146,23 +147,15 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     );
     const { ref } = await running({ plan: "huge" });
     await assert.rejects(
-      () => w.d.resize(ref, "medium"),
+      () => w.d.resize!(ref, "medium"),
       (e: unknown) => e instanceof InvalidRequestError && e.reason === "DowngradeRefused",
-    );
-  });
-
-  test("rebuild (not in the document) is Unsupported, not NotFound or success", async () => {
-    const { ref } = await running();
-    await assert.rejects(
-      () => w.d.rebuild(ref, "ubuntu_14.04_64_002_master", w.desired()),
-      (e: unknown) => e instanceof UnsupportedError && /rebuild/.test(e.message),
     );
   });
 
   test("a 404 on a write is an error, never success", async () => {
     const gone = { id: "999999", providerData: {} };
-    await assert.rejects(() => w.d.start(gone), NotFoundError);
-    await assert.rejects(() => w.d.resize(gone, "large"), NotFoundError);
+    await assert.rejects(() => w.d.start!(gone), NotFoundError);
+    await assert.rejects(() => w.d.resize!(gone, "large"), NotFoundError);
     await w.d.delete(gone); // deleting what does not exist is what delete wants
   });
 
@@ -175,9 +168,9 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
         e.reason === "InvalidInstanceId" &&
         e.message.includes(JSON.stringify(bad));
       await assert.rejects(() => w.d.get(ref), named);
-      await assert.rejects(() => w.d.stop(ref, { hard: false }), named);
+      await assert.rejects(() => w.d.stop!(ref), named);
       await assert.rejects(() => w.d.delete(ref), named);
-      await assert.rejects(() => w.d.setTags(ref, [], "x"), named);
+      await assert.rejects(() => w.d.setTags!(ref, [], "x"), named);
     }
     assert.equal(w.calls(), before);
   });
@@ -195,14 +188,14 @@ describe("vscale driver against the document's minimum (strict profile)", () => 
     }
     assert.ok(made);
     const restarted = w.driver();
-    assert.ok(restarted.capabilities.has("findByOwner"));
-    const found = await restarted.findByOwner(desired.ownerUID, desired);
+    assert.ok(capabilitiesOf(restarted).has("findByOwner"));
+    const found = await restarted.findByOwner!(desired.ownerUID, desired);
     assert.deepEqual(
       found.map((f) => f.id),
       [made],
     );
     // An API that cannot list never answers "none" (which would create a second scalet).
     const blind = w.driver(w.sim.credentials, `${w.sim.url}/no-such-prefix`);
-    await assert.rejects(() => blind.findByOwner(desired.ownerUID, desired), UnsupportedError);
+    await assert.rejects(() => blind.findByOwner!(desired.ownerUID, desired), UnsupportedError);
   });
 });

@@ -32,11 +32,11 @@ function everyMethod(
     ["validate", () => d.validate(want, ctx)],
     ["create", () => d.create(want, ctx)],
     ["get", () => d.get(ref, ctx)],
-    ["findByOwner", () => d.findByOwner(want.ownerUID, want, ctx)],
-    ["start", () => d.start(ref, ctx)],
-    ["stop", () => d.stop(ref, { hard: false }, ctx)],
-    ["resize", () => d.resize(ref, "3603", ctx)],
-    ["rebuild", () => d.rebuild(ref, "debian-12", want, ctx)],
+    ["findByOwner", () => d.findByOwner!(want.ownerUID, want, ctx)],
+    ["start", () => d.start!(ref, ctx)],
+    ["stop", () => d.stop!(ref, ctx)],
+    ["resize", () => d.resize!(ref, "3603", ctx)],
+    ["rebuild", () => d.rebuild!(ref, "debian-12", want, ctx)],
     ["delete", () => d.delete(ref, ctx)],
     ["listOwned", () => d.listOwned?.(ctx) ?? Promise.reject(new Error("no listOwned"))],
   ];
@@ -90,7 +90,7 @@ for (const profile of SIM_PROFILES) {
         const ac = new AbortController();
         sim.faults.latencyMs = LATENCY_MS;
         try {
-          const call = d.findByOwner("nobody", desired(), { signal: ac.signal });
+          const call = d.findByOwner!("nobody", desired(), { signal: ac.signal });
           const settled = call.then(
             () => "resolved",
             (e: unknown) => e,
@@ -119,8 +119,8 @@ for (const profile of SIM_PROFILES) {
       const ac = new AbortController();
       sim.faults.latencyMs = LATENCY_MS;
       try {
-        const cancelledCall = d.findByOwner("nobody", desired(), { signal: ac.signal });
-        const other = d.findByOwner("nobody", desired(), { signal: new AbortController().signal });
+        const cancelledCall = d.findByOwner!("nobody", desired(), { signal: ac.signal });
+        const other = d.findByOwner!("nobody", desired(), { signal: new AbortController().signal });
         await sleep(100);
         ac.abort();
         await assert.rejects(cancelledCall, isCancelled);

@@ -59,11 +59,11 @@ describe("zomro driver", () => {
     const alone = await startZomroSimulator({ faults: { transitionMs: 10 } });
     try {
       const one = zomroDriver(alone, http);
-      assert.deepEqual(await one.findByOwner("x", desired()), []);
+      assert.deepEqual(await one.findByOwner!("x", desired()), []);
       const want = desired();
       const { id } = await one.create(want);
       assert.deepEqual(
-        (await one.findByOwner(want.ownerUID, want)).map((m) => m.id),
+        (await one.findByOwner!(want.ownerUID, want)).map((m) => m.id),
         [id],
       );
     } finally {
@@ -72,17 +72,17 @@ describe("zomro driver", () => {
   });
 
   test("an expired session is renewed once, transparently", async () => {
-    await d.findByOwner("warm-up", desired());
+    await d.findByOwner!("warm-up", desired());
     const logins = sim.requestCounts.get("auth") ?? 0;
     sim.expireSessions();
-    assert.deepEqual(await d.findByOwner("nobody", desired()), []);
+    assert.deepEqual(await d.findByOwner!("nobody", desired()), []);
     assert.equal((sim.requestCounts.get("auth") ?? 0) - logins, 1);
   });
 
   test("a wrong password is a terminal Unauthorized that never shows the password", async () => {
     await assert.rejects(
       () =>
-        driver({ username: sim.credentials.username ?? "", password: "not-the-password" }).findByOwner(
+        driver({ username: sim.credentials.username ?? "", password: "not-the-password" }).findByOwner!(
           "x",
           desired(),
         ),
@@ -107,11 +107,11 @@ describe("zomro driver", () => {
     const { id } = await d.create(desired());
     const ref = { id, providerData: {} };
     await observeUntil(d, ref, (o) => o?.providerStatus === "2");
-    await assert.rejects(() => d.start(ref), TransientError, "starting an active service is a conflict");
-    await d.stop(ref, { hard: false });
+    await assert.rejects(() => d.start!(ref), TransientError, "starting an active service is a conflict");
+    await d.stop!(ref);
     const s = await observeUntil(d, ref, (o) => o?.providerStatus === "3");
     assert.equal(s?.phase, "Stopped");
-    await d.start(ref);
+    await d.start!(ref);
     await observeUntil(d, ref, (o) => o?.providerStatus === "2");
   });
 
@@ -124,7 +124,7 @@ describe("zomro driver", () => {
     await d.validate(want);
     const { id } = await d.create(want);
     assert.deepEqual(
-      (await d.findByOwner(want.ownerUID, want)).map((m) => m.id),
+      (await d.findByOwner!(want.ownerUID, want)).map((m) => m.id),
       [id],
     );
     assert.ok((sim.requestCounts.get("vds") ?? 0) > 0);

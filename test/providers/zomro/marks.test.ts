@@ -55,7 +55,7 @@ for (const profile of SIM_PROFILES) {
       const seen = await d.get({ id, providerData: {} });
       assert.equal(seen?.ownerUID, want.ownerUID);
       assert.equal(seen.ownerCluster, "k8sprod1");
-      const found = await d.findByOwner(want.ownerUID, want);
+      const found = await d.findByOwner!(want.ownerUID, want);
       assert.deepEqual(
         found.map((m) => [m.id, m.ownerUID, m.ownerCluster]),
         [[id, want.ownerUID, "k8sprod1"]],
@@ -76,7 +76,7 @@ for (const profile of SIM_PROFILES) {
       const d = zomroDriver(sim, http);
       const want = desired({ clusterID: "k8sprod1" });
       const id = await orderByHand(sim, { domain: `cio-${want.ownerUID}` });
-      const found = await d.findByOwner(want.ownerUID, want);
+      const found = await d.findByOwner!(want.ownerUID, want);
       assert.deepEqual(
         found.map((m) => [m.id, m.ownerUID, m.ownerCluster]),
         [[id, want.ownerUID, undefined]],
@@ -139,12 +139,12 @@ for (const profile of SIM_PROFILES) {
       try {
         const tooMany = (e: unknown) => e instanceof ProviderLimitError && e.reason === "TooManyPages";
         const capped = zomroDriver(sim, http, sim.credentials, { maxPages: 3 });
-        await assert.rejects(() => capped.findByOwner("x", desired()), tooMany);
+        await assert.rejects(() => capped.findByOwner!("x", desired()), tooMany);
         assert.equal(sim.requestCounts.get("instances"), 3);
         await assert.rejects(() => capped.listOwned?.() ?? Promise.resolve(), tooMany);
         assert.equal(sim.requestCounts.get("instances"), 6);
         const unset = zomroDriver(sim, http);
-        await assert.rejects(() => unset.findByOwner("x", desired()), tooMany);
+        await assert.rejects(() => unset.findByOwner!("x", desired()), tooMany);
         assert.equal(sim.requestCounts.get("instances"), 6 + DEFAULT_MAX_PAGES);
       } finally {
         await sim.close();
@@ -156,7 +156,7 @@ for (const profile of SIM_PROFILES) {
       try {
         const d = zomroDriver(sim, http);
         await assert.rejects(
-          () => d.findByOwner("x", desired()),
+          () => d.findByOwner!("x", desired()),
           (e: unknown) => e instanceof TransientError && /repeats earlier pages/.test(e.message),
         );
         assert.equal(sim.requestCounts.get("instances"), 2);
