@@ -162,9 +162,15 @@ export class ShardWatch<T extends AnyObject> {
    * so the caller enqueues them after; false if released or stopped first. Its unlabelled
    * objects are labelled now and arrive on its watch.
    */
-  acquire(shard: number): Promise<boolean> {
-    return this.#serial(shard, async () => {
-      if (this.#held.has(shard)) return true;
+  async acquire(shard: number): Promise<boolean> {
+    // Only the start is serialized: a release must not wait for a list that cannot finish.
+    const { synced } = await this.#serial(shard, () => Promise.resolve(this.#start(shard)));
+    return synced;
+  }
+
+  #start(shard: number): { synced: Promise<boolean> } {
+    {
+      if (this.#held.has(shard)) return { synced: Promise.resolve(true) };
       this.#held.add(shard);
       const o = this.#o;
       const synced = o.informer.startSource(`shard-${String(shard)}`, {
@@ -180,8 +186,8 @@ export class ShardWatch<T extends AnyObject> {
       });
       for (const obj of this.#unlabelled.list())
         if (shardOf(obj.metadata.uid ?? "", o.shards) === shard) this.#maybeLabel(obj, false);
-      return synced;
-    });
+      return { synced };
+    }
   }
 
   /** Stops watching shard `shard` and drops its objects from the cache. */
