@@ -19,6 +19,8 @@ import type { CloudInstance } from "../../src/api/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
 import { startProxy } from "../chaos/proxy.ts";
+import type { Reconcile } from "../../src/controller/runtime/controller.ts";
+import { shardLabelKey } from "../../src/controller/runtime/shard-watch.ts";
 
 let api: Awaited<ReturnType<typeof startApi>>;
 before(async () => {
@@ -50,6 +52,7 @@ function replica(
   name: string,
   log: { by: string; key: string; at: number }[],
   kube: KubeClient = api.client,
+  opts: { shardWatch?: "all" | "labels"; reconcile?: Reconcile } = {},
 ): Replica {
   const metrics = new Metrics({ processMetrics: false });
   const mgr = new Manager({
@@ -63,16 +66,18 @@ function replica(
       leaseDurationMs: LEASE_MS,
       renewDeadlineMs: 2_000,
       retryPeriodMs: RETRY_MS,
+      ...(opts.shardWatch ? { shardWatch: opts.shardWatch } : {}),
     }),
     logger: silentLogger,
     metrics,
     kube,
   });
-  const cache = mgr.cache(CloudInstanceResource);
+  const cache = mgr.cache(CloudInstanceResource, { shardWatched: true });
   mgr.addController({
     name: "instances",
     for: CloudInstanceResource,
     reconcile: async (key, ctx) => {
+      if (opts.reconcile) await opts.reconcile(key, ctx);
       const obj = cache.get(ctx.namespace, ctx.name);
       if (obj) mgr.fence(obj.metadata.uid ?? "");
       log.push({ by: name, key, at: Date.now() });
@@ -198,4 +203,94 @@ test("a replica whose API traffic is black-holed loses its shards (fence first, 
     30_000,
   );
   assert.equal(await Promise.race([b.run.then(() => "stopped"), Promise.resolve("running")]), "running");
+});
+
+test("--shard-watch=labels: each replica caches only its shards' objects, every object is labelled once and made Ready once, a handover moves the objects", async () => {
+  const ns = "shard-labels";
+  const uids = new Map<string, string>();
+  for (let i = 0; i < 30; i++) {
+    const o = await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`));
+    uids.set(o.metadata.name ?? "", o.metadata.uid ?? "");
+  }
+  const shardOfName = (n: string): number => shardOf(uids.get(n) ?? "", SHARDS);
+  const log: { by: string; key: string; at: number }[] = [];
+  /**
+   * Status writes per object, by replica: a replica makes an object Ready only if it is not
+   * yet (by its cache, or by its own memory while its cache has not seen its write).
+   */
+  const readyWrites: { by: string; name: string }[] = [];
+  const replicas: Replica[] = [];
+  const makeReady =
+    (by: string): Reconcile =>
+    async (_key, ctx) => {
+      const r = replicas.find((x) => x.name === by);
+      const obj = r?.mgr.cache(CloudInstanceResource).get(ctx.namespace, ctx.name);
+      if (!r || !obj || obj.status?.phase === "Running") return undefined;
+      if (readyWrites.some((w) => w.by === by && w.name === ctx.name)) return undefined;
+      r.mgr.fence(obj.metadata.uid ?? "");
+      readyWrites.push({ by, name: ctx.name });
+      await api.client.patchStatus(CloudInstanceResource, ctx.namespace, ctx.name, {
+        status: { phase: "Running" },
+      });
+      return undefined;
+    };
+  const start = (name: string): Replica => {
+    const r = replica(ns, name, log, api.client, { shardWatch: "labels", reconcile: makeReady(name) });
+    replicas.push(r);
+    return r;
+  };
+  const cached = (r: Replica): string[] =>
+    r.mgr
+      .cache(CloudInstanceResource)
+      .list()
+      .map((o) => o.metadata.name ?? "")
+      .sort();
+  const expected = (r: Replica): string[] =>
+    [...uids.keys()].filter((n) => owned(r).includes(shardOfName(n))).sort();
+  const exact = (rs: Replica[]): boolean =>
+    rs.every((r) => JSON.stringify(cached(r)) === JSON.stringify(expected(r)));
+
+  const a = start("pod-a");
+  const b = start("pod-b");
+  const c = start("pod-c");
+  await eventually(() => balanced([a, b, c]), "one shard each", 20_000);
+  await eventually(() => exact([a, b, c]), "each cache holds exactly its shard's objects", 20_000);
+  const server = async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items;
+  await eventually(
+    async () => (await server()).every((o) => o.status?.phase === "Running"),
+    "every object Ready",
+    20_000,
+  );
+  for (const o of await server())
+    assert.equal(
+      o.metadata.labels?.[shardLabelKey(SHARDS)],
+      String(shardOf(o.metadata.uid ?? "", SHARDS)),
+      `${o.metadata.name ?? ""} carries its shard`,
+    );
+
+  // c stops: its shard moves with its objects (listed by the new holder), nothing is made
+  // Ready twice, and the objects made after are labelled and cached by their holder only.
+  const cShard = owned(c)[0];
+  assert.ok(cShard !== undefined);
+  c.stop.abort();
+  await c.run;
+  await eventually(() => [a, b].flatMap(owned).includes(cShard), "c's shard taken over", 10_000);
+  await eventually(() => exact([a, b]), "c's objects moved into the new holder's cache", 20_000);
+  for (let i = 0; i < 9; i++) {
+    const o = await api.client.create(CloudInstanceResource, instance(ns, `late-${String(i)}`));
+    uids.set(o.metadata.name ?? "", o.metadata.uid ?? "");
+  }
+  await eventually(
+    async () => (await server()).every((o) => o.status?.phase === "Running") && exact([a, b]),
+    "the new objects Ready and cached by their holder only",
+    20_000,
+  );
+  const perObject = new Map<string, number>();
+  for (const w of readyWrites) perObject.set(w.name, (perObject.get(w.name) ?? 0) + 1);
+  assert.equal(perObject.size, 39);
+  assert.deepEqual(
+    [...perObject].filter(([, n]) => n !== 1),
+    [],
+    "every object made Ready exactly once, across replicas and the handover",
+  );
 });
