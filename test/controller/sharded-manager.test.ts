@@ -21,6 +21,11 @@ import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
 import { startProxy } from "../chaos/proxy.ts";
 import type { Reconcile } from "../../src/controller/runtime/controller.ts";
 import { shardLabelKey } from "../../src/controller/runtime/shard-watch.ts";
+import { InstanceTemplateResource } from "../../src/kube/resources.ts";
+import { DRIVERS } from "../../src/providers/registry.ts";
+import { outsideKubernetes, ready, startWorld } from "../e2e/harness.ts";
+import { desiredMachine } from "../providers/harness.ts";
+import { SIMULATORS } from "../sim/all.ts";
 
 let api: Awaited<ReturnType<typeof startApi>>;
 before(async () => {
@@ -293,4 +298,115 @@ test("--shard-watch=labels: each replica caches only its shards' objects, every 
     [],
     "every object made Ready exactly once, across replicas and the handover",
   );
+});
+
+test("--shard-watch=labels, the whole operator on two replicas: the orphan sweeper never deletes a VM of another shard's object, a template owns its replicas on every shard, a template referenced from another shard is not deleted", async () => {
+  const w = await startWorld();
+  cleanups.push(() => w.close());
+  const SW_SHARDS = 4;
+  const args = (pod: string): string[] => [
+    "--leader-elect",
+    `--shards=${String(SW_SHARDS)}`,
+    "--shard-watch=labels",
+    `--pod-name=${pod}`,
+    "--leader-election-id=sw-op",
+    "--leader-election-lease-duration=3s",
+    "--leader-election-renew-deadline=2s",
+    "--leader-election-retry-period=300ms",
+  ];
+  const orphans = { scanPeriodMs: 300, policy: "Delete" as const, graceMs: 600 };
+  const ops = [
+    await w.startOperator({ args: args("op-a"), orphans }),
+    await w.startOperator({ args: args("op-b"), orphans }),
+  ];
+  await eventually(
+    () => ops.every((o) => o.manager.ownedShards.length === SW_SHARDS / 2),
+    "two shards each",
+    20_000,
+  );
+  const names = Array.from({ length: 8 }, (_, i) => `sw-${String(i)}`);
+  for (const n of names) await w.instance(n);
+  const vms = new Map<string, string>();
+  for (const n of names) vms.set(n, (await w.waitFor(n, ready, "Ready")).status?.instanceID ?? "");
+  const shardOfObj = (o: CloudInstance): number => shardOf(o.metadata.uid ?? "", SW_SHARDS);
+  const sweeper = ops.find((o) => o.manager.ownedShards.includes(0));
+  assert.ok(sweeper);
+  const elsewhere = (await Promise.all(names.map((n) => w.get(n)))).filter(
+    (o) => !sweeper.manager.ownedShards.includes(shardOfObj(o)),
+  );
+  assert.ok(elsewhere.length > 0, "some objects are on the other replica's shards (8 UIDs over 4 shards)");
+  for (const o of elsewhere)
+    assert.equal(
+      sweeper.manager.cache(CloudInstanceResource).get("e2e", o.metadata.name ?? ""),
+      undefined,
+      "the sweeping replica does not cache them",
+    );
+
+  // A VM with this cluster's mark whose object never existed: the sweeper deletes it after the
+  // grace, which proves it swept with policy Delete meanwhile; every other VM must survive.
+  const leftover = await outsideKubernetes("m2s", w.m2s, (d) =>
+    d.create(
+      desiredMachine(
+        SIMULATORS.m2s.spec,
+        DRIVERS.m2s.optionsSchema.parse(SIMULATORS.m2s.spec.providerOptions ?? {}),
+        {
+          ownerUID: "99999999-8888-7777-6666-555555555555",
+          clusterID: "e2e",
+          namespace: "e2e",
+          name: "crashed",
+        },
+      ),
+    ),
+  );
+  await eventually(() => !w.m2s.vms().some((v) => v.id === leftover.id), "the real orphan deleted", 20_000);
+  const left = new Set(w.m2s.vms().map((v) => v.id));
+  for (const [n, id] of vms) assert.ok(left.has(id), `${n}'s VM (a live object) is never deleted`);
+
+  // A template on one shard owns replicas on every shard: exactly `replicas` are made.
+  await w.kube.create(InstanceTemplateResource, {
+    apiVersion: "compute.instance-operator.dev/v1alpha1",
+    kind: "InstanceTemplate",
+    metadata: { name: "tpl", namespace: "e2e" },
+    spec: {
+      provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: w.m2s.url },
+      region: "fr-par-1",
+      plan: "starter",
+      image: "ubuntu-22.04",
+      replicas: 4,
+    },
+  });
+  await eventually(
+    async () => (await w.kube.get(InstanceTemplateResource, "e2e", "tpl")).status?.readyReplicas === 4,
+    "4 ready replicas",
+    30_000,
+  );
+  const made = (await w.kube.listAll(CloudInstanceResource, { namespace: "e2e" })).items.filter(
+    (i) => i.spec.templateRef?.name === "tpl",
+  );
+  assert.deepEqual(made.map((i) => i.metadata.name).sort(), ["tpl-0", "tpl-1", "tpl-2", "tpl-3"]);
+  assert.ok(new Set(made.map(shardOfObj)).size > 1, "the replicas are spread over several shards");
+
+  // A user's instance naming the template, on a shard the template's holder does not hold,
+  // holds the template's deletion although that holder does not cache it.
+  const tpl = await w.kube.get(InstanceTemplateResource, "e2e", "tpl");
+  const holder = ops.find((o) => o.manager.ownedShards.includes(shardOf(tpl.metadata.uid ?? "", SW_SHARDS)));
+  assert.ok(holder);
+  let ref: CloudInstance | undefined;
+  for (let i = 0; i < 20 && ref === undefined; i++) {
+    const o = await w.instance(`ref-${String(i)}`, { templateRef: { name: "tpl" }, plan: undefined });
+    if (!holder.manager.ownedShards.includes(shardOfObj(o))) ref = o;
+  }
+  assert.ok(ref, "an instance on the other replica's shards");
+  await w.kube.delete(InstanceTemplateResource, "e2e", "tpl");
+  await eventually(
+    async () => {
+      const t = await w.kube.get(InstanceTemplateResource, "e2e", "tpl");
+      const ready = t.status?.conditions?.find((c) => c.type === "Ready");
+      return ready?.reason === "InUse" && (ready.message ?? "").includes(ref.metadata.name ?? "");
+    },
+    "the template waits for the instance on another shard",
+    30_000,
+  );
+  for (let i = 0; i < 4; i++) await w.gone(`tpl-${String(i)}`);
+  assert.ok((await w.kube.get(InstanceTemplateResource, "e2e", "tpl")).metadata.deletionTimestamp);
 });
