@@ -155,6 +155,8 @@ interface RunResult {
     peakRssMB: number;
     watchLabelSelector?: string;
   };
+  /** --observer with --shard-watch=labels: a second standby in the same run, watching every object. */
+  observerAll?: { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number };
   handover?: Handover;
 }
 
@@ -297,16 +299,8 @@ async function handover(world: AccountsWorld, replicas: Replica[]): Promise<Hand
   };
 }
 
-/**
- * An operator that watches and caches every object and reconciles none: a standby of a Lease
- * the bench holds (and renews, so it never expires).
- */
-async function startObserver(
-  world: AccountsWorld,
-  entry: string,
-  stop: AbortSignal,
-  selector: string | undefined,
-): Promise<OperatorProcess> {
+/** The Lease the observers are standbys of, held and renewed by the bench so it never expires. */
+async function holdObserverLease(world: AccountsWorld, stop: AbortSignal): Promise<void> {
   const spec = (): { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } => ({
     holderIdentity: "bench",
     leaseDurationSeconds: LEASE.durationMs / 1000,
@@ -326,10 +320,22 @@ async function startObserver(
       });
     }
   })();
+}
+
+/**
+ * An operator that watches and caches (the objects `selector` selects, or every object) and
+ * reconciles none: a standby of the bench's Lease.
+ */
+async function startObserver(
+  world: AccountsWorld,
+  entry: string,
+  name: string,
+  selector: string | undefined,
+): Promise<OperatorProcess> {
   return startOperator({
     entry,
     kubeconfig: world.kubeconfig,
-    stdout: openSync(join(world.dir, "observer.log"), "w"),
+    stdout: openSync(join(world.dir, `${name}.log`), "w"),
     flags: [
       ...operatorFlags(logLevel),
       "--leader-elect",
@@ -338,7 +344,7 @@ async function startObserver(
       `--leader-election-lease-duration=${String(LEASE.durationMs)}ms`,
       `--leader-election-renew-deadline=${String(LEASE.renewDeadlineMs)}ms`,
       `--leader-election-retry-period=${String(LEASE.retryPeriodMs)}ms`,
-      "--pod-name=observer",
+      `--pod-name=${name}`,
       ...(selector === undefined ? [] : [`--watch-label-selector=${selector}`]),
     ],
   });
@@ -359,6 +365,8 @@ async function run(count: number, entry: string): Promise<RunResult> {
   const world = await startAccountsWorld(N, ACCOUNTS, "cio-bench-replicas-");
   let replicas: Replica[] = [];
   let observer: OperatorProcess | undefined;
+  /** With a selector on `observer`: a second one watching every object, for a paired figure. */
+  let observerAll: OperatorProcess | undefined;
   const renewing = new AbortController();
   try {
     const s0 = performance.now();
@@ -366,11 +374,18 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const names = replicas.map((r) => r.name);
     await until("a fair split of the shards", () => balanced(world.api, names), 300_000);
     const balancedSeconds = (performance.now() - s0) / 1000;
-    if (withObserver) observer = await startObserver(world, entry, renewing.signal, observerSelector(count));
+    if (withObserver) {
+      await holdObserverLease(world, renewing.signal);
+      const selector = observerSelector(count);
+      observer = await startObserver(world, entry, "observer", selector);
+      // Side by side under the same load: what the same standby costs watching everything.
+      if (selector !== undefined) observerAll = await startObserver(world, entry, "observer-all", undefined);
+    }
 
     const load0 = loadavg()[0] ?? 0;
     const m0 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o0 = observer ? await scrape(observer.port) : undefined;
+    const a0 = observerAll ? await scrape(observerAll.port) : undefined;
     const c0 = process.cpuUsage();
     const started = performance.now();
     await world.apply();
@@ -386,6 +401,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const c1 = process.cpuUsage(c0);
     const m1 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o1 = observer ? await scrape(observer.port) : undefined;
+    const a1 = observerAll ? await scrape(observerAll.port) : undefined;
     const load1 = loadavg()[0] ?? 0;
     const held = holders(world.api);
     const perReplica: ReplicaFigures[] = replicas.map((r, i) => {
@@ -428,6 +444,15 @@ async function run(count: number, entry: string): Promise<RunResult> {
         ...(selector === undefined ? {} : { watchLabelSelector: selector }),
       };
     }
+    if (observerAll && a0 && a1) {
+      const cpuSeconds = sum(a1, CPU) - sum(a0, CPU);
+      result.observerAll = {
+        cpuSeconds: round(cpuSeconds),
+        coresBusy: round(cpuSeconds / readySeconds),
+        reconciles: sum(a1, RECONCILES) - sum(a0, RECONCILES),
+        peakRssMB: peakRssMB(observerAll.child.pid),
+      };
+    }
     say(JSON.stringify(result));
     if (count > 1 && KILL) {
       // Steady state: nothing queued, every object Ready.
@@ -439,6 +464,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
   } finally {
     renewing.abort();
     await observer?.stop();
+    await observerAll?.stop();
     // All at once: stopped one by one, the others would take the released shards and
     // reconcile their objects again (which a --cpu-prof profile would count).
     await Promise.all(
