@@ -47,6 +47,19 @@ export interface ScopeOptions<T> {
   onOutOfScope?: (obj: T) => void;
 }
 
+/**
+ * Whether `a` is a later object than `b` of the same name (another UID). Every version of an
+ * object made after another one was deleted has a higher resourceVersion: with the etcd
+ * revisions every API server uses (decimal integers) that decides it even within one second;
+ * a server with other versions falls back on creationTimestamp (second resolution).
+ */
+export function later(a: AnyObject, b: AnyObject): boolean {
+  const ra = a.metadata.resourceVersion ?? "";
+  const rb = b.metadata.resourceVersion ?? "";
+  if (/^\d+$/.test(ra) && /^\d+$/.test(rb)) return BigInt(ra) > BigInt(rb);
+  return (a.metadata.creationTimestamp ?? "") >= (b.metadata.creationTimestamp ?? "");
+}
+
 /** A watch that ended this fast without delivering anything is treated as a failure (no busy loop). */
 const SHORT_WATCH_MS = 1000;
 
@@ -202,8 +215,8 @@ export class Reflector<T extends AnyObject> {
    * A watch event for a reflector sharing its store with others. The streams of different
    * reflectors are not ordered with each other, so a key may be seen under two UIDs (deleted
    * and recreated under the same name, the new object in another shard): a deletion removes
-   * only the UID it names, and an object never replaces another UID's unless it was created
-   * later (by the server's clock: the old one was gone before the new one was made).
+   * only the UID it names, and an object replaces another UID's only if it is the later one
+   * (`later`: the old object was gone before the new one was made).
    */
   #scoped(scope: ScopeOptions<T>, type: "ADDED" | "MODIFIED" | "DELETED", key: string, raw: T): void {
     const o = this.#o;
@@ -221,12 +234,7 @@ export class Reflector<T extends AnyObject> {
       scope.onOutOfScope?.(raw);
       return;
     }
-    if (
-      cur !== undefined &&
-      !sameUid &&
-      (raw.metadata.creationTimestamp ?? "") < (cur.metadata.creationTimestamp ?? "")
-    )
-      return;
+    if (cur !== undefined && !sameUid && !later(raw, cur)) return;
     const obj = this.#admit(raw);
     const old = o.store.upsert(obj);
     if (old) o.sink.onUpdate(old, obj);
