@@ -150,6 +150,15 @@ export class Reflector<T extends AnyObject> {
     if (signal.aborted) return;
     const ns = o.namespace;
     const scope = o.scope?.inScope;
+    if (scope !== undefined) {
+      // A name another scope already holds as a later object (recreated in another shard while
+      // this list was on its way) is not this list's to overwrite.
+      for (let i = items.length - 1; i >= 0; i--) {
+        const obj = items[i];
+        const cur = obj === undefined ? undefined : o.store.getByKey(objectKey(obj));
+        if (obj && cur && cur.metadata.uid !== obj.metadata.uid && later(cur, obj)) items.splice(i, 1);
+      }
+    }
     const diff = o.store.replace(
       items,
       (obj) => (ns === undefined || obj.metadata.namespace === ns) && (scope === undefined || scope(obj)),
