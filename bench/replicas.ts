@@ -15,6 +15,7 @@ import { CloudInstanceResource, LeaseResource } from "../src/kube/resources.ts";
 import { microTime } from "../src/controller/runtime/leader-election.ts";
 import { ANNOTATION_RECONCILE_REQUESTED_AT } from "../src/api/index.ts";
 import { shardOf, shardOfLeaseName } from "../src/controller/runtime/sharding.ts";
+import { shardLabelKey } from "../src/controller/runtime/shard-watch.ts";
 import { buildDist } from "../test/deploy/image.ts";
 import type { KubeApiServer } from "../test/kube/server.ts";
 import {
@@ -47,6 +48,8 @@ if (args.get("help") === "true") {
   --accounts=100       credentials Secrets (API keys), instances spread evenly
   --replicas=1,3       one run per replica count, each on a fresh API server and simulator
   --shards=12          --shards of every replica (all runs use --leader-elect)
+  --shard-watch=all    --shard-watch of every replica: all (each watches every object) or
+                       labels (each watches only the shards it holds)
   --kill=true          in runs with more than one replica, SIGKILL one in steady state and
                        measure the handover (false: throughput only)
   --lease-duration=15s --leader-election-lease-duration (renew deadline 2/3, retry period 2/15
@@ -56,7 +59,9 @@ if (args.get("help") === "true") {
   --log-level=info     the operators' log level (their default); logs go to files
   --observer           also run one operator that only watches: a hot standby (--leader-elect,
                        one shard) of a Lease the bench holds; its CPU is what watching and
-                       caching every object costs a replica that reconciles nothing
+                       caching every object costs a replica that reconciles nothing. With
+                       --shard-watch=labels it watches what one of the replicas does: the
+                       objects of S/replicas shards (--watch-label-selector on the shard label)
   --cpu-prof           every replica writes a V8 CPU profile into --out/cpu-prof-replicas-<count>
   --out=DIR            where the JSON result goes (default bench/results)
 `);
@@ -67,6 +72,9 @@ const N = Number(args.get("n") ?? 3000);
 const ACCOUNTS = Number(args.get("accounts") ?? 100);
 const REPLICAS = (args.get("replicas") ?? "1,3").split(",").map(Number);
 const SHARDS = Number(args.get("shards") ?? 12);
+const SHARD_WATCH = args.get("shard-watch") ?? "all";
+if (SHARD_WATCH !== "all" && SHARD_WATCH !== "labels")
+  throw new Error(`bench: bad --shard-watch ${SHARD_WATCH}`);
 const KILL = args.get("kill") !== "false";
 const LEASE_MS = parseDuration(args.get("lease-duration") ?? "15s");
 const logLevel = args.get("log-level") ?? "info";
@@ -139,8 +147,16 @@ interface RunResult {
   /** This process: the in-memory API server, the simulator and the bench's own creates. */
   apiServerAndSimulatorCoresBusy: number;
   loadAverage: { before: number; after: number };
-  /** --observer: the watch-only standby's CPU over the same apply. */
-  observer?: { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number };
+  /** --observer: the watch-only standby's CPU over the same apply (labels: one replica's share of shards). */
+  observer?: {
+    cpuSeconds: number;
+    coresBusy: number;
+    reconciles: number;
+    peakRssMB: number;
+    watchLabelSelector?: string;
+  };
+  /** --observer with --shard-watch=labels: a second standby in the same run, watching every object. */
+  observerAll?: { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number };
   handover?: Handover;
 }
 
@@ -194,6 +210,7 @@ async function startReplicas(world: AccountsWorld, entry: string, count: number)
         `--leader-election-renew-deadline=${String(LEASE.renewDeadlineMs)}ms`,
         `--leader-election-retry-period=${String(LEASE.retryPeriodMs)}ms`,
         `--shards=${String(SHARDS)}`,
+        `--shard-watch=${SHARD_WATCH}`,
         `--pod-name=${name}`,
       ],
       ...(cpuProf
@@ -282,15 +299,8 @@ async function handover(world: AccountsWorld, replicas: Replica[]): Promise<Hand
   };
 }
 
-/**
- * An operator that watches and caches every object and reconciles none: a standby of a Lease
- * the bench holds (and renews, so it never expires).
- */
-async function startObserver(
-  world: AccountsWorld,
-  entry: string,
-  stop: AbortSignal,
-): Promise<OperatorProcess> {
+/** The Lease the observers are standbys of, held and renewed by the bench so it never expires. */
+async function holdObserverLease(world: AccountsWorld, stop: AbortSignal): Promise<void> {
   const spec = (): { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } => ({
     holderIdentity: "bench",
     leaseDurationSeconds: LEASE.durationMs / 1000,
@@ -310,10 +320,22 @@ async function startObserver(
       });
     }
   })();
+}
+
+/**
+ * An operator that watches and caches (the objects `selector` selects, or every object) and
+ * reconciles none: a standby of the bench's Lease.
+ */
+async function startObserver(
+  world: AccountsWorld,
+  entry: string,
+  name: string,
+  selector: string | undefined,
+): Promise<OperatorProcess> {
   return startOperator({
     entry,
     kubeconfig: world.kubeconfig,
-    stdout: openSync(join(world.dir, "observer.log"), "w"),
+    stdout: openSync(join(world.dir, `${name}.log`), "w"),
     flags: [
       ...operatorFlags(logLevel),
       "--leader-elect",
@@ -322,9 +344,20 @@ async function startObserver(
       `--leader-election-lease-duration=${String(LEASE.durationMs)}ms`,
       `--leader-election-renew-deadline=${String(LEASE.renewDeadlineMs)}ms`,
       `--leader-election-retry-period=${String(LEASE.retryPeriodMs)}ms`,
-      "--pod-name=observer",
+      `--pod-name=${name}`,
+      ...(selector === undefined ? [] : [`--watch-label-selector=${selector}`]),
     ],
   });
+}
+
+/**
+ * --shard-watch=labels: what one of `count` replicas watches, the objects of S/count shards
+ * (one `in` selector instead of a watch per shard, and no labeller watch: a little less).
+ */
+function observerSelector(count: number): string | undefined {
+  if (SHARD_WATCH !== "labels") return undefined;
+  const shards = Array.from({ length: Math.ceil(SHARDS / count) }, (_, i) => String(i));
+  return `${shardLabelKey(SHARDS)} in (${shards.join(",")})`;
 }
 
 async function run(count: number, entry: string): Promise<RunResult> {
@@ -332,6 +365,8 @@ async function run(count: number, entry: string): Promise<RunResult> {
   const world = await startAccountsWorld(N, ACCOUNTS, "cio-bench-replicas-");
   let replicas: Replica[] = [];
   let observer: OperatorProcess | undefined;
+  /** With a selector on `observer`: a second one watching every object, for a paired figure. */
+  let observerAll: OperatorProcess | undefined;
   const renewing = new AbortController();
   try {
     const s0 = performance.now();
@@ -339,11 +374,18 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const names = replicas.map((r) => r.name);
     await until("a fair split of the shards", () => balanced(world.api, names), 300_000);
     const balancedSeconds = (performance.now() - s0) / 1000;
-    if (withObserver) observer = await startObserver(world, entry, renewing.signal);
+    if (withObserver) {
+      await holdObserverLease(world, renewing.signal);
+      const selector = observerSelector(count);
+      observer = await startObserver(world, entry, "observer", selector);
+      // Side by side under the same load: what the same standby costs watching everything.
+      if (selector !== undefined) observerAll = await startObserver(world, entry, "observer-all", undefined);
+    }
 
     const load0 = loadavg()[0] ?? 0;
     const m0 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o0 = observer ? await scrape(observer.port) : undefined;
+    const a0 = observerAll ? await scrape(observerAll.port) : undefined;
     const c0 = process.cpuUsage();
     const started = performance.now();
     await world.apply();
@@ -359,6 +401,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const c1 = process.cpuUsage(c0);
     const m1 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o1 = observer ? await scrape(observer.port) : undefined;
+    const a1 = observerAll ? await scrape(observerAll.port) : undefined;
     const load1 = loadavg()[0] ?? 0;
     const held = holders(world.api);
     const perReplica: ReplicaFigures[] = replicas.map((r, i) => {
@@ -390,6 +433,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
       apiServerAndSimulatorCoresBusy: round((c1.user + c1.system) / 1e6 / readySeconds),
       loadAverage: { before: round(load0), after: round(load1) },
     };
+    const selector = observerSelector(count);
     if (observer && o0 && o1) {
       const cpuSeconds = sum(o1, CPU) - sum(o0, CPU);
       result.observer = {
@@ -397,6 +441,16 @@ async function run(count: number, entry: string): Promise<RunResult> {
         coresBusy: round(cpuSeconds / readySeconds),
         reconciles: sum(o1, RECONCILES) - sum(o0, RECONCILES),
         peakRssMB: peakRssMB(observer.child.pid),
+        ...(selector === undefined ? {} : { watchLabelSelector: selector }),
+      };
+    }
+    if (observerAll && a0 && a1) {
+      const cpuSeconds = sum(a1, CPU) - sum(a0, CPU);
+      result.observerAll = {
+        cpuSeconds: round(cpuSeconds),
+        coresBusy: round(cpuSeconds / readySeconds),
+        reconciles: sum(a1, RECONCILES) - sum(a0, RECONCILES),
+        peakRssMB: peakRssMB(observerAll.child.pid),
       };
     }
     say(JSON.stringify(result));
@@ -410,6 +464,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
   } finally {
     renewing.abort();
     await observer?.stop();
+    await observerAll?.stop();
     // All at once: stopped one by one, the others would take the released shards and
     // reconcile their objects again (which a --cpu-prof profile would count).
     await Promise.all(
@@ -447,6 +502,25 @@ function table(results: RunResult[]): string {
   return [head, sep, ...rows.map((r) => `| ${r} |`)].join("\n");
 }
 
+/**
+ * With --observer on the one-replica and a multi-replica run: how much faster the replicas
+ * could be if each had a core of its own, from CPU alone. One replica's CPU C1 is its watch W1
+ * (the observer of the one-replica run) plus the rest, which splits over the n replicas; each
+ * of them also pays its own watch Wn (the observer of that run): C1 / (Wn + (C1 − W1) / n).
+ */
+function cpuCeiling(results: RunResult[]): Record<string, number> | undefined {
+  const one = results.find((r) => r.replicas === 1);
+  const c1 = one?.perReplica[0]?.cpuSeconds;
+  const w1 = one?.observer?.cpuSeconds;
+  if (c1 === undefined || w1 === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const r of results) {
+    if (r.replicas === 1 || r.observer === undefined) continue;
+    out[String(r.replicas)] = round(c1 / (r.observer.cpuSeconds + (c1 - w1) / r.replicas));
+  }
+  return out;
+}
+
 export async function main(): Promise<void> {
   const dist = buildDist("bench-dist-");
   const results: RunResult[] = [];
@@ -465,7 +539,7 @@ export async function main(): Promise<void> {
       logLevel,
       flags: `${operatorFlags(logLevel)
         .filter((f) => !f.startsWith("--allowed-endpoints"))
-        .join(" ")} --leader-elect --shards=${String(SHARDS)}`,
+        .join(" ")} --leader-elect --shards=${String(SHARDS)} --shard-watch=${SHARD_WATCH}`,
       lease: LEASE,
     },
     runtime: {
@@ -484,6 +558,7 @@ export async function main(): Promise<void> {
     readyTimeRatio: Object.fromEntries(
       results.map((r) => [String(r.replicas), one ? round(one.readySeconds / r.readySeconds) : null]),
     ),
+    cpuCeiling: cpuCeiling(results),
     results,
   };
   mkdirSync(outDir, { recursive: true });

@@ -171,6 +171,12 @@ export const OPTIONS = [
     defaultText: "1",
   },
   {
+    flag: "shard-watch",
+    description:
+      "With --shards above 1, what each replica lists and watches: all = every CloudInstance (the cache is complete, other shards' keys are dropped at the queue); labels = only the CloudInstances of the shards it holds, selected by the label <group>/shard-of-<S> that replicas write once per object.",
+    defaultText: "all",
+  },
+  {
     flag: "leader-election-lease-duration",
     description: "How long a lease is valid without renewal.",
     defaultText: "15s",

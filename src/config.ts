@@ -4,6 +4,7 @@ import { LOG_LEVELS } from "./observability/logger.ts";
 import { parseDuration } from "./util/duration.ts";
 import { EndpointPolicy } from "./providers/endpoint-policy.ts";
 import { MAX_SHARDS } from "./controller/runtime/sharding.ts";
+import { SHARD_WATCH_MODES } from "./controller/runtime/shard-watch.ts";
 
 export { OPTIONS, envName, type FlagName, type OptionSpec } from "./config-options.ts";
 import { envName, OPTIONS, type OptionSpec } from "./config-options.ts";
@@ -148,6 +149,7 @@ export const ConfigSchema = z
       }),
     "leader-elect": bool.default(false),
     shards: z.string().default("1").pipe(positiveInt.max(MAX_SHARDS)),
+    "shard-watch": z.enum(SHARD_WATCH_MODES).default("all"),
     "leader-election-namespace": z.string().min(1).default("default"),
     "leader-election-id": z.string().min(1).default("cloud-instance-operator-leader"),
     "leader-election-lease-duration": duration("leader-election-lease-duration").default(15_000),
@@ -199,6 +201,7 @@ export const ConfigSchema = z
     allowedEndpoints: c["allowed-endpoints"],
     leaderElect: c["leader-elect"],
     shards: c.shards,
+    shardWatch: c["shard-watch"],
     leaderElectionNamespace: c["leader-election-namespace"],
     leaderElectionId: c["leader-election-id"],
     leaseDurationMs: c["leader-election-lease-duration"],
@@ -235,6 +238,9 @@ export const ConfigSchema = z
   })
   .refine((c) => c.shards === 1 || c.leaderElect, {
     message: "--shards above 1 needs --leader-elect (each shard is a Lease)",
+  })
+  .refine((c) => c.shardWatch === "all" || c.shards > 1, {
+    message: "--shard-watch=labels needs --shards above 1 (it watches the shards a replica holds)",
   })
   .refine((c) => !c.bothSelectors, {
     message: "--label-selector and --watch-label-selector mean the same: set only one",

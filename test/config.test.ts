@@ -191,6 +191,20 @@ test("--shards: 1 by default, needs --leader-elect above 1, bounded", () => {
     assert.throws(() => parseConfig(["--leader-elect", `--shards=${bad}`], {}), /--shards/, bad);
 });
 
+test("--shard-watch: all by default; labels only with --shards above 1; nothing else", () => {
+  assert.equal(config([]).shardWatch, "all");
+  assert.equal(config(["--leader-elect", "--shards=4", "--shard-watch=labels"]).shardWatch, "labels");
+  assert.equal(
+    config(["--leader-elect", "--shards=4"], { OPERATOR_SHARD_WATCH: "labels" }).shardWatch,
+    "labels",
+  );
+  assert.throws(
+    () => parseConfig(["--leader-elect", "--shard-watch=labels"], {}),
+    /--shard-watch=labels needs --shards above 1/,
+  );
+  assert.throws(() => parseConfig(["--leader-elect", "--shards=4", "--shard-watch=some"], {}), /shard-watch/);
+});
+
 test("--watch-label-selector is the static split (same as --label-selector); not both", () => {
   assert.equal(config(["--watch-label-selector=shard=blue"]).labelSelector, "shard=blue");
   assert.equal(config(["--label-selector=env=prod"]).labelSelector, "env=prod");

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { ShardWatchMode } from "./runtime/shard-watch.ts";
 import type { OperatorConfig } from "../config.ts";
 import type { Controller } from "./runtime/controller.ts";
 import type { Informer } from "./runtime/informer.ts";
@@ -38,7 +39,9 @@ export type ManagerConfig = Pick<
   | "podName"
   | "shutdownGracePeriodMs"
 > &
-  Partial<Pick<OperatorConfig, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs" | "shards">>;
+  Partial<
+    Pick<OperatorConfig, "leaseDurationMs" | "renewDeadlineMs" | "retryPeriodMs" | "shards" | "shardWatch">
+  >;
 
 export interface ManagerDeps {
   config: ManagerConfig;
@@ -96,12 +99,18 @@ export class Manager {
       ...shared,
       config: deps.config,
       watchTimeoutSeconds: deps.watchTimeoutSeconds,
+      // Decided from the config: the leadership (which knows the shards) is made below.
+      shardWatch:
+        deps.config.leaderElect && (deps.config.shards ?? 1) > 1 && deps.config.shardWatch === "labels"
+          ? { shards: deps.config.shards ?? 1 }
+          : undefined,
     });
     this.#leadership = new Leadership({
       ...shared,
       config: deps.config,
       metrics: deps.metrics,
       controllers: this.#controllers,
+      shardWatch: () => this.#caches.shardWatch,
     });
     this.#servers = new ServerSet({
       config: deps.config,
@@ -126,7 +135,7 @@ export class Manager {
 
   /** The shared cache of a kind, created on first use; later calls add their indexes. */
   cache<T extends AnyObject>(resource: Resource<T>, opts: CacheOptions<T> = {}): Informer<T> {
-    const existing = this.#caches.get(resource);
+    const existing = this.#caches.get(resource, opts.name);
     if (existing) {
       if (opts.indexes) existing.addIndexes(opts.indexes);
       return existing;
@@ -143,7 +152,7 @@ export class Manager {
       logger: this.#logger,
       metrics: this.#d.metrics,
       clock: this.#clock,
-      cache: (r) => this.cache(r),
+      cache: (r, name) => this.cache(r, name === undefined ? {} : { name }),
       ...(this.shards > 1 ? { admit: (k: string) => this.#leadership.admit(forCache, k) } : {}),
     });
     this.#controllers.set(controller, forCache);
@@ -158,6 +167,19 @@ export class Manager {
   /** `close` runs when the manager has stopped, after the caches and servers, last added first. */
   onStop(name: string, close: () => Promise<void>): void {
     this.#closers.push({ name, close });
+  }
+
+  /** --shard-watch: `labels` only counts with --shards above 1 (and leader election). */
+  get shardWatch(): ShardWatchMode {
+    return this.shards > 1 ? (this.#d.config.shardWatch ?? "all") : "all";
+  }
+
+  /** Every object of a kind in the caches' scope, listed from the API server (see CacheSet.listAll). */
+  listAll<T extends AnyObject>(
+    resource: Resource<T>,
+    opts: { namespace?: string; signal: AbortSignal },
+  ): Promise<T[]> {
+    return this.#caches.listAll(resource, opts);
   }
 
   /** --shards: how many shards the objects are split into (1: a single leader). */

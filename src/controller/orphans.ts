@@ -11,13 +11,19 @@ import type { Runnable } from "./manager.ts";
 export type OrphanPolicy = "Report" | "Delete";
 
 export interface OrphanSweeperOptions {
-  /** Every CloudInstance the cache holds (any namespace), deleting ones included. */
-  instances: () => readonly CloudInstance[];
+  /**
+   * Every CloudInstance in scope (any namespace), deleting ones included: the cache when it
+   * holds them all; with --shard-watch=labels (the cache holds only this replica's shards) a
+   * list from the API server, read at each sweep before any VM is judged.
+   */
+  instances: (signal: AbortSignal) => readonly CloudInstance[] | Promise<readonly CloudInstance[]>;
   /**
    * The accounts the live objects use, one driver each (opened through the endpoint policy
    * and the labelled credentials): an account no live object names cannot be scanned.
    */
-  accounts: () => Promise<readonly { driver: Driver<unknown>; account: string }[]>;
+  accounts: (
+    instances: readonly CloudInstance[],
+  ) => Promise<readonly { driver: Driver<unknown>; account: string }[]>;
   clusterID: string;
   periodMs: number;
   policy: OrphanPolicy;
@@ -90,10 +96,11 @@ export class OrphanSweeper implements Runnable {
   /** One scan: find, report, and (policy Delete, past the grace) delete. Returns what it found. */
   async sweep(signal: AbortSignal): Promise<Orphan[]> {
     const o = this.#o;
-    const live = new Set(o.instances().map((i) => i.metadata.uid ?? ""));
+    const instances = await o.instances(signal);
+    const live = new Set(instances.map((i) => i.metadata.uid ?? ""));
     const found: Orphan[] = [];
     const counts = new Map<string, { provider: string; account_digest: string; n: number }>();
-    for (const { driver, account } of await o.accounts()) {
+    for (const { driver, account } of await o.accounts(instances)) {
       if (!driver.listOwned) continue;
       const owned = await driver.listOwned({ signal });
       const digest = shortDigest(driver.provider, account);

@@ -3,6 +3,7 @@ import type { Controller } from "./runtime/controller.ts";
 import type { OperatorDeps } from "../operator.ts";
 import type { CloudInstance, InstanceTemplate } from "../api/index.ts";
 import { CloudInstanceResource, InstanceTemplateResource, SecretResource } from "../kube/resources.ts";
+import { LABEL_TEMPLATE } from "../api/index.ts";
 import { KubeObjectWriter } from "../kube/writer.ts";
 import type { Secret } from "./ports.ts";
 import { HttpClientFactory } from "../providers/http/client.ts";
@@ -91,17 +92,32 @@ function providerClients(
   return { http, drivers };
 }
 
+const byTemplate = (o: CloudInstance): string[] =>
+  o.spec.templateRef ? [key(o.metadata.namespace, o.spec.templateRef.name)] : [];
+
 function registerCaches(mgr: Manager) {
   const instances = mgr.cache(CloudInstanceResource, {
+    // --shard-watch=labels: only the CloudInstances of the shards this replica holds.
+    shardWatched: true,
     indexes: {
-      byTemplate: (o: CloudInstance) =>
-        o.spec.templateRef ? [key(o.metadata.namespace, o.spec.templateRef.name)] : [],
+      byTemplate,
       bySecret: (o: CloudInstance) =>
         o.spec.provider?.credentialsSecretRef
           ? [key(o.metadata.namespace, o.spec.provider.credentialsSecretRef.name)]
           : [],
     },
   });
+  // A template on one shard owns instances on every shard: with --shard-watch=labels its
+  // controller reads the instances made by templates (they carry the template label) from a
+  // cache of their own, complete whatever the shards held.
+  const templated =
+    mgr.shardWatch === "labels"
+      ? mgr.cache(CloudInstanceResource, {
+          name: "templated",
+          addLabelSelector: LABEL_TEMPLATE,
+          indexes: { byTemplate },
+        })
+      : instances;
   const templates = mgr.cache(InstanceTemplateResource, {
     indexes: {
       bySecret: (t: InstanceTemplate) =>
@@ -113,7 +129,7 @@ function registerCaches(mgr: Manager) {
   // Only Secrets that opt in as credentials are listed and watched: a cluster's other Secrets
   // (Helm releases, service-account tokens, TLS keys) are never held in this process.
   const secrets = mgr.cache(SecretResource, { labelSelector: CREDENTIALS_SELECTOR });
-  return { instances, templates, secrets };
+  return { instances, templated, templates, secrets };
 }
 
 /**
@@ -152,6 +168,30 @@ const instancesOfTemplate =
     caches.instances
       .byIndex("byTemplate", key(t.metadata.namespace, t.metadata.name))
       .map((i) => key(i.metadata.namespace, i.metadata.name));
+
+/**
+ * The CloudInstances that name a template, for its controller. With --shard-watch=labels the
+ * instances it made come from the templated cache (every shard), and the ones users made that
+ * name it from the shards held; a template being deleted reads them all from the API server
+ * (`referencingLive`), so an instance on another shard still holds the deletion.
+ */
+function referencingOf(mgr: Manager, caches: Caches) {
+  const { instances, templated } = caches;
+  const referencing = (ns: string, name: string): CloudInstance[] => {
+    const k = key(ns, name);
+    if (templated === instances) return instances.byIndex("byTemplate", k);
+    const out = templated.byIndex("byTemplate", k);
+    const seen = new Set(out.map((i) => i.metadata.uid));
+    for (const i of instances.byIndex("byTemplate", k)) if (!seen.has(i.metadata.uid)) out.push(i);
+    return out;
+  };
+  if (templated === instances) return { referencing };
+  const referencingLive = async (ns: string, name: string, signal: AbortSignal): Promise<CloudInstance[]> =>
+    (await mgr.listAll(CloudInstanceResource, { namespace: ns, signal })).filter(
+      (i) => i.spec.templateRef?.name === name,
+    );
+  return { referencing, referencingLive };
+}
 
 function addInstanceController(
   mgr: Manager,
@@ -218,11 +258,11 @@ function addTemplateController(
   caches: Caches,
   access: ProviderAccessDeps,
 ): void {
-  const { instances, templates } = caches;
+  const { templated, templates } = caches;
   const reconciler = new TemplateReconciler({
     templates,
     access,
-    referencing: (ns, name) => instances.byIndex("byTemplate", key(ns, name)),
+    ...referencingOf(mgr, caches),
     templateWriter: new KubeObjectWriter<InstanceTemplate, NonNullable<InstanceTemplate["status"]>>(
       mgr.kube,
       InstanceTemplateResource,
@@ -243,10 +283,13 @@ function addTemplateController(
     name: "instancetemplate",
     for: InstanceTemplateResource,
     updatePredicate: specOrMetadataChanged,
-    owns: [CloudInstanceResource],
+    // The instances it made, from the cache that holds all of them (owned ones name the
+    // template in spec.templateRef too, so the watch below covers ownership).
+    ...(templated === caches.instances ? { owns: [CloudInstanceResource] } : {}),
     watches: [
       {
         resource: CloudInstanceResource,
+        ...(templated === caches.instances ? {} : { cache: "templated" }),
         map: (i: CloudInstance) =>
           i.spec.templateRef ? [key(i.metadata.namespace, i.spec.templateRef.name)] : [],
       },
@@ -273,8 +316,13 @@ function addOrphanSweeper(
   const { instances, templates } = caches;
   mgr.addRunnable(
     new OrphanSweeper({
-      instances: () => instances.list(),
-      accounts: () => accountsInUse(access, instances.list(), (ns, name) => templates.get(ns, name)),
+      // Before calling a VM orphaned the sweeper must know every owner that exists: with
+      // --shard-watch=labels the cache holds this replica's shards only, so it lists them all.
+      instances:
+        mgr.shardWatch === "labels"
+          ? (signal) => mgr.listAll(CloudInstanceResource, { signal })
+          : () => instances.list(),
+      accounts: (objects) => accountsInUse(access, objects, (ns, name) => templates.get(ns, name)),
       clusterID: deps.clusterID ?? "",
       periodMs: sweep.scanPeriodMs,
       policy: sweep.policy,

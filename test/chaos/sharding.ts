@@ -52,6 +52,11 @@ export interface ShardChaosOptions {
   waitMs: number;
   /** The replicas' --log-level (the logs are kept in memory: info for thousands of objects). */
   logLevel?: string;
+  /**
+   * --shard-watch of the replicas (default all); mixed: replica-1 runs labels and the others
+   * all, as in a rolling change of the flag (a labels replica labels what it takes over).
+   */
+  shardWatch?: "all" | "labels" | "mixed";
 }
 
 export interface ShardChaosReport {
@@ -167,6 +172,7 @@ export async function shardChaos(opts: ShardChaosOptions): Promise<ShardChaosRep
         `--leader-election-renew-deadline=${String(SHARD_LEASE.renewDeadlineMs)}ms`,
         `--leader-election-retry-period=${String(SHARD_LEASE.retryPeriodMs)}ms`,
         `--shards=${String(opts.shards)}`,
+        `--shard-watch=${opts.shardWatch === "mixed" ? (name === "replica-1" ? "labels" : "all") : (opts.shardWatch ?? "all")}`,
         `--pod-name=${name}`,
         "--poll-initial=100ms",
         `--poll-max=${String(POLL_MAX_MS)}ms`,

@@ -19,6 +19,13 @@ import type { CloudInstance } from "../../src/api/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { connect, kubeConfigFromString } from "../../src/kube/connection.ts";
 import { startProxy } from "../chaos/proxy.ts";
+import type { Reconcile } from "../../src/controller/runtime/controller.ts";
+import { shardLabelKey } from "../../src/controller/runtime/shard-watch.ts";
+import { InstanceTemplateResource } from "../../src/kube/resources.ts";
+import { DRIVERS } from "../../src/providers/registry.ts";
+import { outsideKubernetes, ready, startWorld } from "../e2e/harness.ts";
+import { desiredMachine } from "../providers/harness.ts";
+import { SIMULATORS } from "../sim/all.ts";
 
 let api: Awaited<ReturnType<typeof startApi>>;
 before(async () => {
@@ -50,6 +57,7 @@ function replica(
   name: string,
   log: { by: string; key: string; at: number }[],
   kube: KubeClient = api.client,
+  opts: { shardWatch?: "all" | "labels"; reconcile?: Reconcile } = {},
 ): Replica {
   const metrics = new Metrics({ processMetrics: false });
   const mgr = new Manager({
@@ -63,16 +71,18 @@ function replica(
       leaseDurationMs: LEASE_MS,
       renewDeadlineMs: 2_000,
       retryPeriodMs: RETRY_MS,
+      ...(opts.shardWatch ? { shardWatch: opts.shardWatch } : {}),
     }),
     logger: silentLogger,
     metrics,
     kube,
   });
-  const cache = mgr.cache(CloudInstanceResource);
+  const cache = mgr.cache(CloudInstanceResource, { shardWatched: true });
   mgr.addController({
     name: "instances",
     for: CloudInstanceResource,
     reconcile: async (key, ctx) => {
+      if (opts.reconcile) await opts.reconcile(key, ctx);
       const obj = cache.get(ctx.namespace, ctx.name);
       if (obj) mgr.fence(obj.metadata.uid ?? "");
       log.push({ by: name, key, at: Date.now() });
@@ -198,4 +208,205 @@ test("a replica whose API traffic is black-holed loses its shards (fence first, 
     30_000,
   );
   assert.equal(await Promise.race([b.run.then(() => "stopped"), Promise.resolve("running")]), "running");
+});
+
+test("--shard-watch=labels: each replica caches only its shards' objects, every object is labelled once and made Ready once, a handover moves the objects", async () => {
+  const ns = "shard-labels";
+  const uids = new Map<string, string>();
+  for (let i = 0; i < 30; i++) {
+    const o = await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`));
+    uids.set(o.metadata.name ?? "", o.metadata.uid ?? "");
+  }
+  const shardOfName = (n: string): number => shardOf(uids.get(n) ?? "", SHARDS);
+  const log: { by: string; key: string; at: number }[] = [];
+  /**
+   * Status writes per object, by replica: a replica makes an object Ready only if it is not
+   * yet (by its cache, or by its own memory while its cache has not seen its write).
+   */
+  const readyWrites: { by: string; name: string }[] = [];
+  const replicas: Replica[] = [];
+  const makeReady =
+    (by: string): Reconcile =>
+    async (_key, ctx) => {
+      const r = replicas.find((x) => x.name === by);
+      const obj = r?.mgr.cache(CloudInstanceResource).get(ctx.namespace, ctx.name);
+      if (!r || !obj || obj.status?.phase === "Running") return undefined;
+      if (readyWrites.some((w) => w.by === by && w.name === ctx.name)) return undefined;
+      r.mgr.fence(obj.metadata.uid ?? "");
+      readyWrites.push({ by, name: ctx.name });
+      await api.client.patchStatus(CloudInstanceResource, ctx.namespace, ctx.name, {
+        status: { phase: "Running" },
+      });
+      return undefined;
+    };
+  const start = (name: string): Replica => {
+    const r = replica(ns, name, log, api.client, { shardWatch: "labels", reconcile: makeReady(name) });
+    replicas.push(r);
+    return r;
+  };
+  const cached = (r: Replica): string[] =>
+    r.mgr
+      .cache(CloudInstanceResource)
+      .list()
+      .map((o) => o.metadata.name ?? "")
+      .sort();
+  const expected = (r: Replica): string[] =>
+    [...uids.keys()].filter((n) => owned(r).includes(shardOfName(n))).sort();
+  const exact = (rs: Replica[]): boolean =>
+    rs.every((r) => JSON.stringify(cached(r)) === JSON.stringify(expected(r)));
+
+  const a = start("pod-a");
+  const b = start("pod-b");
+  const c = start("pod-c");
+  await eventually(() => balanced([a, b, c]), "one shard each", 20_000);
+  await eventually(() => exact([a, b, c]), "each cache holds exactly its shard's objects", 20_000);
+  const server = async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items;
+  await eventually(
+    async () => (await server()).every((o) => o.status?.phase === "Running"),
+    "every object Ready",
+    20_000,
+  );
+  for (const o of await server())
+    assert.equal(
+      o.metadata.labels?.[shardLabelKey(SHARDS)],
+      String(shardOf(o.metadata.uid ?? "", SHARDS)),
+      `${o.metadata.name ?? ""} carries its shard`,
+    );
+
+  // c stops: its shard moves with its objects (listed by the new holder), nothing is made
+  // Ready twice, and the objects made after are labelled and cached by their holder only.
+  const cShard = owned(c)[0];
+  assert.ok(cShard !== undefined);
+  c.stop.abort();
+  await c.run;
+  await eventually(() => [a, b].flatMap(owned).includes(cShard), "c's shard taken over", 10_000);
+  await eventually(() => exact([a, b]), "c's objects moved into the new holder's cache", 20_000);
+  for (let i = 0; i < 9; i++) {
+    const o = await api.client.create(CloudInstanceResource, instance(ns, `late-${String(i)}`));
+    uids.set(o.metadata.name ?? "", o.metadata.uid ?? "");
+  }
+  await eventually(
+    async () => (await server()).every((o) => o.status?.phase === "Running") && exact([a, b]),
+    "the new objects Ready and cached by their holder only",
+    20_000,
+  );
+  const perObject = new Map<string, number>();
+  for (const w of readyWrites) perObject.set(w.name, (perObject.get(w.name) ?? 0) + 1);
+  assert.equal(perObject.size, 39);
+  assert.deepEqual(
+    [...perObject].filter(([, n]) => n !== 1),
+    [],
+    "every object made Ready exactly once, across replicas and the handover",
+  );
+});
+
+test("--shard-watch=labels, the whole operator on two replicas: the orphan sweeper never deletes a VM of another shard's object, a template owns its replicas on every shard, a template referenced from another shard is not deleted", async () => {
+  const w = await startWorld();
+  cleanups.push(() => w.close());
+  const SW_SHARDS = 4;
+  const args = (pod: string): string[] => [
+    "--leader-elect",
+    `--shards=${String(SW_SHARDS)}`,
+    "--shard-watch=labels",
+    `--pod-name=${pod}`,
+    "--leader-election-id=sw-op",
+    "--leader-election-lease-duration=3s",
+    "--leader-election-renew-deadline=2s",
+    "--leader-election-retry-period=300ms",
+  ];
+  const orphans = { scanPeriodMs: 300, policy: "Delete" as const, graceMs: 600 };
+  const ops = [
+    await w.startOperator({ args: args("op-a"), orphans }),
+    await w.startOperator({ args: args("op-b"), orphans }),
+  ];
+  await eventually(
+    () => ops.every((o) => o.manager.ownedShards.length === SW_SHARDS / 2),
+    "two shards each",
+    20_000,
+  );
+  const names = Array.from({ length: 8 }, (_, i) => `sw-${String(i)}`);
+  for (const n of names) await w.instance(n);
+  const vms = new Map<string, string>();
+  for (const n of names) vms.set(n, (await w.waitFor(n, ready, "Ready")).status?.instanceID ?? "");
+  const shardOfObj = (o: CloudInstance): number => shardOf(o.metadata.uid ?? "", SW_SHARDS);
+  const sweeper = ops.find((o) => o.manager.ownedShards.includes(0));
+  assert.ok(sweeper);
+  const elsewhere = (await Promise.all(names.map((n) => w.get(n)))).filter(
+    (o) => !sweeper.manager.ownedShards.includes(shardOfObj(o)),
+  );
+  assert.ok(elsewhere.length > 0, "some objects are on the other replica's shards (8 UIDs over 4 shards)");
+  for (const o of elsewhere)
+    assert.equal(
+      sweeper.manager.cache(CloudInstanceResource).get("e2e", o.metadata.name ?? ""),
+      undefined,
+      "the sweeping replica does not cache them",
+    );
+
+  // A VM with this cluster's mark whose object never existed: the sweeper deletes it after the
+  // grace, which proves it swept with policy Delete meanwhile; every other VM must survive.
+  const leftover = await outsideKubernetes("m2s", w.m2s, (d) =>
+    d.create(
+      desiredMachine(
+        SIMULATORS.m2s.spec,
+        DRIVERS.m2s.optionsSchema.parse(SIMULATORS.m2s.spec.providerOptions ?? {}),
+        {
+          ownerUID: "99999999-8888-7777-6666-555555555555",
+          clusterID: "e2e",
+          namespace: "e2e",
+          name: "crashed",
+        },
+      ),
+    ),
+  );
+  await eventually(() => !w.m2s.vms().some((v) => v.id === leftover.id), "the real orphan deleted", 20_000);
+  const left = new Set(w.m2s.vms().map((v) => v.id));
+  for (const [n, id] of vms) assert.ok(left.has(id), `${n}'s VM (a live object) is never deleted`);
+
+  // A template on one shard owns replicas on every shard: exactly `replicas` are made.
+  await w.kube.create(InstanceTemplateResource, {
+    apiVersion: "compute.instance-operator.dev/v1alpha1",
+    kind: "InstanceTemplate",
+    metadata: { name: "tpl", namespace: "e2e" },
+    spec: {
+      provider: { name: "m2s", credentialsSecretRef: { name: "m2s-creds" }, endpoint: w.m2s.url },
+      region: "fr-par-1",
+      plan: "starter",
+      image: "ubuntu-22.04",
+      replicas: 4,
+    },
+  });
+  await eventually(
+    async () => (await w.kube.get(InstanceTemplateResource, "e2e", "tpl")).status?.readyReplicas === 4,
+    "4 ready replicas",
+    30_000,
+  );
+  const made = (await w.kube.listAll(CloudInstanceResource, { namespace: "e2e" })).items.filter(
+    (i) => i.spec.templateRef?.name === "tpl",
+  );
+  assert.deepEqual(made.map((i) => i.metadata.name).sort(), ["tpl-0", "tpl-1", "tpl-2", "tpl-3"]);
+  assert.ok(new Set(made.map(shardOfObj)).size > 1, "the replicas are spread over several shards");
+
+  // A user's instance naming the template, on a shard the template's holder does not hold,
+  // holds the template's deletion although that holder does not cache it.
+  const tpl = await w.kube.get(InstanceTemplateResource, "e2e", "tpl");
+  const holder = ops.find((o) => o.manager.ownedShards.includes(shardOf(tpl.metadata.uid ?? "", SW_SHARDS)));
+  assert.ok(holder);
+  let ref: CloudInstance | undefined;
+  for (let i = 0; i < 20 && ref === undefined; i++) {
+    const o = await w.instance(`ref-${String(i)}`, { templateRef: { name: "tpl" }, plan: undefined });
+    if (!holder.manager.ownedShards.includes(shardOfObj(o))) ref = o;
+  }
+  assert.ok(ref, "an instance on the other replica's shards");
+  await w.kube.delete(InstanceTemplateResource, "e2e", "tpl");
+  await eventually(
+    async () => {
+      const t = await w.kube.get(InstanceTemplateResource, "e2e", "tpl");
+      const ready = t.status?.conditions?.find((c) => c.type === "Ready");
+      return ready?.reason === "InUse" && (ready.message ?? "").includes(ref.metadata.name ?? "");
+    },
+    "the template waits for the instance on another shard",
+    30_000,
+  );
+  for (let i = 0; i < 4; i++) await w.gone(`tpl-${String(i)}`);
+  assert.ok((await w.kube.get(InstanceTemplateResource, "e2e", "tpl")).metadata.deletionTimestamp);
 });

@@ -326,6 +326,13 @@ test("shards: --shards on the Deployment, Lease get/list/update/delete in the re
   const args = container(objects).args as string[];
   assert.ok(args.includes("--leader-elect"));
   assert.ok(args.includes("--shards=12"));
+  assert.ok(!args.some((a) => a.startsWith("--shard-watch")), "shardWatch all: the operator's default");
+  assert.ok(
+    (container(template(["replicaCount=3", "shards=12", "shardWatch=labels"])).args as string[]).includes(
+      "--shard-watch=labels",
+    ),
+  );
+  assert.match(templateError(["shards=12", "shardWatch=some"]), /shardWatch/);
   assert.equal(find(objects, "Deployment")[0]!.spec.replicas, 3);
   const [lease] = find(objects, "Role");
   assert.equal(lease!.metadata.namespace, "ops");

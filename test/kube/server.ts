@@ -104,6 +104,17 @@ interface WatchEvent {
   type: "ADDED" | "MODIFIED" | "DELETED";
   kind: Kind;
   object: KubeObj;
+  /** The version a MODIFIED replaced: a watch whose selector it entered sees ADDED, one it left DELETED. */
+  prev?: KubeObj | undefined;
+}
+
+/** What a watch with `matches` sees of `ev`, as a real server's watch cache filters it; undefined: nothing. */
+function seenAs(ev: WatchEvent, matches: (o: KubeObj) => boolean): WatchEvent["type"] | undefined {
+  const now = matches(ev.object);
+  if (ev.type !== "MODIFIED" || ev.prev === undefined) return now ? ev.type : undefined;
+  const before = matches(ev.prev);
+  if (now) return before ? "MODIFIED" : "ADDED";
+  return before ? "DELETED" : undefined;
 }
 
 interface Watcher {
@@ -338,8 +349,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
   const findKind = (group: string, version: string, plural: string): Kind | undefined =>
     kinds.find((k) => k.group === group && k.version === version && k.plural === plural);
 
-  function record(type: WatchEvent["type"], kind: Kind, object: KubeObj): void {
-    const ev: WatchEvent = { rv: Number(object.metadata.resourceVersion), type, kind, object };
+  function record(type: WatchEvent["type"], kind: Kind, object: KubeObj, prev?: KubeObj): void {
+    const ev: WatchEvent = { rv: Number(object.metadata.resourceVersion), type, kind, object, prev };
     history.push(ev);
     if (history.length > historyLimit) {
       const dropped = history.splice(0, history.length - historyLimit);
@@ -348,8 +359,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     for (const w of watchers) {
       if (w.kind !== kind) continue;
       if (w.namespace !== undefined && object.metadata.namespace !== w.namespace) continue;
-      if (!w.matches(object)) continue;
-      w.res.write(`${JSON.stringify({ type, object })}\n`);
+      const seen = seenAs(ev, w.matches);
+      if (seen === undefined) continue;
+      w.res.write(`${JSON.stringify({ type: seen, object })}\n`);
     }
   }
 
@@ -402,9 +414,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
 
   function store(kind: Kind, ns: string | undefined, obj: KubeObj, type: WatchEvent["type"]): KubeObj {
     stamp(kind, obj);
-    kind.items.set(`${ns ?? ""}/${obj.metadata.name ?? ""}`, obj);
+    const key = `${ns ?? ""}/${obj.metadata.name ?? ""}`;
+    const prev = kind.items.get(key);
+    kind.items.set(key, obj);
     kind.changes++;
-    record(type, kind, obj);
+    record(type, kind, obj, prev);
     return obj;
   }
 
@@ -628,7 +642,8 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       for (const ev of history) {
         if (ev.rv <= since || ev.kind !== kind) continue;
         if (ns !== undefined && ev.object.metadata.namespace !== ns) continue;
-        if (matches(ev.object)) res.write(`${JSON.stringify({ type: ev.type, object: ev.object })}\n`);
+        const seen = seenAs(ev, matches);
+        if (seen !== undefined) res.write(`${JSON.stringify({ type: seen, object: ev.object })}\n`);
       }
     }
     watchers.add(w);

@@ -23,6 +23,12 @@ export interface TemplateReconcilerDeps {
   access: ProviderAccessDeps;
   /** CloudInstances that name this template in spec.templateRef (owned ones included). */
   referencing(namespace: string, template: string): CloudInstance[];
+  /**
+   * The same read from the API server, for a template being deleted when the cache does not
+   * hold every CloudInstance (--shard-watch=labels: instances of other shards that name the
+   * template must still hold its deletion).
+   */
+  referencingLive?: (namespace: string, template: string, signal: AbortSignal) => Promise<CloudInstance[]>;
   templateWriter: ObjectWriter<InstanceTemplate, InstanceTemplateStatus>;
   instanceWriter: ObjectWriter<CloudInstance, CloudInstanceStatus>;
   events: EventSink;
@@ -71,7 +77,8 @@ export class TemplateReconciler {
         ctx.signal,
       );
     }
-    const referencing = this.#d.referencing(namespace, name);
+    const live = deleting ? this.#d.referencingLive : undefined;
+    const referencing = live ? await live(namespace, name, signal) : this.#d.referencing(namespace, name);
     const owned = referencing.filter((i) =>
       i.metadata.ownerReferences?.some((o) => o.uid === template.metadata.uid),
     );

@@ -10,6 +10,8 @@ import type { ManagerConfig } from "../manager.ts";
 
 export interface WatchSpec<U extends AnyObject> {
   resource: Resource<U>;
+  /** The kind's cache of this name (CacheOptions.name) instead of its default one. */
+  cache?: string;
   /** Keys (`namespace/name`) of the controller's kind to reconcile when `obj` changes. */
   map: (obj: U) => readonly string[];
 }
@@ -34,7 +36,7 @@ export interface ControllerDeps {
   metrics: Metrics;
   clock: Clock;
   /** The manager's shared cache of a kind (created on first use). */
-  cache: <U extends AnyObject>(resource: Resource<U>) => Informer<U>;
+  cache: <U extends AnyObject>(resource: Resource<U>, name?: string) => Informer<U>;
   /** Sharding's gate on each key (see ControllerOptions.admit); unset without shards. */
   admit?: ((key: string) => { signal?: AbortSignal | undefined } | undefined) | undefined;
 }
@@ -54,7 +56,7 @@ export function newController<T extends AnyObject>(
     for: forCache,
     owns: (spec.owns ?? []).map((r) => d.cache(r)),
     watches: (spec.watches ?? []).map((w) => ({
-      informer: d.cache(w.resource as Resource),
+      informer: d.cache(w.resource as Resource, w.cache),
       map: w.map as (obj: AnyObject) => readonly string[],
     })),
     reconcile: spec.reconcile,

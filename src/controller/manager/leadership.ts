@@ -3,6 +3,7 @@ import type { Controller } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { DEFAULT_LEASE_TIMING, LeaderElector, NotLeaderError } from "../runtime/leader-election.ts";
 import { ShardSet } from "../runtime/shard-set.ts";
+import type { ShardWatch } from "../runtime/shard-watch.ts";
 import { shardOf } from "../runtime/sharding.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { objectKey, splitKey, type AnyObject } from "../../kube/object.ts";
@@ -29,6 +30,8 @@ export interface LeadershipDeps {
   random?: (() => number) | undefined;
   /** Each controller with the cache of its own kind (the shard of a key is its object's). */
   controllers: ReadonlyMap<Controller, Informer<AnyObject>>;
+  /** --shard-watch=labels: starts and stops the watch of each shard won and given up. */
+  shardWatch?: (() => ShardWatch<AnyObject> | undefined) | undefined;
 }
 
 /** What `start` needs of the manager's run: when to stop, and what to do when the lease is lost. */
@@ -184,9 +187,18 @@ export class Leadership {
       },
       // A shard just won: its objects were dropped while another replica held it, so queue them all.
       onAcquired: (shard) => {
-        for (const [ctrl, cache] of this.#d.controllers)
-          for (const obj of cache.list())
-            if (shardOf(obj.metadata.uid ?? "", this.shards) === shard) ctrl.queue.add(objectKey(obj));
+        const enqueue = (): void => {
+          for (const [ctrl, cache] of this.#d.controllers)
+            for (const obj of cache.list())
+              if (shardOf(obj.metadata.uid ?? "", this.shards) === shard) ctrl.queue.add(objectKey(obj));
+        };
+        // --shard-watch=labels: the shard's objects are not cached yet; they are listed first.
+        const watch = this.#d.shardWatch?.();
+        if (watch) void watch.acquire(shard).then((listed) => listed && enqueue());
+        else enqueue();
+      },
+      onReleased: (shard) => {
+        void this.#d.shardWatch?.()?.release(shard);
       },
     });
   }

@@ -4,7 +4,7 @@ import type { AnyObject } from "../../kube/object.ts";
 import type { Resource } from "../../kube/resources.ts";
 import type { Clock } from "../../util/clock.ts";
 import type { BackoffPolicy } from "./backoff-manager.ts";
-import { Reflector, type ReflectorSink } from "./reflector.ts";
+import { Reflector, type ReflectorSink, type ScopeOptions } from "./reflector.ts";
 import { Store, type IndexFunc } from "./store.ts";
 
 /** Callbacks for cache changes. Exceptions are caught and logged per handler. */
@@ -31,6 +31,24 @@ export interface InformerOptions<T extends AnyObject> {
   backoff?: BackoffPolicy;
   pageSize?: number;
   watchTimeoutSeconds?: { min: number; max: number };
+  /**
+   * No list+watch of its own: the cache is filled by sources added while it runs
+   * (`startSource`), one per held shard with --shard-watch=labels. Synced from the start.
+   */
+  dynamic?: boolean;
+}
+
+/** A list+watch started while the cache runs: its own selector, and the objects it owns. */
+export interface SourceOptions<T> {
+  /** Added to the cache's own selector. */
+  labelSelector: string;
+  scope: ScopeOptions<T>;
+}
+
+interface Source<T extends AnyObject> {
+  stop: AbortController;
+  scope: ScopeOptions<T>;
+  runs: Promise<void>;
 }
 
 /**
@@ -46,12 +64,29 @@ export class Informer<T extends AnyObject> {
   readonly #logger: Logger;
   #syncWaiters: (() => void)[] = [];
   #started = false;
+  /** While it runs: the signal dynamic sources stop on. */
+  #runSignal: AbortSignal | undefined;
+  readonly #sources = new Map<string, Source<T>>();
 
   constructor(opts: InformerOptions<T>) {
     this.#o = opts;
     this.resource = opts.resource;
     this.store = new Store<T>(opts.indexes ?? {});
     this.#logger = opts.logger.child({ cache: opts.resource.plural });
+    this.#reflectors =
+      opts.dynamic === true
+        ? []
+        : this.#newReflectors(opts.labelSelector, undefined, () => {
+            this.#checkSynced();
+          });
+  }
+
+  #newReflectors(
+    labelSelector: string | undefined,
+    scope: ScopeOptions<T> | undefined,
+    onListed: () => void,
+  ): Reflector<T>[] {
+    const opts = this.#o;
     const sink: ReflectorSink<T> = {
       onAdd: (obj) => {
         this.#dispatch("add", (h) => h.onAdd?.(obj));
@@ -62,19 +97,17 @@ export class Informer<T extends AnyObject> {
       onDelete: (obj) => {
         this.#dispatch("delete", (h) => h.onDelete?.(obj));
       },
-      onListed: () => {
-        this.#checkSynced();
-      },
+      onListed,
     };
     const namespaces =
       opts.namespaces.length === 0 || !opts.resource.namespaced ? [undefined] : opts.namespaces;
-    this.#reflectors = namespaces.map(
+    return namespaces.map(
       (namespace) =>
         new Reflector<T>({
           client: opts.client,
           resource: opts.resource,
           namespace,
-          labelSelector: opts.labelSelector,
+          labelSelector,
           store: this.store,
           sink,
           logger: this.#logger.child(namespace === undefined ? {} : { namespace }),
@@ -84,8 +117,70 @@ export class Informer<T extends AnyObject> {
           ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
           ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
           transform: opts.transform,
+          ...(scope ? { scope } : {}),
         }),
     );
+  }
+
+  /**
+   * Starts a list+watch of `opts.labelSelector` (with the cache's own) into this cache;
+   * resolves true once its first list is in the store (so that what it brought can be
+   * enqueued), false if it was stopped or the cache stopped first. The id must be free.
+   */
+  startSource(id: string, opts: SourceOptions<T>): Promise<boolean> {
+    const runSignal = this.#runSignal;
+    if (runSignal === undefined || runSignal.aborted)
+      throw new SourceError(`cache for ${this.resource.plural} is not running: no source can start`);
+    if (this.#sources.has(id)) throw new SourceError(`source ${id} of ${this.resource.plural} already runs`);
+    const base = this.#o.labelSelector;
+    const selector = base === undefined || base === "" ? opts.labelSelector : `${base},${opts.labelSelector}`;
+    const stop = new AbortController();
+    const signal = AbortSignal.any([runSignal, stop.signal]);
+    let resolveSynced: (ok: boolean) => void = () => undefined;
+    const synced = new Promise<boolean>((resolve) => {
+      resolveSynced = resolve;
+    });
+    const reflectors: Reflector<T>[] = this.#newReflectors(selector, opts.scope, () => {
+      if (reflectors.every((r) => r.hasSynced)) resolveSynced(true);
+    });
+    const runs = Promise.all(
+      reflectors.map((r) =>
+        r.run(signal).catch((err: unknown) => {
+          this.#logger.error({ err, source: id }, "cache source stopped with an error");
+        }),
+      ),
+    ).then(() => {
+      resolveSynced(false);
+    });
+    this.#sources.set(id, { stop, scope: opts.scope, runs });
+    return synced;
+  }
+
+  /**
+   * Stops a source and drops the objects it owned from the cache (handlers hear a delete, as
+   * when the object goes: indexes and metrics follow; a controller that hears it finds the key
+   * gone). Resolves with how many were dropped, once nothing of it can write any more.
+   */
+  async stopSource(id: string): Promise<number> {
+    const source = this.#sources.get(id);
+    if (!source) return 0;
+    source.stop.abort();
+    await source.runs;
+    this.#sources.delete(id);
+    let dropped = 0;
+    for (const key of this.store.keys()) {
+      const obj = this.store.getByKey(key);
+      if (obj === undefined || !source.scope.inScope(obj)) continue;
+      this.store.delete(key);
+      dropped++;
+      this.#dispatch("evict", (h) => h.onDelete?.(obj));
+    }
+    return dropped;
+  }
+
+  /** Ids of the sources running now. */
+  get sources(): string[] {
+    return [...this.#sources.keys()];
   }
 
   addHandler(handler: EventHandler<T>): void {
@@ -139,6 +234,7 @@ export class Informer<T extends AnyObject> {
   async run(signal: AbortSignal): Promise<void> {
     if (this.#started) throw new Error(`cache for ${this.resource.plural} already started`);
     this.#started = true;
+    this.#runSignal = signal;
     const stopResync = this.#startResync(signal);
     try {
       await Promise.all(
@@ -146,6 +242,11 @@ export class Informer<T extends AnyObject> {
           await r.run(signal);
         }),
       );
+      if (this.#o.dynamic === true) {
+        // Its sources run until they are stopped or this signal aborts.
+        await aborted(signal);
+        await Promise.all([...this.#sources.values()].map((s) => s.runs));
+      }
     } finally {
       stopResync();
     }
@@ -196,4 +297,16 @@ export class Informer<T extends AnyObject> {
       this.#logger.error({ err, event: what }, "cache event handler threw; continuing");
     }
   }
+}
+
+export class SourceError extends Error {
+  override readonly name = "SourceError";
+  readonly code = "ERR_CACHE_SOURCE";
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

@@ -33,6 +33,31 @@ export interface ReflectorOptions<T extends AnyObject> {
   watchTimeoutSeconds?: { min: number; max: number };
   /** Applied to every object before it is cached (e.g. drop fields nobody reads). */
   transform?: ((obj: T) => T) | undefined;
+  /**
+   * One of several reflectors filling one store (--shard-watch=labels: one per held shard):
+   * the objects this one caches. An object its selector delivers outside this scope (a shard
+   * label that does not match the UID) is handed to `onOutOfScope` instead of being cached.
+   * Scopes must be disjoint and fixed per UID, so that two reflectors never own one object.
+   */
+  scope?: ScopeOptions<T> | undefined;
+}
+
+export interface ScopeOptions<T> {
+  inScope: (obj: T) => boolean;
+  onOutOfScope?: (obj: T) => void;
+}
+
+/**
+ * Whether `a` is a later object than `b` of the same name (another UID). Every version of an
+ * object made after another one was deleted has a higher resourceVersion: with the etcd
+ * revisions every API server uses (decimal integers) that decides it even within one second;
+ * a server with other versions falls back on creationTimestamp (second resolution).
+ */
+export function later(a: AnyObject, b: AnyObject): boolean {
+  const ra = a.metadata.resourceVersion ?? "";
+  const rb = b.metadata.resourceVersion ?? "";
+  if (/^\d+$/.test(ra) && /^\d+$/.test(rb)) return BigInt(ra) > BigInt(rb);
+  return (a.metadata.creationTimestamp ?? "") >= (b.metadata.creationTimestamp ?? "");
 }
 
 /** A watch that ended this fast without delivering anything is treated as a failure (no busy loop). */
@@ -116,12 +141,28 @@ export class Reflector<T extends AnyObject> {
       });
       // The first page's version: the continue tokens keep the later pages consistent with it.
       resourceVersion ??= page.resourceVersion;
-      for (const obj of page.items) items.push(this.#admit(obj));
+      for (const obj of page.items) {
+        if (o.scope && !o.scope.inScope(obj)) o.scope.onOutOfScope?.(obj);
+        else items.push(this.#admit(obj));
+      }
       cont = page.continue;
     } while (cont !== undefined);
     if (signal.aborted) return;
     const ns = o.namespace;
-    const diff = o.store.replace(items, (obj) => ns === undefined || obj.metadata.namespace === ns);
+    const scope = o.scope?.inScope;
+    if (scope !== undefined) {
+      // A name another scope already holds as a later object (recreated in another shard while
+      // this list was on its way) is not this list's to overwrite.
+      for (let i = items.length - 1; i >= 0; i--) {
+        const obj = items[i];
+        const cur = obj === undefined ? undefined : o.store.getByKey(objectKey(obj));
+        if (obj && cur && cur.metadata.uid !== obj.metadata.uid && later(cur, obj)) items.splice(i, 1);
+      }
+    }
+    const diff = o.store.replace(
+      items,
+      (obj) => (ns === undefined || obj.metadata.namespace === ns) && (scope === undefined || scope(obj)),
+    );
     this.#lists++;
     this.#resourceVersion = resourceVersion;
     this.#synced = true;
@@ -161,7 +202,9 @@ export class Reflector<T extends AnyObject> {
         continue;
       }
       const key = objectKey(ev.object);
-      if (ev.type === "DELETED") {
+      if (o.scope) {
+        this.#scoped(o.scope, ev.type, key, ev.object);
+      } else if (ev.type === "DELETED") {
         const old = o.store.delete(key);
         o.sink.onDelete(old ?? this.#admit(ev.object));
       } else {
@@ -175,5 +218,35 @@ export class Reflector<T extends AnyObject> {
     if (!signal.aborted && events === 0 && o.clock.now() - started < SHORT_WATCH_MS) {
       throw new ShortWatchError("watch closed immediately without events");
     }
+  }
+
+  /**
+   * A watch event for a reflector sharing its store with others. The streams of different
+   * reflectors are not ordered with each other, so a key may be seen under two UIDs (deleted
+   * and recreated under the same name, the new object in another shard): a deletion removes
+   * only the UID it names, and an object replaces another UID's only if it is the later one
+   * (`later`: the old object was gone before the new one was made).
+   */
+  #scoped(scope: ScopeOptions<T>, type: "ADDED" | "MODIFIED" | "DELETED", key: string, raw: T): void {
+    const o = this.#o;
+    const cur = o.store.getByKey(key);
+    const sameUid = cur !== undefined && cur.metadata.uid === raw.metadata.uid;
+    if (type === "DELETED") {
+      // Another scope's object leaving this selector (a wrong shard label being corrected), or
+      // not cached under this UID (already replaced): nothing of ours to remove.
+      if (!sameUid || !scope.inScope(raw)) return;
+      o.store.delete(key);
+      o.sink.onDelete(cur);
+      return;
+    }
+    if (!scope.inScope(raw)) {
+      scope.onOutOfScope?.(raw);
+      return;
+    }
+    if (cur !== undefined && !sameUid && !later(raw, cur)) return;
+    const obj = this.#admit(raw);
+    const old = o.store.upsert(obj);
+    if (old) o.sink.onUpdate(old, obj);
+    else o.sink.onAdd(obj);
   }
 }

@@ -33,6 +33,8 @@ export interface ShardSetOptions {
   busy: (shard: number) => boolean;
   /** Shard `i` was acquired: its objects' keys are enqueued. */
   onAcquired: (shard: number) => void;
+  /** Shard `i` is no longer held (lost, handed back, given up, or released on shutdown). */
+  onReleased?: (shard: number) => void;
 }
 
 interface Tenure {
@@ -146,6 +148,7 @@ export class ShardSet {
           await t.done;
           await t.elector.release();
           this.#tenures.delete(i);
+          this.#released(i);
         }),
       );
       this.#updateMetrics();
@@ -344,6 +347,15 @@ export class ShardSet {
     this.#tenures.delete(i);
     this.#electors[i] = this.#newElector(shardLeaseName(this.#o.id, i));
     this.#updateMetrics();
+    this.#released(i);
+  }
+
+  #released(i: number): void {
+    try {
+      this.#o.onReleased?.(i);
+    } catch (err) {
+      this.#o.logger.error({ err, shard: i }, "cleaning up after a shard given up failed");
+    }
   }
 
   #updateMetrics(): void {

@@ -1,0 +1,257 @@
+/**
+ * --shard-watch=labels: a replica lists and watches only the objects of the shards it holds.
+ * Each object carries the label `<group>/shard-of-<S>: "<hash(uid) mod S>"`; the key names S,
+ * so that after a change of --shards no replica can read an old value as a new one (objects
+ * get the new key, the old one is simply ignored). A replica watches, per held shard, the
+ * objects with that label value, and — to label new objects — the objects without a valid
+ * label of the current S (`<key> notin (0,…,S-1)`: missing or wrong values both). One label
+ * write per object lifetime and change of S, never per reconcile; replicas that label the
+ * same object write the same value (the UID decides it).
+ */
+import type { Logger } from "pino";
+import { GROUP } from "../../api/group.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { isNotFound } from "../../kube/errors.ts";
+import { objectKey, type AnyObject } from "../../kube/object.ts";
+import type { Resource } from "../../kube/resources.ts";
+import type { Clock } from "../../util/clock.ts";
+import type { Informer } from "./informer.ts";
+import { Reflector } from "./reflector.ts";
+import { shardOf } from "./sharding.ts";
+import { Store } from "./store.ts";
+
+/** `all`: every replica watches every object (the default); `labels`: only its shards'. */
+export const SHARD_WATCH_MODES = ["all", "labels"] as const;
+export type ShardWatchMode = (typeof SHARD_WATCH_MODES)[number];
+
+/** The shard label's key for S shards: a qualified name (prefix / name of at most 63 characters). */
+export function shardLabelKey(shards: number): string {
+  return `${GROUP}/shard-of-${String(shards)}`;
+}
+
+/** The label value every replica writes for an object: its shard, in decimal. */
+export function shardLabelValue(uid: string, shards: number): string {
+  return String(shardOf(uid, shards));
+}
+
+/** Selector of the objects labelled into shard `shard`. */
+export function shardSelector(shards: number, shard: number): string {
+  return `${shardLabelKey(shards)}=${String(shard)}`;
+}
+
+/** Selector of the objects without a valid shard label for S (none, or a value not a shard). */
+export function unlabelledSelector(shards: number): string {
+  const values = Array.from({ length: shards }, (_, i) => String(i)).join(",");
+  return `${shardLabelKey(shards)} notin (${values})`;
+}
+
+/** Whether `obj` lacks the label value its UID gives it (missing, stale or tampered with). */
+export function needsShardLabel(obj: AnyObject, shards: number): boolean {
+  const uid = obj.metadata.uid;
+  if (uid === undefined) return false;
+  return obj.metadata.labels?.[shardLabelKey(shards)] !== shardLabelValue(uid, shards);
+}
+
+/** The merge patch that sets the label (labels only: the rest of the object is not touched). */
+export function shardLabelPatch(
+  uid: string,
+  shards: number,
+): { metadata: { labels: Record<string, string> } } {
+  return { metadata: { labels: { [shardLabelKey(shards)]: shardLabelValue(uid, shards) } } };
+}
+
+export interface ShardWatchOptions<T extends AnyObject> {
+  /** The cache the controllers read, made with `dynamic: true`: this fills it shard by shard. */
+  informer: Informer<T>;
+  client: KubeClient;
+  resource: Resource<T>;
+  shards: number;
+  /** As the cache's: empty = all namespaces. */
+  namespaces: readonly string[];
+  /** --label-selector, if any: only objects it selects are labelled and watched. */
+  labelSelector: string | undefined;
+  logger: Logger;
+  clock: Clock;
+  random?: () => number;
+  watchTimeoutSeconds?: { min: number; max: number };
+}
+
+/** What the labeller keeps of a not-yet-labelled object: enough to label it. */
+function slim<T extends AnyObject>(obj: T): T {
+  const m = obj.metadata;
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      labels: m.labels,
+    },
+  } as T;
+}
+
+/**
+ * Fills a dynamic cache with the objects of the shards held (`acquire` / `release`, called by
+ * the shard set) and labels the objects of held shards that have no label yet.
+ */
+export class ShardWatch<T extends AnyObject> {
+  readonly #o: ShardWatchOptions<T>;
+  /** Not-yet-labelled objects (of every shard: one of ours may be acquired later). */
+  readonly #unlabelled: Store<T> = new Store<T>();
+  readonly #held = new Set<number>();
+  /** Per shard, the last acquire/release: they run one after the other. */
+  readonly #chains = new Map<number, Promise<unknown>>();
+  /** Keys being labelled now (with the UID): one write in flight per object. */
+  readonly #labelling = new Map<string, string>();
+  #signal: AbortSignal | undefined;
+  #labelled = 0;
+
+  constructor(opts: ShardWatchOptions<T>) {
+    this.#o = opts;
+  }
+
+  /** Shards whose objects this replica watches now. */
+  get held(): number[] {
+    return [...this.#held].sort((a, b) => a - b);
+  }
+
+  /** Label writes this replica made (for tests and the bench: one per object, not per reconcile). */
+  get labelled(): number {
+    return this.#labelled;
+  }
+
+  /** Runs the watch of not-yet-labelled objects until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    this.#signal = signal;
+    const base = o.labelSelector;
+    const selector = unlabelledSelector(o.shards);
+    const namespaces = o.namespaces.length === 0 || !o.resource.namespaced ? [undefined] : o.namespaces;
+    const reflectors = namespaces.map(
+      (namespace) =>
+        new Reflector<T>({
+          client: o.client,
+          resource: o.resource,
+          namespace,
+          labelSelector: base === undefined || base === "" ? selector : `${base},${selector}`,
+          store: this.#unlabelled,
+          sink: {
+            onAdd: (obj) => {
+              this.#maybeLabel(obj, false);
+            },
+            onUpdate: (_old, obj) => {
+              this.#maybeLabel(obj, false);
+            },
+            onDelete: () => undefined,
+            onListed: () => undefined,
+          },
+          logger: o.logger.child({ component: "shard-labeller", ...(namespace ? { namespace } : {}) }),
+          clock: o.clock,
+          ...(o.random ? { random: o.random } : {}),
+          ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
+          transform: slim,
+        }),
+    );
+    await Promise.all(reflectors.map((r) => r.run(signal)));
+  }
+
+  /**
+   * Starts watching shard `shard`: resolves true once its objects are in the cache (listed),
+   * so the caller enqueues them after; false if released or stopped first. Its unlabelled
+   * objects are labelled now and arrive on its watch.
+   */
+  async acquire(shard: number): Promise<boolean> {
+    // Only the start is serialized: a release must not wait for a list that cannot finish.
+    const { synced } = await this.#serial(shard, () => Promise.resolve(this.#start(shard)));
+    return synced;
+  }
+
+  #start(shard: number): { synced: Promise<boolean> } {
+    {
+      if (this.#held.has(shard)) return { synced: Promise.resolve(true) };
+      this.#held.add(shard);
+      const o = this.#o;
+      const synced = o.informer.startSource(`shard-${String(shard)}`, {
+        labelSelector: shardSelector(o.shards, shard),
+        scope: {
+          inScope: (obj) => shardOf(obj.metadata.uid ?? "", o.shards) === shard,
+          // A label naming the wrong shard (edited by hand): only this watch sees the object,
+          // the holder of its real shard cannot, so it is corrected here.
+          onOutOfScope: (obj) => {
+            this.#maybeLabel(obj, true);
+          },
+        },
+      });
+      for (const obj of this.#unlabelled.list())
+        if (shardOf(obj.metadata.uid ?? "", o.shards) === shard) this.#maybeLabel(obj, false);
+      return { synced };
+    }
+  }
+
+  /** Stops watching shard `shard` and drops its objects from the cache. */
+  release(shard: number): Promise<number> {
+    return this.#serial(shard, async () => {
+      if (!this.#held.delete(shard)) return 0;
+      const dropped = await this.#o.informer.stopSource(`shard-${String(shard)}`);
+      this.#o.logger.debug({ shard, dropped }, "shard watch stopped; its objects left the cache");
+      return dropped;
+    });
+  }
+
+  #serial<R>(shard: number, fn: () => Promise<R>): Promise<R> {
+    const prev = this.#chains.get(shard) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.#chains.set(
+      shard,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  /** Labels `obj` if it needs it and (unless `always`) its shard is held here. */
+  #maybeLabel(obj: T, always: boolean): void {
+    const o = this.#o;
+    const uid = obj.metadata.uid;
+    const signal = this.#signal;
+    if (uid === undefined || signal === undefined || signal.aborted || !needsShardLabel(obj, o.shards))
+      return;
+    if (!always && !this.#held.has(shardOf(uid, o.shards))) return;
+    const key = objectKey(obj);
+    if (this.#labelling.get(key) === uid) return;
+    this.#labelling.set(key, uid);
+    o.client
+      .patch(
+        o.resource,
+        obj.metadata.namespace,
+        obj.metadata.name ?? "",
+        shardLabelPatch(uid, o.shards),
+        "merge",
+        {
+          signal,
+        },
+      )
+      .then(() => {
+        this.#labelled++;
+      })
+      .catch((err: unknown) => {
+        if (signal.aborted || isNotFound(err)) return;
+        // Tried again on the object's next event, or when its shard is acquired again.
+        o.logger.warn({ err, key }, "could not label an object with its shard; retrying later");
+        const retry = o.clock.setTimeout(
+          () => {
+            const cur = this.#unlabelled.getByKey(key);
+            if (cur?.metadata.uid === uid) this.#maybeLabel(cur, always);
+          },
+          1000 + Math.round((o.random ?? Math.random)() * 1000),
+        );
+        signal.addEventListener("abort", () => {
+          o.clock.clearTimeout(retry);
+        });
+      })
+      .finally(() => {
+        if (this.#labelling.get(key) === uid) this.#labelling.delete(key);
+      });
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * --shard-watch=labels, below the manager: the shard label and its selectors (checked against
+ * the in-memory API server's selector parser, which follows the real server's), and a
+ * ShardWatch filling a dynamic cache shard by shard from the API server: only held shards'
+ * objects are cached, new objects are labelled once by the holder of their shard, a wrong
+ * label is corrected, releasing a shard drops its objects.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Informer, SourceError } from "../../../src/controller/runtime/informer.ts";
+import {
+  needsShardLabel,
+  shardLabelKey,
+  shardLabelPatch,
+  shardSelector,
+  ShardWatch,
+  unlabelledSelector,
+} from "../../../src/controller/runtime/shard-watch.ts";
+import { shardOf } from "../../../src/controller/runtime/sharding.ts";
+import { CloudInstanceResource } from "../../../src/kube/resources.ts";
+import type { CloudInstance } from "../../../src/api/index.ts";
+import { systemClock } from "../../../src/util/clock.ts";
+import { eventually, silentLogger, startApi } from "../../kube-client/harness.ts";
+import { instance } from "../../kube-client/objects.ts";
+import { parseLabelSelector } from "../../kube/selectors.ts";
+
+let api: Awaited<ReturnType<typeof startApi>>;
+before(async () => {
+  api = await startApi(undefined, { bookmarkIntervalMs: 50 });
+});
+after(async () => {
+  await api.close();
+});
+
+test("the shard label key names S, is a valid qualified name, and the selectors split objects exactly", () => {
+  assert.equal(shardLabelKey(12), "compute.instance-operator.dev/shard-of-12");
+  assert.notEqual(shardLabelKey(12), shardLabelKey(6), "another S, another key: old values are never read");
+  for (const s of [2, 12, 256]) {
+    const [prefix, name] = shardLabelKey(s).split("/");
+    assert.ok(prefix !== undefined && name !== undefined);
+    // Label key rules: DNS subdomain prefix ≤ 253, name ≤ 63 of [A-Za-z0-9_.-], alphanumeric at both ends.
+    assert.ok(prefix.length <= 253 && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(prefix));
+    assert.ok(name.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(name));
+  }
+  const S = 4;
+  const key = shardLabelKey(S);
+  const cases: { labels: Record<string, string> | undefined; shard: number | undefined }[] = [
+    { labels: undefined, shard: undefined },
+    { labels: { [key]: "2" }, shard: 2 },
+    { labels: { [key]: "0" }, shard: 0 },
+    { labels: { [key]: "4" }, shard: undefined }, // not a shard of S=4
+    { labels: { [key]: "x" }, shard: undefined },
+    { labels: { [shardLabelKey(3)]: "1" }, shard: undefined }, // an old S's label
+  ];
+  const unlabelled = parseLabelSelector(unlabelledSelector(S));
+  for (const { labels, shard } of cases) {
+    const inShards = Array.from({ length: S }, (_, k) => k).filter((k) =>
+      parseLabelSelector(shardSelector(S, k))(labels),
+    );
+    assert.deepEqual(inShards, shard === undefined ? [] : [shard], JSON.stringify(labels));
+    // Every object is in exactly one of: a shard's watch, the labeller's watch.
+    assert.equal(unlabelled(labels), shard === undefined, JSON.stringify(labels));
+  }
+});
+
+test("an object needs a label until it carries the value its UID gives; the patch sets only that", () => {
+  const uid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  const S = 12;
+  const right = String(shardOf(uid, S));
+  const wrong = String((shardOf(uid, S) + 1) % S);
+  const obj = (labels?: Record<string, string>): CloudInstance => ({
+    ...instance("ns", "a"),
+    metadata: { name: "a", namespace: "ns", uid, ...(labels ? { labels } : {}) },
+  });
+  assert.equal(needsShardLabel(obj(), S), true);
+  assert.equal(needsShardLabel(obj({ [shardLabelKey(S)]: wrong }), S), true);
+  assert.equal(needsShardLabel(obj({ [shardLabelKey(S)]: right, other: "x" }), S), false);
+  assert.equal(
+    needsShardLabel(obj({ [shardLabelKey(6)]: right }), S),
+    true,
+    "the label of another S does not count",
+  );
+  assert.deepEqual(shardLabelPatch(uid, S), { metadata: { labels: { [shardLabelKey(S)]: right } } });
+});
+
+function dynamicCache(ns: string) {
+  const inf = new Informer<CloudInstance>({
+    client: api.client,
+    resource: CloudInstanceResource,
+    namespaces: [ns],
+    logger: silentLogger,
+    clock: systemClock,
+    backoff: { initialMs: 5, maxMs: 50, resetAfterMs: 120_000 },
+    dynamic: true,
+  });
+  const deleted: string[] = [];
+  inf.addHandler({ onDelete: (o) => deleted.push(o.metadata.name ?? "") });
+  return { inf, deleted };
+}
+
+test("a ShardWatch caches only the held shards, labels their objects once, corrects a wrong label, and drops a released shard's objects", async () => {
+  const ns = "sw-a";
+  const S = 3;
+  const key = shardLabelKey(S);
+  const objs: CloudInstance[] = [];
+  for (let i = 0; i < 24; i++)
+    objs.push(await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`)));
+  const shardOfName = new Map(objs.map((o) => [o.metadata.name ?? "", shardOf(o.metadata.uid ?? "", S)]));
+  const namesOf = (shards: number[]): string[] =>
+    [...shardOfName]
+      .filter(([, s]) => shards.includes(s))
+      .map(([n]) => n)
+      .sort();
+  assert.ok(
+    [0, 1, 2].every((s) => namesOf([s]).length > 0),
+    "24 UIDs fall in every shard of 3",
+  );
+
+  const { inf, deleted } = dynamicCache(ns);
+  const watch = new ShardWatch<CloudInstance>({
+    informer: inf,
+    client: api.client,
+    resource: CloudInstanceResource,
+    shards: S,
+    namespaces: [ns],
+    labelSelector: undefined,
+    logger: silentLogger,
+    clock: systemClock,
+  });
+  const stop = new AbortController();
+  const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
+  try {
+    assert.equal(inf.hasSynced(), true, "a dynamic cache has nothing of its own to list");
+    assert.deepEqual(inf.list(), [], "nothing cached before a shard is held");
+
+    assert.equal(await watch.acquire(1), true);
+    assert.throws(
+      () => inf.startSource("shard-1", { labelSelector: "x", scope: { inScope: () => true } }),
+      SourceError,
+    );
+    await eventually(
+      () =>
+        JSON.stringify(
+          inf
+            .list()
+            .map((o) => o.metadata.name)
+            .sort(),
+        ) === JSON.stringify(namesOf([1])),
+      "shard 1's objects labelled and cached",
+      10_000,
+    );
+    const server = async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items;
+    for (const o of await server()) {
+      const s = shardOfName.get(o.metadata.name ?? "");
+      // Only the held shard's objects are labelled: the others wait for their holder.
+      assert.equal(o.metadata.labels?.[key], s === 1 ? "1" : undefined, o.metadata.name);
+    }
+    assert.equal(watch.labelled, namesOf([1]).length, "one label write per object");
+
+    await watch.acquire(2);
+    await eventually(() => inf.list().length === namesOf([1, 2]).length, "shards 1 and 2 cached", 10_000);
+    // A new object of a held shard is labelled and arrives; one of shard 0 stays out.
+    const created: CloudInstance[] = [];
+    for (let i = 0; i < 6; i++)
+      created.push(await api.client.create(CloudInstanceResource, instance(ns, `new-${String(i)}`)));
+    for (const o of created) shardOfName.set(o.metadata.name ?? "", shardOf(o.metadata.uid ?? "", S));
+    await eventually(
+      () => inf.list().length === namesOf([1, 2]).length,
+      "the new objects of held shards cached",
+      10_000,
+    );
+    assert.ok(
+      inf.list().every((o) => shardOf(o.metadata.uid ?? "", S) !== 0),
+      "nothing of shard 0 cached",
+    );
+
+    // A label edited by hand to another held shard: the watch of that shard corrects it, and
+    // the object stays cached under its own shard.
+    const victim = inf.list().find((o) => shardOf(o.metadata.uid ?? "", S) === 1);
+    assert.ok(victim);
+    const before = watch.labelled;
+    await api.client.patch(CloudInstanceResource, ns, victim.metadata.name ?? "", {
+      metadata: { labels: { [key]: "2" } },
+    });
+    await eventually(
+      async () =>
+        (await api.client.get(CloudInstanceResource, ns, victim.metadata.name ?? "")).metadata.labels?.[
+          key
+        ] === "1" && watch.labelled > before,
+      "the wrong label corrected",
+      10_000,
+    );
+    await eventually(
+      () => inf.get(ns, victim.metadata.name ?? "")?.metadata.labels?.[key] === "1",
+      "cached again with its right label",
+      10_000,
+    );
+
+    // Releasing shard 1 drops exactly its objects (handlers hear deletes), shard 2's stay.
+    deleted.length = 0;
+    const dropped = await watch.release(1);
+    assert.equal(dropped, namesOf([1]).length);
+    assert.deepEqual(deleted.sort(), namesOf([1]));
+    assert.deepEqual(
+      inf
+        .list()
+        .map((o) => o.metadata.name)
+        .sort(),
+      namesOf([2]),
+    );
+    assert.deepEqual(watch.held, [2]);
+    // Taken again: listed again before acquire resolves.
+    assert.equal(await watch.acquire(1), true);
+    assert.equal(inf.list().length, namesOf([1, 2]).length, "listed before acquire resolves");
+  } finally {
+    stop.abort();
+    await runs;
+  }
+});
