@@ -5,6 +5,19 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ASSETS, SKIP } from "./envtest.ts";
 
+if (process.argv.includes("--help")) {
+  process.stdout.write(
+    [
+      "Usage: npm run test:real [-- <node --test options>]",
+      "",
+      "Runs test/real/*.test.ts against a real kube-apiserver and etcd from KUBEBUILDER_ASSETS",
+      "(scripts/envtest/assets.sh builds them); without it, prints why the suite is skipped and exits 0.",
+      "Extra arguments go to node --test, e.g. --test-name-pattern=shard.",
+      "",
+    ].join("\n"),
+  );
+  process.exit(0);
+}
 if (!ASSETS) {
   process.stdout.write(`real API server tests skipped: ${SKIP || ""}\n`);
   process.exit(0);

@@ -3,8 +3,10 @@
 // resourceVersion conflicts when two replicas race for a free shard, MicroTime renewals), every
 // CloudInstance reaches Ready with one VM created once, and after one replica is SIGKILLed the
 // other two take its shards and a new object on one of them still gets Ready. The replicas'
-// /metrics feed the chart's shard alerts through promtool. The in-memory twin, at scale and
-// with black-holes, is test/chaos/sharding.ts.
+// /metrics feed the chart's shard alerts through promtool. One replica runs with
+// --shard-watch=labels (a rolling change of the flag): its labeller's `notin` selector, its
+// per-shard watches and the selector transitions they rely on meet the real server. The
+// in-memory twin, at scale and with black-holes, is test/chaos/sharding.ts.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -15,6 +17,7 @@ import { CHART_DIR, helm } from "../../scripts/helm.ts";
 import { MANIFESTS_NAMESPACE } from "../../scripts/manifest-files.ts";
 import type { CloudInstance } from "../../src/api/index.ts";
 import { shardLeaseName, shardOf, shardOfLeaseName } from "../../src/controller/runtime/sharding.ts";
+import { shardLabelKey, shardLabelValue } from "../../src/controller/runtime/shard-watch.ts";
 import { CloudInstanceResource, LeaseResource } from "../../src/kube/resources.ts";
 import { freePort } from "../chaos/world.ts";
 import {
@@ -36,6 +39,8 @@ const SHARDS = 6;
 const REPLICAS = ["shard-a", "shard-b", "shard-c"] as const;
 const LEASE_ID = "cloud-instance-operator-leader";
 const FIRST = 12;
+/** The replica that watches only its own shards; it survives the SIGKILL and takes shards over. */
+const LABELS_REPLICA = "shard-a";
 /**
  * Lease timing: a take-over in seconds, not the default 15 s, yet loose enough for three
  * operators, etcd, the API server and the test on two shared cores (test/chaos/sharding.ts
@@ -97,6 +102,7 @@ async function startReplica(identity: string): Promise<Replica> {
     `--shards=${String(SHARDS)}`,
     `--pod-name=${identity}`,
     ...LEASE_FLAGS,
+    ...(identity === LABELS_REPLICA ? ["--shard-watch=labels"] : []),
   ];
   const r = {
     identity,
@@ -419,6 +425,29 @@ describe("real API server: hash sharding over three replicas", { skip: SKIP || h
     );
     // The survivors' metrics: S shards between them again (the wait fails if never).
     await settledScrapes();
+    // The labels-mode survivor labelled every object of the shards it holds now, those taken
+    // over included, and only with the shard the UID hashes to: it saw them through its
+    // labeller's `notin` watch and cached them through a per-shard watch on the real server.
+    const held = (await holders()).flatMap((h, i) => (h === LABELS_REPLICA ? [i] : []));
+    const key = shardLabelKey(SHARDS);
+    let labelled = 0;
+    for (const name of names) {
+      const obj = await w.get(name);
+      const uid = obj.metadata.uid!;
+      const label = obj.metadata.labels?.[key];
+      if (label !== undefined)
+        assert.equal(label, shardLabelValue(uid, SHARDS), `${name}: its own shard's label`);
+      if (!held.includes(shardOf(uid, SHARDS))) continue;
+      await until(
+        async () => (await w.get(name)).metadata.labels?.[key],
+        (v) => v === shardLabelValue(uid, SHARDS),
+        `${name} labelled by ${LABELS_REPLICA}`,
+        WAIT_MS,
+      );
+      labelled++;
+    }
+    t.diagnostic(`${String(labelled)} objects on ${LABELS_REPLICA}'s shards ${held.join(", ")} labelled`);
+    assert.ok(labelled > 0, `no object on ${LABELS_REPLICA}'s shards`);
   });
 
   test("every object deleted, no VM left, never two VMs for one object, no 403", async () => {
