@@ -19,6 +19,7 @@ import type { ConnectionSecrets } from "./connection-secret.ts";
 import { decide, errorStatus, type Decision, type Observation } from "./decide.ts";
 import type { InstanceTiming } from "./decision.ts";
 import { resolveSpec, type ResolvedSpec } from "./resolve.ts";
+import { specRefusal, templateRefusal } from "./preconditions.ts";
 import { statusEqual } from "../status-equal.ts";
 import { findThrottled } from "../../providers/errors.ts";
 import type { Ticket } from "../../providers/admission.ts";
@@ -202,29 +203,18 @@ export class InstanceReconciler {
     deleting: boolean,
   ): Promise<{ spec: ResolvedSpec; driver: Driver<unknown>; options: unknown }> {
     const spec = this.#resolve(obj);
-    if (obj.spec.sshKeyGeneration !== undefined && obj.spec.writeConnectionSecretToRef === undefined)
-      throw new ReconcileFailure({
-        reason: "InvalidSpec",
-        message:
-          "sshKeyGeneration needs writeConnectionSecretToRef: the private key must have a Secret to live in",
-        terminal: true,
-      });
+    const invalid = specRefusal(obj.spec);
+    if (invalid) throw new ReconcileFailure({ ...invalid, terminal: true });
     const { driver, factory } = await openDriver(this.#d.access, obj.metadata.namespace ?? "", spec.provider);
     const options = this.#parseOptions(factory, spec);
-    if (
-      factory.mirrorsTemplates === true &&
-      obj.spec.templateRef !== undefined &&
-      !deleting &&
-      Object.keys(spec.templateProviderData).length === 0
-    ) {
-      // The template's remote twin does not exist yet; the template's status change
-      // re-queues this object (watch-mapped), so waiting costs no polling.
-      throw new ReconcileFailure({
-        reason: "TemplateNotReady",
-        message: `InstanceTemplate "${obj.spec.templateRef.name}" has no remote template at ${factory.provider} yet`,
-        terminal: true,
-      });
-    }
+    const waiting = templateRefusal({
+      spec,
+      templateName: obj.spec.templateRef?.name,
+      mirrorsTemplates: factory.mirrorsTemplates === true,
+      provider: factory.provider,
+      deleting,
+    });
+    if (waiting) throw new ReconcileFailure({ ...waiting, terminal: true });
     return { spec, driver, options };
   }
 
