@@ -23,6 +23,7 @@ import {
 import { UnsupportedError } from "../../src/providers/errors.ts";
 import { HttpClientFactory } from "../../src/providers/http/client.ts";
 import { PROVIDERS } from "../../src/providers/registry.ts";
+import { decideInput } from "../controller/cloudinstance/input.ts";
 import { definition as toy } from "../fixtures/toy-provider/definition.ts";
 
 const logger = createLogger({ level: "silent" });
@@ -36,8 +37,6 @@ function driverOf(def: ProviderDefinition): Driver<unknown> {
   const credentials = Object.fromEntries(def.credentialKeys.required.map((k) => [k, "x"]));
   return def.create({ credentials, secretName: "ns/creds", endpoint: undefined, http, logger });
 }
-
-const NOW = Date.parse("2026-01-01T00:10:00Z");
 
 function vm(over: Partial<ObservedMachine> = {}): ObservedMachine {
   return {
@@ -63,9 +62,7 @@ function input(
   >,
 ): DecideInput {
   const { spec, machine, ...rest } = over;
-  return {
-    generation: 1,
-    deleting: false,
+  return decideInput({
     status: { observedGeneration: 1, instanceID: "vm-1", phase: "Running" },
     spec: {
       provider: { name: provider as ProviderName },
@@ -85,24 +82,8 @@ function input(
     },
     observation: { kind: "found", machine: vm(machine) },
     capabilities,
-    adopted: false,
-    uid: "uid-1",
-    forceAdopt: false,
-    now: NOW,
-    timing: {
-      pollInitialMs: 1000,
-      pollMaxMs: 30_000,
-      resyncMs: 300_000,
-      hardStopAfterMs: 120_000,
-      noProgressLimit: 3,
-      unknownStatusAfterMs: 600_000,
-    },
-    reconcileRequestedAt: undefined,
-    restartRequestedAt: undefined,
-    stoppingForMs: undefined,
-    jitter: 0.5,
     ...rest,
-  };
+  });
 }
 
 type Method = "start" | "stop" | "hardStop" | "reboot" | "resize" | "rebuild" | "setTags" | "renew";

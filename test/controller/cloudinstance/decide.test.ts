@@ -11,9 +11,9 @@ import type { ResolvedSpec } from "../../../src/controller/cloudinstance/resolve
 import type { Capability, ObservedMachine } from "../../../src/providers/driver.ts";
 import type { CloudInstanceStatus } from "../../../src/api/index.ts";
 import { getCondition } from "../../../src/controller/conditions.ts";
+import { decideInput, NOW } from "./input.ts";
 
 const ALL: Capability[] = ["start", "stop", "hardStop", "reboot", "resize", "rebuild", "tags", "findByOwner"];
-const NOW = Date.parse("2026-01-01T00:10:00Z");
 
 function spec(over: Partial<ResolvedSpec> = {}): ResolvedSpec {
   return {
@@ -50,30 +50,7 @@ function vm(over: Partial<ObservedMachine> = {}): ObservedMachine {
 }
 
 function input(over: Partial<DecideInput> & { observation: Observation }): DecideInput {
-  return {
-    generation: 2,
-    deleting: false,
-    status: {},
-    spec: spec(),
-    capabilities: new Set(ALL),
-    adopted: false,
-    uid: "uid-1",
-    forceAdopt: false,
-    now: NOW,
-    timing: {
-      pollInitialMs: 1000,
-      pollMaxMs: 30_000,
-      resyncMs: 300_000,
-      hardStopAfterMs: 120_000,
-      noProgressLimit: 3,
-      unknownStatusAfterMs: 600_000,
-    },
-    reconcileRequestedAt: undefined,
-    restartRequestedAt: undefined,
-    stoppingForMs: undefined,
-    jitter: 0.5,
-    ...over,
-  };
+  return decideInput({ generation: 2, spec: spec(), capabilities: new Set(ALL), ...over });
 }
 
 const cond = (s: CloudInstanceStatus, t: string) => getCondition(s.conditions, t);
