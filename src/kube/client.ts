@@ -3,10 +3,13 @@ import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { Dispatcher } from "undici";
 import { systemClock } from "../util/clock.ts";
 import {
+  bodyText,
   buildTransport,
   debugLog,
   describeError,
   RequestLimiter,
+  send,
+  type Answer,
   type TransportLayers,
   type TransportOptions,
 } from "../util/transport/transport.ts";
@@ -364,16 +367,14 @@ export class KubeClient {
     const url = this.#url(call.path, call.query);
     const body = call.body === undefined ? undefined : JSON.stringify(call.body);
     const contentType = body === undefined ? undefined : (call.contentType ?? "application/json");
-    let response: Dispatcher.ResponseData;
-    let text: string;
+    let response: Answer;
     try {
       const transport = call.path.startsWith(LEASES) ? this.#leases : this.#requests;
-      response = await transport.request(this.#request(call.method, url, body, contentType, call.signal));
-      text = await response.body.text();
+      response = await send(transport, this.#request(call.method, url, body, contentType, call.signal));
     } catch (err) {
       throw failure(call.what, err);
     }
-    const parsed = tryJson(text);
+    const parsed = tryJson(bodyText(response.body));
     if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
     throw errorFromResponse(response.statusCode, parsed, header(response.headers, "retry-after"), call.what);
   }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Metrics } from "../../observability/metrics.ts";
 import { systemClock, type Clock } from "../../util/clock.ts";
 import {
+  bodyText,
   buildTransport,
   CallDeadlineExceededError,
   causeOf,
@@ -11,6 +12,7 @@ import {
   QueueWaitRefusedError,
   RequestLimiter,
   ResponseTooLargeError,
+  send,
   type Attempt,
   type AuthSource,
   type TransportOptions,
@@ -219,8 +221,8 @@ export class HttpClient {
       ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
     };
     try {
-      const res = await this.#transport.request(opts);
-      const text = await res.body.text();
+      const res = await send(this.#transport, opts);
+      const text = bodyText(res.body);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers))
         if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
