@@ -122,6 +122,9 @@ export interface HttpClientOptions {
 /** What a provider call may repeat: 502/503/504 for idempotent requests, a 429 for any. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
+const READS: ReadonlySet<HttpMethod> = new Set(["GET", "HEAD"]);
+const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(["GET", "HEAD", "PUT", "DELETE"]);
+
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
 export const DEFAULT_LIMITS: LimitPolicy = { qps: 20, burst: 40, maxConcurrent: 16 };
 /** 8 MiB: a page of any documented list is far below it; a hostile answer stops there. */
@@ -141,6 +144,8 @@ export class HttpClient {
   readonly baseUrl: URL;
   readonly redactor: Redactor;
   readonly #transport: Dispatcher;
+  /** The base URL with a trailing "/", which request paths are joined onto. */
+  readonly #base: string;
   readonly #defaultHeaders: Record<string, string>;
   /** The credential's limiter (shared with every client of the same credential). */
   readonly limiter: RequestLimiter;
@@ -158,6 +163,7 @@ export class HttpClient {
   ) {
     this.provider = opts.provider;
     this.baseUrl = new URL(opts.baseUrl);
+    this.#base = this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`;
     this.redactor = new Redactor(opts.secrets, opts.secretFields);
     this.#defaultHeaders = opts.defaultHeaders ?? {};
     this.limiter = deps.limiter;
@@ -184,8 +190,7 @@ export class HttpClient {
   }
 
   prepare(req: HttpRequest): PreparedRequest {
-    const base = this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`;
-    const url = new URL(req.path.replace(/^\//, ""), base);
+    const url = new URL(req.path.startsWith("/") ? req.path.slice(1) : req.path, this.#base);
     for (const [k, v] of Object.entries(req.query ?? {}))
       if (v !== undefined) url.searchParams.append(k, String(v));
     const headers: Record<string, string> = {
@@ -211,10 +216,10 @@ export class HttpClient {
     // the account's limiter beyond the scope's bound: it is refused and the object requeued.
     const maxQueueWaitMs = admissionScope
       .getStore()
-      ?.onRequest(this.limiter, !["GET", "HEAD"].includes(req.method));
+      ?.onRequest(this.limiter, !READS.has(req.method));
     const opts: ProviderRequest = {
       ...toDispatch(prepared),
-      idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
+      idempotent: req.idempotent ?? IDEMPOTENT.has(req.method),
       operation: req.operation,
       ...(req.signal === undefined ? {} : { signal: req.signal }),
       ...(maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs }),
@@ -265,6 +270,9 @@ export class HttpClient {
         : String(attempt.statusCode);
     metrics?.providerRequests.inc({ provider: this.provider, operation, code });
     metrics?.providerRequestDuration.observe({ provider: this.provider, operation }, attempt.ms / 1000);
+    // The redacted URL is built only for a line that is written: redaction scans every secret's
+    // encodings and runs a regex, per attempt, for a line the default level drops.
+    if (!logger.isLevelEnabled("debug")) return;
     logger.debug(
       {
         provider: this.provider,
