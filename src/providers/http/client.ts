@@ -214,9 +214,7 @@ export class HttpClient {
     const { sign } = req;
     // Inside an admitted reconcile (fairness between accounts) the request may not wait in
     // the account's limiter beyond the scope's bound: it is refused and the object requeued.
-    const maxQueueWaitMs = admissionScope
-      .getStore()
-      ?.onRequest(this.limiter, !READS.has(req.method));
+    const maxQueueWaitMs = admissionScope.getStore()?.onRequest(this.limiter, !READS.has(req.method));
     const opts: ProviderRequest = {
       ...toDispatch(prepared),
       idempotent: req.idempotent ?? IDEMPOTENT.has(req.method),

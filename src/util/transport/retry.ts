@@ -204,8 +204,7 @@ class RetryingHandler implements Handler {
     }
     // A failure the caller caused below (an answer past the size cap aborts its controller) or
     // one after the headers went up is the caller's; anything else may be repeated.
-    const delay =
-      controller?.aborted === true || this.#forwarded ? undefined : this.#decide({ error });
+    const delay = controller?.aborted === true || this.#forwarded ? undefined : this.#decide({ error });
     if (delay === undefined) this.#finish(error);
     else this.#wait(delay);
   }
