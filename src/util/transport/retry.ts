@@ -239,6 +239,12 @@ class RetryingHandler implements Handler {
     const { clock } = this.#policy;
     const signal = this.#opts.signal;
     this.#controller = null;
+    // Aborted while the refused answer's body drained: no wait, no repeat.
+    const early = this.#aborted ?? (signal?.aborted === true ? abortError(signal) : undefined);
+    if (early) {
+      this.#finish(early);
+      return;
+    }
     // The caller's signal ends the wait too (a kube call has no call deadline above to do it).
     const onAbort = (): void => {
       if (signal) this.abort(abortError(signal));
