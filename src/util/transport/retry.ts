@@ -164,7 +164,7 @@ class RetryingHandler implements Handler {
   ): void {
     // 1xx answers are informational: the final one follows.
     if (statusCode >= 300 && !this.#forwarded) {
-      const delay = this.#decide({ status: statusCode, headers: headers as Record<string, unknown> });
+      const delay = this.#decide({ status: statusCode, headers });
       if (delay !== undefined) {
         this.#discarding = true;
         this.#delay = delay;
