@@ -2,8 +2,8 @@ import { Agent, type Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { Metrics } from "../../observability/metrics.ts";
 import { systemClock, type Clock } from "../../util/clock.ts";
+import { bodyText, send } from "../../util/transport/collect.ts";
 import {
-  bodyText,
   buildTransport,
   CallDeadlineExceededError,
   causeOf,
@@ -12,7 +12,6 @@ import {
   QueueWaitRefusedError,
   RequestLimiter,
   ResponseTooLargeError,
-  send,
   type Attempt,
   type AuthSource,
   type TransportOptions,
@@ -122,9 +121,6 @@ export interface HttpClientOptions {
 /** What a provider call may repeat: 502/503/504 for idempotent requests, a 429 for any. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
-const READS: ReadonlySet<HttpMethod> = new Set(["GET", "HEAD"]);
-const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(["GET", "HEAD", "PUT", "DELETE"]);
-
 export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDelayMs: 10_000 };
 export const DEFAULT_LIMITS: LimitPolicy = { qps: 20, burst: 40, maxConcurrent: 16 };
 /** 8 MiB: a page of any documented list is far below it; a hostile answer stops there. */
@@ -144,8 +140,6 @@ export class HttpClient {
   readonly baseUrl: URL;
   readonly redactor: Redactor;
   readonly #transport: Dispatcher;
-  /** The base URL with a trailing "/", which request paths are joined onto. */
-  readonly #base: string;
   readonly #defaultHeaders: Record<string, string>;
   /** The credential's limiter (shared with every client of the same credential). */
   readonly limiter: RequestLimiter;
@@ -163,7 +157,6 @@ export class HttpClient {
   ) {
     this.provider = opts.provider;
     this.baseUrl = new URL(opts.baseUrl);
-    this.#base = this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`;
     this.redactor = new Redactor(opts.secrets, opts.secretFields);
     this.#defaultHeaders = opts.defaultHeaders ?? {};
     this.limiter = deps.limiter;
@@ -190,7 +183,8 @@ export class HttpClient {
   }
 
   prepare(req: HttpRequest): PreparedRequest {
-    const url = new URL(req.path.startsWith("/") ? req.path.slice(1) : req.path, this.#base);
+    const base = this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`;
+    const url = new URL(req.path.replace(/^\//, ""), base);
     for (const [k, v] of Object.entries(req.query ?? {}))
       if (v !== undefined) url.searchParams.append(k, String(v));
     const headers: Record<string, string> = {
@@ -214,10 +208,12 @@ export class HttpClient {
     const { sign } = req;
     // Inside an admitted reconcile (fairness between accounts) the request may not wait in
     // the account's limiter beyond the scope's bound: it is refused and the object requeued.
-    const maxQueueWaitMs = admissionScope.getStore()?.onRequest(this.limiter, !READS.has(req.method));
+    const maxQueueWaitMs = admissionScope
+      .getStore()
+      ?.onRequest(this.limiter, !["GET", "HEAD"].includes(req.method));
     const opts: ProviderRequest = {
       ...toDispatch(prepared),
-      idempotent: req.idempotent ?? IDEMPOTENT.has(req.method),
+      idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
       operation: req.operation,
       ...(req.signal === undefined ? {} : { signal: req.signal }),
       ...(maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs }),
@@ -268,8 +264,7 @@ export class HttpClient {
         : String(attempt.statusCode);
     metrics?.providerRequests.inc({ provider: this.provider, operation, code });
     metrics?.providerRequestDuration.observe({ provider: this.provider, operation }, attempt.ms / 1000);
-    // The redacted URL is built only for a line that is written: redaction scans every secret's
-    // encodings and runs a regex, per attempt, for a line the default level drops.
+    // Redacting the URL scans for every secret and runs a regex: only for a line that is written.
     if (!logger.isLevelEnabled("debug")) return;
     logger.debug(
       {
