@@ -1,4 +1,5 @@
 import type { Dispatcher } from "undici";
+import { bodyText, send, type Answer } from "../util/transport/transport.ts";
 import type {
   CallOptions,
   DeleteCallOptions,
@@ -241,18 +242,17 @@ export class KubeClient {
     const url = apiUrl(this.#conn.server, call.path, call.query);
     const body = call.body === undefined ? undefined : JSON.stringify(call.body);
     const contentType = body === undefined ? undefined : (call.contentType ?? "application/json");
-    let response: Dispatcher.ResponseData;
-    let text: string;
+    let response: Answer;
     try {
       const transport = call.path.startsWith(LEASES) ? this.#leases : this.#requests;
-      response = await transport.request(
+      response = await send(
+        transport,
         transportRequest(call.method, url, this.#userAgent, body, contentType, call.signal),
       );
-      text = await response.body.text();
     } catch (err) {
       throw failure(call.what, err);
     }
-    const parsed = parseBody(text);
+    const parsed = parseBody(bodyText(response.body));
     if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
     throw answerError(response.statusCode, parsed, response.headers, call.what);
   }

@@ -2,6 +2,7 @@ import { Agent, type Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { Metrics } from "../../observability/metrics.ts";
 import { systemClock, type Clock } from "../../util/clock.ts";
+import { bodyText, send } from "../../util/transport/collect.ts";
 import {
   buildTransport,
   CallDeadlineExceededError,
@@ -219,8 +220,8 @@ export class HttpClient {
       ...(sign ? { eachAttempt: () => toDispatch(sign(this.prepare(req))) } : {}),
     };
     try {
-      const res = await this.#transport.request(opts);
-      const text = await res.body.text();
+      const res = await send(this.#transport, opts);
+      const text = bodyText(res.body);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers))
         if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
@@ -263,6 +264,8 @@ export class HttpClient {
         : String(attempt.statusCode);
     metrics?.providerRequests.inc({ provider: this.provider, operation, code });
     metrics?.providerRequestDuration.observe({ provider: this.provider, operation }, attempt.ms / 1000);
+    // Redacting the URL scans for every secret and runs a regex: only for a line that is written.
+    if (!logger.isLevelEnabled("debug")) return;
     logger.debug(
       {
         provider: this.provider,

@@ -56,6 +56,7 @@ export function buildTransport(pool: Dispatcher, layers: TransportLayers): Dispa
 }
 
 export { debugLog };
+export { bodyText, send, type Answer } from "./collect.ts";
 export type { Attempt, AuthSource, Limiter } from "./layers.ts";
 export type { RetryRules } from "./retry.ts";
 export type { HeaderMap, TransportOptions } from "./types.ts";
