@@ -53,11 +53,21 @@ export const M2sOptionsSchema = z
   .strict();
 export type M2sOptions = z.infer<typeof M2sOptionsSchema>;
 
+/**
+ * How long a list answered like m2s vouches for the endpoint: a 404 on one instance within it
+ * is "gone" without listing again. One driver serves one (endpoint, credentials) pair, so only
+ * a change at the provider's side could make that stale; without it every deletion made a
+ * third call (delete, the read that 404s, the list) where two say the same.
+ */
+export const M2S_ENDPOINT_CONFIRMED_MS = 10 * 60_000;
+
 class M2sDriver implements Driver<M2sOptions> {
   readonly provider = "m2s" as const;
   readonly #api: M2sApi;
   readonly #logger: Logger;
   readonly #maxPages: number;
+  /** performance.now() of the last list that answered like m2s (see #confirmApi). */
+  #endpointConfirmedAt: number | undefined;
 
   constructor(api: M2sApi, logger: Logger, maxPages: number) {
     this.#api = api;
@@ -126,10 +136,14 @@ class M2sDriver implements Driver<M2sOptions> {
   /**
    * A 404 on one instance is taken as "gone" (the reconciler then recreates it, or lets the
    * finalizer go) only once the list answers like m2s: a wrong endpoint 404s everything.
+   * A list answered in the last M2S_ENDPOINT_CONFIRMED_MS is enough.
    */
   async #confirmApi(id: string, ctx: CallContext | undefined): Promise<void> {
+    const confirmedAt = this.#endpointConfirmedAt;
+    if (confirmedAt !== undefined && performance.now() - confirmedAt < M2S_ENDPOINT_CONFIRMED_MS) return;
     try {
       await this.#api.list(1, 1, undefined, ctx?.signal);
+      this.#endpointConfirmedAt = performance.now();
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       throw new TransientError(

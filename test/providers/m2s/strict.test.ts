@@ -17,6 +17,18 @@ let sim: M2sSimulator;
 let http: HttpClientFactory;
 const { logger, lines: logLines } = captureLogs();
 
+/** Reads until the driver says the VM is gone (the simulator's delete takes a transition). */
+async function eventuallyGone(
+  d: Driver<M2sOptions>,
+  ref: { id: string; providerData: Record<string, string> },
+) {
+  for (let i = 0; i < 200; i++) {
+    if ((await d.get(ref)) === undefined) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`${ref.id} never read as gone`);
+}
+
 function driver(endpoint = sim.url): Driver<M2sOptions> {
   return definition.create({ credentials: sim.credentials, secretName: "ns/m2s", endpoint, http, logger });
 }
@@ -194,6 +206,23 @@ describe("m2s driver against the document's minimum (strict profile)", () => {
       sim.vms().some((v) => v.id === id),
       "the VM is still there",
     );
+  });
+
+  test("one list vouches for the endpoint: a second instance's 404 on the same driver sends no list", async () => {
+    const d = driver();
+    const gone = async (ownerUID: string) => {
+      const { id } = await d.create(desired({ ownerUID }));
+      await d.delete({ id, providerData: {} });
+      return { id, providerData: {} };
+    };
+    const first = await gone("uid-confirm-1");
+    const second = await gone("uid-confirm-2");
+    const lists = calls("GET /v1/instances");
+    // Whatever the simulator's delete transition, a read sees the VM gone once it has passed.
+    await eventuallyGone(d, first);
+    assert.equal(calls("GET /v1/instances") - lists, 1, "the first 404 is confirmed by one list");
+    await eventuallyGone(d, second);
+    assert.equal(calls("GET /v1/instances") - lists, 1, "the second 404 needs no list of its own");
   });
 
   test("the provider's {message} errors reach the caller, typed, without the key", async () => {
