@@ -13,6 +13,13 @@ import { CloudInstanceResource, EventResource } from "../src/kube/resources.ts";
 import type { CloudInstance } from "../src/api/index.ts";
 import { FINALIZER } from "../src/api/index.ts";
 import type { KubeEvent } from "../src/kube/core-types.ts";
+import { helpAndExit } from "../scripts/cli-help.ts";
+
+helpAndExit(`Usage: node bench/empty-reconciler.ts <kubeconfig> <namespace> <n> <concurrency> <instance.json>
+
+The operator-bound scenario's yardstick (run by npm run bench -- --scenario=operator-bound):
+the API writes of n CloudInstances' whole lives, with no provider and no decisions; prints
+one JSON line.`);
 
 const [kubeconfigPath = "", namespace = "", nText = "0", concurrencyText = "64", templatePath = ""] =
   process.argv.slice(2);

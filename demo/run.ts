@@ -20,6 +20,14 @@ import {
 } from "../src/kube/resources.ts";
 import type { CloudInstance } from "../src/api/index.ts";
 import { isNotFound } from "../src/kube/errors.ts";
+import { helpAndExit } from "../scripts/cli-help.ts";
+
+helpAndExit(`Usage: npm run demo [-- --keep]
+
+Runs the operator end to end on an embedded default: the in-memory Kubernetes API server and
+every provider's simulator on loopback, the real operator process (src/main.ts) and the
+examples/ applied to it; prints what happens and stops.
+  --keep   leave everything running for kubectl (the kubeconfig is .demo/kubeconfig)`);
 
 const root = join(import.meta.dirname, "..");
 const keep = process.argv.includes("--keep");

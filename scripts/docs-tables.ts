@@ -1,6 +1,7 @@
 // The provider tables of README.md, examples/README.md and docs/deploy.md, rendered from the
 // provider definitions (src/providers/registry.ts) between generated-block markers. Shared by
 // `npm run gen:docs` and the test that fails when a file is stale.
+import { format, resolveConfig } from "prettier";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProviderDefinition } from "../src/providers/definition.ts";
@@ -69,6 +70,20 @@ export function fillBlocks(file: string, text: string, blocks: ReadonlyMap<strin
 }
 
 /** Every documentation file with its generated blocks brought up to date. */
+/**
+ * renderDocFiles as the repository keeps them: through the one formatter (prettier), which
+ * aligns the tables, so that `npm run format` and `npm run gen:docs` never undo each other.
+ */
+export async function formattedDocFiles(root: string, defs: readonly Def[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [file, text] of renderDocFiles(root, defs)) {
+    const filepath = join(root, file);
+    const options = (await resolveConfig(filepath)) ?? {};
+    out.set(file, await format(text, { ...options, filepath }));
+  }
+  return out;
+}
+
 export function renderDocFiles(root: string, defs: readonly Def[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const [file, blocks] of renderBlocks(defs)) {

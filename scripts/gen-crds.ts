@@ -3,6 +3,11 @@
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { renderCrdFiles } from "./crd-files.ts";
+import { helpAndExit } from "./cli-help.ts";
+
+helpAndExit(`Usage: npm run gen:crds
+
+Writes crds/*.yaml (and the Helm chart's crds/) from the zod schemas in src/api.`);
 
 const root = join(import.meta.dirname, "..");
 const targets = [join(root, "crds"), join(root, "deploy/helm/cloud-instance-operator/crds")];

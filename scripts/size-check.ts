@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import ts from "typescript";
+import { helpAndExit } from "./cli-help.ts";
 
 export const FILE_LIMIT = 400;
 export const FUNCTION_LIMIT = 80;
@@ -54,6 +55,9 @@ export function offenders(root: string): Offender[] {
 }
 
 if (import.meta.main) {
+  helpAndExit(
+    `Usage: node scripts/size-check.ts\n\nLists the files in src/ over ${String(FILE_LIMIT)} lines and the functions over ${String(FUNCTION_LIMIT)} (test/size.test.ts fails on any).`,
+  );
   const found = offenders(join(import.meta.dirname, ".."));
   for (const o of found) console.log(`${String(o.lines).padStart(5)}  ${o.where}`);
   console.log(found.length === 0 ? "no offenders" : `${String(found.length)} over the limits`);

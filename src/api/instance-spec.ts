@@ -28,9 +28,7 @@ export const LIMITS = {
 /** Where and how to reach a provider; shared by CloudInstance and InstanceTemplate. */
 export const ProviderRefSchema = z
   .object({
-    name: z
-      .enum(PROVIDER_NAMES)
-      .describe(BY_PROVIDER.name),
+    name: z.enum(PROVIDER_NAMES).describe(BY_PROVIDER.name),
     credentialsSecretRef: LocalObjectReferenceSchema.optional().describe(BY_PROVIDER.credentialsSecretRef),
     endpoint: z
       .url()
@@ -47,24 +45,9 @@ export type ProviderRef = z.infer<typeof ProviderRefSchema>;
  */
 export const MachineFieldsSchema = z.object({
   provider: ProviderRefSchema.optional(),
-  region: z
-    .string()
-    .min(1)
-    .max(LIMITS.nameLength)
-    .optional()
-    .describe(BY_PROVIDER.region),
-  plan: z
-    .string()
-    .min(1)
-    .max(LIMITS.nameLength)
-    .optional()
-    .describe(BY_PROVIDER.plan),
-  image: z
-    .string()
-    .min(1)
-    .max(LIMITS.nameLength)
-    .optional()
-    .describe(BY_PROVIDER.image),
+  region: z.string().min(1).max(LIMITS.nameLength).optional().describe(BY_PROVIDER.region),
+  plan: z.string().min(1).max(LIMITS.nameLength).optional().describe(BY_PROVIDER.plan),
+  image: z.string().min(1).max(LIMITS.nameLength).optional().describe(BY_PROVIDER.image),
   sshKeys: z
     .array(z.string().min(1).max(LIMITS.sshKeyLength))
     .max(LIMITS.sshKeys)

@@ -13,7 +13,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 const COMMON_REDACT_PATHS = ["*.authorization", "*.Authorization", "*.headers.authorization", "*.data"];
 
-export function redactPaths(defs: readonly Pick<ProviderDefinition, "credentialKeys" | "redact">[]): string[] {
+export function redactPaths(
+  defs: readonly Pick<ProviderDefinition, "credentialKeys" | "redact">[],
+): string[] {
   const paths = new Set(COMMON_REDACT_PATHS);
   for (const d of defs) {
     for (const key of [...d.credentialKeys.required, ...d.credentialKeys.optional]) paths.add(`*.${key}`);

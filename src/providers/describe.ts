@@ -10,9 +10,10 @@ export function orList(items: readonly string[]): string {
 /** A provider's Secret keys in words: `apiKey`; `accessKeyId, secretAccessKey, optional signatureMethod`. */
 export function secretKeysText(def: Pick<ProviderDefinition, "credentialKeys">, quote = ""): string {
   const q = (k: string) => `${quote}${k}${quote}`;
-  return [...def.credentialKeys.required.map(q), ...def.credentialKeys.optional.map((k) => `optional ${q(k)}`)].join(
-    ", ",
-  );
+  return [
+    ...def.credentialKeys.required.map(q),
+    ...def.credentialKeys.optional.map((k) => `optional ${q(k)}`),
+  ].join(", ");
 }
 
 /** The CRD's descriptions of the fields whose meaning depends on the provider. */

@@ -355,7 +355,10 @@ describe("redaction", () => {
       assert.equal(r.text(`before ${form} after`), "before [REDACTED] after");
     }
     assert.equal(r.text("?password=hunter2&user=bob"), "?password=[REDACTED]&user=bob");
-    assert.equal(new Redactor([], ["authinfo"]).text("?func=x&authinfo=bob:pw"), "?func=x&authinfo=[REDACTED]");
+    assert.equal(
+      new Redactor([], ["authinfo"]).text("?func=x&authinfo=bob:pw"),
+      "?func=x&authinfo=[REDACTED]",
+    );
   });
 
   test("an error message from a failed request carries no secret", async () => {
