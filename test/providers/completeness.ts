@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderCrdFiles } from "../../scripts/crd-files.ts";
-import { renderBlocks, fillBlocks } from "../../scripts/docs-tables.ts";
+import { formattedDocFiles } from "../../scripts/docs-tables.ts";
 import type { ProviderDefinition } from "../../src/providers/definition.ts";
 import { SIM_PROFILES } from "../sim/common.ts";
 import { loadKit } from "../sim/all.ts";
@@ -67,17 +67,15 @@ async function ownPieces(def: ProviderDefinition, layout: ProviderLayout): Promi
 }
 
 /** The generated files under `layout.root` that do not show `registry` as it is now. */
-function staleArtefacts(registry: readonly ProviderDefinition[], root: string): string[] {
+async function staleArtefacts(registry: readonly ProviderDefinition[], root: string): Promise<string[]> {
   const stale: string[] = [];
   for (const [file, text] of renderCrdFiles(registry)) {
     const path = join(root, "crds", file);
     if (!existsSync(path) || readFileSync(path, "utf8") !== text)
       stale.push(`crds/${file} (npm run gen:crds)`);
   }
-  for (const [file, blocks] of renderBlocks(registry)) {
-    const text = readFileSync(join(root, file), "utf8");
-    if (fillBlocks(file, text, blocks) !== text) stale.push(`${file} (npm run gen:docs)`);
-  }
+  for (const [file, text] of await formattedDocFiles(root, registry))
+    if (readFileSync(join(root, file), "utf8") !== text) stale.push(`${file} (npm run gen:docs)`);
   return stale;
 }
 
@@ -88,7 +86,7 @@ export async function completeness(
 ): Promise<Map<string, string[]>> {
   const report = new Map<string, string[]>();
   for (const def of registry) report.set(def.provider, await ownPieces(def, layout));
-  report.set("generated files", staleArtefacts(registry, layout.root));
+  report.set("generated files", await staleArtefacts(registry, layout.root));
   return report;
 }
 

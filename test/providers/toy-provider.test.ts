@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { renderCrdFiles } from "../../scripts/crd-files.ts";
-import { renderDocFiles } from "../../scripts/docs-tables.ts";
+import { formattedDocFiles, renderDocFiles } from "../../scripts/docs-tables.ts";
 import { redactPaths, createLogger } from "../../src/observability/logger.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import { providerClient, type ProviderDefinition } from "../../src/providers/definition.ts";
@@ -92,7 +92,7 @@ test("the simulator matrix finds the toy's kit; the completeness report asks onl
     for (const f of ["README.md", "examples/README.md", "docs/deploy.md", "crds"])
       cpSync(join(REPO_LAYOUT.root, f), join(root, f), { recursive: true });
     for (const [file, text] of renderCrdFiles(REGISTRY)) writeFileSync(join(root, "crds", file), text);
-    for (const [file, text] of renderDocFiles(root, REGISTRY)) writeFileSync(join(root, file), text);
+    for (const [file, text] of await formattedDocFiles(root, REGISTRY)) writeFileSync(join(root, file), text);
     const after = await completeness(REGISTRY, toyLayout(root));
     assert.equal(describeReport(after), "");
   } finally {
