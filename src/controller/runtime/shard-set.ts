@@ -1,11 +1,7 @@
-import type { Logger } from "pino";
-import type { KubeClient } from "../../kube/client.ts";
 import type { Lease } from "../../kube/core-types.ts";
 import { LeaseResource } from "../../kube/resources.ts";
-import type { Metrics } from "../../observability/metrics.ts";
-import type { Clock } from "../../util/clock.ts";
 import { sleep } from "../../util/clock.ts";
-import { LeaderElector, NotLeaderError } from "./leader-election.ts";
+import { LeaderElector, NotLeaderError, type LeaderElectionOptions } from "./leader-election.ts";
 import {
   isMemberLeaseName,
   memberLeaseName,
@@ -15,20 +11,11 @@ import {
   type ShardPlan,
 } from "./sharding.ts";
 
-export interface ShardSetOptions {
-  client: KubeClient;
-  namespace: string;
+/** Each shard's Lease is held as the leader's is, with the same timing, clock and identity. */
+export interface ShardSetOptions extends Omit<LeaderElectionOptions, "name"> {
   /** --leader-election-id: the shard Leases are `<id>-shard-<i>`, the members' `<id>-member-<identity>`. */
   id: string;
-  identity: string;
   shards: number;
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-  clock: Clock;
-  logger: Logger;
-  metrics?: Metrics | undefined;
-  random?: () => number;
   /** Whether work of shard `i` is in flight: a graceful hand-back waits for it to end. */
   busy: (shard: number) => boolean;
   /** Shard `i` was acquired: its objects' keys are enqueued. */
