@@ -16,3 +16,18 @@ test("3 replicas, 3,000 objects, 6 shards: random SIGKILLs and a black-holed rep
   process.stdout.write(`${JSON.stringify(report)}\n`);
   assertShardChaos(report, opts);
 });
+
+test("the same with --shard-watch=labels on every replica: each watches only its shards, and the fence holds as before", async () => {
+  const opts: ShardChaosOptions = {
+    replicas: 3,
+    shards: 6,
+    objects: 3_000,
+    disruptions: ["kill", "blackhole", "kill", "kill", "blackhole"],
+    resync: "60s",
+    waitMs: 600_000,
+    shardWatch: "labels",
+  };
+  const report = await shardChaos(opts);
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  assertShardChaos(report, opts);
+});
