@@ -61,6 +61,8 @@ export interface AccountsWorld {
   names: string[];
   /** Creates the N instances, spread evenly over the accounts, APPLY_CONCURRENCY at a time. */
   apply(): Promise<void>;
+  /** The same for other names (a warm-up batch, say). */
+  create(names: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,14 @@ export async function startAccountsWorld(
       credentialsSecret({ name: secretOf(a), namespace: NAMESPACE }, { apiKey: keyOf(a) }) as never,
     );
   const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
+  const create = (batch: readonly string[]): Promise<void> =>
+    forEachLimited(
+      batch.map((name, i) => ({ name, account: i % accounts })),
+      APPLY_CONCURRENCY,
+      async ({ name, account }) => {
+        await kube.create(CloudInstanceResource, instance(name, account, sim.url));
+      },
+    );
   return {
     api,
     sim,
@@ -96,14 +106,8 @@ export async function startAccountsWorld(
     dir,
     names,
     instances: () => api.objects("cloudinstances") as unknown as CloudInstance[],
-    apply: () =>
-      forEachLimited(
-        names.map((name, i) => ({ name, account: i % accounts })),
-        APPLY_CONCURRENCY,
-        async ({ name, account }) => {
-          await kube.create(CloudInstanceResource, instance(name, account, sim.url));
-        },
-      ),
+    apply: () => create(names),
+    create,
     close: async () => {
       await kube.close();
       await sim.close();

@@ -73,6 +73,8 @@ export async function startOperator(opts: {
   stdout?: number;
   /** How long /readyz (caches synced) may take; default 60 s. */
   readyTimeoutMs?: number;
+  /** Called right after the spawn, before the operator has done anything (a CPU limit, say). */
+  onSpawn?: (pid: number) => void;
 }): Promise<OperatorProcess> {
   const port = await freePortPair();
   const child: ChildProcess = spawn(
@@ -94,6 +96,7 @@ export async function startOperator(opts: {
     },
   );
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  if (opts.onSpawn && child.pid !== undefined) opts.onSpawn(child.pid);
   // Logs are at error level: keep the tail to explain an early exit.
   let logTail = "";
   child.stdout?.on("data", (b: Buffer) => {

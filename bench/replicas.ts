@@ -17,9 +17,11 @@ import { ANNOTATION_RECONCILE_REQUESTED_AT } from "../src/api/index.ts";
 import { shardOf, shardOfLeaseName } from "../src/controller/runtime/sharding.ts";
 import { shardLabelKey } from "../src/controller/runtime/shard-watch.ts";
 import { buildDist } from "../test/deploy/image.ts";
+import { cpuLimit, type CpuLimit } from "./cgroup.ts";
 import type { KubeApiServer } from "../test/kube/server.ts";
 import {
   args,
+  forEachLimited,
   machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
@@ -33,6 +35,7 @@ import {
   until,
 } from "./common.ts";
 import {
+  APPLY_CONCURRENCY,
   isReady,
   NAMESPACE,
   operatorFlags,
@@ -62,6 +65,16 @@ if (args.get("help") === "true") {
                        caching every object costs a replica that reconciles nothing. With
                        --shard-watch=labels it watches what one of the replicas does: the
                        objects of S/replicas shards (--watch-label-selector on the shard label)
+  --cpu-limit=CORES    give every replica (and the observers) the same CPU limit, as a pod's
+                       resources.limits.cpu: a CFS quota on a cgroup of its own (needs root
+                       and the cgroup v1 cpu controller). Then the replica count, not the
+                       cores the machine has left, decides the throughput: 3 × 0.3 plus the
+                       API server fit in 2 cores. Default: no limit
+  --warmup=W           before the measured apply, W CloudInstances per replica are applied,
+                       reconciled to Ready and deleted, so that every replica's reconcile
+                       path is compiled (V8 optimises hot code after it ran a while): the
+                       figures are then a long-running replica's, not a fresh process's.
+                       Default 0 (cold: the first reconciles of each process are measured)
   --cpu-prof           every replica writes a V8 CPU profile into --out/cpu-prof-replicas-<count>
   --out=DIR            where the JSON result goes (default bench/results)
 `);
@@ -81,6 +94,8 @@ const logLevel = args.get("log-level") ?? "info";
 const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const withObserver = args.get("observer") === "true";
+const CPU_LIMIT = args.has("cpu-limit") ? Number(args.get("cpu-limit")) : undefined;
+const WARMUP = Number(args.get("warmup") ?? 0);
 const OBSERVER_LEASE = "bench-replicas-observer";
 const LEASE_ID = "bench-replicas";
 
@@ -99,6 +114,7 @@ interface Replica {
   name: string;
   op: OperatorProcess;
   logFile: string;
+  limit: CpuLimit | undefined;
 }
 
 interface ReplicaFigures {
@@ -110,6 +126,8 @@ interface ReplicaFigures {
   msPerReconcile: number;
   shardsHeld: number;
   peakRssMB: number;
+  /** --cpu-limit: seconds the replica waited with its quota spent, over the measured apply. */
+  throttledSeconds?: number;
 }
 
 interface Handover {
@@ -197,7 +215,9 @@ async function startReplicas(world: AccountsWorld, entry: string, count: number)
   for (let i = 0; i < count; i++) {
     const name = `replica-${String(i)}`;
     const logFile = join(world.dir, `${name}.log`);
+    const limit = CPU_LIMIT === undefined ? undefined : cpuLimit(name, CPU_LIMIT);
     const op = await startOperator({
+      ...(limit ? { onSpawn: (pid: number) => limit.add(pid) } : {}),
       entry,
       kubeconfig: world.kubeconfig,
       stdout: openSync(logFile, "w"),
@@ -222,7 +242,7 @@ async function startReplicas(world: AccountsWorld, entry: string, count: number)
           }
         : {}),
     });
-    replicas.push({ name, op, logFile });
+    replicas.push({ name, op, logFile, limit });
   }
   return replicas;
 }
@@ -331,8 +351,12 @@ async function startObserver(
   entry: string,
   name: string,
   selector: string | undefined,
+  limits: CpuLimit[],
 ): Promise<OperatorProcess> {
+  const limit = CPU_LIMIT === undefined ? undefined : cpuLimit(name, CPU_LIMIT);
+  if (limit) limits.push(limit);
   return startOperator({
+    ...(limit ? { onSpawn: (pid: number) => limit.add(pid) } : {}),
     entry,
     kubeconfig: world.kubeconfig,
     stdout: openSync(join(world.dir, `${name}.log`), "w"),
@@ -367,6 +391,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
   let observer: OperatorProcess | undefined;
   /** With a selector on `observer`: a second one watching every object, for a paired figure. */
   let observerAll: OperatorProcess | undefined;
+  const observerLimits: CpuLimit[] = [];
   const renewing = new AbortController();
   try {
     const s0 = performance.now();
@@ -377,12 +402,16 @@ async function run(count: number, entry: string): Promise<RunResult> {
     if (withObserver) {
       await holdObserverLease(world, renewing.signal);
       const selector = observerSelector(count);
-      observer = await startObserver(world, entry, "observer", selector);
+      observer = await startObserver(world, entry, "observer", selector, observerLimits);
       // Side by side under the same load: what the same standby costs watching everything.
-      if (selector !== undefined) observerAll = await startObserver(world, entry, "observer-all", undefined);
+      if (selector !== undefined)
+        observerAll = await startObserver(world, entry, "observer-all", undefined, observerLimits);
     }
 
+    if (WARMUP > 0) await warmUp(world, WARMUP * count);
+
     const load0 = loadavg()[0] ?? 0;
+    const t0 = replicas.map((r) => r.limit?.throttled().throttledSeconds ?? 0);
     const m0 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o0 = observer ? await scrape(observer.port) : undefined;
     const a0 = observerAll ? await scrape(observerAll.port) : undefined;
@@ -415,6 +444,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
         msPerReconcile: round((cpuSeconds / Math.max(1, reconciles)) * 1000),
         shardsHeld: held.filter((h) => h === r.name).length,
         peakRssMB: peakRssMB(r.op.child.pid),
+        ...(r.limit ? { throttledSeconds: round(r.limit.throttled().throttledSeconds - (t0[i] ?? 0)) } : {}),
       };
     });
     const reconciles = perReplica.reduce((a, r) => a + r.reconciles, 0);
@@ -473,7 +503,35 @@ async function run(count: number, entry: string): Promise<RunResult> {
         .map((r) => r.op.stop()),
     );
     await world.close();
+    for (const l of [...replicas.map((r) => r.limit), ...observerLimits]) l?.remove();
   }
+}
+
+/**
+ * --warmup: `n` objects applied, reconciled to Ready and deleted before the measured apply, so
+ * that each replica has run its create, observe and delete paths often enough for V8 to have
+ * optimised them. Waits until they are gone and the replicas are quiet again.
+ */
+async function warmUp(world: AccountsWorld, n: number): Promise<void> {
+  const names = Array.from({ length: n }, (_, i) => `warm-${String(i).padStart(5, "0")}`);
+  const s0 = performance.now();
+  await world.create(names);
+  await until(
+    "the warm-up batch Ready",
+    () => {
+      const all = world.instances();
+      return all.length === n && all.every(isReady);
+    },
+    3_600_000,
+  );
+  await forEachLimited(names, APPLY_CONCURRENCY, async (name) => {
+    await world.kube.delete(CloudInstanceResource, NAMESPACE, name);
+  });
+  await until("the warm-up batch gone", () => world.instances().length === 0, 3_600_000);
+  await sleep(2_000);
+  say(
+    `warm-up: ${String(n)} objects created, Ready and deleted in ${String(round((performance.now() - s0) / 1000))} s`,
+  );
 }
 
 function table(results: RunResult[]): string {
@@ -541,6 +599,8 @@ export async function main(): Promise<void> {
         .filter((f) => !f.startsWith("--allowed-endpoints"))
         .join(" ")} --leader-elect --shards=${String(SHARDS)} --shard-watch=${SHARD_WATCH}`,
       lease: LEASE,
+      cpuLimitPerReplica: CPU_LIMIT ?? null,
+      warmupPerReplica: WARMUP,
     },
     runtime: {
       entry: "dist/main.js (tsc -p tsconfig.build.json, as the image)",
