@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
 import { CloudInstanceResource } from "../src/kube/resources.ts";
 import { buildDist } from "../test/deploy/image.ts";
+import { cpuSet, type Cgroup } from "./cgroup.ts";
 import {
   args,
   CONTROLLER_RUNTIME_DEFAULTS,
@@ -54,6 +55,10 @@ if (args.get("help") === "true") {
   --transition-ms=500  the simulator's provisioning/deleting time
   --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
   --log-level=info     the operator's log level (its default)
+  --pin                the operator (and the empty reconciler of the ideal) on CPU 1, this
+                       process (API server, simulator, the bench's requests) on CPU 0: each
+                       with a core of its own, as the static CPU manager policy gives a pod
+                       (needs root and the cgroup v1 cpuset controller)
   --cpu-prof           the operator writes a V8 CPU profile into --out on exit
   --heap-snapshot      the operator writes a heap snapshot into --out once all are Ready
   --out=DIR            where the JSON result goes (default bench/results)
@@ -70,6 +75,9 @@ const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const heapSnapshot = args.get("heap-snapshot") === "true";
 const logLevel = args.get("log-level") ?? "info";
+const pin = args.get("pin") === "true";
+/** --pin: where the operator (or the empty reconciler) runs; this process is on CPU 0. */
+let operatorCpu: Cgroup | undefined;
 const SCENARIOS: Scenario[] = [OURS, CONTROLLER_RUNTIME_DEFAULTS];
 
 interface Yardstick {
@@ -102,6 +110,7 @@ async function yardstick(n: number): Promise<Yardstick> {
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
+    if (child.pid !== undefined) operatorCpu?.add(child.pid);
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     const code = await new Promise<number | null>((r) => child.once("exit", r));
@@ -176,6 +185,7 @@ async function run(
       ...(heapSnapshot ? ["--heapsnapshot-signal=SIGUSR2"] : []),
     ],
     ...(heapSnapshot ? { cwd: outDir } : {}),
+    ...(operatorCpu ? { onSpawn: (p: number) => operatorCpu?.add(p) } : {}),
   });
   const pid = operator.child.pid ?? 0;
   try {
@@ -319,6 +329,9 @@ function table(results: RunResult[]): string {
 
 export async function main(): Promise<void> {
   const dist = buildDist("bench-dist-");
+  const benchCpu = pin ? cpuSet("api", "0") : undefined;
+  benchCpu?.add(process.pid);
+  operatorCpu = pin ? cpuSet("operator", "1") : undefined;
   const results: RunResult[] = [];
   const ideals: Yardstick[] = [];
   const plan: { scenario: Scenario; n: number; accounts: number }[] = [
@@ -349,10 +362,13 @@ export async function main(): Promise<void> {
     }
   } finally {
     dist.remove();
+    operatorCpu?.remove();
+    benchCpu?.remove();
   }
   const report = {
     date: new Date().toISOString(),
     scenario: "operator-bound",
+    pinned: pin ? { operatorAndEmptyReconciler: "CPU 1", apiServerSimulatorBench: "CPU 0" } : null,
     machine: machineInfo(),
     simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
     operator: {

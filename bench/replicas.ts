@@ -124,6 +124,8 @@ interface ReplicaFigures {
   /** CPU-seconds per wall second from the first create to all Ready: 1 is one core's worth. */
   coresBusy: number;
   msPerReconcile: number;
+  /** Keys added to its work queue (events that passed the predicates, requeues, shard enqueues). */
+  workqueueAdds: number;
   shardsHeld: number;
   peakRssMB: number;
   /** --cpu-limit: seconds the replica waited with its quota spent, over the measured apply. */
@@ -165,6 +167,8 @@ interface RunResult {
   /** This process: the in-memory API server, the simulator and the bench's own creates. */
   apiServerAndSimulatorCoresBusy: number;
   loadAverage: { before: number; after: number };
+  /** API requests per instance over the apply, by verb and resource, every client together (the bench's creates included). */
+  kubeRequestsPerInstance: Record<string, number>;
   /** --observer: the watch-only standby's CPU over the same apply (labels: one replica's share of shards). */
   observer?: {
     cpuSeconds: number;
@@ -416,6 +420,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const o0 = observer ? await scrape(observer.port) : undefined;
     const a0 = observerAll ? await scrape(observerAll.port) : undefined;
     const c0 = process.cpuUsage();
+    const k0 = world.api.requestCounts().byResource;
     const started = performance.now();
     await world.apply();
     await until(
@@ -428,6 +433,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     );
     const readySeconds = (performance.now() - started) / 1000;
     const c1 = process.cpuUsage(c0);
+    const k1 = world.api.requestCounts().byResource;
     const m1 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o1 = observer ? await scrape(observer.port) : undefined;
     const a1 = observerAll ? await scrape(observerAll.port) : undefined;
@@ -442,6 +448,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
         cpuSeconds: round(cpuSeconds),
         coresBusy: round(cpuSeconds / readySeconds),
         msPerReconcile: round((cpuSeconds / Math.max(1, reconciles)) * 1000),
+        workqueueAdds: sum(m1[i] ?? [], "workqueue_adds_total") - sum(m0[i] ?? [], "workqueue_adds_total"),
         shardsHeld: held.filter((h) => h === r.name).length,
         peakRssMB: peakRssMB(r.op.child.pid),
         ...(r.limit ? { throttledSeconds: round(r.limit.throttled().throttledSeconds - (t0[i] ?? 0)) } : {}),
@@ -462,6 +469,11 @@ async function run(count: number, entry: string): Promise<RunResult> {
       operatorCoresBusy: round(perReplica.reduce((a, r) => a + r.cpuSeconds, 0) / readySeconds),
       apiServerAndSimulatorCoresBusy: round((c1.user + c1.system) / 1e6 / readySeconds),
       loadAverage: { before: round(load0), after: round(load1) },
+      kubeRequestsPerInstance: Object.fromEntries(
+        Object.entries(k1)
+          .map(([k, v]) => [k, round((v - (k0[k] ?? 0)) / N)] as const)
+          .filter(([, v]) => v > 0),
+      ),
     };
     const selector = observerSelector(count);
     if (observer && o0 && o1) {
