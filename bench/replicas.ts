@@ -23,6 +23,7 @@ import {
   args,
   forEachLimited,
   machineInfo,
+  providerCalls,
   NODE_ARGS,
   PRODUCTION_ENV,
   round,
@@ -169,6 +170,7 @@ interface RunResult {
   loadAverage: { before: number; after: number };
   /** API requests per instance over the apply, by verb and resource, every client together (the bench's creates included). */
   kubeRequestsPerInstance: Record<string, number>;
+  providerCallsPerInstance: number;
   /** --observer: the watch-only standby's CPU over the same apply (labels: one replica's share of shards). */
   observer?: {
     cpuSeconds: number;
@@ -421,6 +423,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const a0 = observerAll ? await scrape(observerAll.port) : undefined;
     const c0 = process.cpuUsage();
     const k0 = world.api.requestCounts().byResource;
+    const p0 = providerCalls(world.sim);
     const started = performance.now();
     await world.apply();
     await until(
@@ -434,6 +437,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const readySeconds = (performance.now() - started) / 1000;
     const c1 = process.cpuUsage(c0);
     const k1 = world.api.requestCounts().byResource;
+    const providerCallsPerInstance = round((providerCalls(world.sim) - p0) / N);
     const m1 = await Promise.all(replicas.map((r) => scrape(r.op.port)));
     const o1 = observer ? await scrape(observer.port) : undefined;
     const a1 = observerAll ? await scrape(observerAll.port) : undefined;
@@ -469,6 +473,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
       operatorCoresBusy: round(perReplica.reduce((a, r) => a + r.cpuSeconds, 0) / readySeconds),
       apiServerAndSimulatorCoresBusy: round((c1.user + c1.system) / 1e6 / readySeconds),
       loadAverage: { before: round(load0), after: round(load1) },
+      providerCallsPerInstance,
       kubeRequestsPerInstance: Object.fromEntries(
         Object.entries(k1)
           .map(([k, v]) => [k, round((v - (k0[k] ?? 0)) / N)] as const)

@@ -74,6 +74,23 @@ export interface ShardWatchOptions<T extends AnyObject> {
   clock: Clock;
   random?: () => number;
   watchTimeoutSeconds?: { min: number; max: number };
+  /** Label writes in flight at most (default LABEL_CONCURRENCY); the rest wait their turn. */
+  labelConcurrency?: number;
+}
+
+/**
+ * Label writes in flight at once. New objects arrive one by one, but a change of S or a
+ * shard taken over finds thousands unlabelled at once: unbounded, that is a burst of as many
+ * PATCHes at the API server, each holding a listener on the same abort signal.
+ */
+export const LABEL_CONCURRENCY = 8;
+
+/** An object waiting for its label write. */
+interface PendingLabel {
+  namespace: string | undefined;
+  name: string;
+  uid: string;
+  always: boolean;
 }
 
 /** What the labeller keeps of a not-yet-labelled object: enough to label it. */
@@ -103,8 +120,11 @@ export class ShardWatch<T extends AnyObject> {
   readonly #held = new Set<number>();
   /** Per shard, the last acquire/release: they run one after the other. */
   readonly #chains = new Map<number, Promise<unknown>>();
-  /** Keys being labelled now (with the UID): one write in flight per object. */
+  /** Keys waiting for or being labelled now (with the UID): one write per object at a time. */
   readonly #labelling = new Map<string, string>();
+  /** Waiting, in arrival order (a Map keeps insertion order). */
+  readonly #pending = new Map<string, PendingLabel>();
+  #inFlight = 0;
   #signal: AbortSignal | undefined;
   #labelled = 0;
 
@@ -210,7 +230,7 @@ export class ShardWatch<T extends AnyObject> {
     return next;
   }
 
-  /** Labels `obj` if it needs it and (unless `always`) its shard is held here. */
+  /** Labels `obj` if it needs it and (unless `always`) its shard is held here: queued, bounded. */
   #maybeLabel(obj: T, always: boolean): void {
     const o = this.#o;
     const uid = obj.metadata.uid;
@@ -221,37 +241,50 @@ export class ShardWatch<T extends AnyObject> {
     const key = objectKey(obj);
     if (this.#labelling.get(key) === uid) return;
     this.#labelling.set(key, uid);
-    o.client
-      .patch(
-        o.resource,
-        obj.metadata.namespace,
-        obj.metadata.name ?? "",
-        shardLabelPatch(uid, o.shards),
-        "merge",
-        {
-          signal,
-        },
-      )
-      .then(() => {
-        this.#labelled++;
-      })
-      .catch((err: unknown) => {
-        if (signal.aborted || isNotFound(err)) return;
-        // Tried again on the object's next event, or when its shard is acquired again.
-        o.logger.warn({ err, key }, "could not label an object with its shard; retrying later");
-        const retry = o.clock.setTimeout(
-          () => {
-            const cur = this.#unlabelled.getByKey(key);
-            if (cur?.metadata.uid === uid) this.#maybeLabel(cur, always);
-          },
-          1000 + Math.round((o.random ?? Math.random)() * 1000),
-        );
-        signal.addEventListener("abort", () => {
-          o.clock.clearTimeout(retry);
-        });
-      })
-      .finally(() => {
-        if (this.#labelling.get(key) === uid) this.#labelling.delete(key);
+    this.#pending.set(key, { namespace: obj.metadata.namespace, name: obj.metadata.name ?? "", uid, always });
+    this.#pump(signal);
+  }
+
+  #pump(signal: AbortSignal): void {
+    const limit = this.#o.labelConcurrency ?? LABEL_CONCURRENCY;
+    while (this.#inFlight < limit && !signal.aborted) {
+      const next = this.#pending.entries().next();
+      if (next.done === true) return;
+      const [key, item] = next.value;
+      this.#pending.delete(key);
+      this.#inFlight++;
+      void this.#label(key, item, signal).finally(() => {
+        this.#inFlight--;
+        if (this.#labelling.get(key) === item.uid) this.#labelling.delete(key);
+        this.#pump(signal);
       });
+    }
+  }
+
+  async #label(key: string, item: PendingLabel, signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    // Released while it waited: its new holder labels it.
+    if (!item.always && !this.#held.has(shardOf(item.uid, o.shards))) return;
+    try {
+      const patch = shardLabelPatch(item.uid, o.shards);
+      await o.client.patch(o.resource, item.namespace, item.name, patch, "merge", { signal });
+      this.#labelled++;
+    } catch (err) {
+      if (signal.aborted || isNotFound(err)) return;
+      // Tried again on the object's next event, or when its shard is acquired again.
+      o.logger.warn({ err, key }, "could not label an object with its shard; retrying later");
+      const onAbort = (): void => {
+        o.clock.clearTimeout(retry);
+      };
+      const retry = o.clock.setTimeout(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          const cur = this.#unlabelled.getByKey(key);
+          if (cur?.metadata.uid === item.uid) this.#maybeLabel(cur, item.always);
+        },
+        1000 + Math.round((o.random ?? Math.random)() * 1000),
+      );
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
   }
 }

@@ -5,6 +5,8 @@
  * objects are cached, new objects are labelled once by the holder of their shard, a wrong
  * label is corrected, releasing a shard drops its objects.
  */
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Informer, SourceError } from "../../../src/controller/runtime/informer.ts";
@@ -18,6 +20,8 @@ import {
 } from "../../../src/controller/runtime/shard-watch.ts";
 import { shardOf } from "../../../src/controller/runtime/sharding.ts";
 import { CloudInstanceResource } from "../../../src/kube/resources.ts";
+import { KubeClient } from "../../../src/kube/client.ts";
+import { connect, kubeConfigFromString } from "../../../src/kube/connection.ts";
 import type { CloudInstance } from "../../../src/api/index.ts";
 import { systemClock } from "../../../src/util/clock.ts";
 import { eventually, silentLogger, startApi } from "../../kube-client/harness.ts";
@@ -215,5 +219,114 @@ test("a ShardWatch caches only the held shards, labels their objects once, corre
   } finally {
     stop.abort();
     await runs;
+  }
+});
+
+/**
+ * An HTTP proxy in front of the API server that holds every PATCH until released and counts
+ * how many it holds at once: what the API server would see of the labeller's writes.
+ */
+async function patchGate(target: string): Promise<{
+  url: string;
+  held: () => number;
+  maxHeld: () => number;
+  releaseAll: () => void;
+  close: () => Promise<void>;
+}> {
+  const upstream = new URL(target);
+  let held: (() => void)[] = [];
+  let maxHeld = 0;
+  let open = false;
+  const server = createServer((req, res) => {
+    const forward = (): void => {
+      const up = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      up.on("error", () => res.destroy());
+      res.on("close", () => up.destroy());
+      req.pipe(up);
+    };
+    if (req.method !== "PATCH" || open) {
+      forward();
+      return;
+    }
+    held.push(forward);
+    maxHeld = Math.max(maxHeld, held.length);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${String(port)}`,
+    held: () => held.length,
+    maxHeld: () => maxHeld,
+    releaseAll: () => {
+      open = true;
+      const go = held;
+      held = [];
+      for (const f of go) f();
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test("label writes are bounded: a shard taken with many unlabelled objects sends at most labelConcurrency PATCHes at once, and labels them all", async () => {
+  const ns = "sw-bound";
+  const S = 2;
+  for (let i = 0; i < 30; i++) await api.client.create(CloudInstanceResource, instance(ns, `b-${String(i)}`));
+  const gate = await patchGate(api.server.url);
+  const client = new KubeClient({
+    connection: await connect(
+      kubeConfigFromString(api.server.kubeconfigYaml().replace(api.server.url, gate.url)),
+    ),
+    logger: silentLogger,
+  });
+  const { inf } = dynamicCache(ns);
+  const watch = new ShardWatch<CloudInstance>({
+    informer: inf,
+    client,
+    resource: CloudInstanceResource,
+    shards: S,
+    namespaces: [ns],
+    labelSelector: undefined,
+    logger: silentLogger,
+    clock: systemClock,
+    labelConcurrency: 3,
+  });
+  const stop = new AbortController();
+  const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
+  try {
+    await eventually(
+      async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items.length === 30,
+      "created",
+      10_000,
+    );
+    void watch.acquire(0);
+    void watch.acquire(1);
+    await eventually(() => gate.held() === 3, "three label writes waiting at the API server", 10_000);
+    // Everything else waits inside the operator: a burst would have shown up here.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(gate.maxHeld(), 3);
+    gate.releaseAll();
+    await eventually(() => inf.list().length === 30, "all 30 labelled and cached", 10_000);
+    assert.equal(watch.labelled, 30, "one write per object");
+    assert.equal(gate.maxHeld(), 3, "never more than three in flight");
+  } finally {
+    stop.abort();
+    await runs;
+    await client.close();
+    await gate.close();
   }
 });
