@@ -128,7 +128,13 @@ export async function startOperator(opts: {
   return { child, port, stop };
 }
 
-/** Two consecutive free ports (metrics, probes), found by letting the kernel pick. */
+/**
+ * Two consecutive free ports (metrics, probes), below the kernel's ephemeral range (32768 and
+ * up on Linux). A port the kernel picked for a listen on port 0 is free only until the next
+ * outgoing connection of any process takes it, which on a busy machine happened between the
+ * check and the operator's own listen (EADDRINUSE); ports below the range are never given out
+ * that way, and a pair another bench took first is seen taken here.
+ */
 export async function freePortPair(): Promise<number> {
   const listen = (port: number): Promise<Server | undefined> =>
     new Promise((resolve) => {
@@ -137,10 +143,9 @@ export async function freePortPair(): Promise<number> {
       srv.listen(port, "127.0.0.1", () => resolve(srv));
     });
   for (;;) {
-    const first = await listen(0);
-    const address = first?.address();
-    const port = typeof address === "object" && address ? address.port : 0;
-    const second = port > 0 && port < 65_535 ? await listen(port + 1) : undefined;
+    const port = 20_000 + 2 * Math.floor(Math.random() * 6_000);
+    const first = await listen(port);
+    const second = first ? await listen(port + 1) : undefined;
     await Promise.all([first, second].map((s) => new Promise((r) => (s ? s.close(r) : r(undefined)))));
     if (first && second) return port;
   }
