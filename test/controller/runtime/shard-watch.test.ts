@@ -102,6 +102,30 @@ function dynamicCache(ns: string) {
   return { inf, deleted };
 }
 
+/** A dynamic cache of `ns` and a running ShardWatch filling it, labelling through `client`. */
+function shardWatchOn(
+  ns: string,
+  shards: number,
+  client: KubeClient,
+  more: { labelConcurrency?: number } = {},
+) {
+  const { inf, deleted } = dynamicCache(ns);
+  const watch = new ShardWatch<CloudInstance>({
+    informer: inf,
+    client,
+    resource: CloudInstanceResource,
+    shards,
+    namespaces: [ns],
+    labelSelector: undefined,
+    logger: silentLogger,
+    clock: systemClock,
+    ...more,
+  });
+  const stop = new AbortController();
+  const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
+  return { inf, deleted, watch, stop, runs };
+}
+
 test("a ShardWatch caches only the held shards, labels their objects once, corrects a wrong label, and drops a released shard's objects", async () => {
   const ns = "sw-a";
   const S = 3;
@@ -120,19 +144,7 @@ test("a ShardWatch caches only the held shards, labels their objects once, corre
     "24 UIDs fall in every shard of 3",
   );
 
-  const { inf, deleted } = dynamicCache(ns);
-  const watch = new ShardWatch<CloudInstance>({
-    informer: inf,
-    client: api.client,
-    resource: CloudInstanceResource,
-    shards: S,
-    namespaces: [ns],
-    labelSelector: undefined,
-    logger: silentLogger,
-    clock: systemClock,
-  });
-  const stop = new AbortController();
-  const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
+  const { inf, deleted, watch, stop, runs } = shardWatchOn(ns, S, api.client);
   try {
     assert.equal(inf.hasSynced(), true, "a dynamic cache has nothing of its own to list");
     assert.deepEqual(inf.list(), [], "nothing cached before a shard is held");
@@ -293,20 +305,7 @@ test("label writes are bounded: a shard taken with many unlabelled objects sends
     ),
     logger: silentLogger,
   });
-  const { inf } = dynamicCache(ns);
-  const watch = new ShardWatch<CloudInstance>({
-    informer: inf,
-    client,
-    resource: CloudInstanceResource,
-    shards: S,
-    namespaces: [ns],
-    labelSelector: undefined,
-    logger: silentLogger,
-    clock: systemClock,
-    labelConcurrency: 3,
-  });
-  const stop = new AbortController();
-  const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
+  const { inf, watch, stop, runs } = shardWatchOn(ns, S, client, { labelConcurrency: 3 });
   try {
     await eventually(
       async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items.length === 30,
