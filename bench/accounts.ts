@@ -50,6 +50,12 @@ export function operatorFlags(logLevel: string): string[] {
 export const isReady = (o: CloudInstance): boolean =>
   o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
+/** Whether the world holds exactly `n` CloudInstances, every one Ready. */
+export const allReady = (world: Pick<AccountsWorld, "instances">, n: number) => (): boolean => {
+  const all = world.instances();
+  return all.length === n && all.every(isReady);
+};
+
 export interface AccountsWorld {
   api: KubeApiServer;
   sim: M2sSimulator;

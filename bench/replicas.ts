@@ -36,8 +36,8 @@ import {
   until,
 } from "./common.ts";
 import {
+  allReady,
   APPLY_CONCURRENCY,
-  isReady,
   NAMESPACE,
   operatorFlags,
   SIM,
@@ -426,14 +426,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const p0 = providerCalls(world.sim);
     const started = performance.now();
     await world.apply();
-    await until(
-      "all Ready",
-      () => {
-        const all = world.instances();
-        return all.length === N && all.every(isReady);
-      },
-      3_600_000,
-    );
+    await until("all Ready", allReady(world, N), 3_600_000);
     const readySeconds = (performance.now() - started) / 1000;
     const c1 = process.cpuUsage(c0);
     const k1 = world.api.requestCounts().byResource;
@@ -533,14 +526,7 @@ async function warmUp(world: AccountsWorld, n: number): Promise<void> {
   const names = Array.from({ length: n }, (_, i) => `warm-${String(i).padStart(5, "0")}`);
   const s0 = performance.now();
   await world.create(names);
-  await until(
-    "the warm-up batch Ready",
-    () => {
-      const all = world.instances();
-      return all.length === n && all.every(isReady);
-    },
-    3_600_000,
-  );
+  await until("the warm-up batch Ready", allReady(world, n), 3_600_000);
   await forEachLimited(names, APPLY_CONCURRENCY, async (name) => {
     await world.kube.delete(CloudInstanceResource, NAMESPACE, name);
   });
