@@ -75,7 +75,8 @@ export class EndpointPolicy {
     if (verdict === undefined) {
       verdict = Object.freeze(this.#judge(endpoint));
       // Oldest first out: a tenant cycling through endpoints only costs re-parsing.
-      if (this.#verdicts.size >= VERDICTS_KEPT) this.#verdicts.delete(this.#verdicts.keys().next().value ?? "");
+      if (this.#verdicts.size >= VERDICTS_KEPT)
+        this.#verdicts.delete(this.#verdicts.keys().next().value ?? "");
       this.#verdicts.set(endpoint, verdict);
     }
     return verdict;
