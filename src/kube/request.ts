@@ -37,6 +37,16 @@ export interface Target {
 const PLAIN_PATH = /^\/[\w\-.~%!$&'()*+,;=:@/]*$/;
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
+/** The last server's origin and path prefix: URL getters serialise on every read. */
+let lastBase: { href: string; origin: string; prefix: string } | undefined;
+
+function base(server: URL): { origin: string; prefix: string } {
+  const href = server.href;
+  if (lastBase?.href !== href)
+    lastBase = { href, origin: server.origin, prefix: server.pathname.replace(/\/$/, "") };
+  return lastBase;
+}
+
 /**
  * `path` under the server's URL, which may carry a path of its own (a proxy's, `kubectl
  * proxy --api-prefix`); unset and empty query values are left out. Plain paths are joined as
@@ -44,14 +54,14 @@ const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
  * operator-bound), for the same result.
  */
 export function apiUrl(server: URL, path: string, query: Query | undefined): Target {
-  const prefix = server.pathname.replace(/\/$/, "");
+  const { origin, prefix } = base(server);
   if (!PLAIN_PATH.test(path) || DOT_SEGMENT.test(path)) {
     const url = new URL(prefix + path, server);
     for (const [k, v] of Object.entries(query ?? {}))
       if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
     return { origin: url.origin, path: url.pathname + url.search };
   }
-  const target = { origin: server.origin, path: prefix + path };
+  const target = { origin, path: prefix + path };
   if (query === undefined) return target;
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") params.set(k, String(v));
