@@ -21,6 +21,8 @@ export interface Call {
   /** What the call was, for error messages: "get cloudinstances default/a". */
   what: string;
   signal?: AbortSignal | undefined;
+  /** false: the caller does not use a successful answer, so it is not parsed. */
+  read?: boolean;
 }
 
 /** Where a request goes: the server's origin and the path with its query. */
