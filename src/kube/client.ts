@@ -129,7 +129,10 @@ export class KubeClient {
    * A watch stream. Ends when the server closes it (timeoutSeconds) or the signal aborts;
    * throws a KubeApiError for an ERROR event (410 Gone → GoneError) or a failed request.
    */
-  watch<T extends KubeObject>(res: Resource<T>, opts: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
+  async *watch<T extends KubeObject>(
+    res: Resource<T>,
+    opts: WatchOptions = {},
+  ): AsyncGenerator<WatchEvent<T>> {
     const url = apiUrl(this.#conn.server, collectionPath(res, opts.namespace), {
       watch: true,
       labelSelector: opts.labelSelector,
@@ -138,9 +141,7 @@ export class KubeClient {
       timeoutSeconds: opts.timeoutSeconds,
     });
     const request = transportRequest("GET", url, this.#userAgent, undefined, undefined, opts.signal);
-    // The stream itself, not delegated to from a generator here: one async generator layer
-    // less for every event.
-    return watchStream<T>(this.#watches, request, `watch ${res.plural}`, opts.signal);
+    yield* watchStream<T>(this.#watches, request, `watch ${res.plural}`, opts.signal);
   }
 
   async create<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {

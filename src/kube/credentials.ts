@@ -79,12 +79,6 @@ export class KubeCredentials implements AuthSource {
     return (await this.material()).headers;
   }
 
-  /** The cached headers while they are fresh: what `headers()` would resolve to without deriving. */
-  currentHeaders(): HeaderMap | undefined {
-    const cached = this.#cached;
-    return cached !== undefined && this.#now() < cached.until ? cached.material.headers : undefined;
-  }
-
   invalidate(): void {
     this.#cached = undefined;
     this.#generation++;

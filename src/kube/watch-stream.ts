@@ -2,7 +2,7 @@ import type { Dispatcher } from "undici";
 import { describeError, type TransportOptions } from "../util/transport/transport.ts";
 import type { KubeObject, KubeStatus, WatchEvent } from "./core-types.ts";
 import { ConnectionError, errorFromResponse, KubeApiError } from "./errors.ts";
-import { NdjsonDecoder } from "./ndjson.ts";
+import { readNdjson } from "./ndjson.ts";
 import { answerError, failure, parseBody } from "./responses.ts";
 
 /**
@@ -28,19 +28,15 @@ export async function* watchStream<T extends KubeObject>(
   try {
     if (response.statusCode !== 200)
       throw answerError(response.statusCode, parseBody(await body.text()), response.headers, what);
-    // The decoder is driven here rather than through readNdjson: every event passing through
-    // one more async generator costs promises and microtask turns, per event (bench,
-    // operator-bound).
-    const decoder = new NdjsonDecoder();
-    for await (const chunk of body as AsyncIterable<Uint8Array>) {
-      for (const line of decoder.push(chunk)) {
-        const ev = event<T>(line, what);
-        if (ev !== undefined) yield ev;
+    for await (const line of readNdjson(body as AsyncIterable<Uint8Array>)) {
+      const ev = line as { type?: string; object?: unknown };
+      if (ev.type === "ERROR") {
+        const status = (ev.object ?? {}) as KubeStatus;
+        throw errorFromResponse(status.code ?? 500, status, undefined, what);
       }
-    }
-    for (const line of decoder.end()) {
-      const ev = event<T>(line, what);
-      if (ev !== undefined) yield ev;
+      if (ev.type === "ADDED" || ev.type === "MODIFIED" || ev.type === "DELETED" || ev.type === "BOOKMARK") {
+        yield { type: ev.type, object: ev.object as T };
+      }
     }
   } catch (err) {
     if (signal?.aborted) return;
@@ -50,16 +46,4 @@ export async function* watchStream<T extends KubeObject>(
     // An early return by the consumer must release the connection.
     if (!body.destroyed) body.destroy();
   }
-}
-
-/** One decoded line as a watch event; an ERROR event throws its KubeApiError, other types are skipped. */
-function event<T extends KubeObject>(line: unknown, what: string): WatchEvent<T> | undefined {
-  const ev = line as { type?: string; object?: unknown };
-  if (ev.type === "ERROR") {
-    const status = (ev.object ?? {}) as KubeStatus;
-    throw errorFromResponse(status.code ?? 500, status, undefined, what);
-  }
-  if (ev.type === "ADDED" || ev.type === "MODIFIED" || ev.type === "DELETED" || ev.type === "BOOKMARK")
-    return { type: ev.type, object: ev.object as T };
-  return undefined;
 }

@@ -85,11 +85,6 @@ export function debugLog(logger: Logger | undefined, message: string): ((a: Atte
 /** Where credentials come from: fresh headers per attempt (tokens rotate), forgotten on a 401. */
 export interface AuthSource {
   headers(): Promise<HeaderMap>;
-  /**
-   * The headers `headers()` would give now, when they are at hand without waiting (cached
-   * and fresh); undefined otherwise.
-   */
-  currentHeaders?(): HeaderMap | undefined;
   invalidate(): void;
 }
 
@@ -100,26 +95,15 @@ export interface AuthSource {
 export function auth(source: AuthSource): Interceptor {
   return (dispatch) => (opts, handler) => {
     const wrapped = new InvalidatingHandler(handler, source);
-    const send = (headers: HeaderMap): void => {
-      const o = opts as TransportOptions;
-      dispatch({ ...o, headers: { ...o.headers, ...headers } }, wrapped);
-    };
-    const failed = (err: unknown): void => {
-      wrapped.onResponseError(NO_CONTROLLER, err instanceof Error ? err : new Error(String(err)));
-    };
-    // Cached credentials go out at once: three promise turns per API request (the async
-    // headers(), its await and the then) for a value already in hand were a measurable part
-    // of the operator's per-request cost (bench, operator-bound).
-    const now = source.currentHeaders?.();
-    if (now === undefined) {
-      source.headers().then(send, failed);
-      return true;
-    }
-    try {
-      send(now);
-    } catch (err) {
-      failed(err);
-    }
+    source.headers().then(
+      (headers) => {
+        const o = opts as TransportOptions;
+        dispatch({ ...o, headers: { ...o.headers, ...headers } }, wrapped);
+      },
+      (err: unknown) => {
+        wrapped.onResponseError(NO_CONTROLLER, err instanceof Error ? err : new Error(String(err)));
+      },
+    );
     return true;
   };
 }
