@@ -26,6 +26,8 @@ export interface ObjectWriter<T extends KubeObject, S> {
    * so a conflict is resolved by re-reading and writing again (last writer wins on status).
    */
   replaceStatus(obj: T, status: S, signal?: AbortSignal): Promise<T>;
+  /** replaceStatus for a caller that does not use the updated object (it is not read back). */
+  writeStatus(obj: T, status: S, signal?: AbortSignal): Promise<void>;
   create(obj: T, signal?: AbortSignal): Promise<T>;
   /** Resolves when deleted or already gone. */
   delete(namespace: string, name: string, signal?: AbortSignal): Promise<void>;

@@ -164,6 +164,18 @@ export class KubeClient {
     return this.#put(res, obj, "/status", opts);
   }
 
+  /**
+   * updateStatus for a caller that does not use the answer: the object the server sends back
+   * is not parsed (a failure's answer still is, for its error).
+   */
+  async updateStatusUnread<T extends KubeObject>(
+    res: Resource<T>,
+    obj: T,
+    opts: CallOptions = {},
+  ): Promise<void> {
+    await this.#put(res, obj, "/status", opts, false);
+  }
+
   async patch<T extends KubeObject>(
     res: Resource<T>,
     namespace: string | undefined,
@@ -205,7 +217,13 @@ export class KubeClient {
     });
   }
 
-  async #put<T extends KubeObject>(res: Resource<T>, obj: T, sub: string, opts: CallOptions): Promise<T> {
+  async #put<T extends KubeObject>(
+    res: Resource<T>,
+    obj: T,
+    sub: string,
+    opts: CallOptions,
+    read = true,
+  ): Promise<T> {
     const ns = obj.metadata.namespace;
     const name = obj.metadata.name ?? "";
     return (await this.#call({
@@ -214,6 +232,7 @@ export class KubeClient {
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
       what: `update${sub} ${res.plural} ${objectName(ns, name)}`,
       signal: opts.signal,
+      read,
     })) as T;
   }
 
@@ -252,8 +271,11 @@ export class KubeClient {
     } catch (err) {
       throw failure(call.what, err);
     }
+    const ok = response.statusCode >= 200 && response.statusCode < 300;
+    // An object nobody reads is not parsed: a status write's answer is the whole object.
+    if (ok && call.read === false) return undefined;
     const parsed = parseBody(bodyText(response.body));
-    if (response.statusCode >= 200 && response.statusCode < 300) return parsed;
+    if (ok) return parsed;
     throw answerError(response.statusCode, parsed, response.headers, call.what);
   }
 }

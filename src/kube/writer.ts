@@ -37,10 +37,27 @@ export class KubeObjectWriter<T extends KubeObject & { status?: S | undefined },
   }
 
   async replaceStatus(obj: T, status: S, signal?: AbortSignal): Promise<T> {
+    return this.#replaceStatus(obj, status, signal, (o) =>
+      this.#client.updateStatus(this.#resource, o, { signal }),
+    );
+  }
+
+  async writeStatus(obj: T, status: S, signal?: AbortSignal): Promise<void> {
+    await this.#replaceStatus(obj, status, signal, (o) =>
+      this.#client.updateStatusUnread(this.#resource, o, { signal }),
+    );
+  }
+
+  async #replaceStatus<R>(
+    obj: T,
+    status: S,
+    signal: AbortSignal | undefined,
+    put: (o: T) => Promise<R>,
+  ): Promise<R> {
     let current: T = obj;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#client.updateStatus(this.#resource, { ...current, status }, { signal });
+        return await put({ ...current, status });
       } catch (err) {
         if (!(err instanceof ConflictError) || attempt >= STATUS_CONFLICT_RETRIES) throw err;
         current = await this.#client.get(this.#resource, obj.metadata.namespace, obj.metadata.name ?? "", {

@@ -40,6 +40,24 @@ test("replaceStatus wins over a stale resourceVersion by re-reading", async () =
   assert.equal(updated.metadata.labels?.["moved"], "on", "the fresh object was used");
 });
 
+test("writeStatus (the answer not read back) writes status, re-reading past a stale resourceVersion", async () => {
+  const created = await writer.create(instance("default", "unread"));
+  await api.client.patch(CloudInstanceResource, "default", "unread", {
+    metadata: { labels: { moved: "on" } },
+  });
+  await writer.writeStatus(created, { phase: "Running", instanceID: "i-7" });
+  const stored = await api.client.get(CloudInstanceResource, "default", "unread");
+  assert.equal(stored.status?.instanceID, "i-7");
+  assert.equal(stored.status?.phase, "Running");
+  // A failure's answer is still read: the error is the server's, typed.
+  await assert.rejects(
+    api.client.updateStatusUnread(CloudInstanceResource, { ...created, status: { phase: "Failed" } }),
+    ConflictError,
+  );
+  await writer.delete("default", "unread");
+  await assert.rejects(writer.writeStatus(stored, { phase: "Failed" }), /not ?found/i);
+});
+
 test("delete resolves for a missing object", async () => {
   await writer.create(instance("default", "bye"));
   await writer.delete("default", "bye");

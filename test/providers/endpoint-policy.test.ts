@@ -93,4 +93,28 @@ describe("endpoint policy", () => {
     for (const a of ["8.8.8.8", "172.32.0.1", "100.128.0.1", "2001:db8::1", "::ffff:8.8.8.8"])
       assert.equal(isInternalAddress(a), false, a);
   });
+
+  test("verdicts are remembered per policy: another policy judges the same endpoint by its own list", () => {
+    const strict = new EndpointPolicy([], DEFAULTS);
+    const loose = new EndpointPolicy(["http://127.0.0.1:*"], DEFAULTS);
+    for (let i = 0; i < 3; i++) {
+      // Asked again and again (a cached verdict must stay the verdict), alternating policies.
+      refused(strict, "http://127.0.0.1:8080/v1", /not allowed/);
+      ok(loose, "http://127.0.0.1:8080/v1");
+      refused(loose, "http://10.0.0.1:8080/v1", /not allowed/);
+    }
+    assert.ok(
+      Object.isFrozen(strict.check("http://127.0.0.1:8080/v1")),
+      "a shared verdict cannot be changed",
+    );
+  });
+
+  test("more endpoints than are remembered: each is still judged right", () => {
+    const p = new EndpointPolicy(["http://127.0.0.1:*"], DEFAULTS);
+    for (let round = 0; round < 2; round++)
+      for (let port = 1000; port < 1600; port++) {
+        ok(p, `http://127.0.0.1:${String(port)}/v1`);
+        refused(p, `http://127.0.0.2:${String(port)}/v1`, /not allowed/);
+      }
+  });
 });

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { CloudInstanceStatus } from "../../api/index.ts";
 import type { Observation } from "./decision.ts";
 
@@ -47,7 +47,9 @@ export function fingerprint(observation: Observation): string {
     default:
       seen = [observation.kind];
   }
-  return createHash("sha256").update(JSON.stringify(seen)).digest("base64url").slice(0, 16);
+  // One-shot hash(): the same digest as createHash().update().digest() without a Hash object
+  // per call (fingerprints are taken on every guarded action).
+  return hash("sha256", JSON.stringify(seen), "base64url").slice(0, 16);
 }
 
 /**

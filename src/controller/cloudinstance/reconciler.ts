@@ -163,7 +163,7 @@ export class InstanceReconciler {
       const decision = this.#decide(current, spec, observation, driver, deleting, resyncMs);
       for (const e of decision.events) this.#d.events.record(current, e.type, e.reason, e.message);
       const acting = current;
-      current = await admitted.run(() => this.#act(acting, decision, driver, desired, ctx));
+      await admitted.run(() => this.#act(acting, decision, driver, desired, ctx));
       return decision.requeueAfterMs === undefined ? {} : { requeueAfterMs: decision.requeueAfterMs };
     } catch (err) {
       // A request the account's budget refused (nothing sent): not an error, no backoff, no
@@ -181,7 +181,7 @@ export class InstanceReconciler {
 
   /** The paused annotation: say so in status, call nothing. */
   async #pause(obj: CloudInstance, ctx: CallContext): Promise<void> {
-    await this.#writeStatus(
+    await this.#putStatus(
       obj,
       withEcho(
         obj,
@@ -266,7 +266,7 @@ export class InstanceReconciler {
     const changed = !statusEqual(latest.status, status);
     if (changed) {
       this.#d.events.record(latest, "Warning", failure.reason, failure.message);
-      await this.#writeStatus(latest, status, ctx);
+      await this.#putStatus(latest, status, ctx);
     }
     if (failure.terminal) return { requeueAfterMs: resyncMs };
     throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
@@ -318,7 +318,7 @@ export class InstanceReconciler {
     driver: Driver<unknown>,
     desired: DesiredMachine<unknown>,
     ctx: CallContext,
-  ): Promise<CloudInstance> {
+  ): Promise<void> {
     const current = obj;
     let status = withEcho(current, decision.status);
     const action = decision.action;
@@ -327,7 +327,7 @@ export class InstanceReconciler {
       const ref = this.#ref(id, desired);
       switch (action.type) {
         case "Create":
-          return await createMachine(
+          await createMachine(
             {
               ...this.#d,
               now: this.#now,
@@ -338,6 +338,7 @@ export class InstanceReconciler {
             { obj: current, status, driver, desired },
             ctx,
           );
+          return;
         case "RemoveFinalizer":
           if (current.spec.writeConnectionSecretToRef)
             await this.#d.connections.remove(current, current.spec.writeConnectionSecretToRef.name);
@@ -349,7 +350,7 @@ export class InstanceReconciler {
             ctx.signal,
           );
           // The object may be gone now; nothing more to write.
-          return current;
+          return;
         default:
           await runAction(action, driver, ref, desired, ctx, this.#d.fence);
           // Echoed only once the provider accepted it: each new value restarts the VM once.
@@ -361,7 +362,7 @@ export class InstanceReconciler {
       }
     }
     const priced = await withPrice(status, driver, desired, ctx);
-    return this.#writeStatus(current, await this.#connection(current, priced, desired), ctx);
+    await this.#putStatus(current, await this.#connection(current, priced, desired), ctx);
   }
 
   /** Status after the connection Secret (if any) says what status says about the VM. */
@@ -382,5 +383,10 @@ export class InstanceReconciler {
   ): Promise<CloudInstance> {
     if (statusEqual(obj.status, status)) return obj;
     return this.#d.writer.replaceStatus(obj, status, ctx.signal);
+  }
+
+  /** #writeStatus where nothing reads the updated object: the server's answer is not parsed. */
+  async #putStatus(obj: CloudInstance, status: CloudInstanceStatus, ctx: CallContext): Promise<void> {
+    if (!statusEqual(obj.status, status)) await this.#d.writer.writeStatus(obj, status, ctx.signal);
   }
 }

@@ -70,9 +70,18 @@ export class Store<T extends AnyObject> {
   upsert(obj: T): T | undefined {
     const key = objectKey(obj);
     const old = this.#items.get(key);
-    if (old) this.#unindex(key, old);
     this.#items.set(key, obj);
-    for (const [name, fn] of this.#indexers) this.#indexOne(name, fn, key, obj);
+    for (const [name, fn] of this.#indexers) {
+      const after = fn(obj);
+      if (old !== undefined) {
+        const before = fn(old);
+        // Most updates (a status write) file the object under the same values: left in place,
+        // not taken out and put back, which dropped and re-made a Set per value each time.
+        if (sameValues(before, after)) continue;
+        this.#unindexValues(name, key, before);
+      }
+      this.#indexValues(name, key, after);
+    }
     return old;
   }
 
@@ -109,24 +118,37 @@ export class Store<T extends AnyObject> {
   }
 
   #indexOne(name: string, fn: IndexFunc<T>, key: string, obj: T): void {
+    this.#indexValues(name, key, fn(obj));
+  }
+
+  #indexValues(name: string, key: string, values: readonly string[]): void {
     const index = this.#indexes.get(name);
     if (!index) return;
-    for (const value of fn(obj)) {
+    for (const value of values) {
       let keys = index.get(value);
       if (!keys) index.set(value, (keys = new Set()));
       keys.add(key);
     }
   }
 
-  #unindex(key: string, obj: T): void {
-    for (const [name, fn] of this.#indexers) {
-      const index = this.#indexes.get(name);
-      if (!index) continue;
-      for (const value of fn(obj)) {
-        const keys = index.get(value);
-        keys?.delete(key);
-        if (keys?.size === 0) index.delete(value);
-      }
+  #unindexValues(name: string, key: string, values: readonly string[]): void {
+    const index = this.#indexes.get(name);
+    if (!index) return;
+    for (const value of values) {
+      const keys = index.get(value);
+      keys?.delete(key);
+      if (keys?.size === 0) index.delete(value);
     }
   }
+
+  #unindex(key: string, obj: T): void {
+    for (const [name, fn] of this.#indexers) this.#unindexValues(name, key, fn(obj));
+  }
+}
+
+/** The same values in the same order (index functions list them deterministically). */
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -7,7 +7,7 @@
  * confirms the owner tag (and gives the cluster tag): one paginated list plus one read per
  * candidate, never a read per VM of the account.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { DesiredMachine, OwnedMachine } from "../driver.ts";
 import type { M2sApi, M2sInstance } from "./api.ts";
 import { listAll, type ListBounds } from "./list.ts";
@@ -27,7 +27,9 @@ type Naming = Pick<DesiredMachine<unknown>, "namespace" | "name" | "ownerUID">;
 
 /** 8 hex characters of the UID's SHA-256: short enough for a name, 2^32 values against clashes. */
 export function ownerMark(ownerUID: string): string {
-  return createHash("sha256").update(ownerUID).digest("hex").slice(0, 8);
+  // One-shot hash(): the same digest as createHash() (names of existing VMs depend on it),
+  // without a Hash object per call (every create and owner lookup takes one).
+  return hash("sha256", ownerUID, "hex").slice(0, 8);
 }
 
 /** `<namespace>-<name>`, cut so that `-<mark>` fits: readable, and findable from a list item. */

@@ -88,3 +88,18 @@ test("replace reports adds, real updates and deletes within its scope only", () 
   assert.ok(s.get("b", "other-scope"), "another namespace's objects are untouched");
   assert.equal(s.size, 4);
 });
+
+test("an update under the same index values returns the new object; an update to none unfiles it", () => {
+  const s = new Store<Obj>({ byTemplate });
+  s.upsert(obj("ns", "i1", "1", "small"));
+  s.upsert(obj("ns", "i1", "2", "small"));
+  assert.deepEqual(
+    s.byIndex("byTemplate", "ns/small").map((o) => o.metadata.resourceVersion),
+    ["2"],
+  );
+  s.upsert(obj("ns", "i1", "3"));
+  assert.deepEqual(s.byIndex("byTemplate", "ns/small"), []);
+  s.upsert(obj("ns", "i1", "4", "small"));
+  s.delete("ns/i1");
+  assert.deepEqual(s.byIndex("byTemplate", "ns/small"), []);
+});
