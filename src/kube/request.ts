@@ -39,14 +39,20 @@ export interface Target {
 const PLAIN_PATH = /^\/[\w\-.~%!$&'()*+,;=:@/]*$/;
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
-/** The last server's origin and path prefix: URL getters serialise on every read. */
-let lastBase: { href: string; origin: string; prefix: string } | undefined;
+/**
+ * Each server URL's origin and path prefix, read once: URL getters serialise on every read.
+ * Keyed by the URL object a connection holds for its lifetime (never mutated), so clients of
+ * different servers cannot see each other's entries.
+ */
+const bases = new WeakMap<URL, { origin: string; prefix: string }>();
 
 function base(server: URL): { origin: string; prefix: string } {
-  const href = server.href;
-  if (lastBase?.href !== href)
-    lastBase = { href, origin: server.origin, prefix: server.pathname.replace(/\/$/, "") };
-  return lastBase;
+  let b = bases.get(server);
+  if (b === undefined) {
+    b = { origin: server.origin, prefix: server.pathname.replace(/\/$/, "") };
+    bases.set(server, b);
+  }
+  return b;
 }
 
 /**
