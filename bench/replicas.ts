@@ -18,6 +18,7 @@ import { shardOf, shardOfLeaseName } from "../src/controller/runtime/sharding.ts
 import { shardLabelKey } from "../src/controller/runtime/shard-watch.ts";
 import { buildDist } from "../test/deploy/image.ts";
 import { cpuLimit, type CpuLimit } from "./cgroup.ts";
+import type { Samples } from "./prometheus.ts";
 import type { KubeApiServer } from "../test/kube/server.ts";
 import {
   args,
@@ -474,25 +475,12 @@ async function run(count: number, entry: string): Promise<RunResult> {
       ),
     };
     const selector = observerSelector(count);
-    if (observer && o0 && o1) {
-      const cpuSeconds = sum(o1, CPU) - sum(o0, CPU);
+    if (observer && o0 && o1)
       result.observer = {
-        cpuSeconds: round(cpuSeconds),
-        coresBusy: round(cpuSeconds / readySeconds),
-        reconciles: sum(o1, RECONCILES) - sum(o0, RECONCILES),
-        peakRssMB: peakRssMB(observer.child.pid),
+        ...standbyFigures(observer, o0, o1, readySeconds),
         ...(selector === undefined ? {} : { watchLabelSelector: selector }),
       };
-    }
-    if (observerAll && a0 && a1) {
-      const cpuSeconds = sum(a1, CPU) - sum(a0, CPU);
-      result.observerAll = {
-        cpuSeconds: round(cpuSeconds),
-        coresBusy: round(cpuSeconds / readySeconds),
-        reconciles: sum(a1, RECONCILES) - sum(a0, RECONCILES),
-        peakRssMB: peakRssMB(observerAll.child.pid),
-      };
-    }
+    if (observerAll && a0 && a1) result.observerAll = standbyFigures(observerAll, a0, a1, readySeconds);
     say(JSON.stringify(result));
     if (count > 1 && KILL) {
       // Steady state: nothing queued, every object Ready.
@@ -515,6 +503,22 @@ async function run(count: number, entry: string): Promise<RunResult> {
     await world.close();
     for (const l of [...replicas.map((r) => r.limit), ...observerLimits]) l?.remove();
   }
+}
+
+/** A watch-only standby's figures over the measured apply, from its scrapes before and after. */
+function standbyFigures(
+  op: OperatorProcess,
+  before: Samples,
+  after: Samples,
+  seconds: number,
+): { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number } {
+  const cpuSeconds = sum(after, CPU) - sum(before, CPU);
+  return {
+    cpuSeconds: round(cpuSeconds),
+    coresBusy: round(cpuSeconds / seconds),
+    reconciles: sum(after, RECONCILES) - sum(before, RECONCILES),
+    peakRssMB: peakRssMB(op.child.pid),
+  };
 }
 
 /**
