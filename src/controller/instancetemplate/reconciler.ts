@@ -248,6 +248,6 @@ export class TemplateReconciler {
     ctx: CallContext,
   ): Promise<void> {
     if (statusEqual(template.status, status)) return;
-    await this.#d.templateWriter.replaceStatus(template, status, ctx.signal);
+    await this.#d.templateWriter.writeStatus(template, status, ctx.signal);
   }
 }
