@@ -16,6 +16,11 @@ export interface ListOptions extends CallOptions {
   limit?: number | undefined;
   continue?: string | undefined;
   resourceVersion?: string | undefined;
+  /**
+   * Ask for metadata only (PartialObjectMetadataList): the items then have metadata but no
+   * spec or status — unless the server cannot answer so, when they are the full objects.
+   */
+  metadataOnly?: boolean | undefined;
 }
 
 export interface ListResult<T> {
@@ -30,6 +35,8 @@ export interface WatchOptions extends CallOptions {
   resourceVersion?: string | undefined;
   allowWatchBookmarks?: boolean | undefined;
   timeoutSeconds?: number | undefined;
+  /** As ListOptions': events carry PartialObjectMetadata, or full objects from a server without it. */
+  metadataOnly?: boolean | undefined;
 }
 
 export type PatchType = "merge" | "json";

@@ -11,7 +11,15 @@ import type {
 } from "./client-options.ts";
 import type { KubeObject, ListMeta, WatchEvent } from "./core-types.ts";
 import type { KubeConnection } from "./connection.ts";
-import { apiUrl, objectName, PATCH_CONTENT_TYPE, transportRequest, type Call } from "./request.ts";
+import {
+  ACCEPT_METADATA,
+  ACCEPT_METADATA_LIST,
+  apiUrl,
+  objectName,
+  PATCH_CONTENT_TYPE,
+  transportRequest,
+  type Call,
+} from "./request.ts";
 import { answerError, failure, parseBody } from "./responses.ts";
 import { collectionPath, objectPath, type Resource } from "./resources.ts";
 import { kubeTransports } from "./transports.ts";
@@ -95,6 +103,7 @@ export class KubeClient {
       },
       what: `list ${res.plural}`,
       signal: opts.signal,
+      accept: opts.metadataOnly === true ? ACCEPT_METADATA_LIST : undefined,
     })) as { items?: T[] | null; metadata?: ListMeta };
     const cont = body.metadata?.["continue"];
     return {
@@ -140,7 +149,10 @@ export class KubeClient {
       allowWatchBookmarks: opts.allowWatchBookmarks,
       timeoutSeconds: opts.timeoutSeconds,
     });
-    const request = transportRequest("GET", url, this.#userAgent, undefined, undefined, opts.signal);
+    const request = transportRequest("GET", url, this.#userAgent, {
+      signal: opts.signal,
+      accept: opts.metadataOnly === true ? ACCEPT_METADATA : undefined,
+    });
     yield* watchStream<T>(this.#watches, request, `watch ${res.plural}`, opts.signal);
   }
 
@@ -185,6 +197,18 @@ export class KubeClient {
     opts: CallOptions = {},
   ): Promise<T> {
     return this.#patch(res, { namespace, name, patch, type, sub: "", signal: opts.signal });
+  }
+
+  /** patch for a caller that does not use the answer (not parsed, as updateStatusUnread's). */
+  async patchUnread(
+    res: Resource,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    type: PatchType = "merge",
+    opts: CallOptions = {},
+  ): Promise<void> {
+    await this.#patch(res, { namespace, name, patch, type, sub: "", signal: opts.signal, read: false });
   }
 
   async patchStatus<T extends KubeObject>(
@@ -245,6 +269,7 @@ export class KubeClient {
       type: PatchType;
       sub: string;
       signal: AbortSignal | undefined;
+      read?: boolean;
     },
   ): Promise<T> {
     return (await this.#call({
@@ -254,6 +279,7 @@ export class KubeClient {
       contentType: PATCH_CONTENT_TYPE[p.type],
       what: `patch${p.sub} ${res.plural} ${objectName(p.namespace, p.name)}`,
       signal: p.signal,
+      ...(p.read === false ? { read: false } : {}),
     })) as T;
   }
 
@@ -266,7 +292,12 @@ export class KubeClient {
       const transport = call.path.startsWith(LEASES) ? this.#leases : this.#requests;
       response = await send(
         transport,
-        transportRequest(call.method, url, this.#userAgent, body, contentType, call.signal),
+        transportRequest(call.method, url, this.#userAgent, {
+          body,
+          contentType,
+          signal: call.signal,
+          accept: call.accept,
+        }),
       );
     } catch (err) {
       throw failure(call.what, err);

@@ -23,7 +23,20 @@ export interface Call {
   signal?: AbortSignal | undefined;
   /** false: the caller does not use a successful answer, so it is not parsed. */
   read?: boolean;
+  /** Objects as metadata only (list and get): ACCEPT_METADATA_LIST or ACCEPT_METADATA. */
+  accept?: string | undefined;
 }
+
+/**
+ * Objects as `meta.k8s.io/v1` PartialObjectMetadata: name, namespace, uid, labels, versions —
+ * no spec or status (client-go's metadata client asks the same way). For a caller that reads
+ * only metadata: a fraction of the bytes to send and parse. A server that cannot answer so
+ * falls back on the plain JSON listed second (the full objects), so the caller must take both.
+ */
+export const ACCEPT_METADATA =
+  "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json";
+export const ACCEPT_METADATA_LIST =
+  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json";
 
 /** Where a request goes: the server's origin and the path with its query. */
 export interface Target {
@@ -78,21 +91,29 @@ export function apiUrl(server: URL, path: string, query: Query | undefined): Tar
   return target;
 }
 
+/** What a transport request carries besides its method and target. */
+export interface RequestParts {
+  body?: string | undefined;
+  contentType?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Default: plain JSON. */
+  accept?: string | undefined;
+}
+
 /** The transport request of a call: JSON accepted, a content type only when there is a body. */
 export function transportRequest(
   method: Method,
   target: Target,
   userAgent: string,
-  body?: string,
-  contentType?: string,
-  signal?: AbortSignal,
+  parts: RequestParts = {},
 ): TransportOptions {
+  const { body, contentType, signal } = parts;
   return {
     origin: target.origin,
     path: target.path,
     method,
     headers: {
-      accept: "application/json",
+      accept: parts.accept ?? "application/json",
       "user-agent": userAgent,
       ...(contentType === undefined ? {} : { "content-type": contentType }),
     },

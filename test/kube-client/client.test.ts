@@ -70,6 +70,14 @@ test("merge patch, json patch and the status subresource", async () => {
   });
   assert.equal(patchedStatus.status?.instanceID, "i-1");
   assert.equal(patchedStatus.status?.phase, "Pending");
+
+  // patchUnread: applied, nothing to return; a failure is still the server's typed error.
+  await c().patchUnread(CloudInstanceResource, "default", "patchy", { metadata: { labels: { tier: "db" } } });
+  assert.equal((await c().get(CloudInstanceResource, "default", "patchy")).metadata.labels?.["tier"], "db");
+  await assert.rejects(
+    c().patchUnread(CloudInstanceResource, "default", "nobody", { metadata: { labels: { tier: "db" } } }),
+    NotFoundError,
+  );
 });
 
 test("an invalid object is an InvalidError with causes", async () => {

@@ -253,6 +253,52 @@ describe("Kubernetes API conformance", () => {
     }
   });
 
+  test("metadata only (PartialObjectMetadata): lists, watches with a selector and its leaving as DELETED carry metadata without spec", async () => {
+    const created = await kube.create(CloudInstanceResource, instance("meta-1", {}, { stage: "new" }));
+    const page = await kube.list<CloudInstance>(CloudInstanceResource, {
+      namespace: NS,
+      labelSelector: "stage=new",
+      limit: 10,
+      metadataOnly: true,
+    });
+    assert.equal(page.items.length, 1);
+    const item = page.items[0];
+    assert.equal(item?.kind, "PartialObjectMetadata");
+    assert.equal(item?.apiVersion, "meta.k8s.io/v1");
+    assert.equal(item?.metadata.uid, created.metadata.uid);
+    assert.equal(item?.metadata.labels?.["stage"], "new");
+    assert.equal("spec" in (item ?? {}), false, "no spec");
+    assert.ok(page.resourceVersion);
+
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 30_000);
+    const seen: string[] = [];
+    const watch = (async () => {
+      for await (const ev of kube.watch<CloudInstance>(CloudInstanceResource, {
+        namespace: NS,
+        labelSelector: "stage=new",
+        resourceVersion: page.resourceVersion,
+        metadataOnly: true,
+        signal: ac.signal,
+        timeoutSeconds: 20,
+      })) {
+        if (ev.type === "BOOKMARK") continue;
+        seen.push(
+          `${ev.type} ${ev.object.kind ?? ""} ${ev.object.metadata.name ?? ""} ${"spec" in ev.object}`,
+        );
+        if (ev.type === "DELETED") break;
+      }
+    })();
+    await kube.create(CloudInstanceResource, instance("meta-2", {}, { stage: "new" }));
+    // Leaving the selector: the watch sees it go as DELETED (the labeller's own case).
+    await kube.patch(CloudInstanceResource, NS, "meta-1", { metadata: { labels: { stage: "done" } } });
+    await watch;
+    clearTimeout(timer);
+    assert.deepEqual(seen, [
+      "ADDED PartialObjectMetadata meta-2 false",
+      "DELETED PartialObjectMetadata meta-1 false",
+    ]);
+  });
   test("the scale subresource reads and writes spec.replicas", async () => {
     await kube.create(InstanceTemplateResource, {
       apiVersion: "compute.instance-operator.dev/v1alpha1",

@@ -33,6 +33,13 @@ export interface KubeApiServerOptions {
    * user GET (the /metrics reader's RBAC, in short).
    */
   users?: Record<string, { username: string; groups?: string[]; nonResourceURLs?: string[] }>;
+  /**
+   * Whether GET, list and watch answer `Accept: application/json;as=PartialObjectMetadata…`
+   * with metadata only, as every kube-apiserver since 1.15 does (default true). false: as a
+   * server (or an aggregated API) that cannot, which answers with the next type the client
+   * accepts, or 406 if none.
+   */
+  partialMetadata?: boolean;
 }
 
 export interface KubeApiServer {
@@ -117,7 +124,36 @@ function seenAs(ev: WatchEvent, matches: (o: KubeObj) => boolean): WatchEvent["t
   return before ? "DELETED" : undefined;
 }
 
+/** The form a request asked its objects in (its Accept header). */
+type Form = "full" | "metadata";
+
+/** meta.k8s.io/v1 PartialObjectMetadata of `o`: what a metadata-only answer carries of it. */
+function partial(o: KubeObj): KubeObj {
+  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
+}
+
+/**
+ * The first entry of `accept` the server can answer, as a real server negotiates: JSON (or
+ * any type), or — if `metadata` is allowed — PartialObjectMetadata (`as=…List` for a list);
+ * undefined if none (406). Other `as=` forms (Table) are not served here.
+ */
+function negotiate(accept: string | undefined, list: boolean, metadata: boolean): Form | undefined {
+  if (accept === undefined || accept.trim() === "") return "full";
+  for (const entry of accept.split(",")) {
+    const [type = "", ...params] = entry.split(";").map((p) => p.trim());
+    if (!["application/json", "application/*", "*/*"].includes(type)) continue;
+    const as = params.find((p) => p.startsWith("as="))?.slice(3);
+    if (as === undefined) return "full";
+    const g = params.find((p) => p.startsWith("g="))?.slice(2);
+    const v = params.find((p) => p.startsWith("v="))?.slice(2);
+    const wanted = list ? "PartialObjectMetadataList" : "PartialObjectMetadata";
+    if (metadata && as === wanted && g === "meta.k8s.io" && v === "v1") return "metadata";
+  }
+  return undefined;
+}
+
 interface Watcher {
+  form: Form;
   kind: Kind;
   namespace: string | undefined;
   matches: (o: KubeObj) => boolean;
@@ -361,7 +397,9 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       if (w.namespace !== undefined && object.metadata.namespace !== w.namespace) continue;
       const seen = seenAs(ev, w.matches);
       if (seen === undefined) continue;
-      w.res.write(`${JSON.stringify({ type: seen, object })}\n`);
+      w.res.write(
+        `${JSON.stringify({ type: seen, object: w.form === "metadata" ? partial(object) : object })}\n`,
+      );
     }
   }
 
@@ -618,10 +656,11 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     return undefined;
   }
 
-  function watch(kind: Kind, ns: string | undefined, url: URL, res: ServerResponse): void {
+  function watch(kind: Kind, ns: string | undefined, url: URL, res: ServerResponse, form: Form): void {
     const labels = parseLabelSelector(url.searchParams.get("labelSelector"));
     const fields = parseFieldSelector(url.searchParams.get("fieldSelector"));
     const matches = (o: KubeObj): boolean => labels(o.metadata.labels) && fields(o);
+    const shown = form === "metadata" ? partial : (o: KubeObj): KubeObj => o;
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
     res.flushHeaders();
     const from = url.searchParams.get("resourceVersion");
@@ -632,18 +671,18 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       );
       return;
     }
-    const w: Watcher = { kind, namespace: ns, matches, res, bookmarks, timers: [] };
+    const w: Watcher = { form, kind, namespace: ns, matches, res, bookmarks, timers: [] };
     if (!from || from === "0") {
       for (const o of kind.items.values())
         if ((ns === undefined || o.metadata.namespace === ns) && matches(o))
-          res.write(`${JSON.stringify({ type: "ADDED", object: o })}\n`);
+          res.write(`${JSON.stringify({ type: "ADDED", object: shown(o) })}\n`);
     } else {
       const since = Number(from);
       for (const ev of history) {
         if (ev.rv <= since || ev.kind !== kind) continue;
         if (ns !== undefined && ev.object.metadata.namespace !== ns) continue;
         const seen = seenAs(ev, matches);
-        if (seen !== undefined) res.write(`${JSON.stringify({ type: seen, object: ev.object })}\n`);
+        if (seen !== undefined) res.write(`${JSON.stringify({ type: seen, object: shown(ev.object) })}\n`);
       }
     }
     watchers.add(w);
@@ -671,7 +710,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     res.on("close", finish);
   }
 
-  function list(kind: Kind, ns: string | undefined, url: URL): Record<string, unknown> {
+  function list(kind: Kind, ns: string | undefined, url: URL, form: Form): Record<string, unknown> {
     const labels = parseLabelSelector(url.searchParams.get("labelSelector"));
     const fields = parseFieldSelector(url.searchParams.get("fieldSelector"));
     if (kind.sorted?.changes !== kind.changes) {
@@ -699,10 +738,18 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (limit > 0 && start + limit < items.length)
       next = Buffer.from(JSON.stringify({ rv: listRv, start: start + limit })).toString("base64");
     items = limit > 0 ? items.slice(start, start + limit) : items.slice(start);
+    const metadata = { resourceVersion: listRv, ...(next ? { continue: next, remainingItemCount: 0 } : {}) };
+    if (form === "metadata")
+      return {
+        kind: "PartialObjectMetadataList",
+        apiVersion: "meta.k8s.io/v1",
+        metadata,
+        items: items.map(partial),
+      };
     return {
       kind: `${kind.kind}List`,
       apiVersion: kind.group === "" ? kind.version : `${kind.group}/${kind.version}`,
-      metadata: { resourceVersion: listRv, ...(next ? { continue: next, remainingItemCount: 0 } : {}) },
+      metadata,
       items,
     };
   }
@@ -817,13 +864,23 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
     if (sub === "scale" && !kind.scale)
       throw new HttpError(404, "NotFound", "the server could not find the requested resource");
 
+    const form =
+      method === "GET"
+        ? negotiate(req.headers.accept, name === undefined && !isWatch, opts.partialMetadata ?? true)
+        : "full";
+    if (form === undefined)
+      throw new HttpError(
+        406,
+        "NotAcceptable",
+        `only the following media types are accepted: application/json`,
+      );
     if (name === undefined) {
       if (method === "GET") {
         if (isWatch) {
-          watch(kind, ns, url, res);
+          watch(kind, ns, url, res, form);
           return;
         }
-        send(res, 200, list(kind, ns, url));
+        send(res, 200, list(kind, ns, url, form));
         return;
       }
       if (method === "POST") {
@@ -905,7 +962,7 @@ export async function startKubeApiServer(opts: KubeApiServerOptions = {}): Promi
       return;
     }
     if (method === "GET") {
-      send(res, 200, current);
+      send(res, 200, form === "metadata" ? partial(current) : current);
       return;
     }
     if (method === "PUT") {

@@ -31,6 +31,11 @@ export interface ReflectorOptions<T extends AnyObject> {
   backoff?: BackoffPolicy;
   /** Server-side watch timeout range, seconds: a random value in it per watch (5–10 min). */
   watchTimeoutSeconds?: { min: number; max: number };
+  /**
+   * List and watch metadata only (PartialObjectMetadata): for a store nobody reads spec or
+   * status from. The transform must then accept both forms (a server may send full objects).
+   */
+  metadataOnly?: boolean | undefined;
   /** Applied to every object before it is cached (e.g. drop fields nobody reads). */
   transform?: ((obj: T) => T) | undefined;
   /**
@@ -138,6 +143,7 @@ export class Reflector<T extends AnyObject> {
         limit: o.pageSize ?? 500,
         continue: cont,
         signal,
+        metadataOnly: o.metadataOnly,
       });
       // The first page's version: the continue tokens keep the later pages consistent with it.
       resourceVersion ??= page.resourceVersion;
@@ -194,6 +200,7 @@ export class Reflector<T extends AnyObject> {
       allowWatchBookmarks: true,
       timeoutSeconds,
       signal,
+      metadataOnly: o.metadataOnly,
     })) {
       events++;
       const rv = ev.object.metadata.resourceVersion;

@@ -93,12 +93,16 @@ interface PendingLabel {
   always: boolean;
 }
 
-/** What the labeller keeps of a not-yet-labelled object: enough to label it. */
-function slim<T extends AnyObject>(obj: T): T {
+/**
+ * What the labeller keeps of a not-yet-labelled object: enough to label it. It arrives as
+ * PartialObjectMetadata (or whole, from a server that cannot send metadata only), and is kept
+ * as an object of the resource's kind.
+ */
+function slim<T extends AnyObject>(resource: Resource<T>, obj: T): T {
   const m = obj.metadata;
   return {
-    apiVersion: obj.apiVersion,
-    kind: obj.kind,
+    apiVersion: resource.apiVersion,
+    kind: resource.kind,
     metadata: {
       name: m.name,
       namespace: m.namespace,
@@ -171,7 +175,10 @@ export class ShardWatch<T extends AnyObject> {
           clock: o.clock,
           ...(o.random ? { random: o.random } : {}),
           ...(o.watchTimeoutSeconds ? { watchTimeoutSeconds: o.watchTimeoutSeconds } : {}),
-          transform: slim,
+          // Only metadata is read: each replica sees every new object here (twice: unlabelled,
+          // then leaving this selector), so a full object per event cost every replica.
+          metadataOnly: true,
+          transform: (obj) => slim(o.resource, obj),
         }),
     );
     await Promise.all(reflectors.map((r) => r.run(signal)));
@@ -267,7 +274,7 @@ export class ShardWatch<T extends AnyObject> {
     if (!item.always && !this.#held.has(shardOf(item.uid, o.shards))) return;
     try {
       const patch = shardLabelPatch(item.uid, o.shards);
-      await o.client.patch(o.resource, item.namespace, item.name, patch, "merge", { signal });
+      await o.client.patchUnread(o.resource, item.namespace, item.name, patch, "merge", { signal });
       this.#labelled++;
     } catch (err) {
       if (signal.aborted || isNotFound(err)) return;

@@ -87,9 +87,9 @@ test("an object needs a label until it carries the value its UID gives; the patc
   assert.deepEqual(shardLabelPatch(uid, S), { metadata: { labels: { [shardLabelKey(S)]: right } } });
 });
 
-function dynamicCache(ns: string) {
+function dynamicCache(ns: string, client: KubeClient = api.client) {
   const inf = new Informer<CloudInstance>({
-    client: api.client,
+    client,
     resource: CloudInstanceResource,
     namespaces: [ns],
     logger: silentLogger,
@@ -107,9 +107,10 @@ function shardWatchOn(
   ns: string,
   shards: number,
   client: KubeClient,
-  more: { labelConcurrency?: number } = {},
+  more: { labelConcurrency?: number; cacheClient?: KubeClient } = {},
 ) {
-  const { inf, deleted } = dynamicCache(ns);
+  const { cacheClient, ...rest } = more;
+  const { inf, deleted } = dynamicCache(ns, cacheClient);
   const watch = new ShardWatch<CloudInstance>({
     informer: inf,
     client,
@@ -119,7 +120,7 @@ function shardWatchOn(
     labelSelector: undefined,
     logger: silentLogger,
     clock: systemClock,
-    ...more,
+    ...rest,
   });
   const stop = new AbortController();
   const runs = Promise.all([inf.run(stop.signal), watch.run(stop.signal)]);
@@ -235,12 +236,24 @@ test("a ShardWatch caches only the held shards, labels their objects once, corre
   }
 });
 
+/** A GET the gate passed on: what was asked for and the start of the answer. */
+interface SeenGet {
+  path: string;
+  accept: string;
+  answer: string;
+}
+
 /**
- * An HTTP proxy in front of the API server that holds every PATCH until released and counts
- * how many it holds at once: what the API server would see of the labeller's writes.
+ * An HTTP proxy in front of the API server that holds every PATCH until released (unless
+ * `hold` is false) and counts how many it holds at once: what the API server would see of the
+ * labeller's writes. GETs are recorded with the start of their answers.
  */
-async function patchGate(target: string): Promise<{
+async function patchGate(
+  target: string,
+  hold = true,
+): Promise<{
   url: string;
+  gets: SeenGet[];
   held: () => number;
   maxHeld: () => number;
   releaseAll: () => void;
@@ -249,8 +262,14 @@ async function patchGate(target: string): Promise<{
   const upstream = new URL(target);
   let held: (() => void)[] = [];
   let maxHeld = 0;
-  let open = false;
+  let open = !hold;
+  const gets: SeenGet[] = [];
   const server = createServer((req, res) => {
+    const seen: SeenGet | undefined =
+      req.method === "GET"
+        ? { path: req.url ?? "", accept: req.headers.accept ?? "", answer: "" }
+        : undefined;
+    if (seen) gets.push(seen);
     const forward = (): void => {
       const up = httpRequest(
         {
@@ -262,6 +281,10 @@ async function patchGate(target: string): Promise<{
         },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          if (seen)
+            answer.on("data", (chunk: Buffer) => {
+              if (seen.answer.length < 4096) seen.answer += chunk.toString("utf8");
+            });
           answer.pipe(res);
         },
       );
@@ -280,6 +303,7 @@ async function patchGate(target: string): Promise<{
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${String(port)}`,
+    gets,
     held: () => held.length,
     maxHeld: () => maxHeld,
     releaseAll: () => {
@@ -329,5 +353,66 @@ test("label writes are bounded: a shard taken with many unlabelled objects sends
     await runs;
     await client.close();
     await gate.close();
+  }
+});
+
+test("the labeller lists and watches metadata only; through a server that cannot send it, it labels from the full objects", async () => {
+  const without = await startApi(undefined, { bookmarkIntervalMs: 50, partialMetadata: false });
+  try {
+    for (const [server, form] of [
+      [api.server, "PartialObjectMetadata"],
+      [without.server, "CloudInstance"],
+    ] as const) {
+      const ns = `sw-meta-${form.toLowerCase()}`;
+      const admin = server === api.server ? api.client : without.client;
+      for (let i = 0; i < 6; i++) await admin.create(CloudInstanceResource, instance(ns, `m-${String(i)}`));
+      const gate = await patchGate(server.url, false);
+      const client = new KubeClient({
+        connection: await connect(
+          kubeConfigFromString(server.kubeconfigYaml().replace(server.url, gate.url)),
+        ),
+        logger: silentLogger,
+      });
+      const { inf, watch, stop, runs } = shardWatchOn(ns, 1, client, { cacheClient: client });
+      try {
+        await watch.acquire(0);
+        await eventually(() => inf.list().length === 6, `${form}: all 6 labelled and cached`, 10_000);
+        // The shard's cache still holds whole objects: only the labeller's reads are slimmed.
+        assert.ok(inf.list().every((o) => o.spec.provider?.name === "m2s"));
+        await admin.create(CloudInstanceResource, instance(ns, "late"));
+        await eventually(
+          () => inf.list().length === 7,
+          `${form}: a new object labelled from its watch event`,
+          10_000,
+        );
+        const labeller = gate.gets.filter((g) =>
+          new URL(g.path, gate.url).searchParams.get("labelSelector")?.includes(" notin ("),
+        );
+        const lists = labeller.filter((g) => !g.path.includes("watch=true"));
+        const watches = labeller.filter((g) => g.path.includes("watch=true"));
+        assert.ok(lists.length > 0 && watches.length > 0, "the labeller listed and watched through the gate");
+        for (const g of lists)
+          assert.match(
+            g.accept,
+            /^application\/json;as=PartialObjectMetadataList;g=meta\.k8s\.io;v=v1, application\/json$/,
+          );
+        for (const g of watches)
+          assert.match(
+            g.accept,
+            /^application\/json;as=PartialObjectMetadata;g=meta\.k8s\.io;v=v1, application\/json$/,
+          );
+        // What came back: metadata only, or the whole objects from the server that cannot.
+        const answered = labeller.map((g) => g.answer).join("");
+        assert.match(answered, new RegExp(`"kind":"${form}`));
+        if (form === "PartialObjectMetadata") assert.doesNotMatch(answered, /"spec"/);
+      } finally {
+        stop.abort();
+        await runs;
+        await client.close();
+        await gate.close();
+      }
+    }
+  } finally {
+    await without.close();
   }
 });
