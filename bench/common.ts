@@ -59,6 +59,30 @@ export interface OperatorProcess {
   stop(): Promise<void>;
 }
 
+/** Operators spawned and not yet exited. */
+const running = new Set<ChildProcess>();
+let reaperInstalled = false;
+
+/**
+ * Operators outlive a bench that is stopped (Ctrl-C, SIGTERM, a crash): a stopped replicas run
+ * once left one replica reconciling against a dead API server, eating the CPU the next run
+ * measured. On the bench's exit, whatever it started is killed.
+ */
+export function reapOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  process.once("exit", () => {
+    for (const c of running) c.kill("SIGKILL");
+  });
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const)
+    process.once(signal, () => process.exit(code));
+}
+
 /**
  * Starts the operator (`entry`, the built dist/main.js) with the image's node flags and
  * environment, metrics on a free port, and waits for /readyz.
@@ -95,6 +119,7 @@ export async function startOperator(opts: {
       ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
     },
   );
+  reapOnExit(child);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   if (opts.onSpawn && child.pid !== undefined) opts.onSpawn(child.pid);
   // Logs are at error level: keep the tail to explain an early exit.

@@ -18,7 +18,7 @@ import { CloudInstanceResource, SecretResource } from "../src/kube/resources.ts"
 import type { CloudInstance } from "../src/api/index.ts";
 import { buildDist, imageRuntime } from "../test/deploy/image.ts";
 import { parseMetrics } from "./prometheus.ts";
-import { forEachLimited, freePortPair, m2sInstance, machineInfo, sleep } from "./common.ts";
+import { forEachLimited, freePortPair, m2sInstance, machineInfo, reapOnExit, sleep } from "./common.ts";
 
 export const FAIRNESS_HELP = `node bench/fairness.ts [options]   (also run by npm run bench; there: --fairness=false skips it)
   Account B's time to Ready alone, then with N objects queued on account A (two m2s
@@ -120,6 +120,7 @@ async function phase(
     ],
     { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...o.env } },
   );
+  reapOnExit(operator);
   const exited = new Promise<void>((r) => operator.once("exit", () => r()));
   // Logs are at error level: keep the tail to explain an early exit.
   let logTail = "";

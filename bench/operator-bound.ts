@@ -22,6 +22,7 @@ import {
   PRODUCTION_ENV,
   providerCalls,
   quantiles,
+  reapOnExit,
   round,
   say,
   type Scenario,
@@ -110,6 +111,7 @@ async function yardstick(n: number): Promise<Yardstick> {
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
+    reapOnExit(child);
     if (child.pid !== undefined) operatorCpu?.add(child.pid);
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
