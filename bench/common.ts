@@ -315,3 +315,10 @@ export const CONTROLLER_RUNTIME_DEFAULTS: Scenario = {
   title: "controller-runtime defaults (1 worker, 10 qps bucket)",
   flags: ["--max-concurrent-reconciles=1", "--queue-qps=10", "--queue-burst=100"],
 };
+
+/** User + system CPU seconds of a process so far, from /proc (clock ticks of 1/100 s). */
+export function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}

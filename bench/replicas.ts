@@ -9,6 +9,7 @@
 // Leases on the API server) and until one object per such shard, touched right after the kill
 // (reconcile-requested-at), shows it handled. Writes bench/results/<date>-replicas.json.
 import { loadavg } from "node:os";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CloudInstanceResource, LeaseResource } from "../src/kube/resources.ts";
@@ -24,7 +25,9 @@ import {
   args,
   forEachLimited,
   machineInfo,
+  procCpuSeconds,
   providerCalls,
+  reapOnExit,
   NODE_ARGS,
   PRODUCTION_ENV,
   round,
@@ -77,6 +80,12 @@ if (args.get("help") === "true") {
                        path is compiled (V8 optimises hot code after it ran a while): the
                        figures are then a long-running replica's, not a fresh process's.
                        Default 0 (cold: the first reconciles of each process are measured)
+  --neighbours=K       a control: K more processes that only burn CPU (bench/neighbour.ts),
+                       each under the same --cpu-limit, run beside the replicas during the
+                       measured apply. One replica with 2 neighbours shares the machine as
+                       one of three replicas does, without their work: what it spends per
+                       reconcile beyond running alone is the machine's, not the code's.
+                       Needs --cpu-limit. Default 0
   --cpu-prof           every replica writes a V8 CPU profile into --out/cpu-prof-replicas-<count>
   --out=DIR            where the JSON result goes (default bench/results)
 `);
@@ -98,6 +107,8 @@ const cpuProf = args.get("cpu-prof") === "true";
 const withObserver = args.get("observer") === "true";
 const CPU_LIMIT = args.has("cpu-limit") ? Number(args.get("cpu-limit")) : undefined;
 const WARMUP = Number(args.get("warmup") ?? 0);
+const NEIGHBOURS = Number(args.get("neighbours") ?? 0);
+if (NEIGHBOURS > 0 && CPU_LIMIT === undefined) throw new Error("bench: --neighbours needs --cpu-limit");
 const OBSERVER_LEASE = "bench-replicas-observer";
 const LEASE_ID = "bench-replicas";
 
@@ -182,7 +193,37 @@ interface RunResult {
   };
   /** --observer with --shard-watch=labels: a second standby in the same run, watching every object. */
   observerAll?: { cpuSeconds: number; coresBusy: number; reconciles: number; peakRssMB: number };
+  /** --neighbours: how many CPU burners ran beside the replicas, and the cores they used. */
+  neighbours?: { count: number; coresBusy: number };
   handover?: Handover;
+}
+
+interface Neighbour {
+  child: ChildProcess;
+  limit: CpuLimit;
+}
+
+/** --neighbours: K CPU burners, each in its own cgroup under the replicas' limit. */
+function startNeighbours(count: number, cores: number): Neighbour[] {
+  return Array.from({ length: count }, (_, i) => {
+    const limit = cpuLimit(`neighbour-${String(i)}`, cores);
+    const child = spawn(process.execPath, [join(import.meta.dirname, "neighbour.ts")], { stdio: "ignore" });
+    reapOnExit(child);
+    if (child.pid !== undefined) limit.add(child.pid);
+    return { child, limit };
+  });
+}
+
+async function stopNeighbours(neighbours: Neighbour[]): Promise<void> {
+  await Promise.all(
+    neighbours.map(async ({ child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    }),
+  );
+  for (const { limit } of neighbours) limit.remove();
 }
 
 /** Shard index -> holder, as the API server stores the Leases ("" when nobody). */
@@ -399,6 +440,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
   /** With a selector on `observer`: a second one watching every object, for a paired figure. */
   let observerAll: OperatorProcess | undefined;
   const observerLimits: CpuLimit[] = [];
+  let neighbours: Neighbour[] = [];
   const renewing = new AbortController();
   try {
     const s0 = performance.now();
@@ -416,6 +458,8 @@ async function run(count: number, entry: string): Promise<RunResult> {
     }
 
     if (WARMUP > 0) await warmUp(world, WARMUP * count);
+    if (NEIGHBOURS > 0 && CPU_LIMIT !== undefined) neighbours = startNeighbours(NEIGHBOURS, CPU_LIMIT);
+    const n0 = neighbours.map((nb) => (nb.child.pid === undefined ? 0 : procCpuSeconds(nb.child.pid)));
 
     const load0 = loadavg()[0] ?? 0;
     const t0 = replicas.map((r) => r.limit?.throttled().throttledSeconds ?? 0);
@@ -436,6 +480,11 @@ async function run(count: number, entry: string): Promise<RunResult> {
     const o1 = observer ? await scrape(observer.port) : undefined;
     const a1 = observerAll ? await scrape(observerAll.port) : undefined;
     const load1 = loadavg()[0] ?? 0;
+    const neighbourCpu = neighbours.reduce(
+      (a, nb, i) => a + (nb.child.pid === undefined ? 0 : procCpuSeconds(nb.child.pid) - (n0[i] ?? 0)),
+      0,
+    );
+    await stopNeighbours(neighbours);
     const held = holders(world.api);
     const perReplica: ReplicaFigures[] = replicas.map((r, i) => {
       const reconciles = sum(m1[i] ?? [], RECONCILES) - sum(m0[i] ?? [], RECONCILES);
@@ -467,6 +516,9 @@ async function run(count: number, entry: string): Promise<RunResult> {
       operatorCoresBusy: round(perReplica.reduce((a, r) => a + r.cpuSeconds, 0) / readySeconds),
       apiServerAndSimulatorCoresBusy: round((c1.user + c1.system) / 1e6 / readySeconds),
       loadAverage: { before: round(load0), after: round(load1) },
+      ...(neighbours.length > 0
+        ? { neighbours: { count: neighbours.length, coresBusy: round(neighbourCpu / readySeconds) } }
+        : {}),
       providerCallsPerInstance,
       kubeRequestsPerInstance: Object.fromEntries(
         Object.entries(k1)
@@ -491,6 +543,7 @@ async function run(count: number, entry: string): Promise<RunResult> {
     return result;
   } finally {
     renewing.abort();
+    await stopNeighbours(neighbours);
     await observer?.stop();
     await observerAll?.stop();
     // All at once: stopped one by one, the others would take the released shards and
@@ -548,7 +601,7 @@ function table(results: RunResult[]): string {
   const sep = `|${"---|".repeat(12)}`;
   const rows = results.map((r) =>
     [
-      r.replicas,
+      r.neighbours ? `${String(r.replicas)} (+${String(r.neighbours.count)} neighbours)` : r.replicas,
       r.shards,
       r.n,
       r.balancedSeconds,

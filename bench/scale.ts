@@ -24,6 +24,7 @@ import {
   machineInfo,
   NODE_ARGS,
   PRODUCTION_ENV,
+  procCpuSeconds,
   providerCalls,
   quantiles,
   round,
@@ -71,12 +72,6 @@ function procMemory(pid: number): { rssMB: number; hwmMB: number } {
   const status = readFileSync(`/proc/${String(pid)}/status`, "utf8");
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
   return { rssMB: round(kb("VmRSS") / 1024), hwmMB: round(kb("VmHWM") / 1024) };
-}
-/** User + system CPU seconds of a process so far, from /proc (clock ticks of 1/100 s). */
-function procCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 interface Pass {

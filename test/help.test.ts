@@ -15,6 +15,7 @@ const SCRIPTS = [
   "bench/empty-reconciler.ts",
   "bench/fairness.ts",
   "bench/hostile.ts",
+  "bench/neighbour.ts",
   "bench/secrets.ts",
   "scripts/gen-crds.ts",
   "scripts/gen-docs.ts",
