@@ -57,7 +57,7 @@ function replica(
   name: string,
   log: { by: string; key: string; at: number }[],
   kube: KubeClient = api.client,
-  opts: { shardWatch?: "all" | "labels"; reconcile?: Reconcile } = {},
+  opts: { shardWatch?: "all" | "labels"; reconcile?: Reconcile; shards?: number } = {},
 ): Replica {
   const metrics = new Metrics({ processMetrics: false });
   const mgr = new Manager({
@@ -66,7 +66,7 @@ function replica(
       leaderElect: true,
       leaderElectionId: `${ns}-op`,
       podName: name,
-      shards: SHARDS,
+      shards: opts.shards ?? SHARDS,
       // Roomier than the default test timing: two test files share two cores.
       leaseDurationMs: LEASE_MS,
       renewDeadlineMs: 2_000,
@@ -208,6 +208,75 @@ test("a replica whose API traffic is black-holed loses its shards (fence first, 
     30_000,
   );
   assert.equal(await Promise.race([b.run.then(() => "stopped"), Promise.resolve("running")]), "running");
+});
+
+test("a rolling change of --shards (1 → 3 → 2 and back to 1): the configurations act one after the other, never two at once on the same objects", async () => {
+  const ns = "shard-change";
+  for (let i = 0; i < 12; i++)
+    await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`));
+  const log: { by: string; key: string; at: number }[] = [];
+  const configOf = new Map<string, string>();
+  const start = (name: string, shards: number): Replica => {
+    configOf.set(name, `--shards=${String(shards)} (${name.split("-")[0] ?? ""})`);
+    return replica(ns, name, log, api.client, { shards });
+  };
+  const reconciledBy = (r: Replica, since: number): number =>
+    new Set(log.filter((l) => l.by === r.name && l.at > since).map((l) => l.key)).size;
+  const quietFor = async (rs: Replica[], ms: number): Promise<void> => {
+    const from = Date.now();
+    await new Promise((r) => setTimeout(r, ms));
+    for (const r of rs) {
+      assert.equal(reconciledBy(r, from), 0, `${r.name} reconciled nothing while another --shards ran`);
+      assert.deepEqual(owned(r), [], `${r.name} took no shard`);
+    }
+  };
+
+  const old = start("old-1", 1);
+  await eventually(() => reconciledBy(old, 0) === 12, "the single leader reconciles every object", 10_000);
+  // New pods of --shards=3 start before the old one stops, as a rolling update does.
+  const a = start("new3-a", 3);
+  const b = start("new3-b", 3);
+  await quietFor([a, b], 4 * RETRY_MS + 500);
+  old.stop.abort();
+  await old.run;
+  await eventually(() => owned(a).length + owned(b).length === 3, "the --shards=3 pods take over", 15_000);
+  const t1 = Date.now();
+  await eventually(
+    () => new Set(log.filter((l) => l.at > t1 && l.by.startsWith("new3")).map((l) => l.key)).size === 12,
+    "every object reconciled by --shards=3",
+    10_000,
+  );
+
+  // Back to one leader, and a --shards=2 pod as well: neither acts while --shards=3 runs.
+  const back = start("back-1", 1);
+  const two = start("two2-a", 2);
+  await quietFor([back, two], 4 * RETRY_MS + 500);
+  assert.equal(back.mgr.isLeader, false, "the single leader waits");
+  for (const r of [a, b]) r.stop.abort();
+  await Promise.all([a.run, b.run]);
+  // --shards=3 gone: --shards=2 takes its shards (no leader holds the id's Lease); the single
+  // leader keeps waiting for it.
+  await eventually(() => owned(two).length === 2, "--shards=2 takes over", 15_000);
+  await quietFor([back], 4 * RETRY_MS + 500);
+  two.stop.abort();
+  await two.run;
+  await eventually(() => back.mgr.isLeader, "the single leader leads once --shards=2 is gone", 15_000);
+  const t2 = Date.now();
+  await eventually(() => reconciledBy(back, t2) === 12, "and reconciles every object", 10_000);
+
+  // The invariant: in the order of the reconciles, a configuration never comes back once
+  // another has acted after it — no two acted at once.
+  const order: string[] = [];
+  for (const l of [...log].sort((x, y) => x.at - y.at)) {
+    const config = configOf.get(l.by) ?? l.by;
+    if (order.at(-1) !== config) order.push(config);
+  }
+  assert.deepEqual(order, [
+    "--shards=1 (old)",
+    "--shards=3 (new3)",
+    "--shards=2 (two2)",
+    "--shards=1 (back)",
+  ]);
 });
 
 test("--shard-watch=labels: each replica caches only its shards' objects, every object is labelled once and made Ready once, a handover moves the objects", async () => {

@@ -144,7 +144,7 @@ test("default values render a restricted, least-privilege, cluster-wide install"
   );
 });
 
-test("the leader Lease is reachable in the release namespace only, by name for get/update", { skip }, () => {
+test("the leader Lease is reachable in the release namespace only, by name for get/update; Leases listed and deleted there (other --shards)", { skip }, () => {
   const objects = template();
   const [lease] = find(objects, "Role");
   assert.equal(lease!.metadata.namespace, "ops");
@@ -156,6 +156,7 @@ test("the leader Lease is reachable in the release namespace only, by name for g
       resourceNames: ["cloud-instance-operator-leader"],
       verbs: ["get", "update"],
     },
+    { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["list", "delete"] },
   ]);
   const [binding] = find(objects, "RoleBinding");
   assert.equal(binding!.roleRef.name, lease!.metadata.name);

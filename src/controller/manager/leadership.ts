@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Controller } from "../runtime/controller.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { DEFAULT_LEASE_TIMING, LeaderElector, NotLeaderError } from "../runtime/leader-election.ts";
+import { acquireAlone, type AloneOptions } from "../runtime/other-shards.ts";
 import { ShardSet } from "../runtime/shard-set.ts";
 import type { ShardWatch } from "../runtime/shard-watch.ts";
 import { shardOf } from "../runtime/sharding.ts";
@@ -121,7 +122,7 @@ export class Leadership {
       });
     } else if (c.leaderElect) {
       this.#elector = this.#newElector();
-      if (!(await this.#elector.acquire(run.signal))) return false;
+      if (!(await acquireAlone(this.#elector, this.#aloneOptions(), run.signal))) return false;
       this.#holding = this.#elector.hold(run.leaderStop).then((outcome) => {
         if (outcome === "lost") run.onLost();
         return outcome;
@@ -162,6 +163,21 @@ export class Leadership {
       metrics: this.#d.metrics,
       ...(this.#d.random ? { random: this.#d.random } : {}),
     });
+  }
+
+  #aloneOptions(): AloneOptions {
+    const c = this.#d.config;
+    return {
+      client: this.#d.kube,
+      namespace: c.leaderElectionNamespace,
+      id: c.leaderElectionId,
+      identity: c.podName,
+      leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
+      retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
+      clock: this.#d.clock,
+      logger: this.#d.logger.child({ component: "leader-election" }),
+      ...(this.#d.random ? { random: this.#d.random } : {}),
+    };
   }
 
   #newShardSet(): ShardSet {

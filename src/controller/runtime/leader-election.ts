@@ -22,6 +22,8 @@ export interface LeaderElectionOptions {
   logger: Logger;
   metrics?: Metrics | undefined;
   random?: () => number;
+  /** Written on the Lease with every acquire and renewal (a replica's --shards, say). */
+  annotations?: Record<string, string> | undefined;
 }
 
 export const DEFAULT_LEASE_TIMING = {
@@ -233,7 +235,11 @@ export class LeaderElector {
         this.#lease = await o.client.create(
           LeaseResource,
           {
-            metadata: { name: o.name, namespace: o.namespace },
+            metadata: {
+              name: o.name,
+              namespace: o.namespace,
+              ...(o.annotations ? { annotations: o.annotations } : {}),
+            },
             spec: {
               holderIdentity: o.identity,
               leaseDurationSeconds: leaseSeconds,
@@ -265,6 +271,14 @@ export class LeaderElector {
         LeaseResource,
         {
           ...current,
+          ...(o.annotations
+            ? {
+                metadata: {
+                  ...current.metadata,
+                  annotations: { ...current.metadata.annotations, ...o.annotations },
+                },
+              }
+            : {}),
           spec: {
             ...spec,
             holderIdentity: o.identity,

@@ -2,6 +2,7 @@ import type { Lease } from "../../kube/core-types.ts";
 import { LeaseResource } from "../../kube/resources.ts";
 import { sleep } from "../../util/clock.ts";
 import { LeaderElector, NotLeaderError, type LeaderElectionOptions } from "./leader-election.ts";
+import { deleteDead, OtherShards, SHARDS_ANNOTATION } from "./other-shards.ts";
 import {
   isMemberLeaseName,
   memberLeaseName,
@@ -57,6 +58,9 @@ export class ShardSet {
   >();
   #memberElector: LeaderElector | undefined;
   #lastPlan: ShardPlan | undefined;
+  /** Replicas of another --shards (or a single leader) under the same id: while any lives, take nothing. */
+  readonly #others: OtherShards;
+  #waitingFor = "";
 
   constructor(opts: ShardSetOptions) {
     this.#o = opts;
@@ -64,6 +68,7 @@ export class ShardSet {
     this.#electors = Array.from({ length: opts.shards }, (_, i) =>
       this.#newElector(shardLeaseName(opts.id, i)),
     );
+    this.#others = new OtherShards({ ...opts, minDurationMs: opts.leaseDurationMs });
     // The configured S, exported so that an alert can tell a shard nobody holds (the sum of
     // every replica's cloud_instance_shards_owned below it) without knowing the flags.
     opts.metrics?.shards.set(opts.shards);
@@ -155,7 +160,9 @@ export class ShardSet {
 
   async #membership(stop: AbortSignal): Promise<void> {
     const o = this.#o;
-    const elector = this.#newElector(memberLeaseName(o.id, o.identity), false);
+    const elector = this.#newElector(memberLeaseName(o.id, o.identity), false, {
+      [SHARDS_ANNOTATION]: String(o.shards),
+    });
     this.#memberElector = elector;
     while (!stop.aborted) {
       if (!(await elector.acquire(stop))) return;
@@ -195,6 +202,9 @@ export class ShardSet {
     }
     for (const name of this.#members.keys()) if (!seenMembers.has(name)) this.#members.delete(name);
     this.#collectGarbage(now, signal);
+    this.#others.observe(items, now);
+    const others = this.#others.others(now);
+    deleteDead(o, this.#others.dead(now), signal);
     const members = [...this.#members.values()]
       .filter((m) => m.holder !== "" && now - m.at < m.durationMs)
       .map((m) => m.holder);
@@ -223,7 +233,17 @@ export class ShardSet {
         if (pick !== undefined) this.#handBack(pick);
       }
     }
-    if (plan.acquire > 0) {
+    const waitingFor = others.map((r) => `${r.holder} (--shards ${r.shards})`).join(", ");
+    if (waitingFor !== this.#waitingFor) {
+      if (waitingFor === "") o.logger.info("no replica of another --shards is left: taking shards again");
+      else
+        o.logger.warn(
+          { others: waitingFor },
+          "replicas of another --shards run under the same leader election id: taking no shard until they are gone",
+        );
+    }
+    this.#waitingFor = waitingFor;
+    if (plan.acquire > 0 && others.length === 0) {
       const free = holders.flatMap((h, i) => (h === "" && !this.#tenures.has(i) ? [i] : []));
       let got = 0;
       while (got < plan.acquire && free.length > 0 && !stop.aborted) {
@@ -353,9 +373,10 @@ export class ShardSet {
     return Math.round(this.#o.retryPeriodMs * (1 + this.#random() * 0.2));
   }
 
-  #newElector(name: string, withMetrics = true): LeaderElector {
+  #newElector(name: string, withMetrics = true, annotations?: Record<string, string>): LeaderElector {
     const o = this.#o;
     return new LeaderElector({
+      annotations,
       client: o.client,
       namespace: o.namespace,
       name,
