@@ -148,53 +148,40 @@ export class Leadership {
     return uid === undefined ? undefined : shardOf(uid, this.shards);
   }
 
-  #newElector(): LeaderElector {
-    const c = this.#d.config;
-    return new LeaderElector({
-      client: this.#d.kube,
-      namespace: c.leaderElectionNamespace,
-      name: c.leaderElectionId,
-      identity: c.podName,
-      leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
-      renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
-      retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
-      clock: this.#d.clock,
-      logger: this.#d.logger.child({ component: "leader-election" }),
-      metrics: this.#d.metrics,
-      ...(this.#d.random ? { random: this.#d.random } : {}),
-    });
-  }
-
-  #aloneOptions(): AloneOptions {
+  /** What every Lease holder here shares: client, namespace, identity, timing, clock, logger. */
+  #leaseBase(component: string) {
     const c = this.#d.config;
     return {
       client: this.#d.kube,
       namespace: c.leaderElectionNamespace,
-      id: c.leaderElectionId,
       identity: c.podName,
-      leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
-      retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
-      clock: this.#d.clock,
-      logger: this.#d.logger.child({ component: "leader-election" }),
-      ...(this.#d.random ? { random: this.#d.random } : {}),
-    };
-  }
-
-  #newShardSet(): ShardSet {
-    const c = this.#d.config;
-    return new ShardSet({
-      client: this.#d.kube,
-      namespace: c.leaderElectionNamespace,
-      id: c.leaderElectionId,
-      identity: c.podName,
-      shards: this.shards,
       leaseDurationMs: c.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
       renewDeadlineMs: c.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
       retryPeriodMs: c.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
       clock: this.#d.clock,
-      logger: this.#d.logger.child({ component: "sharding" }),
-      metrics: this.#d.metrics,
+      logger: this.#d.logger.child({ component }),
       ...(this.#d.random ? { random: this.#d.random } : {}),
+    };
+  }
+
+  #newElector(): LeaderElector {
+    return new LeaderElector({
+      ...this.#leaseBase("leader-election"),
+      name: this.#d.config.leaderElectionId,
+      metrics: this.#d.metrics,
+    });
+  }
+
+  #aloneOptions(): AloneOptions {
+    return { ...this.#leaseBase("leader-election"), id: this.#d.config.leaderElectionId };
+  }
+
+  #newShardSet(): ShardSet {
+    return new ShardSet({
+      ...this.#leaseBase("sharding"),
+      id: this.#d.config.leaderElectionId,
+      shards: this.shards,
+      metrics: this.#d.metrics,
       // A shard is handed over only once no reconcile of its keys is in flight here.
       busy: (shard) => {
         for (const [ctrl, cache] of this.#d.controllers)
