@@ -282,8 +282,12 @@ test("a rolling change of --shards (1 → 3 → 2 and back to 1): the configurat
 test("--shard-watch=labels: each replica caches only its shards' objects, every object is labelled once and made Ready once, a handover moves the objects", async () => {
   const ns = "shard-labels";
   const uids = new Map<string, string>();
+  // A third carry the key of replicas that once ran with --shards=7: nobody runs so now.
+  const oldKey = shardLabelKey(7);
   for (let i = 0; i < 30; i++) {
-    const o = await api.client.create(CloudInstanceResource, instance(ns, `vm-${String(i)}`));
+    const obj = instance(ns, `vm-${String(i)}`);
+    if (i % 3 === 0) obj.metadata.labels = { [oldKey]: "1" };
+    const o = await api.client.create(CloudInstanceResource, obj);
     uids.set(o.metadata.name ?? "", o.metadata.uid ?? "");
   }
   const shardOfName = (n: string): number => shardOf(uids.get(n) ?? "", SHARDS);
@@ -341,6 +345,11 @@ test("--shard-watch=labels: each replica caches only its shards' objects, every 
       String(shardOf(o.metadata.uid ?? "", SHARDS)),
       `${o.metadata.name ?? ""} carries its shard`,
     );
+  await eventually(
+    async () => (await server()).every((o) => o.metadata.labels?.[oldKey] === undefined),
+    "the key of the old --shards removed (no replica of it is alive)",
+    20_000,
+  );
 
   // c stops: its shard moves with its objects (listed by the new holder), nothing is made
   // Ready twice, and the objects made after are labelled and cached by their holder only.

@@ -191,7 +191,7 @@ describe(
       });
       assert.equal(lease, POD);
       // The chart's Role lets the leader list Leases (the check for replicas of another --shards).
-      assert.doesNotMatch(operator!.output(), /cannot list Leases/);
+      assert.doesNotMatch(operator.output(), /cannot list Leases/);
       await lifecycle("elected");
     });
   },

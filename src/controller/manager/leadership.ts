@@ -203,6 +203,11 @@ export class Leadership {
       onReleased: (shard) => {
         void this.#d.shardWatch?.()?.release(shard);
       },
+      // The label keys of another S go once no replica of it is left to write them back.
+      onOthers: (alive) => {
+        const watch = this.#d.shardWatch?.();
+        if (watch) watch.othersGone = !alive;
+      },
     });
   }
 }

@@ -23,6 +23,8 @@ export interface ShardSetOptions extends Omit<LeaderElectionOptions, "name"> {
   onAcquired: (shard: number) => void;
   /** Shard `i` is no longer held (lost, handed back, given up, or released on shutdown). */
   onReleased?: (shard: number) => void;
+  /** Every period: whether a live replica of another --shards was seen. */
+  onOthers?: (alive: boolean) => void;
 }
 
 interface Tenure {
@@ -243,6 +245,7 @@ export class ShardSet {
         );
     }
     this.#waitingFor = waitingFor;
+    o.onOthers?.(others.length > 0);
     if (plan.acquire > 0 && others.length === 0) {
       const free = holders.flatMap((h, i) => (h === "" && !this.#tenures.has(i) ? [i] : []));
       let got = 0;

@@ -52,12 +52,27 @@ export function needsShardLabel(obj: AnyObject, shards: number): boolean {
   return obj.metadata.labels?.[shardLabelKey(shards)] !== shardLabelValue(uid, shards);
 }
 
-/** The merge patch that sets the label (labels only: the rest of the object is not touched). */
+/** Shard label keys of another S on `obj` (left by replicas that ran with it). */
+export function staleShardKeys(obj: AnyObject, shards: number): string[] {
+  const current = shardLabelKey(shards);
+  const prefix = `${GROUP}/shard-of-`;
+  return Object.keys(obj.metadata.labels ?? {}).filter(
+    (k) => k !== current && k.startsWith(prefix) && /^\d+$/.test(k.slice(prefix.length)),
+  );
+}
+
+/**
+ * The merge patch that sets the label and removes the `stale` keys of other S (labels only:
+ * the rest of the object is not touched).
+ */
 export function shardLabelPatch(
   uid: string,
   shards: number,
-): { metadata: { labels: Record<string, string> } } {
-  return { metadata: { labels: { [shardLabelKey(shards)]: shardLabelValue(uid, shards) } } };
+  stale: readonly string[] = [],
+): { metadata: { labels: Record<string, string | null> } } {
+  const labels: Record<string, string | null> = { [shardLabelKey(shards)]: shardLabelValue(uid, shards) };
+  for (const k of stale) labels[k] = null;
+  return { metadata: { labels } };
 }
 
 export interface ShardWatchOptions<T extends AnyObject> {
@@ -91,6 +106,8 @@ interface PendingLabel {
   name: string;
   uid: string;
   always: boolean;
+  /** Keys of another S to remove with the same write. */
+  stale: string[];
 }
 
 /**
@@ -131,6 +148,8 @@ export class ShardWatch<T extends AnyObject> {
   #inFlight = 0;
   #signal: AbortSignal | undefined;
   #labelled = 0;
+  /** No replica of another S is alive: their label keys may go (nobody would write them back). */
+  #othersGone = false;
 
   constructor(opts: ShardWatchOptions<T>) {
     this.#o = opts;
@@ -144,6 +163,17 @@ export class ShardWatch<T extends AnyObject> {
   /** Label writes this replica made (for tests and the bench: one per object, not per reconcile). */
   get labelled(): number {
     return this.#labelled;
+  }
+
+  /**
+   * Whether replicas of another --shards are all gone (the shard set says so every period).
+   * From then on the label keys they left are removed: from every cached object now, from the
+   * objects of each shard acquired later, and with the label of each new object.
+   */
+  set othersGone(gone: boolean) {
+    const was = this.#othersGone;
+    this.#othersGone = gone;
+    if (gone && !was) for (const obj of this.#o.informer.list()) this.#maybeLabel(obj, false);
   }
 
   /** Runs the watch of not-yet-labelled objects until `signal` aborts. */
@@ -192,7 +222,11 @@ export class ShardWatch<T extends AnyObject> {
   async acquire(shard: number): Promise<boolean> {
     // Only the start is serialized: a release must not wait for a list that cannot finish.
     const { synced } = await this.#serial(shard, () => Promise.resolve(this.#start(shard)));
-    return synced;
+    const listed = await synced;
+    if (listed && this.#othersGone)
+      for (const obj of this.#o.informer.list())
+        if (shardOf(obj.metadata.uid ?? "", this.#o.shards) === shard) this.#maybeLabel(obj, false);
+    return listed;
   }
 
   #start(shard: number): { synced: Promise<boolean> } {
@@ -237,18 +271,28 @@ export class ShardWatch<T extends AnyObject> {
     return next;
   }
 
-  /** Labels `obj` if it needs it and (unless `always`) its shard is held here: queued, bounded. */
+  /**
+   * Labels `obj` if it needs it (or carries another S's key that may go) and, unless `always`,
+   * its shard is held here: queued, bounded.
+   */
   #maybeLabel(obj: T, always: boolean): void {
     const o = this.#o;
     const uid = obj.metadata.uid;
     const signal = this.#signal;
-    if (uid === undefined || signal === undefined || signal.aborted || !needsShardLabel(obj, o.shards))
-      return;
+    const stale = this.#othersGone ? staleShardKeys(obj, o.shards) : [];
+    if (uid === undefined || signal === undefined || signal.aborted) return;
+    if (!needsShardLabel(obj, o.shards) && stale.length === 0) return;
     if (!always && !this.#held.has(shardOf(uid, o.shards))) return;
     const key = objectKey(obj);
     if (this.#labelling.get(key) === uid) return;
     this.#labelling.set(key, uid);
-    this.#pending.set(key, { namespace: obj.metadata.namespace, name: obj.metadata.name ?? "", uid, always });
+    this.#pending.set(key, {
+      namespace: obj.metadata.namespace,
+      name: obj.metadata.name ?? "",
+      uid,
+      always,
+      stale,
+    });
     this.#pump(signal);
   }
 
@@ -273,7 +317,7 @@ export class ShardWatch<T extends AnyObject> {
     // Released while it waited: its new holder labels it.
     if (!item.always && !this.#held.has(shardOf(item.uid, o.shards))) return;
     try {
-      const patch = shardLabelPatch(item.uid, o.shards);
+      const patch = shardLabelPatch(item.uid, o.shards, item.stale);
       await o.client.patchUnread(o.resource, item.namespace, item.name, patch, "merge", { signal });
       this.#labelled++;
     } catch (err) {

@@ -16,6 +16,7 @@ import {
   shardLabelPatch,
   shardSelector,
   ShardWatch,
+  staleShardKeys,
   unlabelledSelector,
 } from "../../../src/controller/runtime/shard-watch.ts";
 import { shardOf } from "../../../src/controller/runtime/sharding.ts";
@@ -414,5 +415,69 @@ test("the labeller lists and watches metadata only; through a server that cannot
     }
   } finally {
     await without.close();
+  }
+});
+
+test("the label keys of another S stay while replicas of it may be alive, and go once they are not: from cached objects, shards acquired later and new objects, in the label's own write", async () => {
+  const ns = "sw-stale";
+  const S = 2;
+  const old = shardLabelKey(5);
+  assert.deepEqual(
+    staleShardKeys(
+      {
+        ...instance(ns, "x"),
+        metadata: { name: "x", labels: { [old]: "1", [shardLabelKey(S)]: "0", a: "b" } },
+      },
+      S,
+    ),
+    [old],
+  );
+  assert.deepEqual(
+    shardLabelPatch("u", S, [old]).metadata.labels[old],
+    null,
+    "a merge patch removes with null",
+  );
+  const objs: CloudInstance[] = [];
+  for (let i = 0; i < 10; i++)
+    objs.push(await api.client.create(CloudInstanceResource, instance(ns, `s-${String(i)}`, { [old]: "3" })));
+  const shard0 = objs.filter((o) => shardOf(o.metadata.uid ?? "", S) === 0).length;
+  assert.ok(shard0 > 0 && shard0 < 10, "10 UIDs fall in both shards");
+  const server = async () => (await api.client.listAll(CloudInstanceResource, { namespace: ns })).items;
+  const { inf, watch, stop, runs } = shardWatchOn(ns, S, api.client);
+  try {
+    await watch.acquire(0);
+    await eventually(() => inf.list().length === shard0, "shard 0 labelled and cached", 10_000);
+    assert.ok(
+      (await server()).every((o) => o.metadata.labels?.[old] === "3"),
+      "replicas of --shards=5 may be alive: their key stays",
+    );
+    watch.othersGone = true;
+    await eventually(
+      async () =>
+        (await server()).filter((o) => o.metadata.labels?.[old] === undefined).length === shard0 &&
+        inf.list().every((o) => o.metadata.labels?.[old] === undefined),
+      "gone from the cached objects (held shard 0) only",
+      10_000,
+    );
+    await watch.acquire(1);
+    await eventually(
+      async () => (await server()).every((o) => o.metadata.labels?.[old] === undefined),
+      "and from shard 1's objects once acquired",
+      10_000,
+    );
+    const before = watch.labelled;
+    await api.client.create(CloudInstanceResource, instance(ns, "s-new", { [old]: "3" }));
+    await eventually(
+      async () => {
+        const o = await api.client.get(CloudInstanceResource, ns, "s-new");
+        return o.metadata.labels?.[old] === undefined && o.metadata.labels?.[shardLabelKey(S)] !== undefined;
+      },
+      "a new object labelled and cleaned",
+      10_000,
+    );
+    await eventually(() => watch.labelled === before + 1, "in one write", 10_000);
+  } finally {
+    stop.abort();
+    await runs;
   }
 });
