@@ -62,6 +62,8 @@ if (args.get("help") === "true") {
                        (needs root and the cgroup v1 cpuset controller)
   --cpu-prof           the operator writes a V8 CPU profile into --out on exit
   --heap-snapshot      the operator writes a heap snapshot into --out once all are Ready
+  --heap-prof          the operator writes a V8 sampling heap profile (what is allocated
+                       where, over the whole run) into --out on exit
   --out=DIR            where the JSON result goes (default bench/results)
 `);
   process.exit(0);
@@ -75,6 +77,7 @@ const tunedWorkers = args.get("workers");
 const outDir = args.get("out") ?? join(root, "bench", "results");
 const cpuProf = args.get("cpu-prof") === "true";
 const heapSnapshot = args.get("heap-snapshot") === "true";
+const heapProf = args.get("heap-prof") === "true";
 const logLevel = args.get("log-level") ?? "info";
 const pin = args.get("pin") === "true";
 /** --pin: where the operator (or the empty reconciler) runs; this process is on CPU 0. */
@@ -175,6 +178,8 @@ async function run(
   const { api, sim, kube, kubeconfig, dir } = world;
   const profDir = join(outDir, `cpu-prof-${scenario.id}`);
   if (cpuProf) mkdirSync(profDir, { recursive: true });
+  const heapProfDir = join(outDir, `heap-prof-${scenario.id}`);
+  if (heapProf) mkdirSync(heapProfDir, { recursive: true });
   // Logs go to a file: piping them into this process would tax the API server living here.
   const logFile = join(dir, "operator.log");
   const operator = await startOperator({
@@ -185,6 +190,7 @@ async function run(
     extraNodeArgs: [
       ...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []),
       ...(heapSnapshot ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+      ...(heapProf ? ["--heap-prof", `--heap-prof-dir=${heapProfDir}`] : []),
     ],
     ...(heapSnapshot ? { cwd: outDir } : {}),
     ...(operatorCpu ? { onSpawn: (p: number) => operatorCpu?.add(p) } : {}),
@@ -392,6 +398,7 @@ export async function main(): Promise<void> {
     idealFormula:
       "to Ready: transition + the empty reconciler's apply (create, finalizer, 2 status writes, 1 Event per instance); deleted: transition + its delete (delete, finalizer removal)",
     cpuProfiles: cpuProf ? readdirSync(outDir).filter((f) => f.startsWith("cpu-prof-")) : [],
+    heapProfiles: heapProf ? readdirSync(outDir).filter((f) => f.startsWith("heap-prof-")) : [],
     results,
   };
   mkdirSync(outDir, { recursive: true });

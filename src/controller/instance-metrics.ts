@@ -32,6 +32,9 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
       count(o, 1);
     },
     onUpdate: (old, o) => {
+      // Most updates (a finalizer, a condition's time, a deletion mark) move no series: four
+      // label hashes per update for nothing were ~0.7% of the operator's CPU (bench).
+      if (sameSeries(old, o)) return;
       count(old, -1);
       count(o, 1);
     },
@@ -39,6 +42,27 @@ export function trackInstancePhases(informer: Informer<CloudInstance>, metrics: 
       count(o, -1);
     },
   });
+}
+
+/** Whether `a` and `b` count in exactly the same series of every family `count` keeps. */
+function sameSeries(a: CloudInstance, b: CloudInstance): boolean {
+  const x = a.status;
+  const y = b.status;
+  const xp = x?.price;
+  const yp = y?.price;
+  const xd = x?.drift ?? [];
+  const yd = y?.drift ?? [];
+  return (
+    a.spec.provider?.name === b.spec.provider?.name &&
+    a.metadata.namespace === b.metadata.namespace &&
+    (x?.phase ?? "Pending") === (y?.phase ?? "Pending") &&
+    x?.plan === y?.plan &&
+    xp?.amount === yp?.amount &&
+    xp?.currency === yp?.currency &&
+    xp?.period === yp?.period &&
+    xd.length === yd.length &&
+    xd.every((d, i) => d.field === yd[i]?.field)
+  );
 }
 
 /** A catalogue price as an hourly figure (a month counted as 730 hours, as clouds bill). */

@@ -157,14 +157,29 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<T> {
+    return (await this.#create(res, obj, opts, true)) as T;
+  }
+
+  /** create for a caller that does not use the answer (not parsed, as updateStatusUnread's). */
+  async createUnread<T extends KubeObject>(res: Resource<T>, obj: T, opts: CallOptions = {}): Promise<void> {
+    await this.#create(res, obj, opts, false);
+  }
+
+  #create<T extends KubeObject>(
+    res: Resource<T>,
+    obj: T,
+    opts: CallOptions,
+    read: boolean,
+  ): Promise<unknown> {
     const ns = obj.metadata.namespace;
-    return (await this.#call({
+    return this.#call({
       method: "POST",
       path: collectionPath(res, ns),
       body: { ...obj, apiVersion: res.apiVersion, kind: res.kind },
       what: `create ${res.plural} ${objectName(ns, obj.metadata.name ?? obj.metadata.generateName ?? "")}`,
       signal: opts.signal,
-    })) as T;
+      read,
+    });
   }
 
   /** PUT; a stale metadata.resourceVersion answers ConflictError. */

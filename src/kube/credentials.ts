@@ -79,6 +79,12 @@ export class KubeCredentials implements AuthSource {
     return (await this.material()).headers;
   }
 
+  /** The cached material's headers while they are fresh; undefined when a derivation is due. */
+  headersNow(): HeaderMap | undefined {
+    const cached = this.#cached;
+    return cached && this.#now() < cached.until ? cached.material.headers : undefined;
+  }
+
   invalidate(): void {
     this.#cached = undefined;
     this.#generation++;

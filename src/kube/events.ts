@@ -124,7 +124,8 @@ export class EventRecorder implements EventSink {
     const seen = this.#seen.get(key);
     if (seen && at - seen.lastMs <= this.#windowMs) {
       try {
-        await this.#client.patch(
+        // Neither write's answer is read: the Event is not parsed back (a failure still is).
+        await this.#client.patchUnread(
           EventResource,
           seen.namespace,
           seen.name,
@@ -162,7 +163,7 @@ export class EventRecorder implements EventSink {
       reportingComponent: EVENT_COMPONENT,
       ...(this.#instance ? { reportingInstance: this.#instance } : {}),
     };
-    await this.#client.create(EventResource, event, { signal: this.#closed.signal });
+    await this.#client.createUnread(EventResource, event, { signal: this.#closed.signal });
     this.#remember(key, { namespace, name, count: 1, firstTimestamp: stamp, lastMs: at });
   }
 

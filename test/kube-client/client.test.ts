@@ -78,6 +78,17 @@ test("merge patch, json patch and the status subresource", async () => {
     c().patchUnread(CloudInstanceResource, "default", "nobody", { metadata: { labels: { tier: "db" } } }),
     NotFoundError,
   );
+
+  // createUnread (Events): stored, its answer not parsed; a name taken is still the server's typed error.
+  await c().createUnread(CloudInstanceResource, instance("default", "unread-create"));
+  assert.equal(
+    (await c().get(CloudInstanceResource, "default", "unread-create")).metadata.name,
+    "unread-create",
+  );
+  await assert.rejects(
+    c().createUnread(CloudInstanceResource, instance("default", "unread-create")),
+    AlreadyExistsError,
+  );
 });
 
 test("an invalid object is an InvalidError with causes", async () => {

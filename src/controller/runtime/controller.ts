@@ -97,6 +97,7 @@ export class Controller {
       rateLimiter: opts.rateLimiter,
       metrics: opts.metrics,
     });
+    opts.metrics?.activeWorkers.sample({ controller: opts.name }, () => this.#active);
     const enqueue = (obj: AnyObject): void => {
       this.queue.add(objectKey(obj));
     };
@@ -165,17 +166,12 @@ export class Controller {
     };
     if (stop.aborted) onStop();
     stop.addEventListener("abort", onStop, { once: true });
-    const gauge = setInterval(() => {
-      this.queue.updateMetrics();
-    }, 1000);
-    gauge.unref();
     this.#logger.info({ workers: this.#o.maxConcurrentReconciles }, "starting workers");
     try {
       await Promise.all(
         Array.from({ length: this.#o.maxConcurrentReconciles }, () => this.#worker(hardStop)),
       );
     } finally {
-      clearInterval(gauge);
       stop.removeEventListener("abort", onStop);
     }
     this.#logger.info("all workers finished");
@@ -217,7 +213,6 @@ export class Controller {
     const m = this.#o.metrics;
     const labels = { controller: this.name };
     this.#active++;
-    m?.activeWorkers.set(labels, this.#active);
     const started = this.#o.clock.now();
     let result: ReconcileResult | undefined;
     let failure: unknown;
@@ -240,7 +235,6 @@ export class Controller {
       failure = err;
     } finally {
       this.#active--;
-      m?.activeWorkers.set(labels, this.#active);
       m?.reconcileTime.observe(labels, (this.#o.clock.now() - started) / 1000);
     }
     if (failed) {

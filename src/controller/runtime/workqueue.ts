@@ -35,6 +35,9 @@ export class WorkQueue {
     this.#clock = opts.clock;
     this.#limiter = opts.rateLimiter;
     this.#metrics = opts.metrics;
+    const labels = { name: this.name };
+    opts.metrics?.queueDepth.sample(labels, () => this.#queue.length);
+    opts.metrics?.longestRunningProcessor.sample(labels, () => this.#longestSeconds());
   }
 
   add(key: string): void {
@@ -90,7 +93,6 @@ export class WorkQueue {
       this.#metrics?.workDuration.observe({ name: this.name }, (this.#clock.now() - started) / 1000);
     }
     this.#processing.delete(key);
-    this.#updateLongest();
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
   }
 
@@ -122,11 +124,6 @@ export class WorkQueue {
     for (const g of getters) g(undefined);
   }
 
-  /** Refreshes the longest-running-processor gauge (called on done and periodically by the controller). */
-  updateMetrics(): void {
-    this.#updateLongest();
-  }
-
   #push(key: string): void {
     this.#addedAt.set(key, this.#clock.now());
     const getter = this.#getters.shift();
@@ -136,7 +133,6 @@ export class WorkQueue {
       return;
     }
     this.#queue.push(key);
-    this.#metrics?.queueDepth.set({ name: this.name }, this.#queue.length);
   }
 
   #take(): string | undefined {
@@ -147,18 +143,16 @@ export class WorkQueue {
     const added = this.#addedAt.get(key);
     this.#addedAt.delete(key);
     if (added !== undefined) this.#metrics?.queueDuration.observe({ name: this.name }, (now - added) / 1000);
-    this.#metrics?.queueDepth.set({ name: this.name }, this.#queue.length);
     this.#processing.set(key, now);
     this.#dirty.delete(key);
-    this.#updateLongest();
     return key;
   }
 
-  #updateLongest(): void {
-    if (!this.#metrics) return;
+  /** How long the oldest key in process has been, in seconds (read at scrape time). */
+  #longestSeconds(): number {
     const now = this.#clock.now();
     let oldest = now;
     for (const started of this.#processing.values()) oldest = Math.min(oldest, started);
-    this.#metrics.longestRunningProcessor.set({ name: this.name }, (now - oldest) / 1000);
+    return (now - oldest) / 1000;
   }
 }

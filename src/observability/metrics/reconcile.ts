@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import { SECONDS_BUCKETS } from "./buckets.ts";
+import { sampledGauge } from "./sampled-gauge.ts";
 
 /** controller-runtime's reconcile families, same names and labels, so its dashboards work. */
 export function reconcileMetrics(registers: Registry[]) {
@@ -23,7 +24,7 @@ export function reconcileMetrics(registers: Registry[]) {
       buckets: SECONDS_BUCKETS,
       registers,
     }),
-    activeWorkers: new Gauge({
+    activeWorkers: sampledGauge({
       name: "controller_runtime_active_workers",
       help: "Number of currently used workers per controller.",
       labelNames: ["controller"],

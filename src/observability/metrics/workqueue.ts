@@ -1,10 +1,11 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import { SECONDS_BUCKETS } from "./buckets.ts";
+import { sampledGauge } from "./sampled-gauge.ts";
 
 /** client-go's work queue families (`name` is the controller's queue), as controller-runtime exports them. */
 export function workqueueMetrics(registers: Registry[]) {
   return {
-    queueDepth: new Gauge({
+    queueDepth: sampledGauge({
       name: "workqueue_depth",
       help: "Current depth of workqueue.",
       labelNames: ["name"],
@@ -42,7 +43,7 @@ export function workqueueMetrics(registers: Registry[]) {
       buckets: [0.0001, 0.001, ...SECONDS_BUCKETS],
       registers,
     }),
-    longestRunningProcessor: new Gauge({
+    longestRunningProcessor: sampledGauge({
       name: "workqueue_longest_running_processor_seconds",
       help: "How many seconds has the longest running processor for workqueue been running.",
       labelNames: ["name"],

@@ -30,6 +30,7 @@ import {
   type ResolvedAddressPolicy,
 } from "./guarded-lookup.ts";
 import { Redactor } from "./redact.ts";
+import { requestTarget, requestUrl, toDispatch } from "./target.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
 
@@ -118,6 +119,9 @@ export interface HttpClientOptions {
   auth?: AuthSource;
 }
 
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "PUT", "DELETE"]);
+
 /** What a provider call may repeat: 502/503/504 for idempotent requests, a 429 for any. */
 const RETRY_STATUSES = new Set([502, 503, 504]);
 
@@ -183,10 +187,12 @@ export class HttpClient {
   }
 
   prepare(req: HttpRequest): PreparedRequest {
-    const base = this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`;
-    const url = new URL(req.path.replace(/^\//, ""), base);
-    for (const [k, v] of Object.entries(req.query ?? {}))
-      if (v !== undefined) url.searchParams.append(k, String(v));
+    const url = requestUrl(this.baseUrl, req.path, req.query);
+    return { method: req.method, url, ...this.#content(req) };
+  }
+
+  /** Headers and body of a request (the same for every attempt unless a signer rewrites them). */
+  #content(req: HttpRequest): { headers: Record<string, string>; body: string | undefined } {
     const headers: Record<string, string> = {
       accept: "application/json",
       ...this.#defaultHeaders,
@@ -200,20 +206,24 @@ export class HttpClient {
       body = new URLSearchParams(req.form).toString();
       headers["content-type"] = "application/x-www-form-urlencoded";
     } else if (req.body !== undefined) body = req.body;
-    return { method: req.method, url, headers, body };
+    return { headers, body };
+  }
+
+  /** An unsigned request as the transport takes it, no URL object made (a signer needs `prepare`'s). */
+  #dispatch(req: HttpRequest): TransportOptions {
+    const { origin, path } = requestTarget(this.baseUrl, req.path, req.query);
+    const { headers, body } = this.#content(req);
+    return { origin, path, method: req.method, headers, body: body ?? null };
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const prepared = this.prepare(req);
     const { sign } = req;
     // Inside an admitted reconcile (fairness between accounts) the request may not wait in
     // the account's limiter beyond the scope's bound: it is refused and the object requeued.
-    const maxQueueWaitMs = admissionScope
-      .getStore()
-      ?.onRequest(this.limiter, !["GET", "HEAD"].includes(req.method));
+    const maxQueueWaitMs = admissionScope.getStore()?.onRequest(this.limiter, !SAFE_METHODS.has(req.method));
     const opts: ProviderRequest = {
-      ...toDispatch(prepared),
-      idempotent: req.idempotent ?? ["GET", "HEAD", "PUT", "DELETE"].includes(req.method),
+      ...(sign ? toDispatch(this.prepare(req)) : this.#dispatch(req)),
+      idempotent: req.idempotent ?? IDEMPOTENT_METHODS.has(req.method),
       operation: req.operation,
       ...(req.signal === undefined ? {} : { signal: req.signal }),
       ...(maxQueueWaitMs === undefined ? {} : { maxQueueWaitMs }),
@@ -283,16 +293,6 @@ export class HttpClient {
 /** A provider request as the transport carries it: the operation labels metrics and logs. */
 interface ProviderRequest extends TransportOptions {
   operation?: string;
-}
-
-function toDispatch(req: PreparedRequest): TransportOptions {
-  return {
-    origin: req.url.origin,
-    path: req.url.pathname + req.url.search,
-    method: req.method,
-    headers: req.headers,
-    body: req.body ?? null,
-  };
 }
 
 function formatBytes(n: number): string {

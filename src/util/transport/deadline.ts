@@ -66,12 +66,36 @@ interface DeadlineSpec {
   onFail?: (err: Error) => void;
 }
 
+/**
+ * The handlers waiting on each signal, behind one abort listener per signal. Every request
+ * of a reconcile waits on the same long-lived signal (the reconcile's, the process's hard
+ * stop): an EventTarget listener per request cost an allocation and a scan of the signal's
+ * whole listener list on every add and every remove; a Set is O(1) both ways.
+ */
+const waiting = new WeakMap<AbortSignal, Set<DeadlineHandler>>();
+
+function onAbortOf(signal: AbortSignal, handler: DeadlineHandler): void {
+  let set = waiting.get(signal);
+  if (set === undefined) {
+    const handlers = new Set<DeadlineHandler>();
+    set = handlers;
+    waiting.set(signal, handlers);
+    signal.addEventListener(
+      "abort",
+      () => {
+        waiting.delete(signal);
+        for (const h of handlers) h.abort(abortError(signal));
+        handlers.clear();
+      },
+      { once: true },
+    );
+  }
+  set.add(handler);
+}
+
 class DeadlineHandler extends ForwardingHandler {
   readonly #spec: DeadlineSpec;
   readonly #timer: NodeJS.Timeout | undefined;
-  readonly #onAbort = (): void => {
-    if (this.#spec.signal) this.#fail(abortError(this.#spec.signal));
-  };
   #controller: Controller | undefined;
   #failed: Error | undefined;
   #settled = false;
@@ -83,8 +107,17 @@ class DeadlineHandler extends ForwardingHandler {
       this.#timer = spec.clock.setTimeout(() => {
         this.#fail(spec.timeout());
       }, spec.ms);
-    if (spec.signal?.aborted) queueMicrotask(this.#onAbort);
-    else spec.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const signal = spec.signal;
+    if (signal?.aborted)
+      queueMicrotask(() => {
+        this.abort(abortError(signal));
+      });
+    else if (signal) onAbortOf(signal, this);
+  }
+
+  /** The caller's signal aborted. */
+  abort(err: Error): void {
+    this.#fail(err);
   }
 
   override onRequestStart(controller: Controller, context: unknown): void {
@@ -138,6 +171,7 @@ class DeadlineHandler extends ForwardingHandler {
   #settle(): void {
     this.#settled = true;
     if (this.#timer !== undefined) this.#spec.clock.clearTimeout(this.#timer);
-    this.#spec.signal?.removeEventListener("abort", this.#onAbort);
+    const signal = this.#spec.signal;
+    if (signal) waiting.get(signal)?.delete(this);
   }
 }

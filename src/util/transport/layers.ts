@@ -85,6 +85,12 @@ export function debugLog(logger: Logger | undefined, message: string): ((a: Atte
 /** Where credentials come from: fresh headers per attempt (tokens rotate), forgotten on a 401. */
 export interface AuthSource {
   headers(): Promise<HeaderMap>;
+  /**
+   * The headers when they are at hand without waiting (a cached credential), else undefined.
+   * Lets the auth layer send at once: the Promise, its reaction and the microtask hop of
+   * `headers()` were paid on every request for a credential that was already cached.
+   */
+  headersNow?(): HeaderMap | undefined;
   invalidate(): void;
 }
 
@@ -93,12 +99,15 @@ export interface AuthSource {
  * server answers 401, so the retry layer's one repeat (and the next request) asks afresh.
  */
 export function auth(source: AuthSource): Interceptor {
+  const withHeaders = (opts: TransportOptions, headers: HeaderMap): TransportOptions =>
+    hasKeys(headers) ? { ...opts, headers: { ...opts.headers, ...headers } } : opts;
   return (dispatch) => (opts, handler) => {
     const wrapped = new InvalidatingHandler(handler, source);
+    const now = source.headersNow?.();
+    if (now !== undefined) return dispatch(withHeaders(opts as TransportOptions, now), wrapped);
     source.headers().then(
       (headers) => {
-        const o = opts as TransportOptions;
-        dispatch({ ...o, headers: { ...o.headers, ...headers } }, wrapped);
+        dispatch(withHeaders(opts as TransportOptions, headers), wrapped);
       },
       (err: unknown) => {
         wrapped.onResponseError(NO_CONTROLLER, err instanceof Error ? err : new Error(String(err)));
@@ -106,6 +115,11 @@ export function auth(source: AuthSource): Interceptor {
     );
     return true;
   };
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 class InvalidatingHandler extends ForwardingHandler {

@@ -132,7 +132,6 @@ test("metrics: depth, adds, retries and durations", async () => {
   clock.advance(1500);
   await q.get();
   clock.advance(2000);
-  q.updateMetrics();
   const longest = await metrics.longestRunningProcessor.get();
   assert.equal(longest.values[0]?.value, 2);
   q.done("a");

@@ -276,6 +276,42 @@ describe("runtime credentials", () => {
     assert.equal((await c.request({ method: "GET", path: "/x", operation: "get" })).status, 401);
     assert.equal(seen.length, 2, "one repeat, not a loop");
   });
+
+  test("headers at hand (headersNow) go out without asking headers(); once a 401 drops them, headers() is asked", async () => {
+    fresh();
+    let session = 1;
+    let cached = true;
+    let asked = 0;
+    const c = client({
+      auth: {
+        headersNow: () => (cached ? { "x-session": `s${String(session)}` } : undefined),
+        headers: () => {
+          asked++;
+          cached = true;
+          return Promise.resolve({ "x-session": `s${String(session)}` });
+        },
+        invalidate: () => {
+          cached = false;
+          session++;
+        },
+      },
+    });
+    script = [ok];
+    await c.request({ method: "GET", path: "/x", operation: "get" });
+    assert.deepEqual(
+      seen.map((r) => r.headers["x-session"]),
+      ["s1"],
+    );
+    assert.equal(asked, 0, "a cached credential needs no wait");
+    script = [status(401), ok];
+    seen = [];
+    assert.equal((await c.request({ method: "GET", path: "/x", operation: "get" })).status, 200);
+    assert.deepEqual(
+      seen.map((r) => r.headers["x-session"]),
+      ["s1", "s2"],
+    );
+    assert.equal(asked, 1, "the repeat asked for fresh credentials");
+  });
 });
 
 describe("limits and metrics", () => {

@@ -137,6 +137,26 @@ describe("send", () => {
     assert.equal(hostile.requests.length, 1);
   });
 
+  test("one signal under many requests: those answered are left alone, every open one fails with its reason, a later one is never sent", async () => {
+    behaviour = (req, body, res) => {
+      if (req.url === "/held") halfAnswer('{"half":')(req, body, res);
+      else res.end("{}");
+    };
+    // Per attempt (the kube client's layers) and per call (the provider client's).
+    for (const layers of [{ deadlineMs: 60_000 }, { callDeadlineMs: 60_000, retry: RULES }]) {
+      hostile.requests.length = 0;
+      const t = transport(layers);
+      const ac = new AbortController();
+      for (let i = 0; i < 3; i++) assert.equal((await t.call({ signal: ac.signal })).statusCode, 200);
+      const open = [0, 1, 2].map(() => t.call({ path: "/held", signal: ac.signal }));
+      await untilRequests(6);
+      ac.abort(new Error("leadership lost"));
+      for (const p of open) await assert.rejects(p, /leadership lost/);
+      await assert.rejects(t.call({ signal: ac.signal }), /leadership lost/);
+      assert.equal(hostile.requests.length, 6, "nothing sent on an aborted signal");
+    }
+  });
+
   test("a deadline in the middle of a body fails the attempt with DeadlineExceededError", async () => {
     behaviour = halfAnswer('{"half":');
     // No retry layer: the body can only end by the deadline (the listener never finishes it).
