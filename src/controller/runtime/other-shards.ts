@@ -41,6 +41,11 @@ interface Seen {
   resourceVersion: string;
 }
 
+/**
+ * The id's leader and membership Leases as last listed, with when each record was first seen
+ * unchanged: which replicas of another configuration are alive, which members count for the
+ * fair share (the shard set's), and which Leases are long gone.
+ */
 export class OtherShards {
   readonly #id: string;
   readonly #shards: number;
@@ -96,6 +101,15 @@ export class OtherShards {
     return out;
   }
 
+  /** Holders of every live membership Lease (of any S: the shard set's member count). */
+  liveMembers(now: number): string[] {
+    return [...this.#seen]
+      .filter(
+        ([lease, s]) => isMemberLeaseName(this.#id, lease) && s.holder !== "" && now - s.at < s.durationMs,
+      )
+      .map(([, s]) => s.holder);
+  }
+
   /**
    * Leases of another configuration unchanged for a lease duration: their replicas stopped
    * renewing (and so acting). Deleted by whoever runs now, guarded by these resourceVersions:
@@ -104,8 +118,35 @@ export class OtherShards {
    */
   dead(now: number): { lease: string; resourceVersion: string }[] {
     const mine = String(this.#shards);
+    return this.#unchanged(now, (lease, s) => s.shards !== mine && now - s.at >= s.durationMs);
+  }
+
+  /**
+   * Membership Leases of our own S unchanged for ten lease durations and at least ten
+   * minutes, our own apart: replicas gone for good (a pod SIGKILLed never deletes its own;
+   * pod names change with every rollout). Forgotten here once returned, so that a failed
+   * delete is not repeated every period (seen again, they wait as long again).
+   */
+  longGoneMembers(now: number, selfLease: string): { lease: string; resourceVersion: string }[] {
+    const mine = String(this.#shards);
+    const gone = this.#unchanged(
+      now,
+      (lease, s) =>
+        lease !== selfLease &&
+        isMemberLeaseName(this.#id, lease) &&
+        s.shards === mine &&
+        now - s.at >= Math.max(10 * s.durationMs, 600_000),
+    );
+    for (const g of gone) this.#seen.delete(g.lease);
+    return gone;
+  }
+
+  #unchanged(
+    now: number,
+    pick: (lease: string, s: Seen) => boolean,
+  ): { lease: string; resourceVersion: string }[] {
     return [...this.#seen]
-      .filter(([, s]) => s.shards !== mine && now - s.at >= s.durationMs)
+      .filter(([lease, s]) => pick(lease, s))
       .map(([lease, s]) => ({ lease, resourceVersion: s.resourceVersion }));
   }
 }
@@ -156,7 +197,7 @@ export async function acquireAlone(
       said = "forbidden";
       return false;
     }
-    deleteDead(o, others.dead(now), signal);
+    deleteDead(o, others.dead(now), signal, "the membership Lease of a sharded replica, long gone");
     const live = others
       .others(now)
       .map((r) => `${r.holder} (--shards ${r.shards})`)
@@ -188,20 +229,24 @@ export async function acquireAlone(
   return false;
 }
 
-/** Deletes Leases `dead` named, each only in the version seen (a renewal since keeps it). */
+/**
+ * Deletes the Leases named, each only in the version seen (one renewed since is kept), and
+ * logs `what` was deleted.
+ */
 export function deleteDead(
   o: { client: KubeClient; namespace: string; logger: Logger },
   dead: readonly { lease: string; resourceVersion: string }[],
   signal: AbortSignal,
+  what: string,
 ): void {
   for (const d of dead)
     o.client
       .delete(LeaseResource, o.namespace, d.lease, {
         signal,
-        preconditions: { resourceVersion: d.resourceVersion },
+        ...(d.resourceVersion === "" ? {} : { preconditions: { resourceVersion: d.resourceVersion } }),
       })
       .then(() => {
-        o.logger.info({ lease: d.lease }, "deleted the Lease of a replica of another --shards, long gone");
+        o.logger.info({ lease: d.lease }, `deleted ${what}`);
       })
       .catch((err: unknown) => {
         o.logger.debug({ err, lease: d.lease }, "could not delete a stale Lease");

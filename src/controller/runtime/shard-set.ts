@@ -1,10 +1,8 @@
-import type { Lease } from "../../kube/core-types.ts";
 import { LeaseResource } from "../../kube/resources.ts";
 import { sleep } from "../../util/clock.ts";
 import { LeaderElector, NotLeaderError, type LeaderElectionOptions } from "./leader-election.ts";
 import { deleteDead, OtherShards, SHARDS_ANNOTATION } from "./other-shards.ts";
 import {
-  isMemberLeaseName,
   memberLeaseName,
   planShards,
   shardLeaseName,
@@ -53,15 +51,14 @@ export class ShardSet {
   readonly #electors: LeaderElector[];
   readonly #tenures = new Map<number, Tenure>();
   readonly #handoffs = new Set<Promise<void>>();
-  /** Membership Leases by name: last record and when it was first seen (monotonic). */
-  readonly #members = new Map<
-    string,
-    { record: string; holder: string; at: number; durationMs: number; resourceVersion: string }
-  >();
   #memberElector: LeaderElector | undefined;
   #lastPlan: ShardPlan | undefined;
-  /** Replicas of another --shards (or a single leader) under the same id: while any lives, take nothing. */
-  readonly #others: OtherShards;
+  /**
+   * The id's leader and membership Leases as last listed, each judged live by when its record
+   * was first seen unchanged: the members counted for the fair share, and the replicas of
+   * another --shards (or a single leader) — while any lives, take nothing.
+   */
+  readonly #roster: OtherShards;
   #waitingFor = "";
 
   constructor(opts: ShardSetOptions) {
@@ -70,7 +67,7 @@ export class ShardSet {
     this.#electors = Array.from({ length: opts.shards }, (_, i) =>
       this.#newElector(shardLeaseName(opts.id, i)),
     );
-    this.#others = new OtherShards({ ...opts, minDurationMs: opts.leaseDurationMs });
+    this.#roster = new OtherShards({ ...opts, minDurationMs: opts.leaseDurationMs });
     // The configured S, exported so that an alert can tell a shard nobody holds (the sum of
     // every replica's cloud_instance_shards_owned below it) without knowing the flags.
     opts.metrics?.shards.set(opts.shards);
@@ -191,25 +188,22 @@ export class ShardSet {
     const signal = AbortSignal.any([stop, AbortSignal.timeout(o.renewDeadlineMs)]);
     const { items } = await o.client.list(LeaseResource, { namespace: o.namespace, signal });
     const now = o.clock.monotonic();
-    const seenMembers = new Set<string>();
     for (const lease of items) {
-      const name = lease.metadata.name ?? "";
-      const shard = shardOfLeaseName(o.id, name, o.shards);
-      if (shard !== undefined) {
-        this.#electors[shard]?.observe(lease);
-      } else if (isMemberLeaseName(o.id, name)) {
-        seenMembers.add(name);
-        this.#observeMember(name, lease, now);
-      }
+      const shard = shardOfLeaseName(o.id, lease.metadata.name ?? "", o.shards);
+      if (shard !== undefined) this.#electors[shard]?.observe(lease);
     }
-    for (const name of this.#members.keys()) if (!seenMembers.has(name)) this.#members.delete(name);
-    this.#collectGarbage(now, signal);
-    this.#others.observe(items, now);
-    const others = this.#others.others(now);
-    deleteDead(o, this.#others.dead(now), signal);
-    const members = [...this.#members.values()]
-      .filter((m) => m.holder !== "" && now - m.at < m.durationMs)
-      .map((m) => m.holder);
+    this.#roster.observe(items, now);
+    const others = this.#roster.others(now);
+    // Guarded by their resourceVersions: a replica that renewed meanwhile keeps its Lease (and
+    // one deleted under it is recreated at its next renewal).
+    deleteDead(o, this.#roster.dead(now), signal, "the Lease of a replica of another --shards, long gone");
+    deleteDead(
+      o,
+      this.#roster.longGoneMembers(now, memberLeaseName(o.id, o.identity)),
+      signal,
+      "the membership lease of a replica long gone",
+    );
+    const members = this.#roster.liveMembers(now);
     const holders = this.#electors.map((e, i) => {
       const t = this.#tenures.get(i);
       if (t) return o.identity;
@@ -258,49 +252,6 @@ export class ShardSet {
           this.#startTenure(i, elector, stop);
         }
       }
-    }
-  }
-
-  #observeMember(name: string, lease: Lease, now: number): void {
-    const spec = lease.spec ?? {};
-    const record = `${spec.holderIdentity ?? ""}|${spec.renewTime ?? ""}|${String(spec.leaseTransitions ?? 0)}`;
-    const prev = this.#members.get(name);
-    if (prev?.record === record) {
-      prev.resourceVersion = lease.metadata.resourceVersion ?? "";
-      return;
-    }
-    this.#members.set(name, {
-      record,
-      holder: spec.holderIdentity ?? "",
-      at: now,
-      durationMs: Math.max(this.#o.leaseDurationMs, (spec.leaseDurationSeconds ?? 0) * 1000),
-      resourceVersion: lease.metadata.resourceVersion ?? "",
-    });
-  }
-
-  /**
-   * Membership Leases of replicas gone for good (a pod SIGKILLed never deletes its own; pod
-   * names change with every rollout) are deleted once unchanged for ten lease durations and at
-   * least ten minutes, guarded by their resourceVersion: a replica that renewed meanwhile keeps
-   * its Lease (and one deleted under it is recreated at its next renewal).
-   */
-  #collectGarbage(now: number, signal: AbortSignal): void {
-    const o = this.#o;
-    const self = memberLeaseName(o.id, o.identity);
-    for (const [name, m] of this.#members) {
-      if (name === self || now - m.at < Math.max(10 * m.durationMs, 600_000)) continue;
-      this.#members.delete(name);
-      o.client
-        .delete(LeaseResource, o.namespace, name, {
-          signal,
-          ...(m.resourceVersion === "" ? {} : { preconditions: { resourceVersion: m.resourceVersion } }),
-        })
-        .then(() => {
-          o.logger.info({ lease: name }, "deleted the membership lease of a replica long gone");
-        })
-        .catch((err: unknown) => {
-          o.logger.debug({ err, lease: name }, "could not delete a stale membership lease");
-        });
     }
   }
 
