@@ -2,6 +2,7 @@
 import { PatchStrategy } from "@kubernetes/client-node/dist/patch.js";
 import type { TransportOptions } from "../util/transport/transport.ts";
 import type { PatchType } from "./client-options.ts";
+import { DOT_SEGMENT, type Target } from "../util/transport/target.ts";
 
 export const PATCH_CONTENT_TYPE: Record<PatchType, PatchStrategy> = {
   merge: PatchStrategy.MergePatch,
@@ -38,19 +39,12 @@ export const ACCEPT_METADATA =
 export const ACCEPT_METADATA_LIST =
   "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json";
 
-/** Where a request goes: the server's origin and the path with its query. */
-export interface Target {
-  origin: string;
-  path: string;
-}
-
 /**
  * Paths the URL parser leaves as they are: the client's own (names through
  * encodeURIComponent) always are. Anything else — a dot segment ("..", "%2e"), a character the
  * parser would encode or treat as a separator — goes through the parser as before.
  */
 const PLAIN_PATH = /^\/[\w\-.~%!$&'()*+,;=:@/]*$/;
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /**
  * Each server URL's origin and path prefix, read once: URL getters serialise on every read.

@@ -1,11 +1,6 @@
 import type { TransportOptions } from "../../util/transport/transport.ts";
 import type { PreparedRequest } from "./client.ts";
-
-/** Where a provider request goes, as undici takes it: origin and path (with its query). */
-export interface Target {
-  origin: string;
-  path: string;
-}
+import { DOT_SEGMENT, type Target } from "../../util/transport/target.ts";
 
 type Query = Record<string, string | number | boolean | undefined> | undefined;
 
@@ -15,7 +10,6 @@ type Query = Record<string, string | number | boolean | undefined> | undefined;
  * ":" (a first segment with one reads as a scheme), no dot segments (the parser folds them).
  */
 const PLAIN_RELATIVE = /^(?!\/)[\w\-.~%!$&'()*+,;=@/]*$/;
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /**
  * Each base URL's origin and directory, read once: URL getters serialise on every read.
