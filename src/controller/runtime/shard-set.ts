@@ -2,13 +2,7 @@ import { LeaseResource } from "../../kube/resources.ts";
 import { sleep } from "../../util/clock.ts";
 import { LeaderElector, NotLeaderError, type LeaderElectionOptions } from "./leader-election.ts";
 import { deleteDead, OtherShards, SHARDS_ANNOTATION } from "./other-shards.ts";
-import {
-  memberLeaseName,
-  planShards,
-  shardLeaseName,
-  shardOfLeaseName,
-  type ShardPlan,
-} from "./sharding.ts";
+import { memberLeaseName, planShards, shardLeaseName, shardOfLeaseName, type ShardPlan } from "./sharding.ts";
 
 /** Each shard's Lease is held as the leader's is, with the same timing, clock and identity. */
 export interface ShardSetOptions extends Omit<LeaderElectionOptions, "name"> {
