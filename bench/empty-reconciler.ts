@@ -3,7 +3,8 @@
 // (no provider, no cache, no decisions) on the same in-memory API server and the operator's
 // own kube client. Run as a separate process, as the operator is, so it competes for the
 // machine's cores as the operator does. Prints one JSON line:
-//   { applySeconds, deleteSeconds, writes: { apply, delete }, watchEvents, writesPerSecond }
+//   { applySeconds, deleteSeconds, applyCpuSeconds, deleteCpuSeconds, writes: { apply, delete },
+//     watchEvents, writesPerSecond }
 // Usage: node bench/empty-reconciler.ts <kubeconfig> <namespace> <n> <concurrency> <instance.json>
 import { readFileSync } from "node:fs";
 import { KubeClient } from "../src/kube/client.ts";
@@ -77,6 +78,7 @@ let deleteWrites = 0;
 // Apply to Ready: what the bench sends (create) and what the operator must write at the
 // least (the finalizer, the VM's id, Ready) plus the one Event.
 const applyStart = performance.now();
+const applyCpu0 = process.cpuUsage();
 await forEach(async (i) => {
   let obj = await kube.create(CloudInstanceResource, {
     ...template,
@@ -114,15 +116,19 @@ await forEach(async (i) => {
   applyWrites += 5;
 });
 const applySeconds = (performance.now() - applyStart) / 1000;
+const applyCpu = process.cpuUsage(applyCpu0);
 
 // Delete to gone: the delete (the bench's) and the finalizer's removal.
 const deleteStart = performance.now();
+const deleteCpu0 = process.cpuUsage();
 await forEach(async (i) => {
   await kube.delete(CloudInstanceResource, namespace, nameOf(i));
   await kube.patch(CloudInstanceResource, namespace, nameOf(i), { metadata: { finalizers: null } }, "merge");
   deleteWrites += 2;
 });
 const deleteSeconds = (performance.now() - deleteStart) / 1000;
+const deleteCpu = process.cpuUsage(deleteCpu0);
+const cpuSeconds = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
 watching.abort();
 const watchEvents = await watched;
 await kube.close();
@@ -130,6 +136,8 @@ process.stdout.write(
   `${JSON.stringify({
     applySeconds,
     deleteSeconds,
+    applyCpuSeconds: cpuSeconds(applyCpu),
+    deleteCpuSeconds: cpuSeconds(deleteCpu),
     writes: { apply: applyWrites, delete: deleteWrites },
     watchEvents,
     writesPerSecond: (applyWrites + deleteWrites) / (applySeconds + deleteSeconds),

@@ -88,6 +88,9 @@ interface Yardstick {
   watchEvents: number;
   applySeconds: number;
   deleteSeconds: number;
+  /** The empty reconciler's own CPU-seconds: what the same writes cost a client that does nothing else. */
+  applyCpuSeconds: number;
+  deleteCpuSeconds: number;
   writes: { apply: number; delete: number };
   writesPerSecond: number;
 }
@@ -150,6 +153,12 @@ interface RunResult {
     coresBusy: number;
     /** The same for this process: the API server, the simulator and the bench's own requests. */
     apiServerAndSimulatorCoresBusy: number;
+    /**
+     * Each phase on its own. `perInstanceVsEmpty`: the operator's CPU per instance over the
+     * empty reconciler's for the same writes (1 would be a client doing nothing else).
+     */
+    apply: PhaseCpu;
+    delete: PhaseCpu;
   };
   latency: { apply: { p50ms: number; p99ms: number }; delete: { p50ms: number; p99ms: number } };
   memory: { peakRssMB: number; heapUsedAfterReadyMB: number };
@@ -158,6 +167,29 @@ interface RunResult {
    * count, every process here waits for a core and the wall-clock ratios say so.
    */
   loadAverage: { before: number; after: number };
+}
+
+interface PhaseCpu {
+  cpuSeconds: number;
+  reconciles: number;
+  msPerReconcile: number;
+  coresBusy: number;
+  perInstanceVsEmpty: number;
+}
+
+function phaseCpu(
+  cpuSeconds: number,
+  reconciles: number,
+  seconds: number,
+  emptyCpuSeconds: number,
+): PhaseCpu {
+  return {
+    cpuSeconds: round(cpuSeconds),
+    reconciles,
+    msPerReconcile: Math.round((cpuSeconds / Math.max(1, reconciles)) * 1e5) / 100,
+    coresBusy: round(cpuSeconds / seconds),
+    perInstanceVsEmpty: round(cpuSeconds / Math.max(1e-9, emptyCpuSeconds)),
+  };
 }
 
 /** Peak resident size of a process so far (the kernel's high-water mark), in MB. */
@@ -241,16 +273,13 @@ async function run(
     const pd1 = providerCalls(sim);
     const peak = peakRssMB(pid);
 
-    const reconciles =
-      sum(m2, "controller_runtime_reconcile_total") -
-      sum(m1b, "controller_runtime_reconcile_total") +
-      sum(m1, "controller_runtime_reconcile_total") -
-      sum(m0, "controller_runtime_reconcile_total");
-    const cpuSeconds =
-      sum(m2, "process_cpu_seconds_total") -
-      sum(m1b, "process_cpu_seconds_total") +
-      sum(m1, "process_cpu_seconds_total") -
-      sum(m0, "process_cpu_seconds_total");
+    const delta = (a: typeof m0, b: typeof m0, name: string): number => sum(b, name) - sum(a, name);
+    const applyReconciles = delta(m0, m1, "controller_runtime_reconcile_total");
+    const deleteReconciles = delta(m1b, m2, "controller_runtime_reconcile_total");
+    const applyCpu = delta(m0, m1, "process_cpu_seconds_total");
+    const deleteCpu = delta(m1b, m2, "process_cpu_seconds_total");
+    const reconciles = applyReconciles + deleteReconciles;
+    const cpuSeconds = applyCpu + deleteCpu;
     const readyIdeal = SIM.transitionMs / 1000 + ideal.applySeconds;
     const goneIdeal = SIM.transitionMs / 1000 + ideal.deleteSeconds;
     const q = "workqueue_queue_duration_seconds";
@@ -286,6 +315,8 @@ async function run(
         apiServerAndSimulatorCoresBusy: round(
           (c1.user + c1.system + c3.user + c3.system) / 1e6 / (readySeconds + goneSeconds),
         ),
+        apply: phaseCpu(applyCpu, applyReconciles, readySeconds, ideal.applyCpuSeconds),
+        delete: phaseCpu(deleteCpu, deleteReconciles, goneSeconds, ideal.deleteCpuSeconds),
       },
       latency: { apply: quantiles(m0, m1, q), delete: quantiles(m1b, m2, q) },
       loadAverage: { before: round(load0), after: round(loadavg()[0] ?? 0) },
@@ -309,8 +340,8 @@ function table(results: RunResult[]): string {
       ? `this operator, --max-concurrent-reconciles=${id.slice("ours-workers-".length)}`
       : id);
   const head =
-    "| scenario | N | accounts | to Ready (s) | ideal (s) | ratio | deleted (s) | ideal (s) | ratio | CPU ms/reconcile | reconciles/inst | provider calls/inst | kube writes/inst (ready / gone) | events/inst | queue p50/p99 ms (apply) | (delete) | peak RSS MB |";
-  const sep = `|${"---|".repeat(17)}`;
+    "| scenario | N | accounts | to Ready (s) | ideal (s) | ratio | deleted (s) | ideal (s) | ratio | CPU ms/reconcile | apply: cores busy, CPU × empty's | reconciles/inst | provider calls/inst | kube writes/inst (ready / gone) | events/inst | queue p50/p99 ms (apply) | (delete) | peak RSS MB |";
+  const sep = `|${"---|".repeat(18)}`;
   const rows = results.map((r) =>
     [
       title(r.scenario),
@@ -323,6 +354,7 @@ function table(results: RunResult[]): string {
       r.deletion.idealSeconds,
       `${String(r.deletion.ratio)}×`,
       r.cpu.msPerReconcile,
+      `${String(r.cpu.apply.coresBusy)}, ${String(r.cpu.apply.perInstanceVsEmpty)}×`,
       r.cpu.reconcilesPerInstance,
       r.economy.providerCallsPerInstanceToReady,
       `${String(r.economy.kubeObjectWritesPerInstanceToReady)} / ${String(r.economy.kubeObjectWritesPerInstanceToGone)}`,
@@ -393,6 +425,8 @@ export async function main(): Promise<void> {
       ...ideal,
       applySeconds: round(ideal.applySeconds),
       deleteSeconds: round(ideal.deleteSeconds),
+      applyCpuSeconds: round(ideal.applyCpuSeconds),
+      deleteCpuSeconds: round(ideal.deleteCpuSeconds),
       writesPerSecond: Math.round(ideal.writesPerSecond),
     })),
     idealFormula:
