@@ -111,7 +111,11 @@ export function transportRequest(
       "user-agent": userAgent,
       ...(contentType === undefined ? {} : { "content-type": contentType }),
     },
-    ...(body === undefined ? {} : { body }),
+    // reset: false keeps the connection after a DELETE, whose DeleteOptions body undici
+    // otherwise answers by closing the socket (a body on a method not meant to carry one):
+    // the API server reads that body as client-go sends it, and a new TCP and TLS handshake
+    // for every delete (a template scaled down, Leases, Secrets) was the cost.
+    ...(body === undefined ? {} : { body, reset: false }),
     ...(signal ? { signal } : {}),
   };
 }
