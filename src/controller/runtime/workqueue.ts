@@ -1,6 +1,7 @@
 import type { Metrics } from "../../observability/metrics.ts";
 import type { Clock } from "../../util/clock.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
+import { Fifo } from "../../util/fifo.ts";
 
 export interface WorkQueueOptions {
   name: string;
@@ -22,7 +23,7 @@ export class WorkQueue {
   readonly #clock: Clock;
   readonly #limiter: RateLimiter;
   readonly #metrics: Metrics | undefined;
-  readonly #queue: string[] = [];
+  readonly #queue = new Fifo<string>();
   readonly #dirty = new Set<string>();
   readonly #processing = new Map<string, number>();
   readonly #addedAt = new Map<string, number>();
