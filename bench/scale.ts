@@ -47,6 +47,7 @@ if (args.get("help") === "true") {
                        set it to measure a periodic resync pass after the start-up pass as well
   --probes=200         idle latency probes (reconcile-requested-at annotations, 20 ms apart)
   --sim-qps=100000     the simulator's rate limit per account (the operator runs just under it)
+  --cpu-prof           the operator writes a V8 CPU profile into --out/cpu-prof-scale on exit
   --out=DIR            where the JSON result goes (default bench/results)
 The README's figures: --n=100000 --accounts=100 --resync-period=240 (the resync fires after the
 start-up pass has finished, ~70 s on 2 cores).
@@ -59,6 +60,7 @@ const ACCOUNTS = Number(args.get("accounts") ?? 100);
 const RESYNC_S = args.get("resync-period") === undefined ? undefined : Number(args.get("resync-period"));
 const PROBES = Number(args.get("probes") ?? 200);
 const outDir = args.get("out") ?? join(root, "bench", "results");
+const cpuProf = args.get("cpu-prof") === "true";
 /** Fast and generous: the provider must not be what limits a pass. */
 const SIM = { transitionMs: 500, latencyMs: 1, rateLimitQps: Number(args.get("sim-qps") ?? 100_000) };
 
@@ -176,6 +178,7 @@ export async function main(): Promise<void> {
     const load0 = loadavg()[0] ?? 0;
     const w0 = writes(api);
     const p0 = providerCalls(sim);
+    if (cpuProf) mkdirSync(join(outDir, "cpu-prof-scale"), { recursive: true });
     const spawnAt = performance.now();
     const operator = await startOperator({
       entry,
@@ -183,6 +186,7 @@ export async function main(): Promise<void> {
       stdout: logFd,
       flags: flags(RESYNC_S === undefined ? "30m" : `${String(RESYNC_S)}s`),
       readyTimeoutMs: 600_000,
+      ...(cpuProf ? { extraNodeArgs: ["--cpu-prof", `--cpu-prof-dir=${join(outDir, "cpu-prof-scale")}`] } : {}),
     });
     const readyAt = performance.now();
     const syncSeconds = (readyAt - spawnAt) / 1000;
