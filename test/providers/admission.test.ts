@@ -176,6 +176,60 @@ describe("AccountGate", () => {
     assert.equal(gate.parked, 1, "only c (woken) is left; the deleted object's key is gone");
   });
 
+  test("with thousands in line, woken ones among them, the line is the first-come order of a plain scan", () => {
+    // The reference: the line as a Map in arrival order, waking the first key not yet woken;
+    // a woken key that asks again and is refused keeps its place.
+    const cap = 3;
+    const model = new Map<string, { woken: boolean }>();
+    let modelInFlight = 0;
+    const modelWoken: string[] = [];
+    const modelWakeNext = (): void => {
+      if (modelInFlight >= cap) return;
+      for (const [key, e] of model)
+        if (!e.woken) {
+          e.woken = true;
+          modelWoken.push(key);
+          return;
+        }
+    };
+    const modelAsk = (key: string): boolean => {
+      const inLine = model.get(key);
+      if (inLine) inLine.woken = false;
+      else model.set(key, { woken: false });
+      if (modelInFlight >= cap) return false;
+      model.delete(key);
+      modelInFlight++;
+      modelWakeNext();
+      return true;
+    };
+
+    const gate = new AccountGate({ maxInFlight: cap, now: () => 0 });
+    const woken: string[] = [];
+    const wake = (k: string): void => {
+      woken.push(k);
+    };
+    const held: { release(): void }[] = [];
+    let seed = 3;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let step = 0; step < 30_000; step++) {
+      const r = random();
+      if (r < 0.6) {
+        // A new key, or one already in line asking again (woken or not).
+        const key = `ns/k${String(Math.floor(random() * (step < 15_000 ? 4_000 : 500)))}`;
+        const a = gate.tryAdmit({ key, wake });
+        assert.equal(a.admitted, modelAsk(key), `step ${String(step)}: ${key}`);
+        if (a.admitted) held.push(a.ticket);
+      } else if (held.length > 0) {
+        held.splice(Math.floor(random() * held.length), 1)[0]?.release();
+        modelInFlight--;
+        modelWakeNext();
+      }
+      assert.equal(gate.parked, model.size);
+    }
+    assert.ok(woken.length > 1_000, `${String(woken.length)} wakes`);
+    assert.deepEqual(woken, modelWoken);
+  });
+
   test("gates share the workers: one account borrows, the others keep their share", async () => {
     const { SharedWorkers } = await import("../../src/providers/admission.ts");
     const shared = new SharedWorkers(4, 1);
