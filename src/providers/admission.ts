@@ -180,6 +180,7 @@ export interface Asker {
 
 /** A key in an account's line: `seq` is its place, kept while it stays in line. */
 interface Parked {
+  key: string;
   wake: (key: string) => void;
   seq: number;
   woken: boolean;
@@ -208,9 +209,12 @@ export class AccountGate {
    * a heap finds the next in O(log n). Items whose key was woken, admitted or parked anew since
    * are stale and skipped when they come up.
    */
-  readonly #line = new MinHeap<{ key: string; entry: Parked }>();
-  /** Woken keys in the order they were woken: those never back leave after maxParkMs. */
-  readonly #wokenOrder = new Fifo<{ key: string; entry: Parked; at: number }>();
+  readonly #line = new MinHeap<Parked>();
+  /**
+   * Woken keys in the order they were woken: those never back leave after maxParkMs. A key
+   * woken twice is here twice; both judge it by its latest wake.
+   */
+  readonly #wokenOrder = new Fifo<Parked>();
   #seq = 0;
   #tokenTimer: NodeJS.Timeout | undefined;
 
@@ -246,12 +250,12 @@ export class AccountGate {
     if (inLine) {
       if (inLine.woken) {
         inLine.woken = false;
-        this.#line.push(inLine.seq, { key: asker.key, entry: inLine });
+        this.#line.push(inLine.seq, inLine);
       }
     } else if (asker) {
-      const entry: Parked = { wake: asker.wake, seq: this.#seq++, woken: false, wokenAt: 0 };
+      const entry: Parked = { key: asker.key, wake: asker.wake, seq: this.#seq++, woken: false, wokenAt: 0 };
       this.#parked.set(asker.key, entry);
-      this.#line.push(entry.seq, { key: asker.key, entry });
+      this.#line.push(entry.seq, entry);
     }
     const decision = decideAdmission({
       now,
@@ -361,25 +365,23 @@ export class AccountGate {
     if (this.#inFlight >= this.#o.maxInFlight && !this.#mayBorrow()) return;
     const now = this.#o.now();
     this.#forgetNeverBack(now);
-    for (let next = this.#line.pop(); next !== undefined; next = this.#line.pop()) {
-      const { key, entry } = next;
-      if (this.#parked.get(key) !== entry || entry.woken) continue;
+    for (let entry = this.#line.pop(); entry !== undefined; entry = this.#line.pop()) {
+      if (this.#parked.get(entry.key) !== entry || entry.woken) continue;
       entry.woken = true;
       entry.wokenAt = now;
-      this.#wokenOrder.push({ key, entry, at: now });
-      entry.wake(key);
+      this.#wokenOrder.push(entry);
+      entry.wake(entry.key);
       return;
     }
   }
 
   /** Keys woken more than maxParkMs ago and never back (their objects deleted): out of the line. */
   #forgetNeverBack(now: number): void {
-    for (let first = this.#wokenOrder.peek(); first !== undefined; first = this.#wokenOrder.peek()) {
-      const { key, entry, at } = first;
-      const waiting = this.#parked.get(key) === entry && entry.woken && entry.wokenAt === at;
-      if (waiting && now - at <= this.#o.maxParkMs) return;
+    for (let entry = this.#wokenOrder.peek(); entry !== undefined; entry = this.#wokenOrder.peek()) {
+      const waiting = this.#parked.get(entry.key) === entry && entry.woken;
+      if (waiting && now - entry.wokenAt <= this.#o.maxParkMs) return;
       this.#wokenOrder.shift();
-      if (waiting) this.#parked.delete(key);
+      if (waiting) this.#parked.delete(entry.key);
     }
   }
 }
