@@ -186,7 +186,9 @@ export async function main(): Promise<void> {
       stdout: logFd,
       flags: flags(RESYNC_S === undefined ? "30m" : `${String(RESYNC_S)}s`),
       readyTimeoutMs: 600_000,
-      ...(cpuProf ? { extraNodeArgs: ["--cpu-prof", `--cpu-prof-dir=${join(outDir, "cpu-prof-scale")}`] } : {}),
+      ...(cpuProf
+        ? { extraNodeArgs: ["--cpu-prof", `--cpu-prof-dir=${join(outDir, "cpu-prof-scale")}`] }
+        : {}),
     });
     const readyAt = performance.now();
     const syncSeconds = (readyAt - spawnAt) / 1000;
