@@ -7,6 +7,20 @@ export class MinHeap<T> {
     return this.#values.length;
   }
 
+  /** The lowest priority and its value, left in place (undefined when empty). */
+  peekPriority(): number | undefined {
+    return this.#priorities[0];
+  }
+
+  peekValue(): T | undefined {
+    return this.#values[0];
+  }
+
+  clear(): void {
+    this.#priorities.length = 0;
+    this.#values.length = 0;
+  }
+
   push(priority: number, value: T): void {
     const p = this.#priorities;
     const v = this.#values;

@@ -2,6 +2,7 @@ import type { Metrics } from "../../observability/metrics.ts";
 import type { Clock } from "../../util/clock.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import { Fifo } from "../../util/fifo.ts";
+import { MinHeap } from "../../util/min-heap.ts";
 
 export interface WorkQueueOptions {
   name: string;
@@ -16,7 +17,10 @@ export interface WorkQueueOptions {
  * - stingy: a key being processed is not handed to a second worker; an add during
  *   processing is remembered and the key is queued again when `done` is called;
  * - delays: `addAfter` keeps the earliest due time per key; `addRateLimited` asks the
- *   rate limiter for the delay; `forget` resets the key's backoff.
+ *   rate limiter for the delay; `forget` resets the key's backoff. As client-go's delaying
+ *   queue, the delayed keys wait in a heap under one timer, not a timer each: a fleet of
+ *   100,000 objects holds a requeue per object, and a timer each was as many timer objects
+ *   (and a Prometheus scrape walking them all for the active-resources gauge).
  */
 export class WorkQueue {
   readonly name: string;
@@ -27,7 +31,12 @@ export class WorkQueue {
   readonly #dirty = new Set<string>();
   readonly #processing = new Map<string, number>();
   readonly #addedAt = new Map<string, number>();
-  readonly #waiting = new Map<string, { at: number; handle: NodeJS.Timeout }>();
+  /** Due time (monotonic ms) of each delayed key; the heap may hold older, stale times too. */
+  readonly #waiting = new Map<string, number>();
+  readonly #due = new MinHeap<string>();
+  /** The one timer, set for the earliest due time (`#timerAt`). */
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
   #getters: ((key: string | undefined) => void)[] = [];
   #shuttingDown = false;
 
@@ -56,15 +65,44 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = this.#clock.now() + ms;
+    const now = this.#clock.monotonic();
+    const at = now + ms;
     const pending = this.#waiting.get(key);
-    if (pending && pending.at <= at) return;
-    if (pending) this.#clock.clearTimeout(pending.handle);
-    const handle = this.#clock.setTimeout(() => {
+    if (pending !== undefined && pending <= at) return;
+    this.#waiting.set(key, at);
+    this.#due.push(at, key);
+    if (at < this.#timerAt) this.#arm(at, now);
+  }
+
+  #arm(at: number, now: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#fire();
+    }, at - now);
+  }
+
+  /** Queues every key now due (skipping times since replaced by earlier ones) and re-arms. */
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.monotonic();
+    for (;;) {
+      const key = this.#due.peekValue();
+      const at = this.#due.peekPriority();
+      if (key === undefined || at === undefined) return;
+      if (this.#waiting.get(key) !== at) {
+        this.#due.pop();
+        continue;
+      }
+      if (at > now) {
+        this.#arm(at, now);
+        return;
+      }
+      this.#due.pop();
       this.#waiting.delete(key);
       this.add(key);
-    }, ms);
-    this.#waiting.set(key, { at, handle });
+    }
   }
 
   /** Re-adds `key` after its rate-limited backoff. */
@@ -118,8 +156,11 @@ export class WorkQueue {
   /** Stops handing out work: waiting `get`s resolve undefined; in-process keys may still call `done`. */
   shutDown(): void {
     this.#shuttingDown = true;
-    for (const { handle } of this.#waiting.values()) this.#clock.clearTimeout(handle);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
     this.#waiting.clear();
+    this.#due.clear();
     const getters = this.#getters;
     this.#getters = [];
     for (const g of getters) g(undefined);

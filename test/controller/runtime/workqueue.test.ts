@@ -77,6 +77,40 @@ test("addAfter keeps the earliest due time for a key", async () => {
   assert.equal(q.len(), 0, "the later timers were dropped");
 });
 
+test("delayed keys wait under one timer and each comes out at its own due time", async () => {
+  const clock = new ManualClock();
+  const q = queue(clock);
+  // Due at 1..5,000 ms in a shuffled order, with some keys moved earlier (the earlier wins).
+  const due = new Map<string, number>();
+  for (let i = 0; i < 5_000; i++) {
+    const key = `k${String((i * 7919) % 5_000)}`;
+    due.set(key, 1 + ((i * 104_729) % 5_000));
+    q.addAfter(key, due.get(key) ?? 0);
+  }
+  for (let i = 0; i < 5_000; i += 10) {
+    const key = `k${String(i)}`;
+    const earlier = Math.max(1, Math.floor((due.get(key) ?? 0) / 2));
+    q.addAfter(key, earlier);
+    due.set(key, earlier);
+  }
+  assert.equal(clock.pending, 1, "one timer");
+  assert.equal(q.delayedLen(), 5_000);
+  const out: string[] = [];
+  for (let t = 1; t <= 5_000; t++) {
+    clock.advance(1);
+    while (q.len() > 0) {
+      const key = await q.get();
+      assert.ok(key !== undefined);
+      assert.equal(due.get(key), t, `${key} came out at ${String(t)} ms`);
+      out.push(key);
+      q.done(key);
+    }
+  }
+  assert.equal(out.length, 5_000);
+  assert.equal(q.delayedLen(), 0);
+  assert.equal(clock.pending, 0, "no timer left once nothing waits");
+});
+
 test("addRateLimited backs off per item exponentially; forget resets", async () => {
   const clock = new ManualClock();
   const q = queue(clock);
