@@ -9,8 +9,13 @@ test("pops values lowest priority first, and undefined when empty", () => {
   h.push(1, "a");
   h.push(2, "b");
   assert.equal(h.size, 3);
+  assert.deepEqual([h.peekPriority(), h.peekValue(), h.size], [1, "a", 3], "peeking takes nothing");
   assert.deepEqual([h.pop(), h.pop(), h.pop(), h.pop()], ["a", "b", "c", undefined]);
   assert.equal(h.size, 0);
+  assert.deepEqual([h.peekPriority(), h.peekValue()], [undefined, undefined]);
+  h.push(5, "e");
+  h.clear();
+  assert.equal(h.pop(), undefined);
 });
 
 test("agrees with a sorted list over 20,000 random pushes and pops", () => {
