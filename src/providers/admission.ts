@@ -247,15 +247,14 @@ export class AccountGate {
     const now = this.#o.now();
     // A refused key waits in line; one woken and refused again keeps its place (it is next).
     const inLine = asker && this.#parked.get(asker.key);
+    // Into the heap only if refused: an admitted key would leave a stale item behind.
+    let toLine: Parked | undefined;
     if (inLine) {
-      if (inLine.woken) {
-        inLine.woken = false;
-        this.#line.push(inLine.seq, inLine);
-      }
+      if (inLine.woken) toLine = inLine;
+      inLine.woken = false;
     } else if (asker) {
-      const entry: Parked = { key: asker.key, wake: asker.wake, seq: this.#seq++, woken: false, wokenAt: 0 };
-      this.#parked.set(asker.key, entry);
-      this.#line.push(entry.seq, entry);
+      toLine = { key: asker.key, wake: asker.wake, seq: this.#seq++, woken: false, wokenAt: 0 };
+      this.#parked.set(asker.key, toLine);
     }
     const decision = decideAdmission({
       now,
@@ -279,6 +278,7 @@ export class AccountGate {
       maxParkMs: this.#o.maxParkMs,
     });
     if (!decision.admit) {
+      if (toLine) this.#line.push(toLine.seq, toLine);
       this.#nextAt = decision.nextAt;
       if (decision.tokensInMs !== undefined) this.#wakeWhenTokens(decision.tokensInMs);
       return { admitted: false, reason: decision.reason, retryAfterMs: decision.retryAfterMs };
