@@ -1,7 +1,7 @@
 /**
  * A first-in first-out queue whose take is O(1) at any length. `Array.prototype.shift` moves
  * every remaining element once the array is large (V8 trims the front in place only for small
- * backing stores): a work queue holding 10,000 keys after a list paid that on every take.
+ * backing stores): a work queue holding 100,000 keys after a relist paid that on every take.
  */
 export class Fifo<T> {
   #items: (T | undefined)[] = [];
