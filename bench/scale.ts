@@ -50,7 +50,7 @@ if (args.get("help") === "true") {
   --cpu-prof           the operator writes a V8 CPU profile into --out/cpu-prof-scale on exit
   --out=DIR            where the JSON result goes (default bench/results)
 The README's figures: --n=100000 --accounts=100 --resync-period=240 (the resync fires after the
-start-up pass has finished, ~70 s on 2 cores).
+start-up pass has finished, 30–70 s on 2 cores).
 `);
   process.exit(0);
 }
