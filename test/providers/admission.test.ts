@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { seededRandom } from "../util/seeded-random.ts";
 import { AccountGate, decideAdmission, type AdmissionFacts } from "../../src/providers/admission.ts";
 import { admissionScope } from "../../src/providers/http/admission-scope.ts";
 import { RequestLimiter } from "../../src/util/transport/limiter.ts";
@@ -209,8 +210,7 @@ describe("AccountGate", () => {
       woken.push(k);
     };
     const held: { release(): void }[] = [];
-    let seed = 3;
-    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const random = seededRandom(3);
     for (let step = 0; step < 30_000; step++) {
       const r = random();
       if (r < 0.6) {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { seededRandom } from "./seeded-random.ts";
 import { Fifo } from "../../src/util/fifo.ts";
 
 test("hands items out in the order they came, and undefined when empty", () => {
@@ -17,8 +18,7 @@ test("hands items out in the order they came, and undefined when empty", () => {
 test("agrees with an array used as a queue over 200,000 random pushes and takes, across compactions", () => {
   const q = new Fifo<number>();
   const model: number[] = [];
-  let seed = 7;
-  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = seededRandom(7);
   for (let i = 0; i < 200_000; i++) {
     // Phases that grow to thousands and drain, so the front is compacted many times.
     const pushing = Math.floor(i / 5_000) % 2 === 0 ? random() < 0.7 : random() < 0.3;

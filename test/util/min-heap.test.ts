@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { seededRandom } from "./seeded-random.ts";
 import { MinHeap } from "../../src/util/min-heap.ts";
 
 test("pops values lowest priority first, and undefined when empty", () => {
@@ -21,8 +22,7 @@ test("pops values lowest priority first, and undefined when empty", () => {
 test("agrees with a sorted list over 20,000 random pushes and pops", () => {
   const h = new MinHeap<number>();
   const model: number[] = [];
-  let seed = 11;
-  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = seededRandom(11);
   for (let i = 0; i < 20_000; i++) {
     if (random() < 0.55) {
       const p = Math.floor(random() * 1000);
