@@ -177,6 +177,10 @@ interface PhaseCpu {
   perInstanceVsEmpty: number;
 }
 
+/** CPU ms per reconcile, to 0.01 ms. */
+const msPerReconcile = (cpuSeconds: number, reconciles: number): number =>
+  Math.round((cpuSeconds / Math.max(1, reconciles)) * 1e5) / 100;
+
 function phaseCpu(
   cpuSeconds: number,
   reconciles: number,
@@ -186,7 +190,7 @@ function phaseCpu(
   return {
     cpuSeconds: round(cpuSeconds),
     reconciles,
-    msPerReconcile: Math.round((cpuSeconds / Math.max(1, reconciles)) * 1e5) / 100,
+    msPerReconcile: msPerReconcile(cpuSeconds, reconciles),
     coresBusy: round(cpuSeconds / seconds),
     perInstanceVsEmpty: round(cpuSeconds / Math.max(1e-9, emptyCpuSeconds)),
   };
@@ -307,7 +311,7 @@ async function run(
       },
       cpu: {
         secondsPer1000Reconciles: round((cpuSeconds / Math.max(1, reconciles)) * 1000),
-        msPerReconcile: Math.round((cpuSeconds / Math.max(1, reconciles)) * 1e5) / 100,
+        msPerReconcile: msPerReconcile(cpuSeconds, reconciles),
         reconciles,
         reconcilesPerInstance: round(reconciles / N),
         cpuSeconds: round(cpuSeconds),
