@@ -72,6 +72,53 @@ export interface AccountsWorld {
   close(): Promise<void>;
 }
 
+/** The fast simulator with one API key per account, and the bench's own apply. */
+export interface Accounts {
+  sim: M2sSimulator;
+  names: string[];
+  /** Creates the N instances, spread evenly over the accounts, APPLY_CONCURRENCY at a time. */
+  apply: () => Promise<void>;
+  /** The same for other names (a warm-up batch, say). */
+  create: (names: readonly string[]) => Promise<void>;
+}
+
+/**
+ * The simulator with `accounts` API keys and their credentials Secrets (written by `admin`);
+ * the bench's creates go through `writer` (on a real API server, the identity the empty
+ * reconciler of the ideal sends its creates with).
+ */
+export async function startAccounts(
+  n: number,
+  accounts: number,
+  admin: KubeClient,
+  writer: KubeClient = admin,
+): Promise<Accounts> {
+  const sim = await startM2sSimulator({
+    faults: { ...SIM },
+    moreApiKeys: Array.from({ length: accounts }, (_, a) => keyOf(a)),
+  });
+  try {
+    for (let a = 0; a < accounts; a++)
+      await admin.create(
+        SecretResource,
+        credentialsSecret({ name: secretOf(a), namespace: NAMESPACE }, { apiKey: keyOf(a) }) as never,
+      );
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
+  const create = (batch: readonly string[]): Promise<void> =>
+    forEachLimited(
+      batch.map((name, i) => ({ name, account: i % accounts })),
+      APPLY_CONCURRENCY,
+      async ({ name, account }) => {
+        await writer.create(CloudInstanceResource, instance(name, account, sim.url));
+      },
+    );
+  return { sim, names, apply: () => create(names), create };
+}
+
 /** A fresh API server and simulator with `accounts` credentials Secrets, nothing applied yet. */
 export async function startAccountsWorld(
   n: number,
@@ -79,10 +126,6 @@ export async function startAccountsWorld(
   prefix: string,
 ): Promise<AccountsWorld> {
   const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 8) });
-  const sim = await startM2sSimulator({
-    faults: { ...SIM },
-    moreApiKeys: Array.from({ length: accounts }, (_, a) => keyOf(a)),
-  });
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const kubeconfig = join(dir, "kubeconfig");
   api.writeKubeconfig(kubeconfig);
@@ -90,20 +133,7 @@ export async function startAccountsWorld(
     connection: await connect(kubeConfigFromString(api.kubeconfigYaml())),
     logger: createLogger({ level: "silent" }),
   });
-  for (let a = 0; a < accounts; a++)
-    await kube.create(
-      SecretResource,
-      credentialsSecret({ name: secretOf(a), namespace: NAMESPACE }, { apiKey: keyOf(a) }) as never,
-    );
-  const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, "0")}`);
-  const create = (batch: readonly string[]): Promise<void> =>
-    forEachLimited(
-      batch.map((name, i) => ({ name, account: i % accounts })),
-      APPLY_CONCURRENCY,
-      async ({ name, account }) => {
-        await kube.create(CloudInstanceResource, instance(name, account, sim.url));
-      },
-    );
+  const { sim, names, apply, create } = await startAccounts(n, accounts, kube);
   return {
     api,
     sim,
@@ -112,7 +142,7 @@ export async function startAccountsWorld(
     dir,
     names,
     instances: () => api.objects("cloudinstances") as unknown as CloudInstance[],
-    apply: () => create(names),
+    apply,
     create,
     close: async () => {
       await kube.close();

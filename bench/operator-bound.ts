@@ -3,13 +3,16 @@
 // m2s simulator (1,000 requests/s per account, 500 ms transitions, 1 ms latency), applied at once,
 // then deleted at once. The ideal is the simulator's transition plus the time the same API writes
 // take from an empty reconciler (bench/empty-reconciler.ts: a separate process that only writes)
-// on a fresh in-memory API server. Writes bench/results/<date>-operator-bound.json.
+// on a fresh API server: the in-memory one, or with --api-server=real a real kube-apiserver and
+// etcd (bench/real-server.ts). Writes bench/results/<date>-operator-bound[-real].json.
 import { spawn } from "node:child_process";
 import { loadavg, tmpdir } from "node:os";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startKubeApiServer } from "../test/kube/server.ts";
 import { CloudInstanceResource } from "../src/kube/resources.ts";
+import type { KubeClient } from "../src/kube/client.ts";
+import type { M2sSimulator } from "../test/sim/m2s/index.ts";
 import { buildDist } from "../test/deploy/image.ts";
 import { cpuSet, type Cgroup } from "./cgroup.ts";
 import {
@@ -43,6 +46,7 @@ import {
   SIM,
   startAccountsWorld,
 } from "./accounts.ts";
+import { startRealAccountsWorld, startRealServer } from "./real-server.ts";
 
 const root = join(import.meta.dirname, "..");
 if (args.get("help") === "true") {
@@ -56,6 +60,10 @@ if (args.get("help") === "true") {
   --transition-ms=500  the simulator's provisioning/deleting time
   --sim-qps=1000       the simulator's rate limit per account (the operator runs 5 under it)
   --log-level=info     the operator's log level (its default)
+  --api-server=memory  memory: the in-memory API server, in this process (fast, cheap per write);
+                       real: a real kube-apiserver and etcd (KUBEBUILDER_ASSETS, else built by
+                       scripts/envtest/assets.sh), each run and each ideal on a fresh one, all
+                       writes as the operator's ServiceAccount under the chart's RBAC
   --pin                the operator (and the empty reconciler of the ideal) on CPU 1, this
                        process (API server, simulator, the bench's requests) on CPU 0: each
                        with a core of its own, as the static CPU manager policy gives a pod
@@ -80,12 +88,24 @@ const heapSnapshot = args.get("heap-snapshot") === "true";
 const heapProf = args.get("heap-prof") === "true";
 const logLevel = args.get("log-level") ?? "info";
 const pin = args.get("pin") === "true";
+const apiServer = args.get("api-server") ?? "memory";
+if (apiServer !== "memory" && apiServer !== "real") {
+  process.stderr.write(`bench: --api-server=${apiServer}: memory or real\n`);
+  process.exit(2);
+}
+const real = apiServer === "real";
+if (real && pin) {
+  process.stderr.write("bench: --pin puts the API server on CPU 0 with this process: in-memory only\n");
+  process.exit(2);
+}
 /** --pin: where the operator (or the empty reconciler) runs; this process is on CPU 0. */
 let operatorCpu: Cgroup | undefined;
 const SCENARIOS: Scenario[] = [OURS, CONTROLLER_RUNTIME_DEFAULTS];
 
 interface Yardstick {
   watchEvents: number;
+  /** Watches the server ended that the empty reconciler resumed (a real server ends slow ones). */
+  watchRestarts: number;
   applySeconds: number;
   deleteSeconds: number;
   /** The empty reconciler's own CPU-seconds: what the same writes cost a client that does nothing else. */
@@ -97,12 +117,20 @@ interface Yardstick {
 
 /** The empty reconciler's run on a fresh API server (see bench/empty-reconciler.ts). */
 async function yardstick(n: number): Promise<Yardstick> {
-  say(`== empty reconciler N=${String(n)}`);
-  const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 8) });
+  say(`== empty reconciler N=${String(n)} (${apiServer} API server)`);
   const dir = mkdtempSync(join(tmpdir(), "cio-bench-empty-"));
-  try {
-    const kubeconfig = join(dir, "kubeconfig");
+  let kubeconfig = join(dir, "kubeconfig");
+  let closeServer: () => Promise<void>;
+  if (real) {
+    const server = await startRealServer();
+    kubeconfig = server.kubeconfig;
+    closeServer = () => server.close();
+  } else {
+    const api = await startKubeApiServer({ historyLimit: Math.max(10_000, n * 8) });
     api.writeKubeconfig(kubeconfig);
+    closeServer = () => api.close();
+  }
+  try {
     const template = join(dir, "instance.json");
     writeFileSync(template, JSON.stringify(instance("x", 0, "http://127.0.0.1:1/v1")));
     const child = spawn(
@@ -127,8 +155,93 @@ async function yardstick(n: number): Promise<Yardstick> {
     say(JSON.stringify(result));
     return result;
   } finally {
-    await api.close();
+    await closeServer();
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What a run needs of its world, on either API server. */
+interface Stage {
+  sim: M2sSimulator;
+  /** The bench's own deletes. */
+  kube: KubeClient;
+  kubeconfig: string;
+  /** Scratch: the operator's log. */
+  dir: string;
+  names: string[];
+  apply(): Promise<void>;
+  writes(): Promise<{ objects: number; events: number }>;
+  /** CPU-seconds of an API server in processes of its own (0 for the in-memory one: it is this process). */
+  serverCpuSeconds(): number;
+  /** Waits until all `n` are Ready (or none is left); resolves with the moment (performance.now()) that was first seen. */
+  allReady(n: number, operatorPort: number): Promise<number>;
+  noneLeft(operatorPort: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function memoryStage(n: number, accounts: number): Promise<Stage> {
+  const world = await startAccountsWorld(n, accounts, "cio-bench-ob-");
+  const seen = async (what: string, pred: () => boolean): Promise<number> => {
+    await until(what, pred, 3_600_000);
+    return performance.now();
+  };
+  return {
+    ...world,
+    writes: () => Promise.resolve(writes(world.api)),
+    serverCpuSeconds: () => 0,
+    allReady: (count) =>
+      seen("all Ready", () => {
+        const all = world.instances();
+        return all.length === count && all.every(isReady);
+      }),
+    noneLeft: () => seen("all deleted", () => world.instances().length === 0),
+  };
+}
+
+/**
+ * On a real server a list of every object costs the server as much as a few hundred writes, so
+ * it is not polled: the operator's fleet gauge (`cloud_instances`, from its cache) says when to
+ * look, twice a second, and one paginated list confirms what the server holds. The moment
+ * reported is the scrape's (up to 0.5 s late, against a run of a minute or more).
+ */
+async function realStage(n: number, accounts: number): Promise<Stage> {
+  const world = await startRealAccountsWorld(n, accounts);
+  const dir = mkdtempSync(join(tmpdir(), "cio-bench-ob-real-"));
+  const seen = async (
+    what: string,
+    port: number,
+    hinted: (s: Awaited<ReturnType<typeof scrape>>) => boolean,
+    confirmed: (c: { all: number; ready: number }) => boolean,
+  ): Promise<number> => {
+    const start = performance.now();
+    for (;;) {
+      const at = performance.now();
+      if (hinted(await scrape(port)) && confirmed(await world.count())) return at;
+      if (at - start > 3_600_000) throw new Error(`bench: timed out waiting for ${what}`);
+      await sleep(500);
+    }
+  };
+  return {
+    ...world,
+    kubeconfig: world.server.kubeconfig,
+    dir,
+    writes: () => world.server.writes(),
+    serverCpuSeconds: () => world.server.cpuSeconds(),
+    allReady: (count, port) =>
+      seen(
+        "all Ready",
+        port,
+        (s) => sum(s, "cloud_instances", { phase: "Running" }) >= count,
+        (c) => c.all === count && c.ready === count,
+      ),
+    noneLeft: (port) =>
+      seen(
+        "all deleted",
+        port,
+        (s) => sum(s, "cloud_instances") === 0,
+        (c) => c.all === 0,
+      ),
+  };
 }
 
 interface RunResult {
@@ -151,7 +264,10 @@ interface RunResult {
     cpuSeconds: number;
     /** CPU-seconds per wall second while applying and deleting: 1 is one core's worth. */
     coresBusy: number;
-    /** The same for this process: the API server, the simulator and the bench's own requests. */
+    /**
+     * The same for the API server, the simulator and the bench's own requests: this process,
+     * plus etcd and kube-apiserver on a real server.
+     */
     apiServerAndSimulatorCoresBusy: number;
     /**
      * Each phase on its own. `perInstanceVsEmpty`: the operator's CPU per instance over the
@@ -210,14 +326,15 @@ async function run(
   ACCOUNTS: number,
 ): Promise<RunResult> {
   say(`== operator-bound ${scenario.id} N=${String(N)} accounts=${String(ACCOUNTS)}`);
-  const world = await startAccountsWorld(N, ACCOUNTS, "cio-bench-ob-");
-  const { api, sim, kube, kubeconfig, dir } = world;
+  const world = real ? await realStage(N, ACCOUNTS) : await memoryStage(N, ACCOUNTS);
+  const { sim, kube, kubeconfig, dir } = world;
   const profDir = join(outDir, `cpu-prof-${scenario.id}`);
   if (cpuProf) mkdirSync(profDir, { recursive: true });
   const heapProfDir = join(outDir, `heap-prof-${scenario.id}`);
   if (heapProf) mkdirSync(heapProfDir, { recursive: true });
   // Logs go to a file: piping them into this process would tax the API server living here.
   const logFile = join(dir, "operator.log");
+  say(`operator log: ${logFile}`);
   const operator = await startOperator({
     entry,
     kubeconfig,
@@ -233,27 +350,21 @@ async function run(
   });
   const pid = operator.child.pid ?? 0;
   try {
-    const { instances, names } = world;
+    const { names } = world;
 
     const load0 = loadavg()[0] ?? 0;
     const m0 = await scrape(operator.port);
-    const w0 = writes(api);
+    const w0 = await world.writes();
     const p0 = providerCalls(sim);
     const c0 = process.cpuUsage();
+    const s0 = world.serverCpuSeconds();
     const started = performance.now();
     await world.apply();
-    await until(
-      "all Ready",
-      () => {
-        const all = instances();
-        return all.length === N && all.every(isReady);
-      },
-      3_600_000,
-    );
-    const readySeconds = (performance.now() - started) / 1000;
+    const readySeconds = ((await world.allReady(N, operator.port)) - started) / 1000;
     const c1 = process.cpuUsage(c0);
+    const s1 = world.serverCpuSeconds();
     const m1 = await scrape(operator.port);
-    const w1 = writes(api);
+    const w1 = await world.writes();
     const p1 = providerCalls(sim);
     if (heapSnapshot) {
       operator.child.kill("SIGUSR2");
@@ -262,18 +373,19 @@ async function run(
 
     await sleep(1_000);
     const m1b = await scrape(operator.port);
-    const w1b = writes(api);
+    const w1b = await world.writes();
     const pd0 = providerCalls(sim);
     const c2 = process.cpuUsage();
+    const s2 = world.serverCpuSeconds();
     const deleteStart = performance.now();
     await forEachLimited(names, APPLY_CONCURRENCY, async (name) => {
       await kube.delete(CloudInstanceResource, NAMESPACE, name);
     });
-    await until("all deleted", () => instances().length === 0, 3_600_000);
-    const goneSeconds = (performance.now() - deleteStart) / 1000;
+    const goneSeconds = ((await world.noneLeft(operator.port)) - deleteStart) / 1000;
     const c3 = process.cpuUsage(c2);
+    const s3 = world.serverCpuSeconds();
     const m2 = await scrape(operator.port);
-    const w2 = writes(api);
+    const w2 = await world.writes();
     const pd1 = providerCalls(sim);
     const peak = peakRssMB(pid);
 
@@ -317,7 +429,8 @@ async function run(
         cpuSeconds: round(cpuSeconds),
         coresBusy: round(cpuSeconds / (readySeconds + goneSeconds)),
         apiServerAndSimulatorCoresBusy: round(
-          (c1.user + c1.system + c3.user + c3.system) / 1e6 / (readySeconds + goneSeconds),
+          ((c1.user + c1.system + c3.user + c3.system) / 1e6 + (s1 - s0) + (s3 - s2)) /
+            (readySeconds + goneSeconds),
         ),
         apply: phaseCpu(applyCpu, applyReconciles, readySeconds, ideal.applyCpuSeconds),
         delete: phaseCpu(deleteCpu, deleteReconciles, goneSeconds, ideal.deleteCpuSeconds),
@@ -412,6 +525,9 @@ export async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     scenario: "operator-bound",
+    apiServer: real
+      ? "kube-apiserver and etcd (KUBEBUILDER_ASSETS), TLS, RBAC; every write as the operator's ServiceAccount"
+      : "in-memory (test/kube/server.ts), in the bench's process",
     pinned: pin ? { operatorAndEmptyReconciler: "CPU 1", apiServerSimulatorBench: "CPU 0" } : null,
     machine: machineInfo(),
     simulator: { provider: "m2s", accounts: ACCOUNTS, ...SIM },
@@ -440,7 +556,7 @@ export async function main(): Promise<void> {
     results,
   };
   mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `${report.date.slice(0, 10)}-operator-bound.json`);
+  const file = join(outDir, `${report.date.slice(0, 10)}-operator-bound${real ? "-real" : ""}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${table(results)}\n\nresults: ${file}\n`);
 }

@@ -41,6 +41,8 @@ export interface Envtest {
   kubectl(args: readonly string[], opts?: { input?: string; kubeconfig?: string }): Promise<string>;
   /** The API server's own log (for failure messages). */
   logTail(lines?: number): string;
+  /** Process ids of etcd and kube-apiserver (the benches read their CPU from /proc). */
+  readonly pids: { etcd: number; apiserver: number };
   stop(): Promise<void>;
 }
 
@@ -245,9 +247,11 @@ function writeTokens(dir: string, operator: Identity): { admin: string; operator
 }
 
 async function startOnce(opts: { operator?: Identity }): Promise<Envtest> {
-  if (!ASSETS) throw new Error(SKIP || "KUBEBUILDER_ASSETS");
-  const apiserverBin = join(ASSETS, "kube-apiserver");
-  const etcdBin = join(ASSETS, "etcd");
+  // Read now, not at import: a bench may have found the folder since (bench/real-server.ts).
+  const assets = process.env.KUBEBUILDER_ASSETS || undefined;
+  if (!assets) throw new Error(`KUBEBUILDER_ASSETS is not set: ${HOW}`);
+  const apiserverBin = join(assets, "kube-apiserver");
+  const etcdBin = join(assets, "etcd");
   for (const bin of [apiserverBin, etcdBin])
     if (!existsSync(bin))
       throw new Error(`${bin} is missing: KUBEBUILDER_ASSETS must hold kube-apiserver and etcd`);
@@ -268,9 +272,13 @@ async function startOnce(opts: { operator?: Identity }): Promise<Envtest> {
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const etcdLog = { logFile: join(dir, "etcd.log") };
-    procs.push(
-      spawnGuarded("etcd", etcdBin, etcdArgs(dir, etcdUrl, `http://127.0.0.1:${peerPort}`), etcdLog),
+    const etcd = spawnGuarded(
+      "etcd",
+      etcdBin,
+      etcdArgs(dir, etcdUrl, `http://127.0.0.1:${peerPort}`),
+      etcdLog,
     );
+    procs.push(etcd);
     const apiserverLog = { logFile: join(dir, "kube-apiserver.log") };
     const apiserver = spawnGuarded(
       "kube-apiserver",
@@ -300,6 +308,7 @@ async function startOnce(opts: { operator?: Identity }): Promise<Envtest> {
       operator,
       kubectl,
       logTail: (lines = 40) => apiserver.output().split("\n").slice(-lines).join("\n"),
+      pids: { etcd: etcd.pid, apiserver: apiserver.pid },
       stop,
     };
   } catch (err) {
