@@ -5,6 +5,7 @@ import type { KubeEvent } from "./core-types.ts";
 import { NotFoundError } from "./errors.ts";
 import { EventResource } from "./resources.ts";
 import { capMessage } from "../util/cap-message.ts";
+import { Fifo } from "../util/fifo.ts";
 
 export const EVENT_COMPONENT = "cloud-instance-operator";
 
@@ -15,9 +16,21 @@ export interface EventRecorderOptions {
   instance?: string;
   /** Identical events within this window raise the count of one Event (client-go: 10 min). */
   aggregationWindowMs?: number;
-  /** Writes waiting beyond this are dropped (logged): events must never hold the operator back. */
+  /**
+   * Writes waiting beyond this are dropped (logged): events must never hold the operator back.
+   * Warnings and Normal events have a budget each, so a backlog of Normal events never costs a
+   * Warning its place.
+   */
   maxPending?: number;
   now?: () => number;
+}
+
+interface Pending {
+  obj: KubeObject;
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  at: number;
 }
 
 interface Seen {
@@ -36,7 +49,10 @@ const DROPPED_WARNING_INTERVAL_MS = 10_000;
  * Writes core/v1 Events for `kubectl describe`. Like client-go's event correlator, an event
  * identical to one recorded within the window (same object, type, reason and message) bumps
  * that Event's count and lastTimestamp instead of creating another object. Writes happen in
- * the background in order; `record` never throws and never waits.
+ * the background, one at a time as client-go's recorder does, Warnings before Normal events
+ * (each kind in the order recorded; `kubectl describe` orders by timestamp, not by write); `record`
+ * never throws and never waits. Under a slow API server the writes fall behind and the excess
+ * is dropped, as client-go's does; Warnings first, since they are the errors someone will look for.
  */
 export class EventRecorder implements EventSink {
   readonly #client: KubeClient;
@@ -46,8 +62,11 @@ export class EventRecorder implements EventSink {
   readonly #maxPending: number;
   readonly #now: () => number;
   readonly #seen = new Map<string, Seen>();
-  #tail: Promise<void> = Promise.resolve();
-  #pending = 0;
+  readonly #queued = { Warning: new Fifo<Pending>(), Normal: new Fifo<Pending>() };
+  /** Queued or being written, per type. */
+  readonly #pending = { Warning: 0, Normal: 0 };
+  #writing = false;
+  #idle: (() => void)[] = [];
   #seq = 0;
   /** Events dropped since the last warning about it, and when that warning was logged. */
   #dropped = 0;
@@ -67,13 +86,13 @@ export class EventRecorder implements EventSink {
   record(obj: KubeObject, type: "Normal" | "Warning", reason: string, text: string): void {
     const message = capMessage(text);
     const at = this.#now();
-    if (this.#pending >= this.#maxPending) {
+    if (this.#pending[type] >= this.#maxPending) {
       // One warning per interval, not one per event: under a backlog a line per dropped event
       // cost more CPU (synchronous log writes) than the reconciles that recorded them.
       this.#dropped++;
       if (at - this.#droppedWarnedAt >= DROPPED_WARNING_INTERVAL_MS) {
         this.#logger.warn(
-          { reason, object: obj.metadata.name, dropped: this.#dropped },
+          { type, reason, object: obj.metadata.name, dropped: this.#dropped },
           "event dropped: too many pending event writes (dropped: how many since the last such warning)",
         );
         this.#dropped = 0;
@@ -81,23 +100,40 @@ export class EventRecorder implements EventSink {
       }
       return;
     }
-    this.#pending++;
-    this.#tail = this.#tail
-      .then(() => (this.#closed.signal.aborted ? undefined : this.#write(obj, type, reason, message, at)))
-      .catch((err: unknown) => {
-        this.#logger.warn(
-          { err, reason, namespace: obj.metadata.namespace, name: obj.metadata.name },
-          "could not record event",
-        );
-      })
-      .finally(() => {
-        this.#pending--;
-      });
+    this.#pending[type]++;
+    this.#queued[type].push({ obj, type, reason, message, at });
+    void this.#pump();
   }
 
   /** Resolves once every event recorded so far has been written (or failed). */
   async flush(): Promise<void> {
-    await this.#tail;
+    if (!this.#writing) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Writes what is queued, one at a time, until nothing is. */
+  async #pump(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    for (;;) {
+      const next = this.#queued.Warning.shift() ?? this.#queued.Normal.shift();
+      if (next === undefined) break;
+      const { obj, type, reason, message, at } = next;
+      try {
+        if (!this.#closed.signal.aborted) await this.#write(obj, type, reason, message, at);
+      } catch (err) {
+        this.#logger.warn(
+          { err, reason, namespace: obj.metadata.namespace, name: obj.metadata.name },
+          "could not record event",
+        );
+      } finally {
+        this.#pending[type]--;
+      }
+    }
+    this.#writing = false;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
   }
 
   /**

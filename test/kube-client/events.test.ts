@@ -82,3 +82,18 @@ test("a failing API server never throws into the caller", async () => {
     ["started again"],
   );
 });
+
+test("under a backlog a Warning is never dropped for Normal events and is written before those waiting", async () => {
+  const rec = new EventRecorder({ client: api.client, logger: silentLogger, maxPending: 5 });
+  // The first write starts at once, four wait behind it, the last five find no room.
+  for (let i = 0; i < 10; i++) rec.record(involved(`busy-${String(i)}`), "Normal", "Created", "created");
+  rec.record(involved("busy-failed"), "Warning", "ProviderError", "HTTP 500 from m2s");
+  await rec.flush();
+  const events = (await api.client.list(EventResource, { namespace: "ev" })).items
+    .filter((e) => e.involvedObject.name?.startsWith("busy-"))
+    .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+  assert.deepEqual(
+    events.map((e) => e.involvedObject.name),
+    ["busy-0", "busy-failed", "busy-1", "busy-2", "busy-3", "busy-4"],
+  );
+});
