@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startEnvtest, ROOT, type Envtest } from "../test/real/envtest.ts";
+import { startEnvtest, ROOT } from "../test/real/envtest.ts";
 import { kubeClientFor } from "../test/real/client.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { CloudInstanceResource } from "../src/kube/resources.ts";
@@ -29,7 +29,6 @@ function assets(): string {
 
 /** A fresh etcd and kube-apiserver with the CRDs, the chart's RBAC and the bench's namespace. */
 export interface RealServer {
-  env: Envtest;
   /** The admin's client: Secrets, counting. */
   admin: KubeClient;
   /** The operator's ServiceAccount identity: for the operator and the empty reconciler. */
@@ -57,7 +56,6 @@ export async function startRealServer(): Promise<RealServer> {
   }
   const client = admin;
   return {
-    env,
     admin: client,
     kubeconfig: env.operatorKubeconfig,
     writes: async () => serverWrites(parseMetrics(await env.kubectl(["get", "--raw", "/metrics"]))),
@@ -72,7 +70,7 @@ export async function startRealServer(): Promise<RealServer> {
 const WRITE_VERBS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** kube-apiserver's own request counter, as the in-memory server's `writes` in bench/common.ts. */
-export function serverWrites(samples: Samples): { objects: number; events: number } {
+function serverWrites(samples: Samples): { objects: number; events: number } {
   let objects = 0;
   let events = 0;
   for (const s of samples) {
@@ -84,7 +82,7 @@ export function serverWrites(samples: Samples): { objects: number; events: numbe
 }
 
 /** utime + stime of a process, from /proc (Linux). */
-export function processCpuSeconds(pid: number): number {
+function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${String(pid)}/stat`, "utf8");
   // The command name, in parentheses, may hold spaces: count fields after its closing one.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

@@ -52,7 +52,8 @@ const DROPPED_WARNING_INTERVAL_MS = 10_000;
  * the background, one at a time as client-go's recorder does, Warnings before Normal events
  * (each kind in the order recorded; `kubectl describe` orders by timestamp, not by write); `record`
  * never throws and never waits. Under a slow API server the writes fall behind and the excess
- * is dropped, as client-go's does; Warnings first, since they are the errors someone will look for.
+ * is dropped, as client-go's is; Warnings go first and have a budget of their own, since they
+ * are the errors someone will look for.
  */
 export class EventRecorder implements EventSink {
   readonly #client: KubeClient;
