@@ -55,9 +55,18 @@ export function checkOperatorBound(apiServer: "memory" | "real", n: number): voi
     assert.equal(r.n, n);
     assert.ok(r.convergence.readySeconds > 0 && r.convergence.idealSeconds > 0);
     assert.ok(r.deletion.goneSeconds > 0 && r.deletion.idealSeconds > 0);
-    assert.equal(r.economy.providerCallsPerInstanceToReady, 2);
-    assert.equal(r.economy.kubeObjectWritesPerInstanceToReady, 3);
-    assert.equal(r.economy.kubeObjectWritesPerInstanceToGone, 2);
+    // The design's counts are the floor; a poll that finds the VM still provisioning, or a write
+    // that meets a 409 and is sent again, adds one now and then (a real server counts the 409).
+    // A few in a hundred, not a call or a write more per instance.
+    const about = (actual: number, floor: number, what: string): void => {
+      assert.ok(
+        actual >= floor && actual <= floor + 0.1,
+        `${what}: ${String(actual)}, expected ${String(floor)}`,
+      );
+    };
+    about(r.economy.providerCallsPerInstanceToReady, 2, "provider calls per instance to Ready");
+    about(r.economy.kubeObjectWritesPerInstanceToReady, 3, "writes per instance to Ready");
+    about(r.economy.kubeObjectWritesPerInstanceToGone, 2, "writes per instance to gone");
     assert.ok(r.cpu.reconciles >= 4 * n);
     assert.ok(r.cpu.apiServerAndSimulatorCoresBusy > 0);
   } finally {
