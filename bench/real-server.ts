@@ -15,16 +15,13 @@ import { CloudInstanceResource } from "../src/kube/resources.ts";
 import { parseMetrics, type Samples } from "./prometheus.ts";
 import { isReady, NAMESPACE, startAccounts, type Accounts } from "./accounts.ts";
 
-/** The folder with kube-apiserver and etcd: KUBEBUILDER_ASSETS, else scripts/envtest/assets.sh's. */
-function assets(): string {
-  const given = process.env.KUBEBUILDER_ASSETS;
-  if (given) return given;
-  const path = execFileSync(join(ROOT, "scripts", "envtest", "assets.sh"), {
+/** Sets KUBEBUILDER_ASSETS (kube-apiserver and etcd) from scripts/envtest/assets.sh unless it is set. */
+function ensureAssets(): void {
+  if (process.env.KUBEBUILDER_ASSETS) return;
+  process.env.KUBEBUILDER_ASSETS = execFileSync(join(ROOT, "scripts", "envtest", "assets.sh"), {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   }).trim();
-  process.env.KUBEBUILDER_ASSETS = path;
-  return path;
 }
 
 /** A fresh etcd and kube-apiserver with the CRDs, the chart's RBAC and the bench's namespace. */
@@ -41,7 +38,7 @@ export interface RealServer {
 }
 
 export async function startRealServer(): Promise<RealServer> {
-  assets();
+  ensureAssets();
   const env = await startEnvtest({
     operator: { namespace: "cloud-instance-operator", serviceAccount: "cloud-instance-operator" },
   });
